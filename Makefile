@@ -1,0 +1,69 @@
+# ocids-operator: every developer and CI entry point.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+STAMP := $(VENV)/.installed
+# Parallel integration workers: each starts its own control plane, so keep it to the core count.
+XDIST_WORKERS ?= 2
+
+export PATH := $(abspath $(BIN)):$(PATH)
+
+.PHONY: help install lint typecheck unit integration test controlplane cluster-up cluster-down \
+        crds crds-check emulator bench bench-emulator clean
+
+help: ## list targets
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP) ## create .venv with the package (editable) and dev tools
+
+lint: $(STAMP) ## ruff
+	$(BIN)/ruff check operator emulator tools tests bench
+	$(BIN)/ruff format --check operator emulator tools tests bench
+
+typecheck: $(STAMP) ## mypy
+	$(BIN)/mypy operator/src/ocids_operator emulator/src/ocids_emulator tools/controlplane/ocids_controlplane
+
+unit: $(STAMP) ## fast tests, no cluster, no emulator process
+	$(BIN)/pytest tests/unit -q -n $(XDIST_WORKERS)
+
+controlplane: $(STAMP) ## build (or reuse) kube-apiserver, kube-controller-manager, kubectl, etcd, helm
+	bash tools/controlplane/build.sh
+
+integration: $(STAMP) controlplane ## tests against a real API server and the emulator
+	$(BIN)/pytest tests/integration -q -n $(XDIST_WORKERS) --dist loadgroup
+
+test: lint typecheck crds-check unit integration ## everything CI runs
+
+cluster-up: $(STAMP) controlplane ## start a local control plane in the background
+	$(PY) -m ocids_controlplane up
+
+cluster-down: $(STAMP) ## stop the local control plane
+	$(PY) -m ocids_controlplane down
+
+crds: $(STAMP) ## regenerate crds/ and the chart's CRDs from the pydantic models
+	$(PY) -m ocids_operator.crdgen write
+
+crds-check: $(STAMP) ## fail when crds/ or the chart's CRDs are stale
+	$(PY) -m ocids_operator.crdgen check
+
+emulator: $(STAMP) ## run a local OCI Data Science + Logging emulator
+	$(BIN)/ocids-emulator init --data-dir .emulator --if-missing
+	$(BIN)/ocids-emulator serve --data-dir .emulator --port $${PORT:-12000}
+
+bench: bench-emulator ## all benchmarks
+
+bench-emulator: $(STAMP) ## emulator throughput
+	$(PY) bench/emulator_bench.py
+
+clean: ## remove the venv and caches (not the Go-built binaries)
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
