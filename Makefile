@@ -13,7 +13,7 @@ XDIST_WORKERS ?= 2
 export PATH := $(abspath $(BIN)):$(PATH)
 
 .PHONY: help install lint typecheck unit integration test controlplane cluster-up cluster-down \
-        crds crds-check emulator bench bench-emulator clean
+        crds crds-check emulator bench bench-emulator bench-operator clean
 
 help: ## list targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -36,10 +36,10 @@ typecheck: $(STAMP) ## mypy
 unit: $(STAMP) ## fast tests, no cluster, no emulator process
 	$(BIN)/pytest tests/unit -q -n $(XDIST_WORKERS)
 
-controlplane: $(STAMP) ## build (or reuse) kube-apiserver, kube-controller-manager, kubectl, etcd, helm
+controlplane: ## build (or reuse) kube-apiserver, kube-controller-manager, kubectl, etcd, helm (needs Go >= 1.26)
 	bash tools/controlplane/build.sh
 
-integration: $(STAMP) controlplane ## tests against a real API server and the emulator
+integration: $(STAMP) controlplane ocicli ## tests against a real API server and the emulator
 	$(BIN)/pytest tests/integration -q -n $(XDIST_WORKERS) --dist loadgroup
 
 test: lint typecheck crds-check unit integration ## everything CI runs
@@ -60,10 +60,23 @@ emulator: $(STAMP) ## run a local OCI Data Science + Logging emulator
 	$(BIN)/ocids-emulator init --data-dir .emulator --if-missing
 	$(BIN)/ocids-emulator serve --data-dir .emulator --port $${PORT:-12000}
 
-bench: bench-emulator ## all benchmarks
+bench: bench-emulator bench-operator ## all benchmarks
 
 bench-emulator: $(STAMP) ## emulator throughput
 	$(PY) bench/emulator_bench.py
+
+# The real oci CLI pins versions that clash with .venv, so it lives in its own venv.
+OCICLI_VENV ?= .venv-ocicli
+.PHONY: ocicli
+ocicli: $(OCICLI_VENV)/.installed ## install the real oci CLI (3.95.1) for the emulator contract tests
+
+$(OCICLI_VENV)/.installed:
+	$(PYTHON) -m venv $(OCICLI_VENV)
+	$(OCICLI_VENV)/bin/pip install --quiet oci-cli==3.95.1
+	touch $@
+
+bench-operator: $(STAMP) controlplane ## operator: time and OCI calls per run for 10/50/200 simulated runs
+	$(PY) bench/operator_bench.py
 
 clean: ## remove the venv and caches (not the Go-built binaries)
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,57 @@
+{{/* Names and labels shared by every template. */}}
+{{- define "ocids-operator.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "ocids-operator.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else if contains (include "ocids-operator.name" .) .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name (include "ocids-operator.name" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "ocids-operator.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "ocids-operator.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "ocids-operator.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "ocids-operator.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{- define "ocids-operator.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+{{ include "ocids-operator.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: ocids-operator
+{{- end -}}
+
+{{/* Rules on the namespaced resources: a ClusterRole's when watching everything, else a Role's. */}}
+{{- define "ocids-operator.namespacedRules" -}}
+- apiGroups: ["ocids.io"]
+  resources: ["trainingjobs", "trainingjobruns"]
+  verbs: ["get", "list", "watch", "patch", "update"]
+- apiGroups: ["ocids.io"]
+  resources: ["trainingjobs/status", "trainingjobruns/status"]
+  verbs: ["get", "patch", "update"]
+- apiGroups: ["ocids.io"]
+  resources: ["trainingjobs/finalizers", "trainingjobruns/finalizers"]
+  verbs: ["update"]
+- apiGroups: [""]
+  resources: ["events"]
+  verbs: ["create", "patch"]
+- apiGroups: ["events.k8s.io"]
+  resources: ["events"]
+  verbs: ["create", "patch"]
+- apiGroups: [""]
+  resources: ["secrets", "configmaps"]
+  verbs: ["get"]
+{{- end -}}

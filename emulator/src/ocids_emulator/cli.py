@@ -1,0 +1,134 @@
+"""``ocids-emulator init`` / ``serve``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from .config import ENDPOINT_FILE, init_data_dir, is_initialized, read_ids
+from .faults import parse_error_flag
+from .server import build_app
+from .service import Settings, Simulation
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ocids-emulator", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    init = sub.add_parser(
+        "init", help="create a tenancy (OCI config, API key pair, ids.env) in a data folder"
+    )
+    init.add_argument("--data-dir", required=True, type=Path)
+    init.add_argument("--region", default="us-ashburn-1")
+    init.add_argument("--if-missing", action="store_true", help="keep an existing tenancy instead of failing")
+    serve = sub.add_parser("serve", help="serve the tenancy of a data folder")
+    serve.add_argument("--data-dir", required=True, type=Path)
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
+    serve.add_argument("--port", type=int, default=12000, help="0 picks a free port (see DATA_DIR/endpoint)")
+    serve.add_argument(
+        "--simulated",
+        metavar="SECONDS[:EXIT]",
+        help="finish every run after SECONDS with EXIT, start no process",
+    )
+    serve.add_argument("--fault", action="append", default=[], metavar="OP=STATUS:RATE[:COUNT]")
+    serve.add_argument("--faults-json", help="a full faults spec (see README)")
+    serve.add_argument("--latency-ms", type=float, default=0.0, help="latency added to every OCI call")
+    serve.add_argument(
+        "--max-active-runs", type=int, help="answer LimitExceeded beyond this many active runs"
+    )
+    serve.add_argument(
+        "--minute-seconds", type=float, default=60.0, help="seconds per maximumRuntimeInMinutes unit"
+    )
+    serve.add_argument("--provisioning-seconds", type=float, default=0.1)
+    serve.add_argument(
+        "--max-body-mb", type=int, default=512, help="largest accepted request (artifact) body"
+    )
+    serve.add_argument("--log-level", default="INFO")
+    return parser
+
+
+def _faults(args: argparse.Namespace) -> dict[str, Any]:
+    spec: dict[str, Any] = json.loads(args.faults_json) if args.faults_json else {}
+    spec.setdefault("errors", [])
+    spec["errors"] += [parse_error_flag(value) for value in args.fault]
+    if args.latency_ms:
+        spec.setdefault("latencyMs", {})["*"] = args.latency_ms
+    if args.max_active_runs is not None:
+        spec["maxActiveRuns"] = args.max_active_runs
+    return spec
+
+
+async def _serve(args: argparse.Namespace) -> None:
+    data_dir: Path = args.data_dir.resolve()
+    settings = Settings(
+        data_dir=data_dir,
+        simulated=Simulation.parse(args.simulated) if args.simulated else None,
+        minute_seconds=args.minute_seconds,
+        provisioning_seconds=args.provisioning_seconds,
+        max_body_bytes=args.max_body_mb * 1024 * 1024,
+    )
+    app = build_app(settings, _faults(args))
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, args.host, args.port, reuse_address=True)
+    await site.start()
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        logging.getLogger("ocids_emulator").warning(
+            "binding %s: the emulator's admin endpoint (/_emulator) is unauthenticated and artifacts run"
+            " as this user; expose it only on networks you trust",
+            args.host,
+        )
+    port = runner.addresses[0][1]
+    endpoint = f"http://{'127.0.0.1' if args.host in ('0.0.0.0', '') else args.host}:{port}"
+    (data_dir / ENDPOINT_FILE).write_text(endpoint + "\n")
+    logging.getLogger("ocids_emulator").info("ocids-emulator serving %s (data in %s)", endpoint, data_dir)
+    print(f"ocids-emulator listening on {endpoint}", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            (data_dir / ENDPOINT_FILE).unlink()
+        await runner.cleanup()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "init":
+        if is_initialized(args.data_dir):
+            if not args.if_missing:
+                print(
+                    f"{args.data_dir} already holds a tenancy (use --if-missing to keep it)", file=sys.stderr
+                )
+                return 1
+            ids = read_ids(args.data_dir)
+        else:
+            ids = init_data_dir(args.data_dir, args.region)
+        print("".join(f"{k}={v}\n" for k, v in ids.items()), end="")
+        return 0
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    if not is_initialized(args.data_dir):
+        print(
+            f"{args.data_dir} holds no tenancy; run `ocids-emulator init --data-dir {args.data_dir}` first",
+            file=sys.stderr,
+        )
+        return 2
+    asyncio.run(_serve(args))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

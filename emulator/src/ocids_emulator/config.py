@@ -1,0 +1,155 @@
+"""The emulated tenancy: files ``init`` writes and ``serve`` reads.
+
+A data folder holds ``config`` (an OCI config file, profile DEFAULT), the API key pair beside it,
+``tenancy.json`` (which tenancy, users, keys, compartments, projects and log groups exist; edit it
+to add compartments) and ``ids.env`` (the ids tests and the operator need).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from .ocids import new_ocid
+
+CONFIG_FILE = "config"
+TENANCY_FILE = "tenancy.json"
+IDS_FILE = "ids.env"
+PRIVATE_KEY_FILE = "oci_api_key.pem"
+PUBLIC_KEY_FILE = "oci_api_key_public.pem"
+ENDPOINT_FILE = "endpoint"
+DB_FILE = "emulator.sqlite3"
+DEFAULT_REGION = "us-ashburn-1"
+
+
+@dataclass
+class Tenancy:
+    tenancy_id: str
+    user_id: str
+    region: str
+    # fingerprint -> PEM public key
+    api_keys: dict[str, str]
+    compartments: dict[str, str]  # id -> name
+    projects: dict[str, dict[str, Any]]  # id -> {compartmentId, displayName}
+    log_groups: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def key_ids(self) -> dict[str, str]:
+        """keyId as the SDK sends it (tenancy/user/fingerprint) -> PEM public key."""
+        return {f"{self.tenancy_id}/{self.user_id}/{fp}": pem for fp, pem in self.api_keys.items()}
+
+
+def fingerprint(public_pem: bytes) -> str:
+    key = serialization.load_pem_public_key(public_pem)
+    der = key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    digest = hashlib.md5(der).hexdigest()
+    return ":".join(digest[i : i + 2] for i in range(0, len(digest), 2))
+
+
+def _write_key_pair(data_dir: Path) -> tuple[str, str]:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private_pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption(),
+    )
+    public_pem = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    private_path = data_dir / PRIVATE_KEY_FILE
+    # The key file is created private from the start: never world-readable, not even briefly.
+    fd = os.open(private_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(private_pem)
+        # The label OCI's console adds to downloaded keys; the oci CLI warns about keys without it.
+        fh.write(b"OCI_API_KEY\n")
+    (data_dir / PUBLIC_KEY_FILE).write_bytes(public_pem)
+    return fingerprint(public_pem), public_pem.decode()
+
+
+def is_initialized(data_dir: Path) -> bool:
+    return all((data_dir / name).exists() for name in (CONFIG_FILE, TENANCY_FILE, IDS_FILE, PRIVATE_KEY_FILE))
+
+
+def init_data_dir(data_dir: Path, region: str = DEFAULT_REGION) -> dict[str, str]:
+    """Create a fresh tenancy in ``data_dir`` and return the ids written to ids.env."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir = data_dir.resolve()
+    fp, _ = _write_key_pair(data_dir)
+    tenancy_id = new_ocid("tenancy")
+    user_id = new_ocid("user")
+    compartment_id = new_ocid("compartment")
+    project_id = new_ocid("datascienceproject", region)
+    log_group_id = new_ocid("loggroup", region)
+    subnet_id = new_ocid("subnet", region)
+    tenancy = {
+        "tenancyId": tenancy_id,
+        "userId": user_id,
+        "region": region,
+        "apiKeys": [{"fingerprint": fp, "publicKeyFile": PUBLIC_KEY_FILE}],
+        "compartments": [{"id": compartment_id, "name": "emulator"}],
+        "projects": [{"id": project_id, "compartmentId": compartment_id, "displayName": "emulator-project"}],
+        "logGroups": [{"id": log_group_id, "compartmentId": compartment_id, "displayName": "emulator-logs"}],
+    }
+    (data_dir / TENANCY_FILE).write_text(json.dumps(tenancy, indent=2) + "\n")
+    (data_dir / CONFIG_FILE).write_text(
+        "[DEFAULT]\n"
+        f"user={user_id}\n"
+        f"fingerprint={fp}\n"
+        f"tenancy={tenancy_id}\n"
+        f"region={region}\n"
+        f"key_file={data_dir / PRIVATE_KEY_FILE}\n"
+    )
+    os.chmod(data_dir / CONFIG_FILE, 0o600)
+    ids = {
+        "TENANCY_ID": tenancy_id,
+        "USER_ID": user_id,
+        "COMPARTMENT_ID": compartment_id,
+        "PROJECT_ID": project_id,
+        "REGION": region,
+        "LOG_GROUP_ID": log_group_id,
+        "SUBNET_ID": subnet_id,
+        "FINGERPRINT": fp,
+        "OCI_CONFIG_FILE": str(data_dir / CONFIG_FILE),
+        "OCI_CONFIG_PROFILE": "DEFAULT",
+    }
+    (data_dir / IDS_FILE).write_text("".join(f"{k}={v}\n" for k, v in ids.items()))
+    return ids
+
+
+def read_ids(data_dir: Path) -> dict[str, str]:
+    ids: dict[str, str] = {}
+    for line in (data_dir / IDS_FILE).read_text().splitlines():
+        if "=" in line and not line.lstrip().startswith("#"):
+            key, _, value = line.partition("=")
+            ids[key.strip()] = value.strip()
+    return ids
+
+
+def load_tenancy(data_dir: Path) -> Tenancy:
+    raw = json.loads((data_dir / TENANCY_FILE).read_text())
+    keys: dict[str, str] = {}
+    for entry in raw.get("apiKeys", []):
+        pem = entry.get("publicKey") or (data_dir / entry["publicKeyFile"]).read_text()
+        keys[entry.get("fingerprint") or fingerprint(pem.encode())] = pem
+    return Tenancy(
+        tenancy_id=raw["tenancyId"],
+        user_id=raw["userId"],
+        region=raw.get("region", DEFAULT_REGION),
+        api_keys=keys,
+        compartments={c["id"]: c.get("name", "") for c in raw.get("compartments", [])},
+        projects={p["id"]: p for p in raw.get("projects", [])},
+        log_groups=list(raw.get("logGroups", [])),
+    )
+
+
+def content_md5(data: bytes) -> str:
+    return base64.b64encode(hashlib.md5(data).digest()).decode()

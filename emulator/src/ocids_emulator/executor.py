@@ -1,0 +1,242 @@
+"""Runs job runs: a real child process per run, or a timer in simulated mode.
+
+Each process starts in its own session so cancel, timeout and shutdown can stop it together with
+any children it spawned.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import os
+import shutil
+import signal
+from pathlib import Path
+from typing import Any
+
+from .artifacts import BootstrapError, command_for, find_entrypoint, unpack
+from .logging_api import append_lines
+from .service import JOB, Emulator
+from .store import Record
+from .timeutil import now_rfc3339
+
+LOG = logging.getLogger(__name__)
+SUCCEEDED_DETAILS = "Job run artifact execution succeeded. Infrastructure de-provisioning."
+CANCELED_DETAILS = "Job run canceled."
+_PASSTHROUGH = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT")
+MAX_LINE = 1024 * 1024
+
+
+def failed_details(exit_code: int) -> str:
+    return f"Job run artifact execution failed with exit code {exit_code}."
+
+
+def timeout_details(minutes: int) -> str:
+    return (
+        f"Job run timed out: the artifact ran longer than maximumRuntimeInMinutes ({minutes} minutes)"
+        " and was stopped."
+    )
+
+
+class Executor:
+    def __init__(self, emu: Emulator) -> None:
+        self.emu = emu
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._cancel: dict[str, asyncio.Event] = {}
+        self._procs: dict[str, asyncio.subprocess.Process] = {}
+        emu.start_run = self.start
+        emu.cancel_run = self.cancel
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.emu.settings.data_dir / "runs"
+
+    def start(self, run: Record) -> None:
+        self._cancel[run.id] = asyncio.Event()
+        task = asyncio.get_running_loop().create_task(self._execute(run))
+        self._tasks[run.id] = task
+        task.add_done_callback(functools.partial(self._forget, run.id))
+
+    def _forget(self, run_id: str, _task: object = None) -> None:
+        self._tasks.pop(run_id, None)
+        self._cancel.pop(run_id, None)
+        self._procs.pop(run_id, None)
+
+    def cancel(self, run: Record) -> None:
+        event = self._cancel.get(run.id)
+        if event is not None:
+            event.set()
+        proc = self._procs.get(run.id)
+        if proc is not None:
+            _signal_group(proc, signal.SIGTERM)
+            grace = self.emu.settings.cancel_grace_seconds
+            asyncio.get_running_loop().call_later(grace, _signal_group, proc, signal.SIGKILL)
+        elif event is None:
+            # Nothing executes it (e.g. lost across a restart): finish the cancel at once.
+            self.emu.save(
+                run, lifecycleState="CANCELED", lifecycleDetails=CANCELED_DETAILS, timeFinished=now_rfc3339()
+            )
+
+    async def shutdown(self) -> None:
+        """Stop every child; the runs' states are settled by the restart rule on the next start."""
+        for proc in list(self._procs.values()):
+            _signal_group(proc, signal.SIGKILL)
+        tasks = list(self._tasks.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    # one run ---------------------------------------------------------------------------------
+    async def _pause(self, run_id: str, seconds: float) -> bool:
+        """Wait; True when the run got canceled meanwhile."""
+        event = self._cancel[run_id]
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(event.wait(), timeout=max(seconds, 0))
+        return event.is_set()
+
+    def _progress(self, run: Record, details: str) -> None:
+        # A cancel that arrived meanwhile keeps its own state and details.
+        if run.doc.get("lifecycleState") != "CANCELING":
+            self.emu.save(run, lifecycleDetails=details)
+
+    def _finish(self, run: Record, state: str, details: str) -> None:
+        self.emu.save(run, lifecycleState=state, lifecycleDetails=details, timeFinished=now_rfc3339())
+
+    async def _execute(self, run: Record) -> None:
+        emu = self.emu
+        try:
+            if await self._pause(run.id, emu.settings.provisioning_seconds):
+                return self._finish(run, "CANCELED", CANCELED_DETAILS)
+            self._progress(run, "Infrastructure provisioned.")
+            emu.save(
+                run,
+                lifecycleState="IN_PROGRESS",
+                lifecycleDetails="Job run bootstrap starting.",
+                timeStarted=now_rfc3339(),
+            )
+            simulation = run.meta.get("simulation")
+            if simulation is not None:
+                await self._simulate(run, simulation)
+            else:
+                await self._run_process(run)
+        except asyncio.CancelledError:
+            raise
+        except BootstrapError as exc:
+            self._finish(run, "FAILED", str(exc))
+        except Exception as exc:  # a bug here must not leave the run IN_PROGRESS forever
+            LOG.exception("job run %s failed inside the emulator", run.id)
+            self._finish(run, "FAILED", f"Job run failed: emulator error ({type(exc).__name__}: {exc}).")
+
+    async def _simulate(self, run: Record, simulation: dict[str, Any]) -> None:
+        self._progress(run, "Job run bootstrap complete. Artifact execution starting.")
+        self._progress(run, "Job run artifact execution in progress.")
+        if await self._pause(run.id, float(simulation["durationSeconds"])):
+            return self._finish(run, "CANCELED", CANCELED_DETAILS)
+        code = int(simulation["exitCode"])
+        if code == 0:
+            self._finish(run, "SUCCEEDED", SUCCEEDED_DETAILS)
+        else:
+            self._finish(run, "FAILED", failed_details(code))
+
+    def _environment(self, run: Record, job: Record, artifact_name: str) -> dict[str, str]:
+        emu = self.emu
+        project = emu.tenancy.projects.get(run.doc["projectId"], {})
+        config = run.meta["effective"]["jobConfigurationDetails"]
+        env = {k: os.environ[k] for k in _PASSTHROUGH if k in os.environ}
+        env.update(
+            {
+                "PYTHONUNBUFFERED": "1",
+                "TENANCY_OCID": emu.tenancy.tenancy_id,
+                "PROJECT_OCID": run.doc["projectId"],
+                "PROJECT_COMPARTMENT_OCID": project.get("compartmentId", run.doc["compartmentId"]),
+                "JOB_OCID": job.id,
+                "JOB_COMPARTMENT_OCID": job.doc["compartmentId"],
+                "JOB_ARTIFACT_FILE_NAME": artifact_name,
+                "JOB_RUN_OCID": run.id,
+                "JOB_RUN_COMPARTMENT_OCID": run.doc["compartmentId"],
+            }
+        )
+        env.update(config.get("environmentVariables") or {})
+        return env
+
+    async def _run_process(self, run: Record) -> None:
+        emu = self.emu
+        job = emu.require(JOB, run.doc["jobId"])
+        artifact = emu.store.artifact(job.id)
+        if artifact is None:
+            raise BootstrapError("Job run bootstrap failed: the job has no artifact.")
+        folder = self.runs_dir / run.id
+        shutil.rmtree(folder, ignore_errors=True)
+        workdir = folder / "work"
+        env = self._environment(run, job, artifact.filename)
+        config = run.meta["effective"]["jobConfigurationDetails"]
+        await asyncio.to_thread(unpack, artifact.filename, artifact.content, workdir)
+        entry = find_entrypoint(artifact.filename, workdir, env.get("JOB_RUN_ENTRYPOINT"))
+        command = command_for(entry, config.get("commandLineArguments"))
+        self._progress(run, "Job run bootstrap complete. Artifact execution starting.")
+        proc = await asyncio.create_subprocess_exec(
+            *command,
+            cwd=str(workdir),
+            env=env,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            start_new_session=True,
+            limit=MAX_LINE,
+        )
+        self._procs[run.id] = proc
+        if self._cancel[run.id].is_set():  # canceled while the artifact was being unpacked
+            _signal_group(proc, signal.SIGTERM)
+        self._progress(run, "Job run artifact execution in progress.")
+        log_id = (run.doc.get("logDetails") or {}).get("logId")
+        pump = asyncio.get_running_loop().create_task(self._pump(proc, run.id, log_id, folder / "output.log"))
+        minutes = config.get("maximumRuntimeInMinutes")
+        timed_out = False
+        try:
+            limit = minutes * emu.settings.minute_seconds if minutes else None
+            await asyncio.wait_for(proc.wait(), timeout=limit)
+        except TimeoutError:
+            timed_out = True
+            _signal_group(proc, signal.SIGKILL)
+            await proc.wait()
+        finally:
+            # The artifact's own children die with it, as they would with the job's VM.
+            _signal_group(proc, signal.SIGKILL)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(pump), timeout=5)
+            pump.cancel()
+        code = proc.returncode if proc.returncode is not None else -1
+        if self._cancel[run.id].is_set():
+            self._finish(run, "CANCELED", CANCELED_DETAILS)
+        elif timed_out:
+            self._finish(run, "FAILED", timeout_details(int(minutes)))
+        elif code == 0:
+            self._finish(run, "SUCCEEDED", SUCCEEDED_DETAILS)
+        else:
+            # A signal death reads like a shell would report it (128 + signal number).
+            self._finish(run, "FAILED", failed_details(code if code > 0 else 128 - code))
+
+    async def _pump(
+        self, proc: asyncio.subprocess.Process, run_id: str, log_id: str | None, path: Path
+    ) -> None:
+        assert proc.stdout is not None
+        with path.open("ab") as out:
+            while True:
+                try:
+                    raw = await proc.stdout.readline()
+                except ValueError:  # a line longer than MAX_LINE: take what is there
+                    raw = await proc.stdout.read(MAX_LINE)
+                if not raw:
+                    return
+                out.write(raw)
+                out.flush()
+                if log_id:
+                    line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+                    append_lines(self.emu, log_id, run_id, [line])
+
+
+def _signal_group(proc: asyncio.subprocess.Process, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, sig)

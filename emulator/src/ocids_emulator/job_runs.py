@@ -1,0 +1,248 @@
+"""Job runs (``/20190101/jobRuns``): creation with overrides, lifecycle, cancel and delete."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from . import validation
+from .errors import incorrect_state, invalid, limit_exceeded, missing, not_found
+from .httpio import created_by, emulator, json_body, json_response, list_response, query
+from .logging_api import check_log_target, new_log
+from .paging import paginate
+from .service import ACTIVE_RUN_STATES, JOB, RUN, Emulator, Simulation
+from .store import Record
+from .timeutil import now_rfc3339
+
+RUN_STATES = {
+    "ACCEPTED",
+    "IN_PROGRESS",
+    "FAILED",
+    "SUCCEEDED",
+    "CANCELING",
+    "CANCELED",
+    "DELETED",
+    "NEEDS_ATTENTION",
+}
+SUMMARY_FIELDS = [
+    "id",
+    "timeAccepted",
+    "timeStarted",
+    "timeFinished",
+    "createdBy",
+    "projectId",
+    "compartmentId",
+    "jobId",
+    "displayName",
+    "lifecycleState",
+    "lifecycleDetails",
+    "freeformTags",
+    "definedTags",
+]
+SIMULATE_VAR = "OCIDS_EMULATOR_SIMULATE"
+
+
+def run_response(record: Record, status: int = 200) -> web.Response:
+    return json_response(record.doc, status=status, etag=record.meta["etag"])
+
+
+def effective_configuration(job: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
+    """What the run really gets: job settings with the run's override blocks applied."""
+    base = dict(job.get("jobConfigurationDetails") or {"jobType": "DEFAULT"})
+    override = body.get("jobConfigurationOverrideDetails") or {}
+    env = {**(base.get("environmentVariables") or {}), **(override.get("environmentVariables") or {})}
+    config = {**base, **{k: v for k, v in override.items() if v is not None}, "environmentVariables": env}
+    return {
+        "jobConfigurationDetails": config,
+        "jobInfrastructureConfigurationDetails": body.get("jobInfrastructureConfigurationOverrideDetails")
+        or job.get("jobInfrastructureConfigurationDetails"),
+        "jobEnvironmentConfigurationDetails": body.get("jobEnvironmentConfigurationOverrideDetails")
+        or job.get("jobEnvironmentConfigurationDetails"),
+        "jobLogConfigurationDetails": body.get("jobLogConfigurationOverrideDetails")
+        or job.get("jobLogConfigurationDetails"),
+    }
+
+
+def choose_simulation(emu: Emulator, effective: dict[str, Any]) -> Simulation | None:
+    raw = effective["jobConfigurationDetails"]["environmentVariables"].get(SIMULATE_VAR)
+    if raw is not None:
+        try:
+            return Simulation.parse(raw)
+        except ValueError:
+            raise invalid(
+                f"environmentVariables.{SIMULATE_VAR} must be DURATION_SECONDS[:EXIT_CODE]"
+            ) from None
+    if emu.settings.simulated is not None:
+        return emu.settings.simulated
+    if effective["jobEnvironmentConfigurationDetails"] is not None:
+        return emu.settings.container_default
+    return None
+
+
+async def create_job_run(request: web.Request) -> web.Response:
+    emu = emulator(request)
+    body = await json_body(request)
+    token = request.headers.get("opc-retry-token")
+    replayed = emu.replay("create_job_run", token, body)
+    if replayed:
+        return run_response(emu.require(RUN, replayed))
+    validation.check_create_run(body, lambda group, log: check_log_target(emu, group, log))
+    emu.check_compartment(body["compartmentId"])
+    emu.check_project(body["projectId"])
+    job = emu.require(JOB, body["jobId"], allow_deleted=False)
+    if job.doc["lifecycleState"] != "ACTIVE":
+        raise incorrect_state(f"Job {job.id} is {job.doc['lifecycleState']}; runs need an ACTIVE job")
+    effective = effective_configuration(job.doc, body)
+    env = effective["jobConfigurationDetails"]["environmentVariables"]
+    if validation.env_chars(env) > validation.MAX_ENV_CHARS:
+        raise invalid(
+            f"environmentVariables of the job and the run exceed {validation.MAX_ENV_CHARS} characters"
+            " together"
+        )
+    cap = emu.faults.max_active_runs
+    if cap is not None and emu.active_run_count() >= cap:
+        raise limit_exceeded(f"The limit of {cap} concurrently active job runs is reached")
+    simulation = choose_simulation(emu, effective)
+    now = now_rfc3339()
+    run_id = emu.new_id("datasciencejobrun")
+    display_name = body.get("displayName") or f"jobrun{now[:19].replace('-', '').replace(':', '')}"
+    log_details = None
+    log_config = effective["jobLogConfigurationDetails"] or {}
+    if log_config.get("enableLogging"):
+        log_id = log_config.get("logId")
+        if not log_id:
+            log_id = new_log(emu, log_config["logGroupId"], f"{display_name}-{run_id[-8:]}").id
+        log_details = {"logGroupId": log_config["logGroupId"], "logId": log_id}
+    doc = {
+        "id": run_id,
+        "timeAccepted": now,
+        "createdBy": created_by(request),
+        "projectId": body["projectId"],
+        "compartmentId": body["compartmentId"],
+        "jobId": job.id,
+        "displayName": display_name,
+        "jobConfigurationOverrideDetails": body.get("jobConfigurationOverrideDetails"),
+        "jobInfrastructureConfigurationDetails": effective["jobInfrastructureConfigurationDetails"],
+        "jobInfrastructureConfigurationOverrideDetails": body.get(
+            "jobInfrastructureConfigurationOverrideDetails"
+        ),
+        "jobEnvironmentConfigurationOverrideDetails": body.get("jobEnvironmentConfigurationOverrideDetails"),
+        "jobLogConfigurationOverrideDetails": body.get("jobLogConfigurationOverrideDetails"),
+        "jobNodeConfigurationOverrideDetails": body.get("jobNodeConfigurationOverrideDetails"),
+        "jobStorageMountConfigurationDetailsList": job.doc.get("jobStorageMountConfigurationDetailsList"),
+        "jobStorageMountConfigurationOverrideDetailsList": body.get(
+            "jobStorageMountConfigurationOverrideDetailsList"
+        ),
+        "logDetails": log_details,
+        "lifecycleState": "ACCEPTED",
+        "lifecycleDetails": "Infrastructure provisioning.",
+        "freeformTags": body.get("freeformTags") or {},
+        "definedTags": body.get("definedTags") or {},
+    }
+    meta = {
+        "effective": effective,
+        "simulation": None
+        if simulation is None
+        else {"durationSeconds": simulation.duration_s, "exitCode": simulation.exit_code},
+    }
+    record = emu.create(RUN, run_id, doc, meta)
+    emu.remember("create_job_run", token, body, run_id)
+    emu.start_run(record)
+    return run_response(record)
+
+
+async def get_job_run(request: web.Request) -> web.Response:
+    return run_response(emulator(request).require(RUN, request.match_info["run_id"]))
+
+
+async def list_job_runs(request: web.Request) -> web.Response:
+    emu = emulator(request)
+    q = query(request)
+    compartment = q.get("compartmentId")
+    if not compartment:
+        raise missing("compartmentId")
+    emu.check_compartment(compartment)
+    state = validation.enum_param(q.get("lifecycleState"), "lifecycleState", RUN_STATES)
+    filters = {k: q[k] for k in ("jobId", "id", "displayName", "createdBy") if q.get(k)}
+    docs = [
+        r.doc
+        for r in emu.store.all(RUN)
+        if r.doc["compartmentId"] == compartment
+        and (r.doc["lifecycleState"] == state if state else r.doc["lifecycleState"] != "DELETED")
+        and all(r.doc.get(k) == v for k, v in filters.items())
+    ]
+    page, next_page = paginate(docs, q, time_field="timeAccepted")
+    return list_response([{k: d[k] for k in SUMMARY_FIELDS if k in d} for d in page], next_page)
+
+
+def live_run(emu: Emulator, run_id: str) -> Record:
+    return emu.require(RUN, run_id, allow_deleted=False)
+
+
+async def update_job_run(request: web.Request) -> web.Response:
+    emu = emulator(request)
+    record = live_run(emu, request.match_info["run_id"])
+    body = await json_body(request)
+    emu.check_if_match(record, request.headers.get("if-match"))
+    validation.check_update_run(body)
+    return run_response(emu.save(record, **body))
+
+
+async def cancel_job_run(request: web.Request) -> web.Response:
+    emu = emulator(request)
+    record = live_run(emu, request.match_info["run_id"])
+    emu.check_if_match(record, request.headers.get("if-match"))
+    state = record.doc["lifecycleState"]
+    if state == "CANCELING":
+        return web.Response(status=202)
+    if state not in ACTIVE_RUN_STATES:
+        raise incorrect_state(f"Job run {record.id} is {state} and cannot be canceled")
+    emu.save(record, lifecycleState="CANCELING", lifecycleDetails="Job run cancellation in progress.")
+    emu.cancel_run(record)
+    return web.Response(status=202)
+
+
+async def delete_job_run(request: web.Request) -> web.Response:
+    emu = emulator(request)
+    record = live_run(emu, request.match_info["run_id"])
+    emu.check_if_match(record, request.headers.get("if-match"))
+    if record.doc["lifecycleState"] in ACTIVE_RUN_STATES:
+        raise incorrect_state(f"Job run {record.id} is {record.doc['lifecycleState']}; cancel it first")
+    emu.save(record, lifecycleState="DELETED")
+    return web.Response(status=204)
+
+
+async def change_job_run_compartment(request: web.Request) -> web.Response:
+    emu = emulator(request)
+    record = live_run(emu, request.match_info["run_id"])
+    body = await json_body(request)
+    emu.check_if_match(record, request.headers.get("if-match"))
+    compartment = validation.require_string(body, "compartmentId", "compartmentId")
+    emu.check_compartment(compartment)
+    emu.save(record, compartmentId=compartment)
+    return web.Response(status=200)
+
+
+async def get_effective_configuration(request: web.Request) -> web.Response:
+    """Admin: the configuration a run really got (not part of the OCI API)."""
+    emu = emulator(request)
+    record = emu.store.get(RUN, request.match_info["run_id"])
+    if record is None:
+        raise not_found(f"job run {request.match_info['run_id']}")
+    return json_response(
+        {"effective": record.meta.get("effective"), "simulation": record.meta.get("simulation")}
+    )
+
+
+def routes() -> list[web.RouteDef]:
+    p = "/20190101"
+    return [
+        web.post(f"{p}/jobRuns", create_job_run),
+        web.get(f"{p}/jobRuns", list_job_runs, allow_head=False),
+        web.get(f"{p}/jobRuns/{{run_id}}", get_job_run, allow_head=False),
+        web.put(f"{p}/jobRuns/{{run_id}}", update_job_run),
+        web.delete(f"{p}/jobRuns/{{run_id}}", delete_job_run),
+        web.post(f"{p}/jobRuns/{{run_id}}/actions/cancelJobRun", cancel_job_run),
+        web.post(f"{p}/jobRuns/{{run_id}}/actions/changeCompartment", change_job_run_compartment),
+    ]

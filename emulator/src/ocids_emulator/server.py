@@ -1,0 +1,174 @@
+"""The aiohttp application: routing, OCI error bodies, request ids, signatures and faults."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from . import job_runs, jobs, log_search, logging_api, work_requests
+from .auth import Verifier
+from .errors import FAULT_CODES, ApiError, invalid, not_found
+from .executor import Executor
+from .faults import Faults
+from .httpio import EMULATOR_KEY, json_body, json_response
+from .orphans import kill_orphans
+from .service import JOB, Emulator, Settings
+
+LOG = logging.getLogger(__name__)
+EXECUTOR_KEY: web.AppKey[Executor] = web.AppKey("executor", Executor)
+VERIFIER_KEY: web.AppKey[Verifier] = web.AppKey("verifier", Verifier)
+OCI_PREFIXES = ("/20190101/", "/20190909/", "/20200531/")
+ADMIN_PREFIX = "/_emulator"
+# Streamed uploads are signed without the body headers (the SDK's create_job_artifact).
+UNSIGNED_BODY_OPERATIONS = {"create_job_artifact"}
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def error_response(status: int, code: str, message: str) -> web.Response:
+    return json_response({"code": code, "message": message}, status=status)
+
+
+def operation_name(request: web.Request) -> str | None:
+    handler = getattr(request.match_info, "handler", None)
+    if handler is None or not request.path.startswith(OCI_PREFIXES):
+        return None
+    name = getattr(handler, "__name__", None)
+    return name if isinstance(name, str) and not name.startswith("_") else None
+
+
+@web.middleware
+async def oci_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    request_id = request.headers.get("opc-request-id") or uuid.uuid4().hex.upper()
+    try:
+        response = await _dispatch(request, handler)
+    except ApiError as exc:
+        response = error_response(exc.status, exc.code, exc.message)
+    except web.HTTPException as exc:
+        if exc.status == 404:
+            response = error_response(404, "NotAuthorizedOrNotFound", f"No such resource: {request.path}")
+        elif exc.status == 405:
+            response = error_response(
+                405, "MethodNotAllowed", f"{request.method} is not allowed on {request.path}"
+            )
+        elif exc.status == 413:
+            response = error_response(413, "PayloadTooLarge", "The request body is too large")
+        else:
+            response = error_response(exc.status, "HttpError", exc.reason)
+    except Exception:
+        LOG.exception("unhandled error in %s %s", request.method, request.path)
+        response = error_response(500, "InternalServerError", "Internal error in the emulator")
+    response.headers["opc-request-id"] = request_id
+    return response
+
+
+async def _dispatch(request: web.Request, handler: Handler) -> web.StreamResponse:
+    operation = operation_name(request)
+    if operation is None:
+        return await handler(request)
+    emu = request.app[EMULATOR_KEY]
+    delay = emu.faults.latency_s(operation)
+    if delay:
+        await asyncio.sleep(delay)
+    status = emu.faults.pick_error(operation)
+    if status is not None:
+        code, message = FAULT_CODES[status]
+        return error_response(status, code, message)
+    body_signed = request.method in ("POST", "PUT", "PATCH") and operation not in UNSIGNED_BODY_OPERATIONS
+    body = await request.read() if body_signed else None
+    request["principal"] = request.app[VERIFIER_KEY].verify(
+        request.method, request.raw_path, request.headers, body, body_signed=body_signed
+    )
+    return await handler(request)
+
+
+# admin endpoints (not OCI; unauthenticated, bound to the same loopback address) ---------------
+async def health(request: web.Request) -> web.Response:
+    emu = request.app[EMULATOR_KEY]
+    return json_response({"status": "ok", "region": emu.region, "activeRuns": emu.active_run_count()})
+
+
+async def get_faults(request: web.Request) -> web.Response:
+    return json_response(request.app[EMULATOR_KEY].faults.to_dict())
+
+
+async def put_faults(request: web.Request) -> web.Response:
+    emu = request.app[EMULATOR_KEY]
+    emu.faults = Faults.from_dict(await json_body(request))
+    return json_response(emu.faults.to_dict())
+
+
+async def delete_faults(request: web.Request) -> web.Response:
+    request.app[EMULATOR_KEY].faults = Faults()
+    return web.Response(status=204)
+
+
+async def put_settings(request: web.Request) -> web.Response:
+    """Change the simulated default at runtime (``{"simulated": "2:0"}`` or ``null``)."""
+    from .service import Simulation
+
+    emu = request.app[EMULATOR_KEY]
+    body = await json_body(request)
+    if "simulated" in body:
+        value = body["simulated"]
+        try:
+            emu.settings.simulated = Simulation.parse(value) if value else None
+        except ValueError:
+            raise invalid("simulated must be DURATION_SECONDS[:EXIT_CODE]") from None
+    sim = emu.settings.simulated
+    return json_response({"simulated": None if sim is None else f"{sim.duration_s:g}:{sim.exit_code}"})
+
+
+async def admin_not_found(request: web.Request) -> web.Response:
+    raise not_found(request.path)
+
+
+def build_app(settings: Settings, faults: dict[str, Any] | None = None) -> web.Application:
+    emu = Emulator(settings)
+    if faults:
+        emu.faults = Faults.from_dict(faults)
+    app = web.Application(middlewares=[oci_middleware], client_max_size=settings.max_body_bytes)
+    app[EMULATOR_KEY] = emu
+    app[VERIFIER_KEY] = Verifier(emu.tenancy.key_ids)
+    app[EXECUTOR_KEY] = Executor(emu)
+    app.add_routes(jobs.routes())
+    app.add_routes(job_runs.routes())
+    app.add_routes(work_requests.routes())
+    app.add_routes(logging_api.routes())
+    app.add_routes(log_search.routes())
+    app.add_routes(
+        [
+            web.get(f"{ADMIN_PREFIX}/health", health, allow_head=False),
+            web.get(f"{ADMIN_PREFIX}/faults", get_faults, allow_head=False),
+            web.put(f"{ADMIN_PREFIX}/faults", put_faults),
+            web.delete(f"{ADMIN_PREFIX}/faults", delete_faults),
+            web.put(f"{ADMIN_PREFIX}/settings", put_settings),
+            web.get(
+                f"{ADMIN_PREFIX}/jobRuns/{{run_id}}/effective",
+                job_runs.get_effective_configuration,
+                allow_head=False,
+            ),
+        ]
+    )
+    app.on_startup.append(_on_startup)
+    app.on_cleanup.append(_on_cleanup)
+    return app
+
+
+async def _on_startup(app: web.Application) -> None:
+    emu = app[EMULATOR_KEY]
+    kill_orphans(emu.settings.data_dir / "runs")
+    emu.recover_after_restart()
+    for job in emu.store.all(JOB):
+        if job.doc.get("lifecycleState") == "DELETING":
+            jobs.finish_job_delete(emu, job)
+
+
+async def _on_cleanup(app: web.Application) -> None:
+    await app[EXECUTOR_KEY].shutdown()
+    app[EMULATOR_KEY].store.close()

@@ -1,0 +1,196 @@
+"""The emulator's state and the rules shared by every API: tenancy, etags, retry tokens."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .config import DB_FILE, Tenancy, load_tenancy
+from .errors import ApiError, invalidated_retry_token, no_etag_match, not_found
+from .faults import Faults
+from .ocids import new_ocid
+from .store import Record, Store
+from .timeutil import now_rfc3339
+
+JOB = "job"
+RUN = "jobrun"
+WORK_REQUEST = "workrequest"
+LOG_GROUP = "loggroup"
+LOG = "log"
+LOGGING_WORK_REQUEST = "loggingworkrequest"
+
+ACTIVE_RUN_STATES = {"ACCEPTED", "IN_PROGRESS", "CANCELING", "NEEDS_ATTENTION"}
+TERMINAL_RUN_STATES = {"SUCCEEDED", "FAILED", "CANCELED", "DELETED"}
+RESTART_DETAILS = (
+    "Job run failed: the ocids-emulator stopped while the run was executing, so its outcome is unknown."
+)
+
+
+@dataclass(frozen=True)
+class Simulation:
+    """A run that ends after ``duration_s`` with ``exit_code`` and starts no process."""
+
+    duration_s: float
+    exit_code: int = 0
+
+    @classmethod
+    def parse(cls, value: str) -> Simulation:
+        duration, _, code = value.partition(":")
+        return cls(float(duration), int(code or 0))
+
+
+@dataclass
+class Settings:
+    data_dir: Path
+    simulated: Simulation | None = None
+    # Seconds per "minute" of maximumRuntimeInMinutes; tests shrink it to see a timeout quickly.
+    minute_seconds: float = 60.0
+    provisioning_seconds: float = 0.1
+    delete_seconds: float = 0.1
+    cancel_grace_seconds: float = 5.0
+    container_default: Simulation = field(default_factory=lambda: Simulation(1.0, 0))
+    max_body_bytes: int = 512 * 1024 * 1024
+
+
+def body_hash(body: Any) -> str:
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+def new_etag() -> str:
+    return uuid.uuid4().hex
+
+
+def clean(doc: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in doc.items() if v is not None}
+
+
+class Emulator:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.tenancy: Tenancy = load_tenancy(settings.data_dir)
+        self.store = Store(settings.data_dir / DB_FILE)
+        self.faults = Faults()
+        # Set by the executor module; kept as callables so this module has no import cycle.
+        self.start_run: Callable[[Record], None] = lambda record: None
+        self.cancel_run: Callable[[Record], None] = lambda record: None
+        self._seed_log_groups()
+
+    @property
+    def region(self) -> str:
+        return self.tenancy.region
+
+    def _seed_log_groups(self) -> None:
+        for group in self.tenancy.log_groups:
+            if self.store.get(LOG_GROUP, group["id"]) is None:
+                now = now_rfc3339()
+                doc = {
+                    "id": group["id"],
+                    "compartmentId": group["compartmentId"],
+                    "displayName": group.get("displayName", "log-group"),
+                    "description": group.get("description"),
+                    "lifecycleState": "ACTIVE",
+                    "freeformTags": {},
+                    "definedTags": {},
+                    "timeCreated": now,
+                    "timeLastModified": now,
+                }
+                self.store.save(Record(LOG_GROUP, group["id"], clean(doc), {"etag": new_etag()}))
+
+    # tenancy ---------------------------------------------------------------------------------
+    def check_compartment(self, compartment_id: str) -> None:
+        if compartment_id not in self.tenancy.compartments and compartment_id != self.tenancy.tenancy_id:
+            raise not_found(f"compartment {compartment_id}")
+
+    def check_project(self, project_id: str) -> dict[str, Any]:
+        project = self.tenancy.projects.get(project_id)
+        if project is None:
+            raise not_found(f"project {project_id}")
+        return project
+
+    def project_doc(self, project_id: str) -> dict[str, Any]:
+        project = self.check_project(project_id)
+        return {
+            "id": project_id,
+            "compartmentId": project["compartmentId"],
+            "displayName": project.get("displayName", "project"),
+            "description": project.get("description"),
+            "createdBy": self.tenancy.user_id,
+            "timeCreated": project.get("timeCreated", "2024-01-01T00:00:00.000Z"),
+            "lifecycleState": "ACTIVE",
+            "freeformTags": {},
+            "definedTags": {},
+        }
+
+    # resources -------------------------------------------------------------------------------
+    def new_id(self, resource_type: str) -> str:
+        return new_ocid(resource_type, self.region)
+
+    def require(self, kind: str, rid: str, *, allow_deleted: bool = True) -> Record:
+        record = self.store.get(kind, rid)
+        if record is None or (not allow_deleted and record.doc.get("lifecycleState") == "DELETED"):
+            raise not_found(f"{kind} {rid}")
+        return record
+
+    def save(self, record: Record, **changes: Any) -> Record:
+        """Apply field changes; every change gives the resource a new etag."""
+        record.doc.update(changes)
+        record.doc = clean(record.doc)
+        record.meta["etag"] = new_etag()
+        self.store.save(record)
+        return record
+
+    def create(self, kind: str, rid: str, doc: dict[str, Any], meta: dict[str, Any] | None = None) -> Record:
+        record = Record(kind, rid, clean(doc), {**(meta or {}), "etag": new_etag()})
+        self.store.save(record)
+        return record
+
+    @staticmethod
+    def check_if_match(record: Record, if_match: str | None) -> None:
+        if if_match is not None and if_match not in ("*", record.meta["etag"]):
+            raise no_etag_match(record.id)
+
+    # retry tokens ----------------------------------------------------------------------------
+    def replay(self, scope: str, token: str | None, body: Any) -> str | None:
+        """The resource id an earlier identical request made, or None to go ahead."""
+        if not token:
+            return None
+        seen = self.store.retry_token(scope, token)
+        if seen is None:
+            return None
+        if seen[0] != body_hash(body):
+            raise invalidated_retry_token(
+                "The opc-retry-token was already used for a request with a different body"
+            )
+        return seen[1]
+
+    def remember(self, scope: str, token: str | None, body: Any, resource_id: str) -> None:
+        if token:
+            self.store.remember_retry_token(scope, token, body_hash(body), resource_id)
+
+    def active_run_count(self) -> int:
+        return sum(1 for r in self.store.all(RUN) if r.doc.get("lifecycleState") in ACTIVE_RUN_STATES)
+
+    # restart ---------------------------------------------------------------------------------
+    def recover_after_restart(self) -> None:
+        """Runs that were executing when the emulator stopped cannot be resumed: end them."""
+        now = now_rfc3339()
+        for run in self.store.all(RUN):
+            state = run.doc.get("lifecycleState")
+            if state == "CANCELING":
+                self.save(
+                    run, lifecycleState="CANCELED", lifecycleDetails="Job run canceled.", timeFinished=now
+                )
+            elif state in ACTIVE_RUN_STATES:
+                self.save(run, lifecycleState="FAILED", lifecycleDetails=RESTART_DETAILS, timeFinished=now)
+        for kind in (WORK_REQUEST, LOGGING_WORK_REQUEST):
+            for wr in self.store.all(kind):
+                if wr.doc.get("status") in ("ACCEPTED", "IN_PROGRESS"):
+                    self.save(wr, status="SUCCEEDED", percentComplete=100.0, timeFinished=now)
+
+
+__all__ = ["ApiError", "Emulator", "Settings", "Simulation"]

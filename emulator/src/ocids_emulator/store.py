@@ -1,0 +1,153 @@
+"""Persistence: every resource lives in memory and is written through to one SQLite file.
+
+Reads never touch the disk (that keeps signed GETs fast); a restart reloads everything.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS resources (
+    id TEXT PRIMARY KEY, kind TEXT NOT NULL, doc TEXT NOT NULL, meta TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS artifacts (
+    job_id TEXT PRIMARY KEY, filename TEXT NOT NULL, content BLOB NOT NULL, md5 TEXT NOT NULL,
+    etag TEXT NOT NULL, time_created TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS retry_tokens (
+    scope TEXT NOT NULL, token TEXT NOT NULL, body_hash TEXT NOT NULL, resource_id TEXT NOT NULL,
+    created REAL NOT NULL, PRIMARY KEY (scope, token)
+);
+CREATE TABLE IF NOT EXISTS log_entries (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, log_id TEXT NOT NULL, time TEXT NOT NULL,
+    source TEXT NOT NULL, content TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS log_entries_by_log ON log_entries (log_id, time, seq);
+"""
+RETRY_TOKEN_TTL_S = 24 * 3600
+
+
+@dataclass
+class Record:
+    kind: str
+    id: str
+    doc: dict[str, Any]
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Artifact:
+    job_id: str
+    filename: str
+    content: bytes
+    md5: str
+    etag: str
+    time_created: str
+
+
+class Store:
+    def __init__(self, path: Path) -> None:
+        self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+        self._records: dict[str, dict[str, Record]] = {}
+        for rid, kind, doc, meta in self._db.execute("SELECT id, kind, doc, meta FROM resources"):
+            self._records.setdefault(kind, {})[rid] = Record(kind, rid, json.loads(doc), json.loads(meta))
+
+    def close(self) -> None:
+        self._db.close()
+
+    # resources -------------------------------------------------------------------------------
+    def get(self, kind: str, rid: str) -> Record | None:
+        return self._records.get(kind, {}).get(rid)
+
+    def all(self, kind: str) -> Iterator[Record]:
+        return iter(list(self._records.get(kind, {}).values()))
+
+    def save(self, record: Record) -> None:
+        self._records.setdefault(record.kind, {})[record.id] = record
+        self._db.execute(
+            "INSERT OR REPLACE INTO resources (id, kind, doc, meta) VALUES (?, ?, ?, ?)",
+            (record.id, record.kind, json.dumps(record.doc), json.dumps(record.meta)),
+        )
+
+    # artifacts -------------------------------------------------------------------------------
+    def put_artifact(self, artifact: Artifact) -> None:
+        self._db.execute(
+            "INSERT INTO artifacts (job_id, filename, content, md5, etag, time_created) VALUES (?,?,?,?,?,?)",
+            (
+                artifact.job_id,
+                artifact.filename,
+                artifact.content,
+                artifact.md5,
+                artifact.etag,
+                artifact.time_created,
+            ),
+        )
+
+    def artifact(self, job_id: str, *, with_content: bool = True) -> Artifact | None:
+        column = "content" if with_content else "x''"
+        row = self._db.execute(
+            f"SELECT job_id, filename, {column}, md5, etag, time_created FROM artifacts WHERE job_id = ?",
+            (job_id,),
+        ).fetchone()
+        return Artifact(*row) if row else None
+
+    def artifact_size(self, job_id: str) -> int:
+        row = self._db.execute("SELECT length(content) FROM artifacts WHERE job_id = ?", (job_id,)).fetchone()
+        return int(row[0]) if row else 0
+
+    # retry tokens ----------------------------------------------------------------------------
+    def retry_token(self, scope: str, token: str) -> tuple[str, str] | None:
+        row = self._db.execute(
+            "SELECT body_hash, resource_id, created FROM retry_tokens WHERE scope = ? AND token = ?",
+            (scope, token),
+        ).fetchone()
+        if row is None or time.time() - row[2] > RETRY_TOKEN_TTL_S:
+            return None
+        return row[0], row[1]
+
+    def remember_retry_token(self, scope: str, token: str, body_hash: str, resource_id: str) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO retry_tokens (scope, token, body_hash, resource_id, created)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (scope, token, body_hash, resource_id, time.time()),
+        )
+
+    # log entries -----------------------------------------------------------------------------
+    def add_log_entries(self, rows: Iterable[tuple[str, str, str, dict[str, Any]]]) -> None:
+        self._db.executemany(
+            "INSERT INTO log_entries (log_id, time, source, content) VALUES (?, ?, ?, ?)",
+            [(log_id, t, source, json.dumps(content)) for log_id, t, source, content in rows],
+        )
+
+    def search_log_entries(
+        self,
+        log_ids: list[str],
+        time_start: str,
+        time_end: str,
+        source_like: str | None,
+        descending: bool,
+        offset: int,
+        limit: int,
+    ) -> list[dict[str, Any]]:
+        if not log_ids:
+            return []
+        marks = ",".join("?" for _ in log_ids)
+        sql = f"SELECT content FROM log_entries WHERE log_id IN ({marks}) AND time >= ? AND time <= ?"
+        params: list[Any] = [*log_ids, time_start, time_end]
+        if source_like is not None:
+            sql += " AND source LIKE ? ESCAPE '\\'"
+            params.append(source_like)
+        order = "DESC" if descending else "ASC"
+        sql += f" ORDER BY time {order}, seq {order} LIMIT ? OFFSET ?"
+        params += [limit, offset]
+        return [json.loads(row[0]) for row in self._db.execute(sql, params)]

@@ -1,0 +1,250 @@
+"""Test helper: run a real ``ocids-emulator`` process for a test and talk to it.
+
+from ocids_emulator.testing import running_emulator
+
+with running_emulator(tmp_path / "emu", simulated="0.5:0") as emu:
+    client = emu.datascience_client()          # real SDK, real signatures
+    emu.admin.set_faults({"errors": [{"operation": "get_job_run", "status": 503, "count": 2}]})
+    os.environ.update(emu.env)                 # OCIDS_DATASCIENCE_ENDPOINT, OCI_CONFIG_FILE, ...
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from .config import ENDPOINT_FILE, IDS_FILE, init_data_dir, is_initialized, read_ids
+from .orphans import kill_orphans
+
+START_TIMEOUT_S = 30.0
+
+
+class Admin:
+    """The emulator's admin endpoint (``/_emulator``), outside the OCI paths."""
+
+    def __init__(self, endpoint: str) -> None:
+        self.endpoint = endpoint
+
+    def _call(self, method: str, path: str, body: Any = None) -> Any:
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(
+            f"{self.endpoint}/_emulator{path}",
+            data=data,
+            method=method,
+            headers={"content-type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            raw = response.read()
+        return json.loads(raw) if raw else None
+
+    def health(self) -> dict[str, Any]:
+        return dict(self._call("GET", "/health"))
+
+    def set_faults(self, spec: dict[str, Any]) -> dict[str, Any]:
+        """See ocids_emulator.faults for the spec (errors / latencyMs / maxActiveRuns)."""
+        return dict(self._call("PUT", "/faults", spec))
+
+    def get_faults(self) -> dict[str, Any]:
+        return dict(self._call("GET", "/faults"))
+
+    def clear_faults(self) -> None:
+        self._call("DELETE", "/faults")
+
+    def set_simulated(self, value: str | None) -> None:
+        """``"SECONDS[:EXIT]"`` makes later runs simulated; None returns to real execution."""
+        self._call("PUT", "/settings", {"simulated": value})
+
+    def effective_configuration(self, run_id: str) -> dict[str, Any]:
+        return dict(self._call("GET", f"/jobRuns/{run_id}/effective"))
+
+
+class RunningEmulator:
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        port: int = 0,
+        simulated: str | None = None,
+        faults: dict[str, Any] | None = None,
+        extra_args: Sequence[str] = (),
+    ) -> None:
+        self.data_dir = Path(data_dir).resolve()
+        self.port = port
+        self.simulated = simulated
+        self.faults = faults
+        self.extra_args = list(extra_args)
+        self.process: subprocess.Popen[bytes] | None = None
+        self.endpoint = ""
+        if not is_initialized(self.data_dir):
+            init_data_dir(self.data_dir)
+        self.ids: dict[str, str] = read_ids(self.data_dir)
+
+    # ids and clients -------------------------------------------------------------------------
+    @property
+    def config_file(self) -> str:
+        return str(self.data_dir / "config")
+
+    @property
+    def profile(self) -> str:
+        return "DEFAULT"
+
+    @property
+    def ids_file(self) -> str:
+        return str(self.data_dir / IDS_FILE)
+
+    @property
+    def admin(self) -> Admin:
+        return Admin(self.endpoint)
+
+    @property
+    def env(self) -> dict[str, str]:
+        """Environment a client process (the operator, the oci CLI) needs to reach this emulator."""
+        return {
+            "OCIDS_DATASCIENCE_ENDPOINT": self.endpoint,
+            "OCIDS_LOGGING_ENDPOINT": self.endpoint,
+            "OCI_CONFIG_FILE": self.config_file,
+            "OCI_CLI_CONFIG_FILE": self.config_file,
+            "OCI_CONFIG_PROFILE": self.profile,
+            "OCI_CLI_PROFILE": self.profile,
+            **{f"OCIDS_EMULATOR_{k}": v for k, v in self.ids.items()},
+        }
+
+    def oci_config(self) -> dict[str, Any]:
+        import oci
+
+        return dict(oci.config.from_file(self.config_file, self.profile))
+
+    def _client_kwargs(self, retries: bool) -> dict[str, Any]:
+        import oci
+
+        kwargs: dict[str, Any] = {"service_endpoint": self.endpoint}
+        if not retries:
+            kwargs["retry_strategy"] = oci.retry.NoneRetryStrategy()
+            kwargs["circuit_breaker_strategy"] = oci.circuit_breaker.NoCircuitBreakerStrategy()
+        return kwargs
+
+    def datascience_client(self, *, retries: bool = True) -> Any:
+        import oci
+
+        return oci.data_science.DataScienceClient(self.oci_config(), **self._client_kwargs(retries))
+
+    def log_search_client(self, *, retries: bool = True) -> Any:
+        import oci
+
+        return oci.loggingsearch.LogSearchClient(self.oci_config(), **self._client_kwargs(retries))
+
+    def logging_client(self, *, retries: bool = True) -> Any:
+        import oci
+
+        return oci.logging.LoggingManagementClient(self.oci_config(), **self._client_kwargs(retries))
+
+    # process ---------------------------------------------------------------------------------
+    def _command(self) -> list[str]:
+        command = [
+            sys.executable,
+            "-m",
+            "ocids_emulator.cli",
+            "serve",
+            "--data-dir",
+            str(self.data_dir),
+            "--port",
+            str(self.port),
+            "--log-level",
+            "WARNING",
+        ]
+        if self.simulated:
+            command += ["--simulated", self.simulated]
+        if self.faults:
+            command += ["--faults-json", json.dumps(self.faults)]
+        return command + self.extra_args
+
+    def start(self) -> RunningEmulator:
+        if self.process is not None and self.process.poll() is None:
+            return self
+        endpoint_file = self.data_dir / ENDPOINT_FILE
+        with contextlib.suppress(FileNotFoundError):
+            endpoint_file.unlink()
+        log = (self.data_dir / "emulator.log").open("ab")
+        self.process = subprocess.Popen(self._command(), stdout=log, stderr=subprocess.STDOUT)
+        log.close()
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"ocids-emulator exited with {self.process.returncode}; see {log.name}")
+            if endpoint_file.exists() and (text := endpoint_file.read_text().strip()):
+                self.endpoint = text
+                # A restart keeps the endpoint: clients configured with it keep working.
+                self.port = int(text.rsplit(":", 1)[1])
+                if self._answers():
+                    return self
+            time.sleep(0.05)
+        self.kill()
+        raise RuntimeError(f"ocids-emulator did not answer within {START_TIMEOUT_S}s; see {log.name}")
+
+    def _answers(self) -> bool:
+        try:
+            self.admin.health()
+            return True
+        except (urllib.error.URLError, ConnectionError, OSError):
+            return False
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """Graceful stop (SIGTERM): children are killed, data stays for a restart."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+    def kill(self) -> None:
+        """Crash stop (SIGKILL), as if the machine went away."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        # Artifact processes live in their own sessions and outlive a SIGKILLed emulator.
+        kill_orphans(self.data_dir / "runs")
+
+    def restart(self, *, hard: bool = False) -> RunningEmulator:
+        if hard:
+            self.kill()
+        else:
+            self.stop()
+        return self.start()
+
+    def __enter__(self) -> RunningEmulator:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+@contextlib.contextmanager
+def running_emulator(
+    data_dir: str | os.PathLike[str],
+    *,
+    port: int = 0,
+    simulated: str | None = None,
+    faults: dict[str, Any] | None = None,
+    extra_args: Sequence[str] = (),
+) -> Iterator[RunningEmulator]:
+    """Start ``ocids-emulator serve`` (after ``init`` when ``data_dir`` is new) and stop it on exit."""
+    emulator = RunningEmulator(
+        Path(data_dir), port=port, simulated=simulated, faults=faults, extra_args=extra_args
+    )
+    emulator.start()
+    try:
+        yield emulator
+    finally:
+        emulator.stop()

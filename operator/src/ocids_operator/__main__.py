@@ -1,0 +1,144 @@
+"""`python -m ocids_operator` / `ocids-operator`: validate settings, then run kopf standalone.
+
+Exit codes: 2 for a bad setting or flag (the message names it), 1 when Kubernetes access
+cannot be set up, otherwise whatever kopf exits with.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+import kopf
+import oci
+
+from . import handlers, kube, metrics
+from .kube import KubeClient
+from .oci_client import OciGateway, config_and_signer
+from .polling import RunPoller
+from .runtime import Runtime
+from .settings import AuthMode, OperatorSettings, SettingsError, load_settings
+
+log = logging.getLogger("ocids_operator")
+PREFIX = "ocids.io"
+FINALIZER = f"{PREFIX}/finalizer"
+
+
+def parse_args(argv: Sequence[str] | None) -> dict[str, object]:
+    parser = argparse.ArgumentParser(
+        prog="ocids-operator",
+        description="Run OCI Data Science jobs as Kubernetes resources. Every flag also reads OCIDS_<NAME>.",
+    )
+    parser.add_argument(
+        "--namespace", "-n", action="append", dest="namespaces", help="namespace to watch (repeat)"
+    )
+    parser.add_argument(
+        "--auth", help="api_key | instance_principal | resource_principal | oke_workload_identity"
+    )
+    parser.add_argument("--oci-config-file")
+    parser.add_argument("--oci-profile")
+    parser.add_argument("--region")
+    parser.add_argument(
+        "--datascience-endpoint", help="override the Data Science endpoint (e.g. the emulator)"
+    )
+    parser.add_argument("--logging-endpoint", help="override the Logging endpoint")
+    parser.add_argument("--poll-interval-seconds", type=float)
+    parser.add_argument("--resync-interval-seconds", type=float)
+    parser.add_argument("--cluster-name")
+    parser.add_argument("--metrics-port", type=int)
+    parser.add_argument("--health-port", type=int)
+    parser.add_argument("--bind-address")
+    parser.add_argument("--log-level")
+    args = parser.parse_args(argv)
+    return {key: value for key, value in vars(args).items() if value is not None}
+
+
+def kopf_settings(settings: OperatorSettings) -> kopf.OperatorSettings:
+    """kopf settings fixed on day one: changing these later would re-handle every object."""
+    ks = kopf.OperatorSettings()
+    ks.persistence.finalizer = FINALIZER
+    ks.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=PREFIX)
+    ks.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=PREFIX, key="last-handled-configuration"
+    )
+    ks.posting.enabled = True
+    ks.posting.level = logging.INFO
+    ks.posting.reporting_component = "ocids-operator"
+    ks.peering.standalone = True
+    ks.peering.clusterwide = not settings.namespaces
+    ks.execution.default_backoff = settings.retry_base_seconds
+    ks.networking.request_timeout = 60
+    ks.watching.server_timeout = 300
+    return ks
+
+
+def check_oci_config(settings: OperatorSettings) -> str | None:
+    """With api_key the config file is read up front (no network), so a wrong path stops start-up.
+
+    Principal signers reach the network when built, so they are checked on first use instead.
+    """
+    if settings.auth is not AuthMode.API_KEY:
+        return None
+    try:
+        config_and_signer(settings)
+    except oci.exceptions.ConfigFileNotFound:
+        return f"invalid setting OCIDS_OCI_CONFIG_FILE: no OCI config file at {settings.oci_config_file}"
+    except oci.exceptions.ProfileNotFound:
+        return (
+            f"invalid setting OCIDS_OCI_PROFILE: profile {settings.oci_profile!r} is not in the config file"
+        )
+    except (oci.exceptions.InvalidConfig, oci.exceptions.InvalidPrivateKey, OSError) as exc:
+        return f"invalid OCI config ({settings.oci_config_file}, profile {settings.oci_profile}): {exc}"
+    return None
+
+
+def build_runtime(settings: OperatorSettings) -> Runtime:
+    gateway = OciGateway(settings)
+    client = KubeClient(kube.login())
+    return Runtime(settings=settings, oci=gateway, kube=client, poller=RunPoller(settings, gateway, client))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        settings = load_settings(**parse_args(argv))
+    except SettingsError as exc:
+        print(f"ocids-operator: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    problem = check_oci_config(settings)
+    if problem:
+        print(f"ocids-operator: {problem}", file=sys.stderr)
+        return 2
+    try:
+        runtime = build_runtime(settings)
+    except Exception as exc:
+        print(f"ocids-operator: cannot reach Kubernetes: {exc}", file=sys.stderr)
+        return 1
+    registry = kopf.OperatorRegistry()
+    handlers.register(registry, settings)
+    metrics.serve(settings.metrics_port, settings.bind_address)
+    liveness = (
+        f"http://{settings.bind_address}:{settings.health_port}/healthz" if settings.health_port else None
+    )
+    log.info(
+        "starting: namespaces=%s auth=%s datascience_endpoint=%s",
+        ",".join(settings.namespaces) or "(all)",
+        settings.auth.value,
+        settings.datascience_endpoint or "(SDK default)",
+    )
+    kopf.run(
+        registry=registry,
+        settings=kopf_settings(settings),
+        standalone=True,
+        clusterwide=not settings.namespaces,
+        namespaces=settings.namespaces,
+        liveness_endpoint=liveness,
+        memo=kopf.Memo(runtime=runtime),
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

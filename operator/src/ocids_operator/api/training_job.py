@@ -1,0 +1,206 @@
+"""TrainingJob: a template that maps to one OCI Data Science job (a new one per revision)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Self
+
+from pydantic import AfterValidator, ConfigDict, Field, StringConstraints, model_validator
+
+from .base import ApiModel, StatusModel
+from .common import (
+    MAX_ARGS,
+    MAX_ENV,
+    MAX_STORAGE_MOUNTS,
+    Arg,
+    CompartmentId,
+    Conda,
+    Condition,
+    ConfigKey,
+    Container,
+    DeletionPolicy,
+    Description,
+    DisplayName,
+    EnvVar,
+    Infrastructure,
+    JobId,
+    KubeName,
+    LoggingConfig,
+    ProjectId,
+    StorageMount,
+    unique_env_names,
+)
+from .markers import Atomic, Immutable, ListMap, Rule
+
+FileName = Annotated[str, StringConstraints(min_length=1, max_length=255, pattern=r"^[^/\\]+$")]
+
+# An inline script lives in etcd with the rest of the object, which caps it well below 1.5 MiB.
+MAX_INLINE_BYTES = 1024 * 1024
+
+TrainingJobPhase = Literal["Pending", "Creating", "Active", "Updating", "Failed", "Deleting"]
+
+
+class InlineArtifact(ApiModel):
+    """A small script kept in the TrainingJob itself."""
+
+    file_name: FileName
+    """File name the artifact gets in OCI (the extension decides how it runs: .py, .sh, .zip, .tar.gz)."""
+    content: Annotated[str, StringConstraints(min_length=1, max_length=MAX_INLINE_BYTES)]
+    """The script's text."""
+
+
+class ConfigMapArtifactRef(ApiModel):
+    """An artifact stored in a ConfigMap key (data, or binaryData for archives) in the same namespace."""
+
+    name: KubeName
+    """ConfigMap name."""
+    key: ConfigKey
+    """Key holding the artifact; its name is the artifact's file name."""
+
+
+class Artifact(ApiModel):
+    """The code to run; exactly one source."""
+
+    cel_rules = (
+        Rule(
+            rule="[has(self.inline), has(self.configMapRef), has(self.url)].filter(x, x).size() == 1",
+            message="exactly one of inline, configMapRef or url must be set",
+        ),
+    )
+
+    inline: InlineArtifact | None = None
+    """A script written into the TrainingJob."""
+    config_map_ref: ConfigMapArtifactRef | None = None
+    """A ConfigMap key holding the artifact."""
+    url: Annotated[str, StringConstraints(max_length=2048, pattern=r"^(https://|oci://)")] | None = None
+    """https:// URL or oci://bucket@namespace/object of the artifact, fetched by the operator."""
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Self:
+        if sum(x is not None for x in (self.inline, self.config_map_ref, self.url)) != 1:
+            raise ValueError(self.cel_rules[0].message)
+        return self
+
+
+class TrainingJobSpec(ApiModel):
+    """Desired state of an OCI Data Science job. Changing the artifact, entrypoint, environment, env, args,
+    maximum runtime or logging creates a new OCI job (a new revision); the rest is updated in place."""
+
+    cel_rules = (
+        Rule(
+            rule="!(has(self.conda) && has(self.container))",
+            message="conda and container cannot both be set: choose one runtime environment",
+            field_path=".container",
+            reason="FieldValueForbidden",
+        ),
+        Rule(
+            rule="has(self.adoptJobId) == has(oldSelf.adoptJobId) && "
+            "(!has(self.adoptJobId) || self.adoptJobId == oldSelf.adoptJobId)",
+            message="adoptJobId is immutable",
+            field_path=".adoptJobId",
+            reason="FieldValueForbidden",
+        ),
+    )
+
+    compartment_id: Annotated[CompartmentId, Immutable("compartmentId")]
+    """Compartment OCID of the OCI job (immutable)."""
+    project_id: Annotated[ProjectId, Immutable("projectId")]
+    """Data Science project OCID (immutable)."""
+    display_name: DisplayName | None = None
+    """Name of the OCI job; default <namespace>-<name>."""
+    description: Description | None = None
+    """Description of the OCI job."""
+    artifact: Artifact
+    """The code to run."""
+    entrypoint: Annotated[str, StringConstraints(min_length=1, max_length=1024)] | None = None
+    """File to run inside an archive artifact (JOB_RUN_ENTRYPOINT), e.g. train/main.py."""
+    conda: Conda | None = None
+    """Conda environment to run in (not with container)."""
+    container: Container | None = None
+    """Container image to run (not with conda)."""
+    infrastructure: Infrastructure
+    """Compute shape, size and network."""
+    env: Annotated[
+        list[EnvVar], ListMap("name"), Field(max_length=MAX_ENV), AfterValidator(unique_env_names)
+    ] = []
+    """Environment variables of every run; names are unique."""
+    args: Annotated[list[Arg], Atomic(), Field(max_length=MAX_ARGS)] = []
+    """Command-line arguments, quoted into OCI's single commandLineArguments string."""
+    maximum_runtime_in_minutes: int | None = Field(default=None, ge=1)
+    """OCI cancels a run that takes longer than this."""
+    logging: LoggingConfig | None = None
+    """Where runs' output goes in OCI Logging."""
+    storage_mounts: Annotated[list[StorageMount], Field(max_length=MAX_STORAGE_MOUNTS)] = []
+    """Object Storage buckets or File Storage exports to mount into runs."""
+    freeform_tags: Annotated[
+        dict[str, Annotated[str, StringConstraints(max_length=256)]], Field(max_length=64)
+    ] = {}
+    """Free-form tags on the OCI job (the operator adds its own ocids.io/* tags)."""
+    deletion_policy: DeletionPolicy = "Delete"
+    """Delete: deleting the TrainingJob deletes its OCI jobs. Retain: they are left in OCI."""
+    adopt_job_id: JobId | None = None
+    """Take over this existing OCI job instead of creating one (immutable)."""
+
+    @model_validator(mode="after")
+    def _one_runtime(self) -> Self:
+        if self.conda is not None and self.container is not None:
+            raise ValueError(self.cel_rules[0].message)
+        return self
+
+
+class ArtifactProvenance(StatusModel):
+    """Which artifact the current OCI job was created with."""
+
+    source: Literal["inline", "configMap", "url"]
+    """Where the artifact came from."""
+    file_name: str | None = None
+    """File name given to OCI."""
+    digest: str | None = None
+    """sha256:<hex> of the uploaded bytes."""
+    size_bytes: int | None = None
+    """Size of the uploaded artifact."""
+    url: str | None = None
+    """The URL it was fetched from (url source)."""
+
+
+class TrainingJobStatus(StatusModel):
+    """Observed state, written by the operator."""
+
+    phase: TrainingJobPhase | None = None
+    """Pending, Creating, Active, Updating, Failed or Deleting."""
+    job_id: str | None = None
+    """OCID of the current OCI job."""
+    revision: int | None = None
+    """How many OCI jobs this TrainingJob has created."""
+    retired_job_ids: Annotated[list[str], Atomic()] = []
+    """Earlier revisions' OCI jobs still kept for runs that use them."""
+    artifact: ArtifactProvenance | None = None
+    """The artifact the current OCI job holds."""
+    shape: str | None = None
+    """Current shape, e.g. VM.Standard.E4.Flex (2 OCPU, 32 GB)."""
+    console_url: str | None = None
+    """The OCI job in the OCI Console."""
+    observed_generation: int | None = None
+    """metadata.generation last reconciled."""
+    conditions: Annotated[list[Condition], ListMap("type")] = []
+    """Ready, Reconciling and Stalled (kstatus)."""
+    template_hash: str | None = None
+    """Hash of the fields that need a new revision when they change."""
+    message: str | None = None
+    """Last error or notable event, for humans."""
+
+
+class TrainingJob(ApiModel):
+    """A whole TrainingJob object as the API server returns it."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    api_version: str = "ocids.io/v1alpha1"
+    """API version."""
+    kind: Literal["TrainingJob"] = "TrainingJob"
+    """Kind."""
+    metadata: dict[str, Any] = {}
+    """Standard object metadata."""
+    spec: TrainingJobSpec
+    """Desired state."""
+    status: TrainingJobStatus | None = None
+    """Observed state."""

@@ -1,0 +1,136 @@
+"""TrainingJobRun: one execution of a TrainingJob (one OCI job run). Its spec never changes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, ConfigDict, Field
+
+from .base import ApiModel, StatusModel
+from .common import (
+    MAX_ARGS,
+    MAX_ENV,
+    Arg,
+    Condition,
+    DeletionPolicy,
+    DisplayName,
+    EnvVar,
+    InfrastructureOverride,
+    KubeName,
+    LoggingConfig,
+    unique_env_names,
+)
+from .markers import Atomic, ListMap, Rule
+
+TrainingJobRunPhase = Literal[
+    "Pending",
+    "Accepted",
+    "InProgress",
+    "Succeeded",
+    "Failed",
+    "Canceling",
+    "Canceled",
+    "NeedsAttention",
+    "Deleted",
+]
+TERMINAL_RUN_PHASES: frozenset[str] = frozenset({"Succeeded", "Failed", "Canceled", "Deleted"})
+
+
+class JobRef(ApiModel):
+    """The TrainingJob to run, in the same namespace."""
+
+    name: KubeName
+    """TrainingJob name."""
+
+
+class TrainingJobRunSpec(ApiModel):
+    """What to run; fixed at creation (create another TrainingJobRun to run again)."""
+
+    cel_rules = (
+        Rule(
+            rule="self == oldSelf",
+            message="spec is immutable: create a new TrainingJobRun instead",
+            reason="FieldValueForbidden",
+        ),
+    )
+
+    job_ref: JobRef
+    """The TrainingJob to run."""
+    display_name: DisplayName | None = None
+    """Name of the OCI job run; default <namespace>-<name>."""
+    env: Annotated[
+        list[EnvVar], ListMap("name"), Field(max_length=MAX_ENV), AfterValidator(unique_env_names)
+    ] = []
+    """Environment variables merged over the TrainingJob's (same name: this value wins)."""
+    args: Annotated[list[Arg], Atomic(), Field(max_length=MAX_ARGS)] | None = None
+    """Command-line arguments that replace the TrainingJob's; unset: the TrainingJob's."""
+    maximum_runtime_in_minutes: int | None = Field(default=None, ge=1)
+    """Overrides the TrainingJob's maximum runtime."""
+    infrastructure: InfrastructureOverride | None = None
+    """Overrides the TrainingJob's shape (and optionally block storage and subnet)."""
+    logging: LoggingConfig | None = None
+    """Replaces the TrainingJob's logging configuration."""
+    deletion_policy: DeletionPolicy = "Delete"
+    """Delete: deleting this object cancels the OCI run if still active, then deletes it. Retain: leave it."""
+
+
+class RunLogs(StatusModel):
+    """Where the run's output can be read."""
+
+    log_group_id: str | None = None
+    """Log group OCID."""
+    log_id: str | None = None
+    """Log OCID."""
+    url: str | None = None
+    """OCI Console log search for this run."""
+
+
+class TrainingJobRunStatus(StatusModel):
+    """Observed state, written by the operator."""
+
+    phase: TrainingJobRunPhase | None = None
+    """Pending, Accepted, InProgress, Succeeded, Failed, Canceling, Canceled, NeedsAttention or Deleted."""
+    job_run_id: str | None = None
+    """OCID of the OCI job run."""
+    job_id: str | None = None
+    """OCID of the OCI job it ran from."""
+    job_revision: int | None = None
+    """TrainingJob revision it ran from."""
+    lifecycle_details: str | None = None
+    """OCI's lifecycleDetails, e.g. the failing exit code."""
+    exit_code: int | None = None
+    """Exit code of the artifact, once known."""
+    time_accepted: datetime | None = None
+    """When OCI accepted the run."""
+    time_started: datetime | None = None
+    """When the artifact started."""
+    time_finished: datetime | None = None
+    """When the run finished."""
+    console_url: str | None = None
+    """The OCI job run in the OCI Console."""
+    logs: RunLogs | None = None
+    """Where the run's logs are."""
+    observed_generation: int | None = None
+    """metadata.generation last reconciled."""
+    conditions: Annotated[list[Condition], ListMap("type")] = []
+    """Ready, Reconciling, Stalled, and Succeeded or Failed once finished."""
+    message: str | None = None
+    """Last error or notable event, for humans."""
+
+
+class TrainingJobRun(ApiModel):
+    """A whole TrainingJobRun object as the API server returns it."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    api_version: str = "ocids.io/v1alpha1"
+    """API version."""
+    kind: Literal["TrainingJobRun"] = "TrainingJobRun"
+    """Kind."""
+    metadata: dict[str, Any] = {}
+    """Standard object metadata."""
+    spec: TrainingJobRunSpec
+    """Desired state."""
+    status: TrainingJobRunStatus | None = None
+    """Observed state."""

@@ -1,0 +1,74 @@
+"""TrainingJob handlers: create/update/resume reconcile, periodic resync (drift), delete."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import kopf
+
+from .. import job_workflow
+from ..api import GROUP, TRAINING_JOBS, VERSION
+from ..settings import OperatorSettings
+from .outcome import execute, runtime_of
+
+KIND = "TrainingJob"
+log = logging.getLogger(__name__)
+
+
+def register(registry: kopf.OperatorRegistry, settings: OperatorSettings) -> None:
+    resource = (GROUP, VERSION, TRAINING_JOBS)
+
+    @kopf.on.resume(*resource, id="reconcile", registry=registry)
+    @kopf.on.create(*resource, id="reconcile", registry=registry)
+    @kopf.on.update(*resource, id="reconcile", field="spec", registry=registry)
+    async def reconcile_training_job(
+        body: kopf.Body, patch: kopf.Patch, retry: int, memo: Any, **_: Any
+    ) -> None:
+        rt = runtime_of(memo)
+        async with rt.lock(body["metadata"]["uid"]):
+            await execute(KIND, rt, body, patch, retry, lambda: job_workflow.reconcile(rt, body), "jobId")
+
+    @kopf.timer(
+        *resource,
+        id="resync",
+        interval=settings.resync_interval_seconds,
+        initial_delay=settings.resync_interval_seconds,
+        idle=None,
+        registry=registry,
+    )
+    async def resync_training_job(body: kopf.Body, patch: kopf.Patch, memo: Any, **_: Any) -> None:
+        """Drift: put back what was changed in OCI, re-create a deleted job, retire old revisions."""
+        if not needs_resync(body):
+            return
+        rt = runtime_of(memo)
+        async with rt.lock(body["metadata"]["uid"]):
+            try:
+                await execute(KIND, rt, body, patch, 0, lambda: job_workflow.reconcile(rt, body), "jobId")
+            except (kopf.TemporaryError, kopf.PermanentError) as exc:
+                # Already written to status; the next resync (or a spec change) tries again.
+                log.info("resync of %s/%s: %s", body["metadata"]["namespace"], body["metadata"]["name"], exc)
+
+    @kopf.on.delete(*resource, id="finalize", registry=registry)
+    async def finalize_training_job(
+        body: kopf.Body, patch: kopf.Patch, retry: int, memo: Any, **_: Any
+    ) -> None:
+        rt = runtime_of(memo)
+        async with rt.lock(body["metadata"]["uid"]):
+            await execute(KIND, rt, body, patch, retry, lambda: job_workflow.finalize(rt, body), "jobId")
+        rt.forget(body["metadata"]["uid"])
+
+
+def needs_resync(body: Any) -> bool:
+    """An object whose spec was handled and whose OCI job exists (Active, or re-created and still
+    Creating). Stalled ones wait for a spec change (no retry storm), except for rejected
+    credentials, which get fixed outside the spec."""
+    meta, status = body.get("metadata") or {}, body.get("status") or {}
+    if meta.get("deletionTimestamp") or not status.get("jobId"):
+        return False
+    if status.get("observedGeneration") != meta.get("generation"):
+        return False
+    for condition in status.get("conditions") or []:
+        if condition.get("type") == "Stalled" and condition.get("status") == "True":
+            return bool(str(condition.get("reason", "")).startswith("Credentials"))
+    return status.get("phase") in ("Active", "Creating")

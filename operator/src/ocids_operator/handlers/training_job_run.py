@@ -1,0 +1,47 @@
+"""TrainingJobRun handlers: create/resume (create the OCI run or resume tracking it), delete.
+
+Progress after creation comes from the poller (polling.py), not from per-object timers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import kopf
+
+from .. import run_workflow
+from ..api import GROUP, TRAINING_JOB_RUNS, VERSION
+from ..job_workflow import Outcome
+from ..settings import OperatorSettings
+from .outcome import execute, runtime_of
+
+KIND = "TrainingJobRun"
+
+
+def register(registry: kopf.OperatorRegistry, settings: OperatorSettings) -> None:
+    resource = (GROUP, VERSION, TRAINING_JOB_RUNS)
+
+    @kopf.on.resume(*resource, id="reconcile", registry=registry)
+    @kopf.on.create(*resource, id="reconcile", registry=registry)
+    async def reconcile_training_job_run(
+        body: kopf.Body, patch: kopf.Patch, retry: int, memo: Any, **_: Any
+    ) -> None:
+        rt = runtime_of(memo)
+
+        async def work() -> Outcome:
+            outcome, owners = await run_workflow.reconcile(rt, body)
+            if owners is not None:
+                patch.metadata["ownerReferences"] = owners
+            return outcome
+
+        async with rt.lock(body["metadata"]["uid"]):
+            await execute(KIND, rt, body, patch, retry, work, "jobRunId")
+
+    @kopf.on.delete(*resource, id="finalize", registry=registry)
+    async def finalize_training_job_run(
+        body: kopf.Body, patch: kopf.Patch, retry: int, memo: Any, **_: Any
+    ) -> None:
+        rt = runtime_of(memo)
+        async with rt.lock(body["metadata"]["uid"]):
+            await execute(KIND, rt, body, patch, retry, lambda: run_workflow.finalize(rt, body), "jobRunId")
+        rt.forget(body["metadata"]["uid"])

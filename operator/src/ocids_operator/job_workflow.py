@@ -1,0 +1,269 @@
+"""TrainingJob reconcile and finalize: the I/O around the pure plan in `reconcile_job`.
+
+Each function returns an `Outcome` (status fields, events, an optional requeue) and raises
+`ReconcileError` / OCI exceptions for the handler to classify. No kopf here either.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+from oci.data_science import models as ds
+from pydantic import ValidationError
+
+from . import conditions as cond
+from . import oci_requests as rq
+from .api import TrainingJobSpec
+from .errors import retry, stalled
+from .inputs import resolve_artifact, resolve_env
+from .reconcile_job import DesiredJob, JobAction, JobPlan, JobState, ObservedJob, observe_job, plan_job
+from .reconcile_run import active_run_ids
+from .runtime import Runtime
+from .status import deleting_status, job_status
+
+MAX_STEPS = 5
+ADOPTED_DIFFERS = "adopted-template-differs"
+
+
+@dataclasses.dataclass
+class Outcome:
+    status: dict[str, Any]
+    events: list[tuple[str, str, str]] = dataclasses.field(default_factory=list)
+    requeue_after: float | None = None
+    requeue_reason: str = ""
+
+
+def parse_spec(model: type[Any], spec: Mapping[str, Any]) -> Any:
+    """Validate a spec; the error names fields and never echoes values (they may be secrets)."""
+    try:
+        return model.model_validate(dict(spec))
+    except ValidationError as exc:
+        problems = [
+            f"spec.{'.'.join(str(part) for part in error['loc'])}: {error['msg']}" for error in exc.errors()
+        ]
+        raise stalled("InvalidSpec", "; ".join(problems)) from None
+
+
+def object_ref(rt: Runtime, body: Mapping[str, Any]) -> rq.ObjectRef:
+    meta = body["metadata"]
+    return rq.ObjectRef(meta["namespace"], meta["name"], meta["uid"], rt.settings.cluster_name)
+
+
+async def _oci(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    return await asyncio.to_thread(fn, *args, **kwargs)
+
+
+async def reconcile(rt: Runtime, body: Mapping[str, Any]) -> Outcome:
+    spec: TrainingJobSpec = parse_spec(TrainingJobSpec, body.get("spec") or {})
+    ref = object_ref(rt, body)
+    status = dict(body.get("status") or {})
+    generation = body["metadata"].get("generation")
+
+    user_env = await resolve_env(rt.kube, ref.namespace, spec.env)
+    artifact = await resolve_artifact(
+        rt.kube,
+        ref.namespace,
+        spec.artifact,
+        max_bytes=rt.settings.artifact_max_bytes,
+        timeout_seconds=rt.settings.artifact_url_timeout_seconds,
+    )
+    desired = DesiredJob(spec, ref, rq.desired_template(spec, user_env), artifact.digest)
+    state = JobState(status.get("jobId"), int(status.get("revision") or 0))
+    retired = [job_id for job_id in status.get("retiredJobIds") or [] if job_id]
+    events: list[tuple[str, str, str]] = []
+    message = ""
+    active = False
+
+    for _ in range(MAX_STEPS):
+        observed, etag = await _observe(rt, desired, state)
+        plan = plan_job(desired, state, observed)
+        if plan.action is JobAction.NOOP:
+            active, message = True, message or plan.message
+            break
+        if plan.action is JobAction.STALL:
+            raise stalled(plan.reason, plan.message)
+        if plan.action in (JobAction.CREATE, JobAction.RECREATE, JobAction.NEW_REVISION):
+            job = await _ensure_job(rt, desired, plan, user_env)
+            await _ensure_artifact(rt, job.id, artifact)
+            if plan.retire_job_id and plan.retire_job_id not in retired:
+                retired.append(plan.retire_job_id)
+            events.append(_event_for(plan, job.id))
+            message = plan.message
+            state = JobState(job.id, plan.revision)
+        elif plan.action is JobAction.ADOPT:
+            assert observed is not None
+            hash_tag = ADOPTED_DIFFERS if plan.changes else desired.template_hash
+            details = rq.update_job_details(spec, ref, 1, hash_tag)
+            await _oci(rt.oci.update_job, observed.id, details, etag)
+            events.append(("Normal", "Adopted", f"adopted OCI job {observed.id} (revision 1)"))
+            if plan.changes:
+                events.append(("Warning", "AdoptedTemplateDiffers", plan.message))
+            message = plan.message
+            state = JobState(observed.id, 1)
+        elif plan.action is JobAction.FINISH_CREATE:
+            assert observed is not None
+            await _ensure_artifact(rt, observed.id, artifact)
+            job = await _oci(rt.oci.get_job, observed.id)
+            if job is None or job.lifecycle_state == "CREATING":
+                return _creating(rt, spec, state, retired, artifact, desired, status, generation, events)
+        elif plan.action is JobAction.UPDATE:
+            assert observed is not None
+            details = rq.update_job_details(spec, ref, state.revision, desired.template_hash)
+            await _oci(rt.oci.update_job, observed.id, details, etag)
+            events.append(("Normal", "UpdatedInPlace", plan.message))
+            message = plan.message
+    else:
+        raise retry("StillConverging", f"the OCI job did not converge in {MAX_STEPS} steps; retrying")
+
+    assert state.job_id is not None
+    retired = await retire_jobs(rt, spec, retired, events)
+    result = job_status(
+        spec=spec,
+        job_id=state.job_id,
+        revision=state.revision,
+        retired_job_ids=retired,
+        artifact=artifact,
+        template_hash=desired.template_hash,
+        region=rt.region,
+        active=active,
+        reason="Active" if active else "Creating",
+        message=message,
+        previous=status,
+        generation=generation,
+        now=cond.now_rfc3339(),
+    )
+    return Outcome(result, events)
+
+
+def _creating(
+    rt: Runtime,
+    spec: TrainingJobSpec,
+    state: JobState,
+    retired: list[str],
+    artifact: rq.ResolvedArtifact,
+    desired: DesiredJob,
+    status: Mapping[str, Any],
+    generation: int | None,
+    events: list[tuple[str, str, str]],
+) -> Outcome:
+    assert state.job_id is not None
+    message = f"OCI job {state.job_id} is CREATING; waiting for ACTIVE"
+    result = job_status(
+        spec=spec,
+        job_id=state.job_id,
+        revision=state.revision,
+        retired_job_ids=retired,
+        artifact=artifact,
+        template_hash=desired.template_hash,
+        region=rt.region,
+        active=False,
+        reason="Creating",
+        message=message,
+        previous=status,
+        generation=generation,
+        now=cond.now_rfc3339(),
+    )
+    return Outcome(result, events, requeue_after=rt.settings.poll_interval_seconds, requeue_reason=message)
+
+
+async def _observe(
+    rt: Runtime, desired: DesiredJob, state: JobState
+) -> tuple[ObservedJob | None, str | None]:
+    job_id = state.job_id or desired.spec.adopt_job_id
+    if job_id is None:
+        return None, None
+    job, etag = await _oci(rt.oci.get_job_with_etag, job_id)
+    if job is None:
+        return None, None
+    digest = None
+    if state.job_id is None:
+        # Adoption: compare the adopted job's artifact bytes with ours.
+        content = await _oci(rt.oci.job_artifact_content, job.id, rt.settings.artifact_max_bytes)
+        digest = rq.ResolvedArtifact("adopted", "", content).digest if content is not None else None
+    return observe_job(job, digest), etag
+
+
+async def _ensure_job(
+    rt: Runtime, desired: DesiredJob, plan: JobPlan, user_env: Mapping[str, str]
+) -> ds.Job | ds.JobSummary:
+    """The job of this revision: found by its tags (a crash after create), else created."""
+    spec, ref = desired.spec, desired.ref
+    tags = {rq.TAG_UID: ref.uid, rq.TAG_REVISION: str(plan.revision)}
+    found = await _oci(rt.oci.find_jobs, spec.compartment_id, spec.project_id, tags)
+    if found:
+        return found[0]  # type: ignore[no-any-return]
+    details = rq.create_job_details(spec, ref, user_env, plan.revision, desired.template_hash)
+    token = rq.job_retry_token(ref.uid, plan.revision)
+    return await _oci(rt.oci.create_job, details, token)  # type: ignore[no-any-return]
+
+
+async def _ensure_artifact(rt: Runtime, job_id: str, artifact: rq.ResolvedArtifact) -> None:
+    if await _oci(rt.oci.job_artifact_exists, job_id):
+        return
+    await _oci(rt.oci.upload_job_artifact, job_id, artifact.content, artifact.file_name)
+
+
+def _event_for(plan: JobPlan, job_id: str) -> tuple[str, str, str]:
+    if plan.action is JobAction.RECREATE:
+        return ("Warning", "JobRecreated", f"{plan.message}: {job_id}")
+    if plan.action is JobAction.NEW_REVISION:
+        return ("Normal", "NewRevision", f"{plan.message}: {job_id}")
+    return ("Normal", "Created", f"created OCI job {job_id} (revision {plan.revision})")
+
+
+async def retire_jobs(
+    rt: Runtime, spec: TrainingJobSpec, retired: list[str], events: list[tuple[str, str, str]]
+) -> list[str]:
+    """Retire earlier revisions nobody runs any more; return those still in use."""
+    still_used = []
+    for job_id in retired:
+        runs = await _oci(rt.oci.list_job_runs, spec.compartment_id, job_id=job_id)
+        if active_run_ids(runs):
+            still_used.append(job_id)
+            continue
+        if spec.deletion_policy == "Delete":
+            await _oci(rt.oci.delete_job, job_id)
+            events.append(("Normal", "RetiredJobDeleted", f"deleted retired OCI job {job_id}"))
+        else:
+            events.append(
+                ("Normal", "RetiredJobRetained", f"retired OCI job {job_id} kept (deletionPolicy Retain)")
+            )
+    return still_used
+
+
+async def finalize(rt: Runtime, body: Mapping[str, Any]) -> Outcome:
+    """Deletion: cancel active runs, then delete the OCI jobs (Delete) or leave them (Retain)."""
+    spec = body.get("spec") or {}
+    status = dict(body.get("status") or {})
+    compartment = spec.get("compartmentId")
+    job_ids = [job_id for job_id in [status.get("jobId"), *(status.get("retiredJobIds") or [])] if job_id]
+    if not job_ids or not compartment:
+        return Outcome({})
+    active: list[str] = []
+    for job_id in job_ids:
+        runs = await _oci(rt.oci.list_job_runs, compartment, job_id=job_id)
+        for run in runs:
+            if str(run.lifecycle_state) in ("ACCEPTED", "IN_PROGRESS", "NEEDS_ATTENTION"):
+                await _oci(rt.oci.cancel_job_run, run.id)
+        active += active_run_ids(runs)
+    if active:
+        message = f"waiting for {len(active)} active run(s) to be canceled before deleting the OCI job"
+        return Outcome(
+            deleting_status("CancelingRuns", message, status, cond.now_rfc3339()),
+            requeue_after=rt.settings.poll_interval_seconds,
+            requeue_reason=message,
+        )
+    events = []
+    if spec.get("deletionPolicy", "Delete") == "Delete":
+        for job_id in job_ids:
+            deleted = await _oci(rt.oci.delete_job, job_id)
+            what = "deleted OCI job" if deleted else "OCI job already gone:"
+            events.append(("Normal", "Deleted", f"{what} {job_id}"))
+    else:
+        events.append(
+            ("Normal", "Retained", f"left OCI job(s) {', '.join(job_ids)} in place (deletionPolicy Retain)")
+        )
+    return Outcome({}, events)

@@ -1,0 +1,151 @@
+"""A small Kubernetes client for what kopf does not do for us.
+
+Reads Secrets/ConfigMaps (env `valueFrom`, artifacts), reads a TrainingJob from a run's
+handler, patches run status from the poller, and posts Events. It reuses kopf's own login
+(service account, else kubeconfig), so it needs no extra library.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import datetime
+import logging
+import uuid
+from typing import Any
+
+import aiohttp
+import kopf
+
+from .api import GROUP, TRAINING_JOB_RUNS, TRAINING_JOBS, VERSION
+
+log = logging.getLogger(__name__)
+COMPONENT = "ocids-operator"
+
+
+class KubeError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(f"Kubernetes API answered {status}: {message}")
+        self.status = status
+
+
+class MissingReference(Exception):
+    """A Secret/ConfigMap (or key in it) named by the spec does not exist; the message names it."""
+
+
+def login(settings: kopf.OperatorSettings | None = None) -> kopf.ConnectionInfo:
+    settings = settings or kopf.OperatorSettings()
+    info = kopf.login_with_service_account(settings=settings) or kopf.login_with_kubeconfig(settings=settings)
+    if info is None:
+        raise kopf.LoginError("no service account and no kubeconfig (set KUBECONFIG)")
+    return info
+
+
+class KubeClient:
+    def __init__(self, connection: kopf.ConnectionInfo) -> None:
+        self._conn = connection
+        self._session: aiohttp.ClientSession | None = None
+        self._lock = asyncio.Lock()
+
+    async def _http(self) -> aiohttp.ClientSession:
+        async with self._lock:
+            if self._session is None or self._session.closed:
+                ssl = self._conn.as_ssl_context() if self._conn.server.startswith("https") else False
+                self._session = aiohttp.ClientSession(
+                    base_url=self._conn.server.rstrip("/") + "/",
+                    headers=self._conn.as_http_headers(),
+                    connector=aiohttp.TCPConnector(ssl=ssl, limit=20),
+                    timeout=aiohttp.ClientTimeout(total=30),
+                )
+            return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    async def request(self, method: str, path: str, body: Any = None, content_type: str | None = None) -> Any:
+        session = await self._http()
+        headers = {"Content-Type": content_type} if content_type else {}
+        async with session.request(method, path.lstrip("/"), json=body, headers=headers) as response:
+            if response.status == 404:
+                return None
+            if response.status >= 400:
+                text = await response.text()
+                raise KubeError(response.status, text[:500])
+            return await response.json()
+
+    # Reads ----------------------------------------------------------------------------------
+    async def read_secret_key(
+        self, namespace: str, name: str, key: str, optional: bool = False
+    ) -> str | None:
+        secret = await self.request("GET", f"/api/v1/namespaces/{namespace}/secrets/{name}")
+        data = (secret or {}).get("data") or {}
+        if key not in data:
+            if optional:
+                return None
+            what = "has no key " + repr(key) if secret else "does not exist"
+            raise MissingReference(f"Secret {namespace}/{name} {what}")
+        return base64.b64decode(data[key]).decode("utf-8")
+
+    async def read_config_map_key(
+        self, namespace: str, name: str, key: str, optional: bool = False
+    ) -> bytes | None:
+        cm = await self.request("GET", f"/api/v1/namespaces/{namespace}/configmaps/{name}")
+        data = (cm or {}).get("data") or {}
+        binary = (cm or {}).get("binaryData") or {}
+        if key in data:
+            return str(data[key]).encode("utf-8")
+        if key in binary:
+            return base64.b64decode(binary[key])
+        if optional:
+            return None
+        what = "has no key " + repr(key) if cm else "does not exist"
+        raise MissingReference(f"ConfigMap {namespace}/{name} {what}")
+
+    async def get_training_job(self, namespace: str, name: str) -> dict[str, Any] | None:
+        path = f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{TRAINING_JOBS}/{name}"
+        return await self.request("GET", path)  # type: ignore[no-any-return]
+
+    # Writes ---------------------------------------------------------------------------------
+    async def patch_run_status(
+        self, namespace: str, name: str, status: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        path = f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{TRAINING_JOB_RUNS}/{name}/status"
+        return await self.request(  # type: ignore[no-any-return]
+            "PATCH", path, {"status": status}, content_type="application/merge-patch+json"
+        )
+
+    async def post_event(self, involved: dict[str, Any], type_: str, reason: str, message: str) -> None:
+        """Post a core/v1 Event; failures are logged, never raised (events are best effort)."""
+        meta = involved.get("metadata") or {}
+        namespace = meta.get("namespace") or "default"
+        now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        event = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {
+                "name": f"{meta.get('name', 'ocids')}.{uuid.uuid4().hex[:16]}",
+                "namespace": namespace,
+            },
+            "involvedObject": {
+                "apiVersion": involved.get("apiVersion"),
+                "kind": involved.get("kind"),
+                "name": meta.get("name"),
+                "namespace": namespace,
+                "uid": meta.get("uid"),
+                "resourceVersion": meta.get("resourceVersion"),
+            },
+            "reason": reason,
+            "message": message[:1024],
+            "type": type_,
+            "source": {"component": COMPONENT},
+            "reportingComponent": COMPONENT,
+            "reportingInstance": COMPONENT,
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "count": 1,
+        }
+        try:
+            await self.request("POST", f"/api/v1/namespaces/{namespace}/events", event)
+        except Exception as exc:  # events must never break reconciliation
+            log.warning("could not post event %s on %s/%s: %s", reason, namespace, meta.get("name"), exc)

@@ -1,0 +1,257 @@
+"""One poller per compartment follows every non-terminal run the operator tracks.
+
+Each cycle lists the compartment's runs by non-terminal lifecycle state (paged, 100 a page)
+and fans the states out to the TrainingJobRun resources by patching their status. A tracked
+run missing from those lists has moved on (finished, or into a state not listed this cycle):
+it gets one GET. A run also gets one GET when it changes state before its log details are
+known. So OCI calls per run stay small and constant however many runs there are, instead of
+one timer and one GET per run per interval.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from . import conditions as cond
+from . import metrics
+from .kube import KubeClient
+from .oci_client import OciGateway
+from .reconcile_run import RunView, duration_seconds, is_terminal, phase_event, run_status, view_of
+from .settings import OperatorSettings
+
+log = logging.getLogger(__name__)
+
+ALWAYS_LISTED = ("ACCEPTED", "IN_PROGRESS")
+LISTED_WHEN_SEEN = ("CANCELING", "NEEDS_ATTENTION")
+# A just-registered run is left alone this long, so the handler's own status write lands first.
+SETTLE_SECONDS = 1.0
+
+
+@dataclasses.dataclass
+class TrackedRun:
+    run_id: str
+    compartment_id: str
+    namespace: str
+    name: str
+    uid: str
+    generation: int | None
+    status: dict[str, Any]
+    registered_at: float
+    lifecycle_state: str = "ACCEPTED"
+    lifecycle_details: str | None = None
+    logs_known: bool = False
+
+    @property
+    def involved(self) -> dict[str, Any]:
+        return {
+            "apiVersion": "ocids.io/v1alpha1",
+            "kind": "TrainingJobRun",
+            "metadata": {"name": self.name, "namespace": self.namespace, "uid": self.uid},
+        }
+
+
+@dataclasses.dataclass(frozen=True)
+class TickPlan:
+    updates: tuple[tuple[str, RunView], ...]  # runs whose listed state differs from the last known
+    fetch: tuple[str, ...]  # runs that need one GET (left the lists, or logs not known yet)
+
+
+def states_to_list(tracked: Iterable[TrackedRun]) -> tuple[str, ...]:
+    seen = {run.lifecycle_state for run in tracked}
+    return ALWAYS_LISTED + tuple(state for state in LISTED_WHEN_SEEN if state in seen)
+
+
+def plan_tick(tracked: Mapping[str, TrackedRun], listed: Mapping[str, RunView], cutoff: float) -> TickPlan:
+    """Pure: compare the listed states with what each tracked run was last seen as.
+
+    Runs registered after `cutoff` (the moment listing began, minus a settle time) are skipped:
+    they may not be in lists taken before they existed.
+    """
+    updates: list[tuple[str, RunView]] = []
+    fetch: list[str] = []
+    for run_id, run in tracked.items():
+        if run.registered_at > cutoff:
+            continue
+        view = listed.get(run_id)
+        if view is None:
+            fetch.append(run_id)
+            continue
+        changed = (view.lifecycle_state, view.lifecycle_details) != (
+            run.lifecycle_state,
+            run.lifecycle_details,
+        )
+        if changed and not run.logs_known and view.lifecycle_state != run.lifecycle_state:
+            fetch.append(run_id)  # a summary carries no logDetails: read the run once per state change
+        elif changed:
+            updates.append((run_id, view))
+    return TickPlan(tuple(updates), tuple(fetch))
+
+
+def next_interval(tracked: Iterable[TrackedRun], settings: OperatorSettings, now: float) -> float:
+    """Fast while any run is starting, stopping, or young; slow once all are long-running."""
+    for run in tracked:
+        if (
+            run.lifecycle_state in ("ACCEPTED", "CANCELING")
+            or now - run.registered_at < settings.poll_fast_window_seconds
+        ):
+            return settings.poll_interval_seconds
+    return settings.poll_slow_interval_seconds
+
+
+class RunPoller:
+    """Owns the tracked runs and one asyncio task per compartment that has any."""
+
+    def __init__(
+        self,
+        settings: OperatorSettings,
+        gateway: OciGateway,
+        kube: KubeClient,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._settings = settings
+        self._gateway = gateway
+        self._kube = kube
+        self._clock = clock
+        self._runs: dict[str, TrackedRun] = {}
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._wake: dict[str, asyncio.Event] = {}
+        self.last_cycle: float | None = None
+        self.cycles = 0
+
+    # Registration ---------------------------------------------------------------------------------
+    def track(self, run: TrackedRun) -> None:
+        run.registered_at = self._clock()
+        old = self._runs.get(run.run_id)
+        if old is not None:
+            run.lifecycle_state, run.lifecycle_details = old.lifecycle_state, old.lifecycle_details
+            run.logs_known = run.logs_known or old.logs_known
+        self._runs[run.run_id] = run
+        metrics.TRACKED_RUNS.set(len(self._runs))
+        self._refresh_phase_gauge()
+        self._ensure_task(run.compartment_id)
+
+    def untrack(self, run_id: str) -> None:
+        self._runs.pop(run_id, None)
+        metrics.TRACKED_RUNS.set(len(self._runs))
+        self._refresh_phase_gauge()
+
+    def tracked(self, compartment_id: str | None = None) -> dict[str, TrackedRun]:
+        return {
+            run_id: run
+            for run_id, run in self._runs.items()
+            if compartment_id is None or run.compartment_id == compartment_id
+        }
+
+    def _ensure_task(self, compartment_id: str) -> None:
+        task = self._tasks.get(compartment_id)
+        if task is not None and not task.done():
+            return
+        with contextlib.suppress(RuntimeError):  # no running loop (unit tests of registration)
+            self._wake[compartment_id] = asyncio.Event()
+            self._tasks[compartment_id] = asyncio.get_running_loop().create_task(
+                self._loop(compartment_id), name=f"ocids-poller:{compartment_id[-12:]}"
+            )
+
+    async def stop(self) -> None:
+        tasks = list(self._tasks.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._tasks.clear()
+
+    def _refresh_phase_gauge(self) -> None:
+        counts: dict[str, int] = {}
+        for run in self._runs.values():
+            phase = str(run.status.get("phase") or "Accepted")
+            counts[phase] = counts.get(phase, 0) + 1
+        for phase in ("Accepted", "InProgress", "Canceling", "NeedsAttention"):
+            metrics.RUNS_BY_PHASE.labels(phase).set(counts.get(phase, 0))
+
+    # The loop ------------------------------------------------------------------------------------
+    async def _loop(self, compartment_id: str) -> None:
+        failures = 0
+        while True:
+            runs = self.tracked(compartment_id)
+            if not runs:
+                self._tasks.pop(compartment_id, None)
+                return
+            interval = next_interval(runs.values(), self._settings, self._clock())
+            wake = self._wake[compartment_id]
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), timeout=min(interval * (2**failures), 600))
+            wake.clear()
+            try:
+                await self.cycle(compartment_id)
+                failures = 0
+                metrics.POLL_CYCLES.labels("ok").inc()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                failures = min(failures + 1, 4)
+                metrics.POLL_CYCLES.labels("error").inc()
+                log.warning(
+                    "polling runs in %s failed (%s: %s); backing off", compartment_id, type(exc).__name__, exc
+                )
+
+    async def cycle(self, compartment_id: str) -> None:
+        """One poll of one compartment. Public so tests and the benchmark can drive it directly."""
+        runs = self.tracked(compartment_id)
+        if not runs:
+            return
+        cutoff = self._clock() - SETTLE_SECONDS
+        listed: dict[str, RunView] = {}
+        for state in states_to_list(runs.values()):
+            summaries = await asyncio.to_thread(
+                self._gateway.list_job_runs, compartment_id, lifecycle_state=state
+            )
+            for summary in summaries:
+                if summary.id in runs:
+                    listed[summary.id] = view_of(summary)
+        plan = plan_tick(runs, listed, cutoff)
+        for run_id, view in plan.updates:
+            await self._apply(run_id, view)
+        for run_id in plan.fetch:
+            job_run = await asyncio.to_thread(self._gateway.get_job_run, run_id)
+            run = self._runs.get(run_id)
+            if job_run is None:
+                if run is not None:
+                    view = RunView(
+                        run_id, None, run.compartment_id, "DELETED", "the OCI job run no longer exists"
+                    )
+                    await self._apply(run_id, view)
+                continue
+            await self._apply(run_id, view_of(job_run))
+        self.last_cycle = self._clock()
+        self.cycles += 1
+
+    async def _apply(self, run_id: str, view: RunView) -> None:
+        run = self._runs.get(run_id)
+        if run is None:
+            return
+        old_phase = run.status.get("phase")
+        status = run_status(view, self._gateway.region, run.status, run.generation, cond.now_rfc3339())
+        run.lifecycle_state, run.lifecycle_details = view.lifecycle_state, view.lifecycle_details
+        run.logs_known = run.logs_known or bool(view.log_id)
+        if view.log_id is None and "logs" in run.status:
+            status.pop("logs", None)  # a summary knows no logs: keep what we wrote before
+        patched = await self._kube.patch_run_status(run.namespace, run.name, status)
+        if patched is None:  # the TrainingJobRun is gone
+            self.untrack(run_id)
+            return
+        run.status = {**run.status, **status}
+        event = phase_event(old_phase, view)
+        if event is not None:
+            await self._kube.post_event(run.involved, *event)
+        if is_terminal(status.get("phase")):
+            seconds = duration_seconds(view)
+            if seconds is not None:
+                metrics.RUN_DURATION.labels(status["phase"]).observe(seconds)
+            self.untrack(run_id)
+        else:
+            self._refresh_phase_gauge()

@@ -1,0 +1,245 @@
+"""TrainingJobRun: what to do next, and OCI job run state -> status. Pure: no I/O, no kopf."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import enum
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from . import conditions as cond
+from . import links
+from .api import TERMINAL_RUN_PHASES
+
+PHASE_BY_STATE = {
+    "ACCEPTED": "Accepted",
+    "IN_PROGRESS": "InProgress",
+    "SUCCEEDED": "Succeeded",
+    "FAILED": "Failed",
+    "CANCELING": "Canceling",
+    "CANCELED": "Canceled",
+    "NEEDS_ATTENTION": "NeedsAttention",
+    "DELETED": "Deleted",
+}
+ACTIVE_STATES = frozenset({"ACCEPTED", "IN_PROGRESS", "CANCELING", "NEEDS_ATTENTION"})
+EXIT_CODE = re.compile(r"exit code (\d+)", re.IGNORECASE)
+
+
+class RunAction(enum.StrEnum):
+    NOTHING = "Nothing"  # terminal: never re-created or re-run
+    TRACK = "Track"  # the OCI run exists: the poller follows it
+    WAIT = "Wait"  # the TrainingJob is missing or not Active yet
+    CREATE = "Create"  # create the OCI run (after a lookup by uid tag)
+
+
+@dataclasses.dataclass(frozen=True)
+class RunPlan:
+    action: RunAction
+    reason: str
+    message: str
+
+
+def is_terminal(phase: str | None) -> bool:
+    return phase in TERMINAL_RUN_PHASES
+
+
+def plan_run(run_status: Mapping[str, Any] | None, job: Mapping[str, Any] | None, job_name: str) -> RunPlan:
+    """`run_status` and `job` are the raw status of the run and the raw TrainingJob (or None)."""
+    status = run_status or {}
+    if is_terminal(status.get("phase")):
+        return RunPlan(RunAction.NOTHING, "Finished", f"run finished as {status.get('phase')}")
+    if status.get("jobRunId"):
+        return RunPlan(RunAction.TRACK, "Tracking", f"following OCI job run {status['jobRunId']}")
+    if job is None:
+        return RunPlan(RunAction.WAIT, "TrainingJobNotFound", f"TrainingJob {job_name} does not exist")
+    job_status = job.get("status") or {}
+    if job_status.get("phase") != "Active" or not job_status.get("jobId"):
+        phase = job_status.get("phase") or "Pending"
+        return RunPlan(
+            RunAction.WAIT,
+            "TrainingJobNotActive",
+            f"waiting for TrainingJob {job_name} ({phase}) to be Active",
+        )
+    meta = job.get("metadata") or {}
+    if meta.get("deletionTimestamp"):
+        return RunPlan(RunAction.WAIT, "TrainingJobDeleting", f"TrainingJob {job_name} is being deleted")
+    if meta.get("generation") is not None and job_status.get("observedGeneration") != meta.get("generation"):
+        # An edit is being applied (maybe a new revision): run what the spec now says.
+        return RunPlan(
+            RunAction.WAIT, "TrainingJobUpdating", f"waiting for TrainingJob {job_name} to apply its edit"
+        )
+    return RunPlan(RunAction.CREATE, "Creating", f"creating an OCI job run of {job_status['jobId']}")
+
+
+@dataclasses.dataclass(frozen=True)
+class RunView:
+    """The parts of an OCI JobRun (or JobRunSummary) the status is built from."""
+
+    id: str
+    job_id: str | None
+    compartment_id: str | None
+    lifecycle_state: str
+    lifecycle_details: str | None = None
+    time_accepted: datetime.datetime | None = None
+    time_started: datetime.datetime | None = None
+    time_finished: datetime.datetime | None = None
+    log_group_id: str | None = None
+    log_id: str | None = None
+
+    @property
+    def phase(self) -> str | None:
+        return PHASE_BY_STATE.get(self.lifecycle_state)
+
+
+def view_of(run: Any) -> RunView:
+    """From an oci JobRun or JobRunSummary (a summary carries no logDetails)."""
+    log_details = getattr(run, "log_details", None)
+    return RunView(
+        id=run.id,
+        job_id=run.job_id,
+        compartment_id=run.compartment_id,
+        lifecycle_state=str(run.lifecycle_state),
+        lifecycle_details=run.lifecycle_details,
+        time_accepted=run.time_accepted,
+        time_started=run.time_started,
+        time_finished=run.time_finished,
+        log_group_id=getattr(log_details, "log_group_id", None),
+        log_id=getattr(log_details, "log_id", None),
+    )
+
+
+def exit_code(state: str, details: str | None) -> int | None:
+    match = EXIT_CODE.search(details or "")
+    if match:
+        return int(match.group(1))
+    return 0 if state == "SUCCEEDED" else None
+
+
+def _rfc3339(value: datetime.datetime | None) -> str | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=datetime.UTC)
+    return value.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def run_conditions(phase: str, details: str | None, unknown_state: str | None = None) -> list[cond.Cond]:
+    message = details or ""
+    if unknown_state:
+        return cond.health_conditions(
+            cond.Health.PROGRESSING,
+            "UnknownLifecycleState",
+            f"OCI reported a lifecycle state this operator does not know ({unknown_state}); still watching",
+        )
+    if phase == "Succeeded":
+        return [
+            *cond.health_conditions(cond.Health.READY, "Succeeded", message),
+            cond.Cond(cond.SUCCEEDED, True, "Succeeded", message),
+            cond.Cond(cond.FAILED, False, "Succeeded", message),
+        ]
+    if phase in ("Failed", "Canceled", "Deleted"):
+        reason = {"Failed": "Failed", "Canceled": "Canceled", "Deleted": "DeletedInOCI"}[phase]
+        if phase == "Deleted":
+            message = "the OCI job run was deleted outside Kubernetes"
+        return [
+            *cond.health_conditions(cond.Health.STALLED, reason, message),
+            cond.Cond(cond.SUCCEEDED, False, reason, message),
+            cond.Cond(cond.FAILED, True, reason, message),
+        ]
+    if phase == "NeedsAttention":
+        return cond.health_conditions(cond.Health.STALLED, "NeedsAttention", message)
+    # Pending, Accepted, InProgress, Canceling: the phase itself is the reason.
+    return cond.health_conditions(cond.Health.PROGRESSING, phase, message)
+
+
+def run_status(
+    view: RunView,
+    region: str,
+    previous: Mapping[str, Any] | None,
+    generation: int | None,
+    now: str,
+) -> dict[str, Any]:
+    """The status fields for a run as OCI reports it (a merge patch: unknown fields are left out)."""
+    before = previous or {}
+    phase = view.phase
+    unknown = None
+    if phase is None:
+        # UNKNOWN_ENUM_VALUE (a state newer than the SDK): keep the last known phase.
+        unknown = view.lifecycle_state
+        phase = before.get("phase") or "Accepted"
+    status: dict[str, Any] = {
+        "phase": phase,
+        "jobRunId": view.id,
+        "lifecycleDetails": view.lifecycle_details,
+        "consoleUrl": links.job_run_console_url(view.id, region),
+    }
+    if view.job_id:
+        status["jobId"] = view.job_id
+    code = exit_code(view.lifecycle_state, view.lifecycle_details)
+    if code is not None:
+        status["exitCode"] = code
+    for key, value in (
+        ("timeAccepted", view.time_accepted),
+        ("timeStarted", view.time_started),
+        ("timeFinished", view.time_finished),
+    ):
+        if value is not None:
+            status[key] = _rfc3339(value)
+    if view.log_group_id:
+        logs: dict[str, Any] = {"logGroupId": view.log_group_id}
+        if view.log_id:
+            logs["logId"] = view.log_id
+            if view.compartment_id:
+                logs["url"] = links.log_search_url(
+                    view.compartment_id, view.log_group_id, view.log_id, view.id, region
+                )
+        else:
+            logs["url"] = links.log_group_url(view.log_group_id, region)
+        status["logs"] = logs
+    if generation is not None:
+        status["observedGeneration"] = generation
+    status["conditions"] = cond.merge_conditions(
+        before.get("conditions"), run_conditions(phase, view.lifecycle_details, unknown), generation, now
+    )
+    return status
+
+
+def pending_status(
+    plan: RunPlan, previous: Mapping[str, Any] | None, generation: int | None, now: str
+) -> dict[str, Any]:
+    before = previous or {}
+    return {
+        "phase": "Pending",
+        "message": plan.message,
+        "observedGeneration": generation,
+        "conditions": cond.merge_conditions(
+            before.get("conditions"),
+            cond.health_conditions(cond.Health.PROGRESSING, plan.reason, plan.message),
+            generation,
+            now,
+        ),
+    }
+
+
+def duration_seconds(view: RunView) -> float | None:
+    if view.time_started and view.time_finished:
+        return max(0.0, (view.time_finished - view.time_started).total_seconds())
+    return None
+
+
+def phase_event(old_phase: str | None, view: RunView) -> tuple[str, str, str] | None:
+    """(type, reason, message) of the Event for a phase change, or None when the phase is unchanged."""
+    new_phase = view.phase
+    if new_phase is None or new_phase == old_phase:
+        return None
+    kind = "Warning" if new_phase in ("Failed", "NeedsAttention", "Deleted") else "Normal"
+    message = f"OCI job run {view.id} is {view.lifecycle_state}"
+    if view.lifecycle_details:
+        message += f": {view.lifecycle_details}"
+    return kind, new_phase, message
+
+
+def active_run_ids(runs: Iterable[Any]) -> list[str]:
+    return [run.id for run in runs if str(run.lifecycle_state) in ACTIVE_STATES]

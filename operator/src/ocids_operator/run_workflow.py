@@ -1,0 +1,177 @@
+"""TrainingJobRun reconcile and finalize: the I/O around the pure plan in `reconcile_run`."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import Any
+
+from . import conditions as cond
+from . import oci_requests as rq
+from .api import API_VERSION, TrainingJobRunSpec, TrainingJobSpec
+from .errors import retry
+from .inputs import resolve_env
+from .job_workflow import Outcome, object_ref, parse_spec
+from .polling import TrackedRun
+from .reconcile_run import (
+    ACTIVE_STATES,
+    PHASE_BY_STATE,
+    RunAction,
+    pending_status,
+    plan_run,
+    run_status,
+    view_of,
+)
+from .runtime import Runtime
+
+STATE_BY_PHASE = {phase: state for state, phase in PHASE_BY_STATE.items()}
+
+
+def owner_reference(job: Mapping[str, Any]) -> dict[str, Any]:
+    meta = job["metadata"]
+    # blockOwnerDeletion stays false: deleting a TrainingJob must never wait on its runs' finalizers.
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "TrainingJob",
+        "name": meta["name"],
+        "uid": meta["uid"],
+        "controller": True,
+        "blockOwnerDeletion": False,
+    }
+
+
+def missing_owner_references(
+    body: Mapping[str, Any], job: Mapping[str, Any] | None
+) -> list[dict[str, Any]] | None:
+    """The run's full ownerReferences list with the TrainingJob added, or None when already there."""
+    if job is None:
+        return None
+    current = list(body["metadata"].get("ownerReferences") or [])
+    if any(ref.get("uid") == job["metadata"]["uid"] for ref in current):
+        return None
+    # A stale controller reference (an earlier TrainingJob of the same name) would block ours.
+    current = [ref for ref in current if not (ref.get("kind") == "TrainingJob" and ref.get("controller"))]
+    return [*current, owner_reference(job)]
+
+
+def track(rt: Runtime, body: Mapping[str, Any], status: Mapping[str, Any], compartment_id: str) -> None:
+    meta = body["metadata"]
+    rt.poller.track(
+        TrackedRun(
+            run_id=status["jobRunId"],
+            compartment_id=compartment_id,
+            namespace=meta["namespace"],
+            name=meta["name"],
+            uid=meta["uid"],
+            generation=meta.get("generation"),
+            status=dict(status),
+            registered_at=0.0,
+            lifecycle_state=STATE_BY_PHASE.get(status.get("phase") or "", "ACCEPTED"),
+            lifecycle_details=status.get("lifecycleDetails"),
+            logs_known=bool((status.get("logs") or {}).get("logId")),
+        )
+    )
+
+
+async def reconcile(rt: Runtime, body: Mapping[str, Any]) -> tuple[Outcome, list[dict[str, Any]] | None]:
+    """Returns the outcome and, when it must change, the run's ownerReferences."""
+    meta = body["metadata"]
+    namespace = meta["namespace"]
+    spec: TrainingJobRunSpec = parse_spec(TrainingJobRunSpec, body.get("spec") or {})
+    status = dict(body.get("status") or {})
+    generation = meta.get("generation")
+    job = await rt.kube.get_training_job(namespace, spec.job_ref.name)
+    owners = missing_owner_references(body, job)
+    plan = plan_run(status, job, spec.job_ref.name)
+
+    if plan.action is RunAction.NOTHING:
+        return Outcome({}), owners
+    if plan.action is RunAction.TRACK:
+        compartment = _compartment(job)
+        if compartment is None:  # the TrainingJob is gone: ask OCI where the run lives
+            oci_run = await asyncio.to_thread(rt.oci.get_job_run, status["jobRunId"])
+            compartment = oci_run.compartment_id if oci_run is not None else None
+        if compartment:
+            track(rt, body, status, compartment)
+        return Outcome({}), owners
+    if plan.action is RunAction.WAIT:
+        events = []
+        if (
+            status.get("phase") != "Pending"
+            or (status.get("conditions") or [{}])[0].get("reason") != plan.reason
+        ):
+            events.append(("Normal", plan.reason, plan.message))
+        outcome = Outcome(
+            pending_status(plan, status, generation, cond.now_rfc3339()),
+            events,
+            requeue_after=rt.settings.poll_interval_seconds,
+            requeue_reason=plan.message,
+        )
+        return outcome, owners
+
+    assert job is not None
+    job_spec: TrainingJobSpec = parse_spec(TrainingJobSpec, job.get("spec") or {})
+    job_status = job.get("status") or {}
+    job_id: str = job_status["jobId"]
+    ref = object_ref(rt, body)
+    existing = await _find_existing(
+        rt, job_spec.compartment_id, [job_id, *(job_status.get("retiredJobIds") or [])], ref.uid
+    )
+    events = []
+    if existing is None:
+        job_env = await resolve_env(rt.kube, namespace, job_spec.env)
+        run_env = await resolve_env(rt.kube, namespace, spec.env)
+        details = rq.create_job_run_details(spec, job_spec, ref, job_id, job_env, run_env)
+        created = await asyncio.to_thread(rt.oci.create_job_run, details, rq.run_retry_token(ref.uid))
+        view = view_of(created)
+        events.append(("Normal", "Created", f"created OCI job run {view.id} of {job_id}"))
+    else:
+        view = existing
+        events.append(("Normal", "Found", f"found OCI job run {view.id} created before a restart"))
+    result = run_status(view, rt.region, status, generation, cond.now_rfc3339())
+    result["jobId"] = view.job_id or job_id
+    if view.job_id in (None, job_id):
+        result["jobRevision"] = job_status.get("revision")
+    result["message"] = None
+    track(rt, body, {**status, **result}, job_spec.compartment_id)
+    return Outcome(result, events), owners
+
+
+def _compartment(job: Mapping[str, Any] | None) -> str | None:
+    return ((job or {}).get("spec") or {}).get("compartmentId")
+
+
+async def _find_existing(rt: Runtime, compartment_id: str, job_ids: list[str], uid: str) -> Any:
+    """The OCI run this object already created (a crash before the status write), if any."""
+    for job_id in job_ids:
+        runs = await asyncio.to_thread(rt.oci.list_job_runs, compartment_id, job_id=job_id)
+        for run in runs:
+            if (run.freeform_tags or {}).get(rq.TAG_UID) == uid and str(run.lifecycle_state) != "DELETED":
+                return view_of(run)
+    return None
+
+
+async def finalize(rt: Runtime, body: Mapping[str, Any]) -> Outcome:
+    """Deletion: cancel an active run, then delete it in OCI (Delete) or leave it (Retain)."""
+    spec = body.get("spec") or {}
+    status = dict(body.get("status") or {})
+    run_id = status.get("jobRunId")
+    if not run_id:
+        return Outcome({})
+    run = await asyncio.to_thread(rt.oci.get_job_run, run_id)
+    if run is None:
+        rt.poller.untrack(run_id)
+        return Outcome({}, [("Normal", "Deleted", f"OCI job run {run_id} was already gone")])
+    state = str(run.lifecycle_state)
+    if state in ACTIVE_STATES:
+        if state != "CANCELING":
+            await asyncio.to_thread(rt.oci.cancel_job_run, run_id)
+        message = f"canceling OCI job run {run_id} before deletion"
+        raise retry("CancelingRun", message)
+    rt.poller.untrack(run_id)
+    if spec.get("deletionPolicy", "Delete") == "Retain":
+        return Outcome(
+            {}, [("Normal", "Retained", f"left OCI job run {run_id} in place (deletionPolicy Retain)")]
+        )
+    await asyncio.to_thread(rt.oci.delete_job_run, run_id)
+    return Outcome({}, [("Normal", "Deleted", f"deleted OCI job run {run_id}")])

@@ -1,0 +1,31 @@
+"""Everything a handler needs, built once at start-up and handed to handlers through kopf's memo."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+
+from .kube import KubeClient
+from .oci_client import OciGateway
+from .polling import RunPoller
+from .settings import OperatorSettings
+
+
+@dataclasses.dataclass
+class Runtime:
+    settings: OperatorSettings
+    oci: OciGateway
+    kube: KubeClient
+    poller: RunPoller
+    # One lock per object uid: change handlers and the resync timer never reconcile at once.
+    _locks: dict[str, asyncio.Lock] = dataclasses.field(default_factory=dict)
+
+    def lock(self, uid: str) -> asyncio.Lock:
+        return self._locks.setdefault(uid, asyncio.Lock())
+
+    def forget(self, uid: str) -> None:
+        self._locks.pop(uid, None)
+
+    @property
+    def region(self) -> str:
+        return self.oci.region or self.settings.region or ""

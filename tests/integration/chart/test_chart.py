@@ -1,0 +1,236 @@
+"""The Helm chart: lints, renders with default and non-default values, and its RBAC is exactly enough.
+
+RBAC is checked the way the operator will meet it: the rendered ServiceAccount and roles are applied
+to a real API server and every question is asked with that ServiceAccount's own token.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from ocids_controlplane import Cluster, binaries
+from ocids_operator import crdgen
+
+REPO = Path(__file__).resolve().parents[3]
+CHART = REPO / "charts" / "ocids-operator"
+
+
+def helm(tmp_path: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    try:
+        exe = str(binaries.binary("helm"))
+    except binaries.MissingBinaryError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    env = {f"HELM_{k}_HOME": str(tmp_path / "helm" / k.lower()) for k in ("CACHE", "CONFIG", "DATA")}
+    env["PATH"] = "/usr/bin:/bin"
+    result = subprocess.run([exe, *args], capture_output=True, text=True, env=env, timeout=120, check=False)
+    if check and result.returncode != 0:
+        raise AssertionError(f"helm {' '.join(args)} failed:\n{result.stderr}{result.stdout}")
+    return result
+
+
+def render(
+    tmp_path: Path, *args: str, release: str = "ocids-operator", namespace: str = "ocids-system"
+) -> list[Any]:
+    out = helm(tmp_path, "template", release, str(CHART), "--namespace", namespace, *args).stdout
+    return [d for d in yaml.safe_load_all(out) if d]
+
+
+def by_kind(docs: list[Any], kind: str) -> list[Any]:
+    return [d for d in docs if d["kind"] == kind]
+
+
+def env_of(deployment: Any) -> dict[str, str]:
+    return {e["name"]: e.get("value") for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+
+
+NON_DEFAULT = [
+    "--set", "oci.auth=instance_principal",
+    "--set", "oci.region=us-ashburn-1",
+    "--set", "oci.endpoints.dataScience=http://emulator:12000",
+    "--set", "oci.endpoints.logging=http://emulator:12000",
+    "--set", "watchNamespaces={ml,research}",
+    "--set", "metrics.service.enabled=false",
+    "--set", "image.tag=dev",
+    "--set", "clusterName=prod-east",
+]  # fmt: skip
+
+
+def test_helm_lint_is_clean(tmp_path: Path) -> None:
+    result = helm(tmp_path, "lint", "--strict", str(CHART))
+    assert "0 chart(s) failed" in result.stdout
+    helm(tmp_path, "lint", "--strict", str(CHART), *NON_DEFAULT)
+
+
+def test_default_render(tmp_path: Path) -> None:
+    docs = render(tmp_path)
+    assert sorted(d["kind"] for d in docs) == [
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "Deployment",
+        "Service",
+        "ServiceAccount",
+    ]
+    (deploy,) = by_kind(docs, "Deployment")
+    assert deploy["spec"]["replicas"] == 1
+    assert deploy["spec"]["strategy"] == {"type": "Recreate"}
+    pod = deploy["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["image"] == "ghcr.io/ocids/ocids-operator:0.1.0"
+    assert container["command"] == ["ocids-operator"] and container["args"] == ["--standalone"]
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}
+    assert {p["name"]: p["containerPort"] for p in container["ports"]} == {"metrics": 9090, "health": 8080}
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    env = env_of(deploy)
+    assert env["OCIDS_AUTH"] == "api_key"
+    assert env["OCIDS_OCI_CONFIG_FILE"] == "/etc/oci/config"
+    assert env["OCIDS_HEALTH_PORT"] == "8080" and env["OCIDS_METRICS_PORT"] == "9090"
+    assert "OCIDS_NAMESPACES" not in env
+    secret_volume = next(v for v in pod["volumes"] if "secret" in v)
+    assert secret_volume["secret"]["secretName"] == "oci-config"
+    assert {i["key"] for i in secret_volume["secret"]["items"]} == {"config", "oci_api_key.pem"}
+    (service,) = by_kind(docs, "Service")
+    assert service["spec"]["ports"][0]["targetPort"] == "metrics"
+
+
+def test_non_default_render(tmp_path: Path) -> None:
+    docs = render(tmp_path, *NON_DEFAULT)
+    assert not by_kind(docs, "Service")
+    assert sorted(r["metadata"]["namespace"] for r in by_kind(docs, "Role")) == ["ml", "research"]
+    assert sorted(b["metadata"]["namespace"] for b in by_kind(docs, "RoleBinding")) == ["ml", "research"]
+    (cluster_role,) = by_kind(docs, "ClusterRole")
+    resources = sorted(r for rule in cluster_role["rules"] for r in rule["resources"])
+    assert resources == ["customresourcedefinitions", "namespaces"]
+    (deploy,) = by_kind(docs, "Deployment")
+    env = env_of(deploy)
+    assert env["OCIDS_AUTH"] == "instance_principal"
+    assert env["OCIDS_NAMESPACES"] == "ml,research"
+    assert env["OCIDS_DATASCIENCE_ENDPOINT"] == "http://emulator:12000"
+    assert env["OCIDS_REGION"] == "us-ashburn-1"
+    assert env["OCIDS_CLUSTER_NAME"] == "prod-east"
+    assert "OCIDS_OCI_CONFIG_FILE" not in env
+    pod = deploy["spec"]["template"]["spec"]
+    assert all("secret" not in v for v in pod["volumes"])
+    assert pod["containers"][0]["image"].endswith(":dev")
+
+
+def test_values_schema_rejects_an_unknown_auth_mode(tmp_path: Path) -> None:
+    result = helm(tmp_path, "template", "x", str(CHART), "--set", "oci.auth=password", check=False)
+    assert result.returncode != 0
+    assert "oci.auth" in result.stderr or "auth" in result.stderr
+
+
+def test_manifests_are_rendered_from_the_chart() -> None:
+    assert crdgen.main(["check", "--manifests", "--root", str(REPO)]) == 0, "run `make manifests`"
+
+
+# What the operator must be able to do (the module contract), and what it must not.
+ALLOWED = [
+    *[(verb, r) for r in ("trainingjobs.ocids.io", "trainingjobruns.ocids.io")
+      for verb in ("get", "list", "watch", "patch", "update")],
+    *[(verb, f"{r}/status") for r in ("trainingjobs.ocids.io", "trainingjobruns.ocids.io")
+      for verb in ("get", "patch", "update")],
+    ("update", "trainingjobs.ocids.io/finalizers"),
+    ("update", "trainingjobruns.ocids.io/finalizers"),
+    ("create", "events"),
+    ("patch", "events"),
+    ("create", "events.events.k8s.io"),
+    ("patch", "events.events.k8s.io"),
+    ("get", "secrets"),
+    ("get", "configmaps"),
+]  # fmt: skip
+CLUSTER_ALLOWED = [
+    ("list", "namespaces"),
+    ("watch", "namespaces"),
+    ("list", "customresourcedefinitions.apiextensions.k8s.io"),
+    ("watch", "customresourcedefinitions.apiextensions.k8s.io"),
+]
+DENIED = [
+    ("delete", "secrets"),
+    ("list", "secrets"),
+    ("create", "secrets"),
+    ("delete", "trainingjobs.ocids.io"),
+    ("create", "trainingjobruns.ocids.io"),
+    ("update", "secrets"),
+    ("patch", "configmaps"),
+    ("create", "pods"),
+    ("delete", "events"),
+]
+CLUSTER_DENIED = [("delete", "namespaces"), ("create", "customresourcedefinitions.apiextensions.k8s.io")]
+
+
+def can_i(cluster: Cluster, kubeconfig: Path, verb: str, resource: str, namespace: str | None) -> bool:
+    resource, _, sub = resource.partition("/")
+    args = ["--kubeconfig", str(kubeconfig), "auth", "can-i", verb, resource]
+    if sub:
+        args.append(f"--subresource={sub}")
+    args += ["-n", namespace] if namespace else ["--all-namespaces"]
+    result = cluster.kubectl(*args, check=False)
+    answer = result.stdout.strip()
+    assert answer in ("yes", "no"), result.stderr
+    return answer == "yes"
+
+
+def install_rbac(cluster: Cluster, tmp_path: Path, namespace: str, *values: str) -> tuple[Path, list[Any]]:
+    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(REPO / "crds"))
+    # Cluster-scoped names come from the release name: unique per test (helm caps it at 53 chars).
+    docs = render(tmp_path, *values, release=f"rbac-{namespace[-6:]}", namespace=namespace)
+    rbac = [
+        d
+        for d in docs
+        if d["kind"] in ("ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding")
+    ]
+    cluster.kubectl("apply", "-f", "-", input="\n---\n".join(json.dumps(d) for d in rbac))
+    (account,) = by_kind(docs, "ServiceAccount")
+    return cluster.kubeconfig_for_service_account(namespace, account["metadata"]["name"]), rbac
+
+
+def remove_cluster_scoped(cluster: Cluster, rbac: list[Any]) -> None:
+    for doc in rbac:
+        if doc["kind"] in ("ClusterRole", "ClusterRoleBinding"):
+            cluster.kubectl(
+                "delete", doc["kind"].lower(), doc["metadata"]["name"], "--ignore-not-found", check=False
+            )
+
+
+def test_cluster_wide_rbac_is_sufficient_and_no_more(
+    cluster: Cluster, namespace: str, tmp_path: Path
+) -> None:
+    kubeconfig, rbac = install_rbac(cluster, tmp_path, namespace)
+    try:
+        for verb, resource in ALLOWED:
+            assert can_i(cluster, kubeconfig, verb, resource, namespace), f"cannot {verb} {resource}"
+            assert can_i(cluster, kubeconfig, verb, resource, None), f"cannot {verb} {resource} cluster-wide"
+        for verb, resource in CLUSTER_ALLOWED:
+            assert can_i(cluster, kubeconfig, verb, resource, None), f"cannot {verb} {resource}"
+        for verb, resource in DENIED:
+            assert not can_i(cluster, kubeconfig, verb, resource, namespace), f"may {verb} {resource}"
+        for verb, resource in CLUSTER_DENIED:
+            assert not can_i(cluster, kubeconfig, verb, resource, None), f"may {verb} {resource}"
+        # And real requests with the token, not just the review API.
+        cluster.kubectl("--kubeconfig", str(kubeconfig), "get", "trainingjobs", "-A")
+        denied = cluster.kubectl(
+            "--kubeconfig", str(kubeconfig), "get", "secrets", "-n", namespace, check=False
+        )
+        assert denied.returncode != 0 and "forbidden" in denied.stderr
+    finally:
+        remove_cluster_scoped(cluster, rbac)
+
+
+def test_namespaced_rbac_stays_in_its_namespaces(cluster: Cluster, namespace: str, tmp_path: Path) -> None:
+    kubeconfig, rbac = install_rbac(cluster, tmp_path, namespace, "--set", f"watchNamespaces={{{namespace}}}")
+    try:
+        assert by_kind(rbac, "Role") and by_kind(rbac, "RoleBinding")
+        for verb, resource in ALLOWED:
+            assert can_i(cluster, kubeconfig, verb, resource, namespace), f"cannot {verb} {resource}"
+        for verb, resource in CLUSTER_ALLOWED:
+            assert can_i(cluster, kubeconfig, verb, resource, None), f"cannot {verb} {resource}"
+        assert not can_i(cluster, kubeconfig, "get", "trainingjobs.ocids.io", "default")
+        assert not can_i(cluster, kubeconfig, "get", "secrets", "kube-system")
+    finally:
+        remove_cluster_scoped(cluster, rbac)

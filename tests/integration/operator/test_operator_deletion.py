@@ -1,0 +1,50 @@
+"""Deleting Kubernetes objects: what happens in OCI follows deletionPolicy."""
+
+from __future__ import annotations
+
+import operator_scripts as scripts
+import pytest
+from operator_harness import JOBS, RUNS, Scenario, wait_for
+
+pytestmark = pytest.mark.integration
+
+
+def test_deleting_a_running_run_cancels_it_in_oci(e2e: Scenario) -> None:
+    e2e.apply(e2e.job("long", scripts.GATED))
+    e2e.wait_job_active("long")
+    # Never released: only a cancel ends it before its own 90 s timeout.
+    e2e.apply(e2e.run("long-1", "long", env={"RELEASE_FILE": str(e2e.release_file("never"))}))
+    run_id = e2e.wait_run("long-1", "InProgress")["status"]["jobRunId"]
+
+    e2e.kube.delete(RUNS, "long-1", e2e.namespace, timeout=60)
+    assert e2e.get_run("long-1") is None
+    wait_for(
+        lambda: (r := e2e.oci.get_job_run(run_id)) is None or r.lifecycle_state in ("CANCELED", "DELETED"),
+        timeout=60,
+        message="OCI run canceled or deleted",
+    )
+
+
+@pytest.mark.parametrize("policy", ["Delete", "Retain"])
+def test_deleting_a_training_job_removes_runs_and_follows_deletion_policy(e2e: Scenario, policy: str) -> None:
+    e2e.apply(e2e.job("gone", scripts.TRAIN, env={"EPOCHS": "1"}, deletion_policy=policy))
+    job_id = e2e.wait_job_active("gone")["status"]["jobId"]
+    e2e.apply(e2e.run("gone-1", "gone"))
+    run = e2e.wait_run("gone-1", "Succeeded")
+    owners = run["metadata"].get("ownerReferences") or []
+    assert any(o.get("kind") == "TrainingJob" and o.get("name") == "gone" for o in owners), owners
+
+    e2e.kube.delete(JOBS, "gone", e2e.namespace, timeout=60)
+    assert e2e.get_job("gone") is None
+    # Runs are owned by their TrainingJob: garbage collection removes them.
+    wait_for(lambda: e2e.get_run("gone-1") is None, timeout=60, message="owned TrainingJobRun collected")
+
+    if policy == "Delete":
+        wait_for(
+            lambda: (j := e2e.oci.get_job(job_id)) is None or j.lifecycle_state in ("DELETED", "DELETING"),
+            timeout=60,
+            message="OCI job deleted",
+        )
+    else:
+        oci_job = e2e.oci.get_job(job_id)
+        assert oci_job is not None and oci_job.lifecycle_state == "ACTIVE"

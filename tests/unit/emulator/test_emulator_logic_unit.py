@@ -1,0 +1,119 @@
+"""Pure logic: query parsing, paging, validation, faults, artifacts, simulation specs."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from pathlib import Path
+
+import pytest
+from ocids_emulator.artifacts import BootstrapError, command_for, find_entrypoint, unpack
+from ocids_emulator.errors import ApiError
+from ocids_emulator.faults import Faults, parse_error_flag
+from ocids_emulator.log_search import like_pattern, parse_query
+from ocids_emulator.paging import paginate
+from ocids_emulator.service import Simulation
+from ocids_emulator.validation import check_create_job, check_infrastructure, check_update_job
+
+
+def test_parse_query_forms():
+    query = parse_query("search \"c/lg/log\" | where source = '*ocid1.run' | sort by datetime asc")
+    assert query.streams == ["c/lg/log"] and query.source_patterns == ["*ocid1.run"] and not query.descending
+    ads = parse_query("SEARCH \"c/lg/log\" | WHERE source = '*x' | SORT BY datetime DESC")
+    assert ads.descending
+    assert parse_query('search "c/lg", "c/lg2"').streams == ["c/lg", "c/lg2"]
+    with pytest.raises(ApiError, match="unsupported"):
+        parse_query('search "c" | stats count')
+    assert like_pattern("*ab_c%") == "%ab\\_c\\%"
+
+
+def test_paginate_is_keyset_and_stable():
+    docs = [
+        {"id": f"id{i:02d}", "timeCreated": f"2024-01-01T00:00:{i:02d}.000Z", "displayName": f"n{i}"}
+        for i in range(10)
+    ]
+    page, token = paginate(docs, {"limit": "4"})
+    assert [d["id"] for d in page] == ["id09", "id08", "id07", "id06"]
+    docs.append({"id": "id10", "timeCreated": "2024-01-01T00:00:10.000Z", "displayName": "n10"})
+    page2, _ = paginate(docs, {"limit": "4", "page": token})
+    assert [d["id"] for d in page2] == ["id05", "id04", "id03", "id02"]
+    with pytest.raises(ApiError):
+        paginate(docs, {"limit": "101"})
+
+
+def _infra(**changes):
+    infra = {
+        "jobInfrastructureType": "STANDALONE",
+        "shapeName": "VM.Standard.E4.Flex",
+        "subnetId": "ocid1.subnet.x",
+        "blockStorageSizeInGBs": 50,
+        "jobShapeConfigDetails": {"ocpus": 2, "memoryInGBs": 32},
+    }
+    infra.update(changes)
+    return infra
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"blockStorageSizeInGBs": 49}, "blockStorageSizeInGBs"),
+        ({"shapeName": "VM.Bogus"}, "shapeName"),
+        ({"jobShapeConfigDetails": {"ocpus": 2, "memoryInGBs": 200}}, "memoryInGBs"),
+        (
+            {"jobInfrastructureType": "ME_STANDALONE", "subnetId": None, "blockStorageSizeInGBs": None},
+            "blockStorage",
+        ),
+        ({"jobInfrastructureType": "NOPE"}, "jobInfrastructureType"),
+    ],
+)
+def test_infrastructure_rules(changes, field):
+    with pytest.raises(ApiError) as err:
+        check_infrastructure(_infra(**changes), "infra")
+    assert field in err.value.message
+
+
+def test_me_standalone_needs_no_subnet_and_update_rules():
+    check_infrastructure(_infra(jobInfrastructureType="ME_STANDALONE", subnetId=None), "infra")
+    with pytest.raises(ApiError, match="jobConfigurationDetails"):
+        check_update_job({"jobConfigurationDetails": {"jobType": "DEFAULT"}})
+    body = {
+        "compartmentId": "c",
+        "projectId": "p",
+        "jobConfigurationDetails": {"jobType": "DEFAULT", "environmentVariables": {"A": "x" * 20_000}},
+        "jobInfrastructureConfigurationDetails": _infra(),
+    }
+    with pytest.raises(ApiError, match="20000"):
+        check_create_job(body, lambda g, log: None)
+
+
+def test_faults_rules_and_flags():
+    faults = Faults.from_dict({"errors": [parse_error_flag("get_job=503:1.0:2")], "latencyMs": {"*": 5}})
+    assert [faults.pick_error("get_job") for _ in range(3)] == [503, 503, None]
+    assert faults.pick_error("list_jobs") is None
+    assert faults.latency_s("anything") == 0.005
+    with pytest.raises(ApiError):
+        Faults.from_dict({"errors": [{"status": 404}]})
+    with pytest.raises(ValueError):
+        parse_error_flag("nonsense")
+
+
+def test_simulation_spec():
+    assert Simulation.parse("2.5:3") == Simulation(2.5, 3)
+    assert Simulation.parse("1") == Simulation(1.0, 0)
+
+
+def test_archive_entrypoint_and_traversal(tmp_path: Path):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("root/run.sh", "echo hi\n")
+    unpack("a.zip", buffer.getvalue(), tmp_path / "w")
+    entry = find_entrypoint("a.zip", tmp_path / "w", "run.sh")
+    assert entry.name == "run.sh"
+    assert command_for(entry, "--x 'a b'")[-3:] == [str(entry), "--x", "a b"]
+    with pytest.raises(BootstrapError, match="JOB_RUN_ENTRYPOINT"):
+        find_entrypoint("a.zip", tmp_path / "w", "../../etc/passwd")
+    evil = io.BytesIO()
+    with zipfile.ZipFile(evil, "w") as archive:
+        archive.writestr("../escape.py", "print(1)\n")
+    with pytest.raises(BootstrapError, match="escapes"):
+        unpack("e.zip", evil.getvalue(), tmp_path / "e")

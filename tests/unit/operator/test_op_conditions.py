@@ -1,0 +1,58 @@
+"""kstatus conditions, links and error backoff."""
+
+from __future__ import annotations
+
+from ocids_operator import conditions as cond
+from ocids_operator import links
+from ocids_operator.errors import ErrorOutcome, OutcomeKind, backoff_delay
+from ocids_operator.status import error_status
+
+
+def test_transition_time_is_kept_while_the_status_does_not_change() -> None:
+    first = cond.merge_conditions(None, cond.health_conditions(cond.Health.PROGRESSING, "Creating"), 1, "t1")
+    second = cond.merge_conditions(first, cond.health_conditions(cond.Health.PROGRESSING, "Waiting"), 2, "t2")
+    ready = {c["type"]: c for c in second}
+    assert ready["Reconciling"]["lastTransitionTime"] == "t1"
+    assert ready["Reconciling"]["reason"] == "Waiting" and ready["Reconciling"]["observedGeneration"] == 2
+    third = cond.merge_conditions(second, cond.health_conditions(cond.Health.READY, "Active"), 2, "t3")
+    by_type = {c["type"]: c for c in third}
+    assert by_type["Ready"] == {
+        "type": "Ready",
+        "status": "True",
+        "reason": "Active",
+        "message": "",
+        "lastTransitionTime": "t3",
+        "observedGeneration": 2,
+    }
+    assert [c["type"] for c in third] == ["Ready", "Reconciling", "Stalled"]
+
+
+def test_stalled_error_sets_observed_generation_and_failed_phase_when_nothing_exists() -> None:
+    outcome = ErrorOutcome(
+        OutcomeKind.STALLED, "OCIRejectedRequest", "OCI create_job failed: 400 InvalidParameter"
+    )
+    status = error_status(outcome, {}, 3, "t")
+    assert status["phase"] == "Failed" and status["observedGeneration"] == 3
+    assert {c["type"]: c["status"] for c in status["conditions"]} == {
+        "Ready": "False",
+        "Reconciling": "False",
+        "Stalled": "True",
+    }
+
+
+def test_retryable_error_keeps_the_resource_in_progress() -> None:
+    outcome = ErrorOutcome(OutcomeKind.RETRY, "OCIRetryableError", "429")
+    status = error_status(outcome, {"jobId": "j", "observedGeneration": 1}, 2, "t")
+    assert "phase" not in status and "observedGeneration" not in status
+    assert {c["type"]: c["status"] for c in status["conditions"]}["Reconciling"] == "True"
+
+
+def test_backoff_grows_and_is_capped() -> None:
+    assert [backoff_delay(n, 5, 60) for n in range(6)] == [5, 10, 20, 40, 60, 60]
+
+
+def test_console_links() -> None:
+    assert links.job_console_url("ocid1.datasciencejob.x", "eu-frankfurt-1") == (
+        "https://cloud.oracle.com/data-science/jobs/ocid1.datasciencejob.x?region=eu-frankfurt-1"
+    )
+    assert "%7C%20where%20source" in links.log_search_url("c", "g", "l", "r", "eu-frankfurt-1")

@@ -1,0 +1,61 @@
+"""Resolving env refs and artifacts: missing refs retry naming the variable; values stay inside."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from ocids_operator.api import Artifact, EnvVar
+from ocids_operator.errors import OutcomeKind, ReconcileError
+from ocids_operator.inputs import fetch_url, file_name_of, resolve_artifact, resolve_env
+from ocids_operator.kube import MissingReference
+
+
+class Kube:
+    async def read_secret_key(
+        self, namespace: str, name: str, key: str, optional: bool = False
+    ) -> str | None:
+        if name == "wandb" and key == "token":
+            return "s3cret"
+        if optional:
+            return None
+        raise MissingReference(f"Secret {namespace}/{name} does not exist")
+
+    async def read_config_map_key(self, namespace: str, name: str, key: str, optional: bool = False) -> bytes:
+        return b"\x50\x4b\x03\x04zip-bytes"
+
+
+def env(name: str, secret: str, key: str = "token", optional: bool = False) -> EnvVar:
+    ref = {"name": secret, "key": key, "optional": optional}
+    return EnvVar.model_validate({"name": name, "valueFrom": {"secretKeyRef": ref}})
+
+
+def test_env_values_and_secret_refs_resolve() -> None:
+    variables = [EnvVar(name="A", value="1"), env("KEY", "wandb"), env("OPT", "missing", optional=True)]
+    resolved = asyncio.run(resolve_env(Kube(), "ml", variables))  # type: ignore[arg-type]
+    assert resolved == {"A": "1", "KEY": "s3cret"}
+
+
+def test_a_missing_secret_is_retried_with_a_message_naming_the_variable_not_the_value() -> None:
+    with pytest.raises(ReconcileError) as info:
+        asyncio.run(resolve_env(Kube(), "ml", [env("TOKEN", "absent")]))  # type: ignore[arg-type]
+    assert info.value.outcome.kind is OutcomeKind.RETRY
+    assert "env TOKEN: Secret ml/absent does not exist" in info.value.outcome.message
+
+
+def test_config_map_artifact_keeps_binary_bytes_and_takes_the_key_as_file_name() -> None:
+    artifact = Artifact.model_validate({"configMapRef": {"name": "code", "key": "train.zip"}})
+    resolved = asyncio.run(resolve_artifact(Kube(), "ml", artifact, max_bytes=100, timeout_seconds=1))  # type: ignore[arg-type]
+    assert resolved.file_name == "train.zip" and resolved.content.startswith(b"PK")
+    assert resolved.digest.startswith("sha256:") and resolved.size_bytes == 13
+
+
+def test_object_storage_urls_are_reported_as_not_supported_yet() -> None:
+    with pytest.raises(ReconcileError) as info:
+        asyncio.run(fetch_url("oci://bucket@ns/train.zip", max_bytes=10, timeout_seconds=1))
+    assert info.value.outcome.kind is OutcomeKind.STALLED
+    assert "oci://" in info.value.outcome.message
+
+
+def test_file_name_of_a_url_ignores_the_query() -> None:
+    assert file_name_of("https://example.com/p/train.tar.gz?sig=abc") == "train.tar.gz"

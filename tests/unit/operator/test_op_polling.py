@@ -1,0 +1,217 @@
+"""The run poller: one list per state per compartment, fanned out to many runs.
+
+Driven with an in-memory OCI (a fake of the gateway's two read calls) and a recording
+Kubernetes client; the poller code under test is the real one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import datetime
+from typing import Any
+
+import pytest
+from oci.data_science import models as ds
+from ocids_operator.polling import RunPoller, TrackedRun, next_interval, plan_tick, states_to_list
+from ocids_operator.reconcile_run import RunView
+from ocids_operator.settings import OperatorSettings
+
+COMPARTMENT = "ocid1.compartment.oc1..comp"
+PAGE = 100
+
+
+class FakeOci:
+    """The two read calls the poller makes, with per-page call counting like the real gateway."""
+
+    region = "us-ashburn-1"
+
+    def __init__(self) -> None:
+        self.runs: dict[str, ds.JobRun] = {}
+        self.calls: collections.Counter[str] = collections.Counter()
+
+    def add(self, run_id: str, state: str = "ACCEPTED") -> None:
+        self.runs[run_id] = ds.JobRun(
+            id=run_id,
+            job_id="ocid1.datasciencejob.oc1..j",
+            compartment_id=COMPARTMENT,
+            lifecycle_state=state,
+            lifecycle_details=None,
+            time_accepted=datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC),
+        )
+
+    def set(self, run_id: str, state: str, details: str | None = None, log_id: str | None = None) -> None:
+        run = self.runs[run_id]
+        run.lifecycle_state, run.lifecycle_details = state, details
+        if log_id:
+            run.log_details = ds.JobRunLogDetails(log_group_id="ocid1.loggroup.oc1..lg", log_id=log_id)
+
+    def list_job_runs(self, compartment_id: str, lifecycle_state: str) -> list[ds.JobRunSummary]:
+        matching = [r for r in self.runs.values() if r.lifecycle_state == lifecycle_state]
+        self.calls["list_job_runs"] += max(1, -(-len(matching) // PAGE))
+        return [
+            ds.JobRunSummary(
+                id=r.id,
+                job_id=r.job_id,
+                compartment_id=r.compartment_id,
+                lifecycle_state=r.lifecycle_state,
+                lifecycle_details=r.lifecycle_details,
+                time_accepted=r.time_accepted,
+            )
+            for r in matching
+        ]
+
+    def get_job_run(self, run_id: str) -> ds.JobRun | None:
+        self.calls["get_job_run"] += 1
+        return self.runs.get(run_id)
+
+
+class FakeKube:
+    def __init__(self) -> None:
+        self.status: dict[str, dict[str, Any]] = {}
+        self.events: list[tuple[str, str, str]] = []
+        self.gone: set[str] = set()
+
+    async def patch_run_status(
+        self, namespace: str, name: str, status: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        if name in self.gone:
+            return None
+        self.status[name] = {**self.status.get(name, {}), **status}
+        return {"status": self.status[name]}
+
+    async def post_event(self, involved: dict[str, Any], type_: str, reason: str, message: str) -> None:
+        self.events.append((involved["metadata"]["name"], type_, reason))
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def tracked(run_id: str, state: str = "ACCEPTED", registered_at: float = 0.0) -> TrackedRun:
+    return TrackedRun(
+        run_id=run_id,
+        compartment_id=COMPARTMENT,
+        namespace="ml",
+        name=run_id,
+        uid=f"uid-{run_id}",
+        generation=1,
+        status={"phase": "Accepted", "jobRunId": run_id},
+        registered_at=registered_at,
+        lifecycle_state=state,
+    )
+
+
+def make_poller() -> tuple[RunPoller, FakeOci, FakeKube, Clock]:
+    oci, kube, clock = FakeOci(), FakeKube(), Clock()
+    poller = RunPoller(OperatorSettings(), oci, kube, clock=clock)  # type: ignore[arg-type]
+    return poller, oci, kube, clock
+
+
+def view(run_id: str, state: str, details: str | None = None) -> RunView:
+    return RunView(run_id, "j", COMPARTMENT, state, details)
+
+
+# Pure decisions ---------------------------------------------------------------------------------
+def test_listed_states_grow_only_with_what_tracked_runs_were_seen_in() -> None:
+    assert states_to_list([tracked("a"), tracked("b", "IN_PROGRESS")]) == ("ACCEPTED", "IN_PROGRESS")
+    assert states_to_list([tracked("a", "CANCELING")]) == ("ACCEPTED", "IN_PROGRESS", "CANCELING")
+
+
+def test_plan_tick_updates_changed_runs_and_fetches_runs_that_left_the_lists() -> None:
+    runs = {
+        "same": tracked("same"),
+        "moved": tracked("moved"),
+        "gone": tracked("gone"),
+        "new": tracked("new", registered_at=5000.0),
+    }
+    for run in runs.values():
+        run.logs_known = True
+    listed = {"same": view("same", "ACCEPTED"), "moved": view("moved", "IN_PROGRESS")}
+    plan = plan_tick(runs, listed, cutoff=2000.0)
+    assert [run_id for run_id, _ in plan.updates] == ["moved"]
+    assert plan.fetch == ("gone",)  # "new" registered after listing began: not judged yet
+
+
+def test_state_change_before_logs_are_known_reads_the_run_once() -> None:
+    plan = plan_tick({"r": tracked("r")}, {"r": view("r", "IN_PROGRESS")}, cutoff=2000.0)
+    assert plan.fetch == ("r",) and plan.updates == ()
+
+
+def test_interval_is_fast_while_runs_start_and_slow_for_long_runs() -> None:
+    settings = OperatorSettings(
+        poll_interval_seconds=2, poll_slow_interval_seconds=30, poll_fast_window_seconds=60
+    )
+    assert next_interval([tracked("a", "ACCEPTED", 0)], settings, now=1000) == 2
+    assert next_interval([tracked("a", "IN_PROGRESS", 990)], settings, now=1000) == 2
+    assert next_interval([tracked("a", "IN_PROGRESS", 0)], settings, now=1000) == 30
+
+
+# Cycles against the fake OCI ----------------------------------------------------------------------
+def test_a_run_is_followed_to_the_end_with_events_on_each_phase_change() -> None:
+    async def scenario() -> None:
+        poller, oci, kube, clock = make_poller()
+        oci.add("r1")
+        poller.track(tracked("r1"))
+        clock.now += 5
+        oci.set("r1", "IN_PROGRESS", "Job run artifact execution in progress.", log_id="ocid1.log.oc1..l")
+        await poller.cycle(COMPARTMENT)
+        assert kube.status["r1"]["phase"] == "InProgress"
+        assert kube.status["r1"]["logs"]["logId"] == "ocid1.log.oc1..l"
+        oci.set("r1", "FAILED", "Job run artifact execution failed with exit code 3.")
+        await poller.cycle(COMPARTMENT)
+        assert kube.status["r1"]["phase"] == "Failed" and kube.status["r1"]["exitCode"] == 3
+        assert kube.status["r1"]["logs"]["logId"] == "ocid1.log.oc1..l"  # kept
+        assert [reason for _, _, reason in kube.events] == ["InProgress", "Failed"]
+        assert poller.tracked() == {}  # terminal: never polled again
+        await poller.stop()
+
+    asyncio.run(scenario())
+
+
+def test_a_deleted_resource_is_dropped_and_a_run_deleted_in_oci_is_reported() -> None:
+    async def scenario() -> None:
+        poller, oci, kube, clock = make_poller()
+        oci.add("kept")
+        oci.add("cr-gone")
+        poller.track(tracked("kept"))
+        poller.track(tracked("cr-gone"))
+        clock.now += 5
+        del oci.runs["kept"]
+        oci.set("cr-gone", "IN_PROGRESS")
+        kube.gone.add("cr-gone")
+        await poller.cycle(COMPARTMENT)
+        assert kube.status["kept"]["phase"] == "Deleted"
+        assert poller.tracked() == {}
+        await poller.stop()
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("runs", [10, 1000])
+def test_oci_calls_per_run_stay_small_and_constant_as_runs_grow(runs: int) -> None:
+    """A run's whole life (accepted, started, finished) costs the same few calls at 10 or 1000 runs."""
+
+    async def scenario() -> dict[str, float]:
+        poller, oci, kube, clock = make_poller()
+        ids = [f"r{i}" for i in range(runs)]
+        for run_id in ids:
+            oci.add(run_id)
+            poller.track(tracked(run_id))
+        clock.now += 5
+        for step in ("IN_PROGRESS", "IN_PROGRESS", "SUCCEEDED"):
+            for run_id in ids:
+                oci.set(run_id, step, "exit code 0" if step == "SUCCEEDED" else None)
+            await poller.cycle(COMPARTMENT)
+        assert all(kube.status[run_id]["phase"] == "Succeeded" for run_id in ids)
+        await poller.stop()
+        return {name: count / runs for name, count in oci.calls.items()}
+
+    per_run = asyncio.run(scenario())
+    # One GET when the run starts (its log details) and one when it ends; lists are shared.
+    assert per_run["get_job_run"] == 2
+    assert per_run["list_job_runs"] <= 1.0 if runs == 10 else per_run["list_job_runs"] < 0.1
