@@ -2,9 +2,9 @@
 
 For N = 10, 50, 200 (or --sizes) it measures the time from `kubectl apply` of N runs until all are
 Succeeded, the OCI calls the operator made per run over the runs' whole life (its
-`ocids_oci_calls_total` metric, cross-checked with the emulator's request log when it keeps one),
-and the operator's RSS. The point: OCI calls per run stay small and flat as N grows, because one
-poller per compartment lists runs instead of each run polling on its own.
+`ocids_oci_calls_total` metric, by operation), and the operator's RSS. The point: OCI calls per run
+stay small and flat as N grows, because one poller per compartment lists runs instead of each run
+polling on its own.
 
     make bench-operator            # or: .venv/bin/python bench/operator_bench.py --sizes 10,50
 
@@ -23,7 +23,6 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT / "tests" / "integration" / "operator"))
@@ -53,7 +52,6 @@ class Result:
     all_succeeded_s: float
     oci_calls: float
     calls_by_operation: dict[str, float]
-    emulator_requests: int | None
     rss_mb: float
     peak_rss_mb: float
 
@@ -92,16 +90,6 @@ def peak_rss_bytes(op: OperatorProcess) -> int:
     return 0
 
 
-def emulator_request_count(emu: Any) -> int | None:
-    """The emulator's own count of API requests, when it exposes one (cross-check for the metric)."""
-    for attr in ("request_count", "requests_total"):
-        fn = getattr(emu, attr, None)
-        if callable(fn):
-            with contextlib.suppress(Exception):
-                return int(fn())
-    return None
-
-
 def bench_size(kube: Kube, n: int, work: Path, run_seconds: float) -> Result:
     from ocids_emulator.testing import running_emulator
 
@@ -131,7 +119,6 @@ def bench_size(kube: Kube, n: int, work: Path, run_seconds: float) -> Result:
                 message="TrainingJob Active",
             )
             before = oci_calls(op)
-            requests_before = emulator_request_count(emu)
 
             start = time.monotonic()
             runs = [training_job_run(f"run-{i:04d}", namespace, "bench") for i in range(n)]
@@ -151,18 +138,12 @@ def bench_size(kube: Kube, n: int, work: Path, run_seconds: float) -> Result:
             elapsed = time.monotonic() - start
             after = oci_calls(op)
             by_op = {k: after.get(k, 0.0) - before.get(k, 0.0) for k in after}
-            requests_after = emulator_request_count(emu)
             return Result(
                 runs=n,
                 apply_s=applied,
                 all_succeeded_s=elapsed,
                 oci_calls=sum(by_op.values()),
                 calls_by_operation={k: v for k, v in sorted(by_op.items()) if v},
-                emulator_requests=(
-                    requests_after - requests_before
-                    if requests_after is not None and requests_before is not None
-                    else None
-                ),
                 rss_mb=op.rss_bytes() / 2**20,
                 peak_rss_mb=peak_rss_bytes(op) / 2**20,
             )
@@ -173,20 +154,20 @@ def bench_size(kube: Kube, n: int, work: Path, run_seconds: float) -> Result:
 
 
 def print_table(results: list[Result], run_seconds: float) -> None:
-    print(f"\nOperator benchmark: simulated runs of {run_seconds:.0f} s, poll interval 1 s, one TrainingJob")
+    print(f"\nOperator benchmark: simulated runs of {run_seconds:g} s, poll interval 1 s, one TrainingJob")
     header = (
         f"{'runs':>5} {'apply s':>8} {'all Succeeded s':>16} {'OCI calls':>10} {'calls/run':>10} "
-        f"{'emulator req/run':>17} {'RSS MB':>7} {'peak RSS MB':>12}"
+        f"{'list calls':>11} {'RSS MB':>7} {'peak RSS MB':>12}"
     )
     print(header)
     print("-" * len(header))
     for r in results:
-        emu = f"{r.emulator_requests / r.runs:.2f}" if r.emulator_requests is not None else "-"
+        lists = r.calls_by_operation.get("list_job_runs", 0.0)
         print(
             f"{r.runs:>5} {r.apply_s:>8.1f} {r.all_succeeded_s:>16.1f} {r.oci_calls:>10.0f} "
-            f"{r.oci_calls / r.runs:>10.2f} {emu:>17} {r.rss_mb:>7.1f} {r.peak_rss_mb:>12.1f}"
+            f"{r.oci_calls / r.runs:>10.2f} {lists:>11.0f} {r.rss_mb:>7.1f} {r.peak_rss_mb:>12.1f}"
         )
-    print("\nOCI calls by operation (whole life of the N runs):")
+    print("\nOCI calls by operation over the runs' whole life (from ocids_oci_calls_total):")
     for r in results:
         detail = ", ".join(f"{k}={v:.0f}" for k, v in r.calls_by_operation.items())
         print(f"  N={r.runs:<4} {detail}")

@@ -6,14 +6,32 @@ the OCI request and the template hash, never into status, events or logs.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import aiohttp
+from pydantic import ValidationError
 
 from .api import Artifact, EnvVar
 from .errors import retry, stalled
 from .kube import KubeClient, KubeError, MissingReference
-from .oci_requests import ResolvedArtifact
+from .oci_requests import ObjectRef, ResolvedArtifact
+
+
+def parse_spec(model: type[Any], spec: Mapping[str, Any]) -> Any:
+    """Validate a spec; the error names fields and never echoes values (they may be secrets)."""
+    try:
+        return model.model_validate(dict(spec))
+    except ValidationError as exc:
+        problems = [
+            f"spec.{'.'.join(str(part) for part in error['loc'])}: {error['msg']}" for error in exc.errors()
+        ]
+        raise stalled("InvalidSpec", "; ".join(problems)) from None
+
+
+def object_ref(body: Mapping[str, Any], cluster: str) -> ObjectRef:
+    meta = body["metadata"]
+    return ObjectRef(meta["namespace"], meta["name"], meta["uid"], cluster)
 
 
 async def resolve_env(kube: KubeClient, namespace: str, env: Sequence[EnvVar]) -> dict[str, str]:

@@ -7,18 +7,17 @@ Each function returns an `Outcome` (status fields, events, an optional requeue) 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
 from oci.data_science import models as ds
-from pydantic import ValidationError
 
 from . import conditions as cond
 from . import oci_requests as rq
 from .api import TrainingJobSpec
 from .errors import retry, stalled
-from .inputs import resolve_artifact, resolve_env
+from .inputs import object_ref, parse_spec, resolve_artifact, resolve_env
+from .outcome import Outcome
 from .reconcile_job import DesiredJob, JobAction, JobPlan, JobState, ObservedJob, observe_job, plan_job
 from .reconcile_run import active_run_ids
 from .runtime import Runtime
@@ -28,37 +27,13 @@ MAX_STEPS = 5
 ADOPTED_DIFFERS = "adopted-template-differs"
 
 
-@dataclasses.dataclass
-class Outcome:
-    status: dict[str, Any]
-    events: list[tuple[str, str, str]] = dataclasses.field(default_factory=list)
-    requeue_after: float | None = None
-    requeue_reason: str = ""
-
-
-def parse_spec(model: type[Any], spec: Mapping[str, Any]) -> Any:
-    """Validate a spec; the error names fields and never echoes values (they may be secrets)."""
-    try:
-        return model.model_validate(dict(spec))
-    except ValidationError as exc:
-        problems = [
-            f"spec.{'.'.join(str(part) for part in error['loc'])}: {error['msg']}" for error in exc.errors()
-        ]
-        raise stalled("InvalidSpec", "; ".join(problems)) from None
-
-
-def object_ref(rt: Runtime, body: Mapping[str, Any]) -> rq.ObjectRef:
-    meta = body["metadata"]
-    return rq.ObjectRef(meta["namespace"], meta["name"], meta["uid"], rt.settings.cluster_name)
-
-
 async def _oci(fn: Any, *args: Any, **kwargs: Any) -> Any:
     return await asyncio.to_thread(fn, *args, **kwargs)
 
 
 async def reconcile(rt: Runtime, body: Mapping[str, Any]) -> Outcome:
     spec: TrainingJobSpec = parse_spec(TrainingJobSpec, body.get("spec") or {})
-    ref = object_ref(rt, body)
+    ref = object_ref(body, rt.settings.cluster_name)
     status = dict(body.get("status") or {})
     generation = body["metadata"].get("generation")
 

@@ -10,8 +10,8 @@ from . import conditions as cond
 from . import oci_requests as rq
 from .api import API_VERSION, TrainingJobRunSpec, TrainingJobSpec
 from .errors import retry
-from .inputs import resolve_env
-from .job_workflow import Outcome, object_ref, parse_spec
+from .inputs import object_ref, parse_spec, resolve_env
+from .outcome import Outcome
 from .polling import TrackedRun
 from .reconcile_run import (
     ACTIVE_STATES,
@@ -113,7 +113,7 @@ async def reconcile(rt: Runtime, body: Mapping[str, Any]) -> tuple[Outcome, list
     job_spec: TrainingJobSpec = parse_spec(TrainingJobSpec, job.get("spec") or {})
     job_status = job.get("status") or {}
     job_id: str = job_status["jobId"]
-    ref = object_ref(rt, body)
+    ref = object_ref(body, rt.settings.cluster_name)
     existing = await _find_existing(
         rt, job_spec.compartment_id, [job_id, *(job_status.get("retiredJobIds") or [])], ref.uid
     )

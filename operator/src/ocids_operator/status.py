@@ -48,7 +48,8 @@ def job_status(
     """Status once an OCI job exists: Active (Ready) or still Creating (Reconciling)."""
     health = cond.Health.READY if active else cond.Health.PROGRESSING
     return {
-        "phase": "Active" if active else "Creating",
+        # A first job is Creating; a later revision (or a re-created job) is Updating.
+        "phase": "Active" if active else ("Creating" if revision <= 1 else "Updating"),
         "jobId": job_id,
         "revision": revision,
         "retiredJobIds": list(retired_job_ids),

@@ -444,3 +444,19 @@ class Scenario:
 
     def oci_runs(self, job_id: str | None = None) -> list[Any]:
         return self.oci.job_runs(self.compartment_id, job_id)
+
+    def wait_event(self, name: str, reason: str, timeout: float = 30) -> dict[str, Any]:
+        """The first Event with `reason` on object `name` (Events are posted just after status writes)."""
+        return dict(
+            wait_until(
+                lambda: next(
+                    (ev for ev in self.kube.events(self.namespace, name) if ev.get("reason") == reason), None
+                ),
+                timeout=timeout,
+                interval=0.3,
+                message=lambda: (
+                    f"Event {reason!r} on {name}; have "
+                    f"{[ev.get('reason') for ev in self.kube.events(self.namespace, name)]}"
+                ),
+            )
+        )

@@ -9,20 +9,32 @@ from operator_harness import JOBS, RUNS, Scenario, wait_for
 pytestmark = pytest.mark.integration
 
 
-def test_deleting_a_running_run_cancels_it_in_oci(e2e: Scenario) -> None:
+@pytest.mark.parametrize("policy", ["Delete", "Retain"])
+def test_deleting_a_running_run_cancels_it_in_oci_unless_retained(e2e: Scenario, policy: str) -> None:
     e2e.apply(e2e.job("long", scripts.GATED))
     e2e.wait_job_active("long")
-    # Never released: only a cancel ends it before its own 90 s timeout.
-    e2e.apply(e2e.run("long-1", "long", env={"RELEASE_FILE": str(e2e.release_file("never"))}))
+    # Released only at the end: until then only a cancel ends it (or its own 90 s timeout).
+    release = e2e.release_file("long-1")
+    e2e.apply(e2e.run("long-1", "long", env={"RELEASE_FILE": str(release)}, deletion_policy=policy))
     run_id = e2e.wait_run("long-1", "InProgress")["status"]["jobRunId"]
+    assert run_id in e2e.wait_event("long-1", "InProgress")["message"]
 
     e2e.kube.delete(RUNS, "long-1", e2e.namespace, timeout=60)
     assert e2e.get_run("long-1") is None
-    wait_for(
-        lambda: (r := e2e.oci.get_job_run(run_id)) is None or r.lifecycle_state in ("CANCELED", "DELETED"),
-        timeout=60,
-        message="OCI run canceled or deleted",
-    )
+    try:
+        if policy == "Delete":
+            wait_for(
+                lambda: (
+                    (r := e2e.oci.get_job_run(run_id)) is None or r.lifecycle_state in ("CANCELED", "DELETED")
+                ),
+                timeout=60,
+                message="OCI run canceled or deleted",
+            )
+        else:
+            oci_run = e2e.oci.get_job_run(run_id)
+            assert oci_run is not None and oci_run.lifecycle_state == "IN_PROGRESS", oci_run
+    finally:
+        release.touch()
 
 
 @pytest.mark.parametrize("policy", ["Delete", "Retain"])

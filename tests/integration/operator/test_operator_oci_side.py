@@ -84,9 +84,8 @@ def test_drift_in_oci_is_put_back(e2e: Scenario) -> None:
     new_id = job["status"]["jobId"]
     assert e2e.oci.get_job(new_id).lifecycle_state == "ACTIVE"
     assert [j.id for j in e2e.oci_jobs()] == [new_id]
-    events = e2e.kube.events(e2e.namespace, "steady")
-    text = " ".join(f"{ev.get('reason')} {ev.get('message')}" for ev in events).lower()
-    assert "recreat" in text or ("deleted" in text and "creat" in text), text
+    recreated = e2e.wait_event("steady", "JobRecreated")
+    assert recreated["type"] == "Warning" and new_id in recreated["message"], recreated
 
     # The replacement runs work.
     e2e.apply(e2e.run("steady-1", "steady"))

@@ -54,10 +54,9 @@ def test_training_run_succeeds_with_links_logs_and_events(e2e: Scenario) -> None
     assert len(e2e.oci_jobs()) == 1
 
     # Phase changes are told to `kubectl get events` users.
-    events = e2e.kube.events(e2e.namespace, "attrition-lr-0-3")
-    text = " ".join(f"{ev.get('reason')} {ev.get('message')}" for ev in events)
-    assert len(events) >= 2, events
-    assert "Succeeded" in text or "SUCCEEDED" in text, text
+    succeeded = e2e.wait_event("attrition-lr-0-3", "Succeeded")
+    assert succeeded["type"] == "Normal" and run_id in succeeded["message"], succeeded
+    assert run_id in e2e.wait_event("attrition-lr-0-3", "Created")["message"]
 
 
 def test_failing_script_ends_failed_with_its_exit_code(e2e: Scenario) -> None:
@@ -74,8 +73,7 @@ def test_failing_script_ends_failed_with_its_exit_code(e2e: Scenario) -> None:
     assert e2e.oci.get_job_run(run["status"]["jobRunId"]).lifecycle_state == "FAILED"
     assert "about to fail" in " ".join(e2e.run_log(run, "about to fail"))
 
-    events = e2e.kube.events(e2e.namespace, "broken-1")
-    text = " ".join(f"{ev.get('reason')} {ev.get('message')}" for ev in events)
-    assert "Failed" in text or "FAILED" in text, text
+    failed = e2e.wait_event("broken-1", "Failed")
+    assert failed["type"] == "Warning" and "exit code 7" in failed["message"], failed
     # A failed run stays failed: the operator never re-runs it.
     assert len(e2e.oci_runs()) == 1

@@ -11,7 +11,7 @@ import kopf
 from .. import conditions as cond
 from .. import metrics
 from ..errors import OutcomeKind, backoff_delay, classify
-from ..job_workflow import Outcome
+from ..outcome import Outcome
 from ..runtime import Runtime
 from ..status import error_status
 

@@ -71,4 +71,4 @@ def needs_resync(body: Any) -> bool:
     for condition in status.get("conditions") or []:
         if condition.get("type") == "Stalled" and condition.get("status") == "True":
             return bool(str(condition.get("reason", "")).startswith("Credentials"))
-    return status.get("phase") in ("Active", "Creating")
+    return status.get("phase") in ("Active", "Creating", "Updating")

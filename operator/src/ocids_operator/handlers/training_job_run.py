@@ -11,7 +11,7 @@ import kopf
 
 from .. import run_workflow
 from ..api import GROUP, TRAINING_JOB_RUNS, VERSION
-from ..job_workflow import Outcome
+from ..outcome import Outcome
 from ..settings import OperatorSettings
 from .outcome import execute, runtime_of
 
