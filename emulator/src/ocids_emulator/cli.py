@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import fcntl
 import json
 import logging
 import signal
@@ -75,6 +76,12 @@ async def _serve(args: argparse.Namespace) -> None:
         provisioning_seconds=args.provisioning_seconds,
         max_body_bytes=args.max_body_mb * 1024 * 1024,
     )
+    # One server per data dir: two would interleave writes to the same SQLite file and run folders.
+    lock = (data_dir / "serve.lock").open("w")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise SystemExit(f"another ocids-emulator is already serving {data_dir}") from None
     app = build_app(settings, _faults(args))
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()

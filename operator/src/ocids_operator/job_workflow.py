@@ -210,13 +210,17 @@ async def retire_jobs(
 
 
 async def finalize(rt: Runtime, body: Mapping[str, Any]) -> Outcome:
-    """Deletion: cancel active runs, then delete the OCI jobs (Delete) or leave them (Retain)."""
+    """Deletion: Delete cancels active runs, then deletes the OCI jobs with their runs; Retain leaves them."""
     spec = body.get("spec") or {}
     status = dict(body.get("status") or {})
     compartment = spec.get("compartmentId")
     job_ids = [job_id for job_id in [status.get("jobId"), *(status.get("retiredJobIds") or [])] if job_id]
     if not job_ids or not compartment:
         return Outcome({})
+    if spec.get("deletionPolicy", "Delete") == "Retain":
+        # Runs are left to their own TrainingJobRun's deletionPolicy (garbage collection deletes those).
+        message = f"left OCI job(s) {', '.join(job_ids)} in place (deletionPolicy Retain)"
+        return Outcome({}, [("Normal", "Retained", message)])
     active: list[str] = []
     for job_id in job_ids:
         runs = await _oci(rt.oci.list_job_runs, compartment, job_id=job_id)
@@ -232,13 +236,8 @@ async def finalize(rt: Runtime, body: Mapping[str, Any]) -> Outcome:
             requeue_reason=message,
         )
     events = []
-    if spec.get("deletionPolicy", "Delete") == "Delete":
-        for job_id in job_ids:
-            deleted = await _oci(rt.oci.delete_job, job_id)
-            what = "deleted OCI job" if deleted else "OCI job already gone:"
-            events.append(("Normal", "Deleted", f"{what} {job_id}"))
-    else:
-        events.append(
-            ("Normal", "Retained", f"left OCI job(s) {', '.join(job_ids)} in place (deletionPolicy Retain)")
-        )
+    for job_id in job_ids:
+        deleted = await _oci(rt.oci.delete_job, job_id)
+        what = "deleted OCI job" if deleted else "OCI job already gone:"
+        events.append(("Normal", "Deleted", f"{what} {job_id}"))
     return Outcome({}, events)

@@ -9,7 +9,6 @@ from typing import Any
 from . import conditions as cond
 from . import oci_requests as rq
 from .api import API_VERSION, TrainingJobRunSpec, TrainingJobSpec
-from .errors import retry
 from .inputs import object_ref, parse_spec, resolve_env
 from .outcome import Outcome
 from .polling import TrackedRun
@@ -152,12 +151,17 @@ async def _find_existing(rt: Runtime, compartment_id: str, job_ids: list[str], u
 
 
 async def finalize(rt: Runtime, body: Mapping[str, Any]) -> Outcome:
-    """Deletion: cancel an active run, then delete it in OCI (Delete) or leave it (Retain)."""
+    """Deletion: Delete cancels an active run, then deletes it in OCI; Retain leaves it untouched."""
     spec = body.get("spec") or {}
     status = dict(body.get("status") or {})
     run_id = status.get("jobRunId")
     if not run_id:
         return Outcome({})
+    if spec.get("deletionPolicy", "Delete") == "Retain":
+        rt.poller.untrack(run_id)
+        return Outcome(
+            {}, [("Normal", "Retained", f"left OCI job run {run_id} in place (deletionPolicy Retain)")]
+        )
     run = await asyncio.to_thread(rt.oci.get_job_run, run_id)
     if run is None:
         rt.poller.untrack(run_id)
@@ -166,12 +170,12 @@ async def finalize(rt: Runtime, body: Mapping[str, Any]) -> Outcome:
     if state in ACTIVE_STATES:
         if state != "CANCELING":
             await asyncio.to_thread(rt.oci.cancel_job_run, run_id)
-        message = f"canceling OCI job run {run_id} before deletion"
-        raise retry("CancelingRun", message)
-    rt.poller.untrack(run_id)
-    if spec.get("deletionPolicy", "Delete") == "Retain":
+        message = f"canceling OCI job run {run_id} before deleting it"
         return Outcome(
-            {}, [("Normal", "Retained", f"left OCI job run {run_id} in place (deletionPolicy Retain)")]
+            {"message": message},
+            requeue_after=rt.settings.poll_interval_seconds,
+            requeue_reason=message,
         )
+    rt.poller.untrack(run_id)
     await asyncio.to_thread(rt.oci.delete_job_run, run_id)
     return Outcome({}, [("Normal", "Deleted", f"deleted OCI job run {run_id}")])

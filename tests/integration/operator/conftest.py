@@ -78,11 +78,14 @@ def start_operator(
     logs = request.node.stash.setdefault(_OPERATOR_LOGS, [])
 
     def start(
-        env: dict[str, str] | None = None, target: OciTarget | None = None, wait_ready: bool = True
+        env: dict[str, str] | None = None,
+        target: OciTarget | None = None,
+        kubeconfig: Path | None = None,
+        wait_ready: bool = True,
     ) -> OperatorProcess:
         log_path = tmp_path / f"operator-{len(started) + 1}.log"
         op = OperatorProcess(
-            kubeconfig=kube.kubeconfig,
+            kubeconfig=kubeconfig or kube.kubeconfig,
             oci_target=target or oci_target,
             namespaces=[str(namespace)],
             log_path=log_path,

@@ -1,4 +1,4 @@
-"""SIGKILL right after an OCI create, before the status write: a restart must not create a second one."""
+"""SIGKILL of the operator right after an OCI create (before the status write), or mid-run."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import operator_scripts as scripts
 import pytest
-from operator_harness import OperatorProcess, Scenario
+from operator_harness import OperatorProcess, Scenario, wait_for
 
 pytestmark = pytest.mark.integration
 CRASH_EXIT = 137
@@ -35,3 +35,26 @@ def test_crash_after_oci_creates_leaves_exactly_one_job_and_one_run(
     run = world.wait_run("sturdy-1", "Succeeded")
     assert [r.id for r in world.oci_runs()] == [run["status"]["jobRunId"]]
     assert [j.id for j in world.oci_jobs()] == [job_id]
+
+
+def test_operator_killed_mid_run_picks_the_run_up_after_restart(e2e: Scenario) -> None:
+    e2e.apply(e2e.job("resumable", scripts.GATED))
+    e2e.wait_job_active("resumable")
+    release = e2e.release_file("resumable-1")
+    e2e.apply(e2e.run("resumable-1", "resumable", env={"MARKER": "m1", "RELEASE_FILE": str(release)}))
+    run_id = e2e.wait_run("resumable-1", "InProgress")["status"]["jobRunId"]
+
+    assert e2e.operator is not None
+    e2e.operator.kill()
+    # The run finishes in OCI while no operator is watching.
+    release.touch()
+    wait_for(
+        lambda: e2e.oci.get_job_run(run_id).lifecycle_state == "SUCCEEDED", timeout=30, message="OCI run done"
+    )
+    assert (e2e.get_run("resumable-1") or {})["status"]["phase"] == "InProgress"
+
+    e2e.operator.start()
+    run = e2e.wait_run("resumable-1", "Succeeded")
+    assert run["status"]["jobRunId"] == run_id
+    assert run["status"]["exitCode"] == 0
+    assert [r.id for r in e2e.oci_runs()] == [run_id]

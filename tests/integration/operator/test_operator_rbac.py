@@ -1,0 +1,48 @@
+"""The operator works with exactly the RBAC the shipped manifests grant (not the admin identity)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import operator_scripts as scripts
+import pytest
+import yaml
+from operator_harness import JOBS, REPO_ROOT, OperatorProcess, Scenario, wait_for
+
+pytestmark = pytest.mark.integration
+RBAC_KINDS = {"Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"}
+
+
+def _rbac_documents() -> list[dict[str, Any]]:
+    docs = yaml.safe_load_all((REPO_ROOT / "manifests" / "ocids-operator.yaml").read_text())
+    return [d for d in docs if d and d.get("kind") in RBAC_KINDS]
+
+
+def test_operator_runs_with_the_manifests_service_account(
+    world: Scenario, cluster: Any, start_operator: Callable[..., OperatorProcess]
+) -> None:
+    docs = _rbac_documents()
+    world.kube.apply(*docs)
+    account = next(d for d in docs if d["kind"] == "ServiceAccount")["metadata"]
+    kubeconfig = cluster.kubeconfig_for_service_account(account["namespace"], account["name"])
+    world.operator = start_operator(kubeconfig=kubeconfig)
+
+    value_env = [
+        {"name": "FROM_CONFIG", "valueFrom": {"configMapKeyRef": {"name": "settings", "key": "mode"}}}
+    ]
+    world.kube.kubectl("create", "configmap", "settings", "-n", world.namespace, "--from-literal=mode=rbac")
+    world.apply(world.job("rbac", scripts.TRAIN, env={"EPOCHS": "1"}, extra_env=value_env))
+    job_id = world.wait_job_active("rbac")["status"]["jobId"]
+    world.apply(world.run("rbac-1", "rbac"))
+    world.wait_run("rbac-1", "Succeeded")
+    world.wait_event("rbac-1", "Succeeded")
+
+    # Finalizers work too: deleting the job cleans up OCI and the owned run.
+    world.kube.delete(JOBS, "rbac", world.namespace, timeout=60)
+    wait_for(lambda: world.get_run("rbac-1") is None, timeout=60, message="run collected with its job")
+    oci_job = world.oci.get_job(job_id)
+    assert oci_job is None or oci_job.lifecycle_state in ("DELETED", "DELETING"), oci_job
+    assert world.operator is not None
+    log = world.operator.log_text()
+    assert "403" not in log and "Forbidden" not in log, log[-3000:]
