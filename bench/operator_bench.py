@@ -155,17 +155,19 @@ def bench_size(kube: Kube, n: int, work: Path, run_seconds: float) -> Result:
 
 def print_table(results: list[Result], run_seconds: float) -> None:
     print(f"\nOperator benchmark: simulated runs of {run_seconds:g} s, poll interval 1 s, one TrainingJob")
+    ops = ("create_job_run", "get_job_run", "list_job_runs")
     header = (
         f"{'runs':>5} {'apply s':>8} {'all Succeeded s':>16} {'OCI calls':>10} {'calls/run':>10} "
-        f"{'list calls':>11} {'RSS MB':>7} {'peak RSS MB':>12}"
+        + " ".join(f"{op + '/run':>18}" for op in ops)
+        + f" {'RSS MB':>7} {'peak RSS MB':>12}"
     )
     print(header)
     print("-" * len(header))
     for r in results:
-        lists = r.calls_by_operation.get("list_job_runs", 0.0)
+        per_op = " ".join(f"{r.calls_by_operation.get(op, 0.0) / r.runs:>18.2f}" for op in ops)
         print(
             f"{r.runs:>5} {r.apply_s:>8.1f} {r.all_succeeded_s:>16.1f} {r.oci_calls:>10.0f} "
-            f"{r.oci_calls / r.runs:>10.2f} {lists:>11.0f} {r.rss_mb:>7.1f} {r.peak_rss_mb:>12.1f}"
+            f"{r.oci_calls / r.runs:>10.2f} {per_op} {r.rss_mb:>7.1f} {r.peak_rss_mb:>12.1f}"
         )
     print("\nOCI calls by operation over the runs' whole life (from ocids_oci_calls_total):")
     for r in results:

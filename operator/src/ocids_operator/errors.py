@@ -19,6 +19,9 @@ class OutcomeKind(enum.StrEnum):
     STALLED = "stalled"
     # The operator's OCI credentials are wrong: stalled, re-checked slowly.
     CREDENTIALS = "credentials"
+    # A service limit or quota is reached: stalled (with OCI's message), but retried with growing
+    # delay, since capacity frees up without any change to the spec.
+    LIMIT = "limit"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,9 +67,10 @@ def classify_status(status: int | None, code: str | None, message: str, operatio
         return ErrorOutcome(OutcomeKind.RETRY, "OCIRetryableError", detail, status, code)
     if status == 404:
         return ErrorOutcome(OutcomeKind.STALLED, "OCINotFound", detail, status, code)
+    if code in ("LimitExceeded", "QuotaExceeded"):
+        return ErrorOutcome(OutcomeKind.LIMIT, "OCILimitExceeded", detail, status, code)
     if status in (400, 403, 405, 413, 422):
-        reason = "OCILimitExceeded" if code in ("LimitExceeded", "QuotaExceeded") else "OCIRejectedRequest"
-        return ErrorOutcome(OutcomeKind.STALLED, reason, detail, status, code)
+        return ErrorOutcome(OutcomeKind.STALLED, "OCIRejectedRequest", detail, status, code)
     return ErrorOutcome(OutcomeKind.RETRY, "OCIRetryableError", detail, status, code)
 
 

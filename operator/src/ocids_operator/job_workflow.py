@@ -50,6 +50,9 @@ async def reconcile(rt: Runtime, body: Mapping[str, Any]) -> Outcome:
     retired = [job_id for job_id in status.get("retiredJobIds") or [] if job_id]
     events: list[tuple[str, str, str]] = []
     message = ""
+    # The Ready condition's reason names the last thing done (Created, UpdatedInPlace, NewRevision,
+    # JobRecreated, Adopted), so drift repairs stay visible in the conditions, not only in Events.
+    reason = "Active"
     active = False
 
     for _ in range(MAX_STEPS):
@@ -66,7 +69,7 @@ async def reconcile(rt: Runtime, body: Mapping[str, Any]) -> Outcome:
             if plan.retire_job_id and plan.retire_job_id not in retired:
                 retired.append(plan.retire_job_id)
             events.append(_event_for(plan, job.id))
-            message = plan.message
+            message, reason = plan.message, events[-1][1]
             state = JobState(job.id, plan.revision)
         elif plan.action is JobAction.ADOPT:
             assert observed is not None
@@ -76,20 +79,22 @@ async def reconcile(rt: Runtime, body: Mapping[str, Any]) -> Outcome:
             events.append(("Normal", "Adopted", f"adopted OCI job {observed.id} (revision 1)"))
             if plan.changes:
                 events.append(("Warning", "AdoptedTemplateDiffers", plan.message))
-            message = plan.message
+            message, reason = plan.message, events[-1][1]
             state = JobState(observed.id, 1)
         elif plan.action is JobAction.FINISH_CREATE:
             assert observed is not None
             await _ensure_artifact(rt, observed.id, artifact)
             job = await _oci(rt.oci.get_job, observed.id)
             if job is None or job.lifecycle_state == "CREATING":
-                return _creating(rt, spec, state, retired, artifact, desired, status, generation, events)
+                return _creating(
+                    rt, spec, state, retired, artifact, desired, status, generation, events, reason
+                )
         elif plan.action is JobAction.UPDATE:
             assert observed is not None
             details = rq.update_job_details(spec, ref, state.revision, desired.template_hash)
             await _oci(rt.oci.update_job, observed.id, details, etag)
             events.append(("Normal", "UpdatedInPlace", plan.message))
-            message = plan.message
+            message, reason = plan.message, "UpdatedInPlace"
     else:
         raise retry("StillConverging", f"the OCI job did not converge in {MAX_STEPS} steps; retrying")
 
@@ -104,7 +109,7 @@ async def reconcile(rt: Runtime, body: Mapping[str, Any]) -> Outcome:
         template_hash=desired.template_hash,
         region=rt.region,
         active=active,
-        reason="Active" if active else "Creating",
+        reason=reason if active else "Creating",
         message=message,
         previous=status,
         generation=generation,
@@ -123,6 +128,7 @@ def _creating(
     status: Mapping[str, Any],
     generation: int | None,
     events: list[tuple[str, str, str]],
+    reason: str,
 ) -> Outcome:
     assert state.job_id is not None
     message = f"OCI job {state.job_id} is CREATING; waiting for ACTIVE"
@@ -135,7 +141,7 @@ def _creating(
         template_hash=desired.template_hash,
         region=rt.region,
         active=False,
-        reason="Creating",
+        reason="Creating" if reason == "Active" else reason,
         message=message,
         previous=status,
         generation=generation,
@@ -167,7 +173,8 @@ async def _ensure_job(
     """The job of this revision: found by its tags (a crash after create), else created."""
     spec, ref = desired.spec, desired.ref
     tags = {rq.TAG_UID: ref.uid, rq.TAG_REVISION: str(plan.revision)}
-    found = await _oci(rt.oci.find_jobs, spec.compartment_id, spec.project_id, tags)
+    display_name = spec.display_name or ref.default_display_name
+    found = await _oci(rt.oci.find_jobs, spec.compartment_id, spec.project_id, display_name, tags)
     if found:
         return found[0]  # type: ignore[no-any-return]
     details = rq.create_job_details(spec, ref, user_env, plan.revision, desired.template_hash)

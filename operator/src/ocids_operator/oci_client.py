@@ -142,10 +142,19 @@ class OciGateway:
             raise
         return response.data, response.headers.get("etag")
 
-    def find_jobs(self, compartment_id: str, project_id: str, tags: dict[str, str]) -> list[ds.JobSummary]:
-        """Live jobs in the project carrying all `tags` (how a crash before a status write is healed)."""
+    def find_jobs(
+        self, compartment_id: str, project_id: str, display_name: str, tags: dict[str, str]
+    ) -> list[ds.JobSummary]:
+        """Live jobs with this name carrying all `tags` (how a crash before a status write is healed)."""
         found = []
-        for job in self._pages("list_jobs", self.client.list_jobs, compartment_id, project_id=project_id):
+        jobs = self._pages(
+            "list_jobs",
+            self.client.list_jobs,
+            compartment_id,
+            project_id=project_id,
+            display_name=display_name,
+        )
+        for job in jobs:
             if job.lifecycle_state in ("DELETING", "DELETED"):
                 continue
             job_tags = job.freeform_tags or {}

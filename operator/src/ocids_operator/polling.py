@@ -214,21 +214,35 @@ class RunPoller:
                 if summary.id in runs:
                     listed[summary.id] = view_of(summary)
         plan = plan_tick(runs, listed, cutoff)
+        failures = 0
         for run_id, view in plan.updates:
-            await self._apply(run_id, view)
+            failures += not await self._apply_safely(run_id, view)
         for run_id in plan.fetch:
             job_run = await asyncio.to_thread(self._gateway.get_job_run, run_id)
             run = self._runs.get(run_id)
-            if job_run is None:
-                if run is not None:
-                    view = RunView(
-                        run_id, None, run.compartment_id, "DELETED", "the OCI job run no longer exists"
-                    )
-                    await self._apply(run_id, view)
-                continue
-            await self._apply(run_id, view_of(job_run))
+            if job_run is not None:
+                failures += not await self._apply_safely(run_id, view_of(job_run))
+            elif run is not None:
+                gone = RunView(
+                    run_id, None, run.compartment_id, "DELETED", "the OCI job run no longer exists"
+                )
+                failures += not await self._apply_safely(run_id, gone)
         self.last_cycle = self._clock()
         self.cycles += 1
+        if failures:
+            # The runs keep their last known state, so the next cycle tries them again.
+            raise RuntimeError(f"{failures} run status update(s) failed")
+
+    async def _apply_safely(self, run_id: str, view: RunView) -> bool:
+        """One run's update; a failure (e.g. the API server answering 500) must not stop the others."""
+        try:
+            await self._apply(run_id, view)
+            return True
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("updating the status of run %s failed: %s: %s", run_id, type(exc).__name__, exc)
+            return False
 
     async def _apply(self, run_id: str, view: RunView) -> None:
         run = self._runs.get(run_id)
@@ -236,14 +250,15 @@ class RunPoller:
             return
         old_phase = run.status.get("phase")
         status = run_status(view, self._gateway.region, run.status, run.generation, cond.now_rfc3339())
-        run.lifecycle_state, run.lifecycle_details = view.lifecycle_state, view.lifecycle_details
-        run.logs_known = run.logs_known or bool(view.log_id)
         if view.log_id is None and "logs" in run.status:
             status.pop("logs", None)  # a summary knows no logs: keep what we wrote before
         patched = await self._kube.patch_run_status(run.namespace, run.name, status)
         if patched is None:  # the TrainingJobRun is gone
             self.untrack(run_id)
             return
+        # Remember what OCI said only once it is written, so a failed patch is retried next cycle.
+        run.lifecycle_state, run.lifecycle_details = view.lifecycle_state, view.lifecycle_details
+        run.logs_known = run.logs_known or bool(view.log_id)
         run.status = {**run.status, **status}
         event = phase_event(old_phase, view)
         if event is not None:

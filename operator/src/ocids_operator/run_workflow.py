@@ -113,9 +113,8 @@ async def reconcile(rt: Runtime, body: Mapping[str, Any]) -> tuple[Outcome, list
     job_status = job.get("status") or {}
     job_id: str = job_status["jobId"]
     ref = object_ref(body, rt.settings.cluster_name)
-    existing = await _find_existing(
-        rt, job_spec.compartment_id, [job_id, *(job_status.get("retiredJobIds") or [])], ref.uid
-    )
+    display_name = spec.display_name or ref.default_display_name
+    existing = await _find_existing(rt, job_spec.compartment_id, display_name, ref.uid)
     events = []
     if existing is None:
         job_env = await resolve_env(rt.kube, namespace, job_spec.env)
@@ -140,13 +139,16 @@ def _compartment(job: Mapping[str, Any] | None) -> str | None:
     return ((job or {}).get("spec") or {}).get("compartmentId")
 
 
-async def _find_existing(rt: Runtime, compartment_id: str, job_ids: list[str], uid: str) -> Any:
-    """The OCI run this object already created (a crash before the status write), if any."""
-    for job_id in job_ids:
-        runs = await asyncio.to_thread(rt.oci.list_job_runs, compartment_id, job_id=job_id)
-        for run in runs:
-            if (run.freeform_tags or {}).get(rq.TAG_UID) == uid and str(run.lifecycle_state) != "DELETED":
-                return view_of(run)
+async def _find_existing(rt: Runtime, compartment_id: str, display_name: str, uid: str) -> Any:
+    """The OCI run this object already created (a crash before the status write), if any.
+
+    Filtered by display name on the server, so the lookup is one small call however many runs
+    the compartment holds; the uid tag then identifies ours.
+    """
+    runs = await asyncio.to_thread(rt.oci.list_job_runs, compartment_id, display_name=display_name)
+    for run in runs:
+        if (run.freeform_tags or {}).get(rq.TAG_UID) == uid and str(run.lifecycle_state) != "DELETED":
+            return view_of(run)
     return None
 
 

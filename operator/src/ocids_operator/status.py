@@ -81,7 +81,7 @@ def error_status(
     generation, while a retrying resource stays "InProgress".
     """
     before = previous or {}
-    stalled = outcome.kind in (OutcomeKind.STALLED, OutcomeKind.CREDENTIALS)
+    stalled = outcome.kind in (OutcomeKind.STALLED, OutcomeKind.CREDENTIALS, OutcomeKind.LIMIT)
     health = cond.Health.STALLED if stalled else cond.Health.PROGRESSING
     result: dict[str, Any] = {
         "message": outcome.message,
@@ -97,6 +97,8 @@ def error_status(
         # Nothing was created in OCI: the resource failed as a whole (for runs: never to be retried).
         if outcome.kind is OutcomeKind.STALLED and not before.get(id_key):
             result["phase"] = "Failed"
+        elif outcome.kind is OutcomeKind.LIMIT and not before.get(id_key):
+            result["phase"] = "Pending"  # it never ran: waiting for capacity is not a failure
     return result
 
 

@@ -130,7 +130,12 @@ def wait_operator_ready(op: OperatorProcess, timeout: float = 60) -> None:
 def world(kube: Kube, namespace: str, emulator: Any, oci_target: OciTarget, tmp_path: Path) -> Scenario:
     """CRDs, a namespace and an emulator; no operator yet (the test starts the one it needs)."""
     return Scenario(
-        kube=kube, namespace=str(namespace), oci=OciView(oci_target), ids=_ids(emulator), work_dir=tmp_path
+        kube=kube,
+        namespace=str(namespace),
+        oci=OciView(oci_target),
+        ids=_ids(emulator),
+        work_dir=tmp_path,
+        admin=emulator.admin,
     )
 
 

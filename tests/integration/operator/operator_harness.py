@@ -182,6 +182,9 @@ class OperatorProcess:
                 "OCIDS_NAMESPACES": ",".join(self.namespaces),
                 "OCIDS_POLL_INTERVAL_SECONDS": "1",
                 "OCIDS_RESYNC_INTERVAL_SECONDS": "3",
+                # Retries after OCI errors in seconds, not minutes: tests wait for them.
+                "OCIDS_RETRY_BASE_SECONDS": "1",
+                "OCIDS_RETRY_MAX_SECONDS": "8",
                 "OCIDS_CLUSTER_NAME": "e2e",
                 "OCIDS_METRICS_PORT": str(self.metrics_port),
                 "OCIDS_HEALTH_PORT": str(self.health_port),
@@ -360,6 +363,8 @@ class Scenario:
     work_dir: Path
     # None until a test starts one (tests that need a special operator start their own).
     operator: OperatorProcess | None = None
+    # The emulator's admin API (faults, limits): ocids_emulator.testing.Admin.
+    admin: Any = None
 
     @property
     def compartment_id(self) -> str:

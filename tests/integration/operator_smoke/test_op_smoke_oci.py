@@ -173,6 +173,14 @@ def test_job_lifecycle_and_a_run_against_the_emulator(world: Any) -> None:
         assert kube.run_status["r1"]["exitCode"] == 0
         await rt.poller.stop()
 
+        # The OCI job deleted behind the operator's back: re-created as the next revision, and said so.
+        client.delete_job(status["jobId"], delete_related_job_runs=True)
+        events = await converge(rt, body)
+        status = body["status"]
+        assert [e[1] for e in events] == ["JobRecreated"] and status["revision"] == 3, status
+        ready = next(c for c in status["conditions"] if c["type"] == "Ready")
+        assert ready["status"] == "True" and ready["reason"] == "JobRecreated"
+
         # Delete: the job and its runs go.
         final = await job_workflow.finalize(rt, body)
         assert [e[1] for e in final.events] == ["Deleted"]

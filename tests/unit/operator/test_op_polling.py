@@ -215,3 +215,33 @@ def test_oci_calls_per_run_stay_small_and_constant_as_runs_grow(runs: int) -> No
     # One GET when the run starts (its log details) and one when it ends; lists are shared.
     assert per_run["get_job_run"] == 2
     assert per_run["list_job_runs"] <= 1.0 if runs == 10 else per_run["list_job_runs"] < 0.1
+
+
+def test_a_failed_status_write_is_retried_next_cycle_without_stopping_other_runs() -> None:
+    async def scenario() -> None:
+        poller, oci, kube, clock = make_poller()
+        for run_id in ("flaky", "fine"):
+            oci.add(run_id)
+            poller.track(tracked(run_id))
+            poller.tracked()[run_id].logs_known = True
+        clock.now += 5
+        oci.set("flaky", "IN_PROGRESS")
+        oci.set("fine", "IN_PROGRESS")
+        original = kube.patch_run_status
+        calls = {"n": 0}
+
+        async def flaky_patch(namespace: str, name: str, status: dict[str, Any]) -> dict[str, Any] | None:
+            if name == "flaky" and calls["n"] == 0:
+                calls["n"] += 1
+                raise ConnectionResetError("API server went away")
+            return await original(namespace, name, status)
+
+        kube.patch_run_status = flaky_patch  # type: ignore[method-assign]
+        with pytest.raises(RuntimeError, match="1 run status update"):
+            await poller.cycle(COMPARTMENT)
+        assert kube.status["fine"]["phase"] == "InProgress" and "flaky" not in kube.status
+        await poller.cycle(COMPARTMENT)
+        assert kube.status["flaky"]["phase"] == "InProgress"
+        await poller.stop()
+
+    asyncio.run(scenario())

@@ -41,7 +41,7 @@ async def execute(
         # One Event per distinct problem, not one per retry.
         if status.get("message") != result.message:
             await rt.kube.post_event(_involved(kind, body), "Warning", result.reason, result.message)
-        if result.kind is OutcomeKind.RETRY:
+        if result.kind in (OutcomeKind.RETRY, OutcomeKind.LIMIT):
             delay = backoff_delay(retry, rt.settings.retry_base_seconds, rt.settings.retry_max_seconds)
             raise kopf.TemporaryError(result.message, delay=delay) from None
         if result.kind is OutcomeKind.CREDENTIALS:

@@ -70,5 +70,5 @@ def needs_resync(body: Any) -> bool:
         return False
     for condition in status.get("conditions") or []:
         if condition.get("type") == "Stalled" and condition.get("status") == "True":
-            return bool(str(condition.get("reason", "")).startswith("Credentials"))
+            return str(condition.get("reason", "")).startswith(("Credentials", "OCILimit"))
     return status.get("phase") in ("Active", "Creating", "Updating")
