@@ -31,7 +31,6 @@ from ocids_controlplane import Cluster, ControlPlane, ExternalCluster  # noqa: E
 from ocids_controlplane.cluster import _tool  # noqa: E402
 from ocids_controlplane.waiting import wait_until  # noqa: E402
 from operator_harness import (  # noqa: E402
-    CRD_DIR,
     JOBS,
     RUNS,
     Kube,
@@ -127,7 +126,7 @@ def bench_size(kube: Kube, n: int, work: Path, run_seconds: float) -> Result:
             applied = time.monotonic() - start
 
             def all_succeeded() -> bool:
-                items = kube.list(RUNS, namespace)
+                items = kube.list_objects(RUNS, namespace)
                 phases = [(i.get("status") or {}).get("phase") for i in items]
                 failed = [p for p in phases if p in ("Failed", "Canceled", "NeedsAttention", "Deleted")]
                 if failed:
@@ -147,6 +146,12 @@ def bench_size(kube: Kube, n: int, work: Path, run_seconds: float) -> Result:
                 rss_mb=op.rss_bytes() / 2**20,
                 peak_rss_mb=peak_rss_bytes(op) / 2**20,
             )
+    except BaseException:
+        # The work folder is removed on exit: show why here.
+        if op is not None:
+            print(f"--- operator log (last 60 lines) for N={n}:", file=sys.stderr)
+            print("\n".join(op.log_text().splitlines()[-60:]), file=sys.stderr)
+        raise
     finally:
         if op is not None:
             op.stop()
@@ -187,9 +192,7 @@ def main(argv: list[str] | None = None) -> int:
         work = Path(tmp)
         with cluster_for_bench(work / "cluster") as cluster:
             kube = Kube(cluster.kubeconfig, _tool("kubectl"), env=cluster.env())
-            kube.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRD_DIR))
-            for plural in (JOBS, RUNS):
-                kube.kubectl("wait", "--for=condition=Established", f"crd/{plural}.ocids.io", "--timeout=60s")
+            kube.install_crds()
             results = []
             for n in sizes:
                 print(f"... {n} runs", flush=True)

@@ -46,6 +46,8 @@ class TrackedRun:
     lifecycle_state: str = "ACCEPTED"
     lifecycle_details: str | None = None
     logs_known: bool = False
+    # False when neither the run nor its job enables logging: no GET is spent looking for logs.
+    expects_logs: bool = True
 
     @property
     def involved(self) -> dict[str, Any]:
@@ -86,7 +88,8 @@ def plan_tick(tracked: Mapping[str, TrackedRun], listed: Mapping[str, RunView], 
             run.lifecycle_state,
             run.lifecycle_details,
         )
-        if changed and not run.logs_known and view.lifecycle_state != run.lifecycle_state:
+        awaiting_logs = run.expects_logs and not run.logs_known
+        if changed and awaiting_logs and view.lifecycle_state != run.lifecycle_state:
             fetch.append(run_id)  # a summary carries no logDetails: read the run once per state change
         elif changed:
             updates.append((run_id, view))

@@ -53,7 +53,21 @@ def missing_owner_references(
     return [*current, owner_reference(job)]
 
 
-def track(rt: Runtime, body: Mapping[str, Any], status: Mapping[str, Any], compartment_id: str) -> None:
+def expects_logs(run_spec: Mapping[str, Any], job: Mapping[str, Any] | None) -> bool:
+    """Whether OCI will report log details for this run (unknown job: assume it will)."""
+    logging = run_spec.get("logging") or ((job or {}).get("spec") or {}).get("logging")
+    if job is None and not run_spec.get("logging"):
+        return True
+    return bool((logging or {}).get("enabled"))
+
+
+def track(
+    rt: Runtime,
+    body: Mapping[str, Any],
+    status: Mapping[str, Any],
+    compartment_id: str,
+    job: Mapping[str, Any] | None,
+) -> None:
     meta = body["metadata"]
     rt.poller.track(
         TrackedRun(
@@ -68,6 +82,7 @@ def track(rt: Runtime, body: Mapping[str, Any], status: Mapping[str, Any], compa
             lifecycle_state=STATE_BY_PHASE.get(status.get("phase") or "", "ACCEPTED"),
             lifecycle_details=status.get("lifecycleDetails"),
             logs_known=bool((status.get("logs") or {}).get("logId")),
+            expects_logs=expects_logs(body.get("spec") or {}, job),
         )
     )
 
@@ -91,7 +106,7 @@ async def reconcile(rt: Runtime, body: Mapping[str, Any]) -> tuple[Outcome, list
             oci_run = await asyncio.to_thread(rt.oci.get_job_run, status["jobRunId"])
             compartment = oci_run.compartment_id if oci_run is not None else None
         if compartment:
-            track(rt, body, status, compartment)
+            track(rt, body, status, compartment, job)
         return Outcome({}), owners
     if plan.action is RunAction.WAIT:
         events = []
@@ -131,7 +146,7 @@ async def reconcile(rt: Runtime, body: Mapping[str, Any]) -> tuple[Outcome, list
     if view.job_id in (None, job_id):
         result["jobRevision"] = job_status.get("revision")
     result["message"] = None
-    track(rt, body, {**status, **result}, job_spec.compartment_id)
+    track(rt, body, {**status, **result}, job_spec.compartment_id, job)
     return Outcome(result, events), owners
 
 
@@ -165,7 +180,7 @@ async def finalize(rt: Runtime, body: Mapping[str, Any]) -> Outcome:
             {}, [("Normal", "Retained", f"left OCI job run {run_id} in place (deletionPolicy Retain)")]
         )
     run = await asyncio.to_thread(rt.oci.get_job_run, run_id)
-    if run is None:
+    if run is None or str(run.lifecycle_state) == "DELETED":  # e.g. deleted with its job
         rt.poller.untrack(run_id)
         return Outcome({}, [("Normal", "Deleted", f"OCI job run {run_id} was already gone")])
     state = str(run.lifecycle_state)

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from ocids_controlplane.cluster import _tool
-from operator_harness import CRD_DIR, Kube, OciTarget, OciView, OperatorProcess, Scenario, wait_for
+from operator_harness import Kube, OciTarget, OciView, OperatorProcess, Scenario, wait_for
 
 _OPERATOR_LOGS = pytest.StashKey[list[Path]]()
 LOG_TAIL_LINES = 300
@@ -22,7 +22,7 @@ LOG_TAIL_LINES = 300
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> Iterator[None]:
     """On failure, attach the tail of the operator (and emulator) logs the test started to the report."""
-    outcome = yield
+    outcome: Any = yield
     report = outcome.get_result()
     if report.when in ("call", "setup") and report.failed:
         for path in item.stash.get(_OPERATOR_LOGS, []):
@@ -37,11 +37,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
 def kube(cluster: Any) -> Kube:
     """kubectl against this worker's control plane, with the CRDs installed and Established."""
     kube = Kube(Path(cluster.kubeconfig), _tool("kubectl"), env=cluster.env())
-    kube.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRD_DIR))
-    for plural in ("trainingjobs", "trainingjobruns"):
-        kube.kubectl(
-            "wait", "--for=condition=Established", f"crd/{plural}.ocids.io", "--timeout=60s", timeout=70
-        )
+    kube.install_crds()
     return kube
 
 

@@ -60,3 +60,24 @@ def test_deleting_a_training_job_removes_runs_and_follows_deletion_policy(e2e: S
     else:
         oci_job = e2e.oci.get_job(job_id)
         assert oci_job is not None and oci_job.lifecycle_state == "ACTIVE"
+
+
+def test_deleting_a_training_job_with_a_run_in_flight_cleans_up_everything(e2e: Scenario) -> None:
+    e2e.apply(e2e.job("busy", scripts.GATED))
+    job_id = e2e.wait_job_active("busy")["status"]["jobId"]
+    release = e2e.release_file("busy-1")
+    e2e.apply(e2e.run("busy-1", "busy", env={"RELEASE_FILE": str(release)}))
+    run_id = e2e.wait_run("busy-1", "InProgress")["status"]["jobRunId"]
+    try:
+        # OCI refuses to delete a job with an active run: the operator must get past that.
+        e2e.kube.delete(JOBS, "busy", e2e.namespace, timeout=90)
+        wait_for(lambda: e2e.get_run("busy-1") is None, timeout=60, message="owned run collected")
+        wait_for(
+            lambda: (j := e2e.oci.get_job(job_id)) is None or j.lifecycle_state in ("DELETED", "DELETING"),
+            timeout=60,
+            message="OCI job deleted",
+        )
+        oci_run = e2e.oci.get_job_run(run_id)
+        assert oci_run is None or oci_run.lifecycle_state in ("CANCELED", "DELETED"), oci_run
+    finally:
+        release.touch()

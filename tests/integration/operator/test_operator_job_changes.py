@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import operator_scripts as scripts
 import pytest
 from operator_harness import JOBS, Scenario, wait_for
@@ -108,3 +110,31 @@ def test_two_runs_of_one_job_run_at_once_each_with_its_env(e2e: Scenario) -> Non
         assert not any(f"marker={other}" in line for line in lines), lines
     assert len(e2e.oci_jobs()) == 1
     assert len(e2e.oci_runs(job_id)) == 2
+
+
+def test_config_map_artifact_edit_makes_a_new_revision(e2e: Scenario) -> None:
+    def code(version: str) -> str:
+        return f"print('code version {version}', flush=True)\n"
+
+    e2e.kube.kubectl(
+        "create", "configmap", "train-code", "-n", e2e.namespace, f"--from-literal=train.py={code('one')}"
+    )
+    e2e.apply(e2e.job("from-cm", "", artifact={"configMapRef": {"name": "train-code", "key": "train.py"}}))
+    first = e2e.wait_job_active("from-cm")["status"]
+    assert first["artifact"]["source"] == "configMap", first
+    e2e.apply(e2e.run("from-cm-1", "from-cm"))
+    e2e.run_log(e2e.wait_run("from-cm-1", "Succeeded"), "code version one")
+
+    # Users change code by editing the ConfigMap: later runs must run the new code.
+    patch = {"data": {"train.py": code("two")}}
+    e2e.kube.kubectl(
+        "patch", "configmap", "train-code", "-n", e2e.namespace, "--type", "merge", "-p", json.dumps(patch)
+    )
+    second = e2e.wait_job_status(
+        "from-cm",
+        lambda s: s.get("revision") == 2 and s.get("phase") == "Active",
+        "revision 2 for the new code",
+    )["status"]
+    assert second["artifact"]["digest"] != first["artifact"]["digest"]
+    e2e.apply(e2e.run("from-cm-2", "from-cm"))
+    e2e.run_log(e2e.wait_run("from-cm-2", "Succeeded"), "code version two")

@@ -43,11 +43,6 @@ def test_transient_oci_errors_are_retried_without_duplicates(e2e: Scenario) -> N
     assert ready is not None and ready["status"] == "True", ready
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="operator bug (H4): LimitExceeded on CreateJobRun is classified Stalled -> PermanentError, "
-    "the run is marked Failed and never retried after capacity frees",
-)
 def test_runs_over_the_oci_limit_start_once_capacity_frees(e2e: Scenario) -> None:
     e2e.admin.set_faults({"maxActiveRuns": 1})
     e2e.apply(e2e.job("capped", scripts.GATED))

@@ -25,7 +25,8 @@ def test_training_run_succeeds_with_links_logs_and_events(e2e: Scenario) -> None
         f"https://cloud.oracle.com/data-science/jobs/{job_id}?region={e2e.region}"
     )
 
-    e2e.apply(e2e.run("attrition-lr-0-3", "attrition", env={"LEARNING_RATE": "0.3"}))
+    # The run's env is merged over the job's: EPOCHS=3 wins over the job's 4.
+    e2e.apply(e2e.run("attrition-lr-0-3", "attrition", env={"LEARNING_RATE": "0.3", "EPOCHS": "3"}))
     e2e.kube.wait_condition(RUNS, "attrition-lr-0-3", e2e.namespace, "Succeeded", timeout=120)
 
     run = e2e.get_run("attrition-lr-0-3")
@@ -47,7 +48,7 @@ def test_training_run_succeeds_with_links_logs_and_events(e2e: Scenario) -> None
 
     # The link's query, run through the Logging API, returns what the script printed.
     lines = e2e.run_log(run, "saved model.json")
-    assert [line for line in lines if line.startswith("epoch=")][-1].startswith("epoch=4 ")
+    assert [line for line in lines if line.startswith("epoch=")][-1].startswith("epoch=3 "), lines
     assert any(f"run={run_id}" in line for line in lines), lines
 
     assert e2e.oci.get_job_run(run_id).lifecycle_state == "SUCCEEDED"

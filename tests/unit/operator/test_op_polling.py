@@ -245,3 +245,23 @@ def test_a_failed_status_write_is_retried_next_cycle_without_stopping_other_runs
         await poller.stop()
 
     asyncio.run(scenario())
+
+
+def test_runs_without_logging_cost_one_get_over_their_life() -> None:
+    async def scenario() -> float:
+        poller, oci, kube, clock = make_poller()
+        for i in range(50):
+            oci.add(f"r{i}")
+            run = tracked(f"r{i}")
+            run.expects_logs = False
+            poller.track(run)
+        clock.now += 5
+        for step in ("IN_PROGRESS", "SUCCEEDED"):
+            for i in range(50):
+                oci.set(f"r{i}", step)
+            await poller.cycle(COMPARTMENT)
+        assert all(kube.status[f"r{i}"]["phase"] == "Succeeded" for i in range(50))
+        await poller.stop()
+        return oci.calls["get_job_run"] / 50
+
+    assert asyncio.run(scenario()) == 1
