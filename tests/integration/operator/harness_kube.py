@@ -18,6 +18,9 @@ GROUP = "ocids.io"
 VERSION = "v1alpha1"
 JOBS = "trainingjobs"
 RUNS = "trainingjobruns"
+# kube-controller-manager's garbage collector picks up a new CRD on its discovery resync (every 30 s):
+# in a fresh test cluster the first collection of TrainingJobRuns can take that long.
+GC_TIMEOUT = 120.0
 
 
 def wait_for(

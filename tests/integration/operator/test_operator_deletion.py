@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import operator_scripts as scripts
 import pytest
-from operator_harness import JOBS, RUNS, Scenario, wait_for
+from operator_harness import GC_TIMEOUT, JOBS, RUNS, Scenario, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -49,7 +49,9 @@ def test_deleting_a_training_job_removes_runs_and_follows_deletion_policy(e2e: S
     e2e.kube.delete(JOBS, "gone", e2e.namespace, timeout=60)
     assert e2e.get_job("gone") is None
     # Runs are owned by their TrainingJob: garbage collection removes them.
-    wait_for(lambda: e2e.get_run("gone-1") is None, timeout=60, message="owned TrainingJobRun collected")
+    wait_for(
+        lambda: e2e.get_run("gone-1") is None, timeout=GC_TIMEOUT, message="owned TrainingJobRun collected"
+    )
 
     if policy == "Delete":
         wait_for(
@@ -71,7 +73,7 @@ def test_deleting_a_training_job_with_a_run_in_flight_cleans_up_everything(e2e: 
     try:
         # OCI refuses to delete a job with an active run: the operator must get past that.
         e2e.kube.delete(JOBS, "busy", e2e.namespace, timeout=90)
-        wait_for(lambda: e2e.get_run("busy-1") is None, timeout=60, message="owned run collected")
+        wait_for(lambda: e2e.get_run("busy-1") is None, timeout=GC_TIMEOUT, message="owned run collected")
         wait_for(
             lambda: (j := e2e.oci.get_job(job_id)) is None or j.lifecycle_state in ("DELETED", "DELETING"),
             timeout=60,

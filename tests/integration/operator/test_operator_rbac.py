@@ -8,7 +8,7 @@ from typing import Any
 import operator_scripts as scripts
 import pytest
 import yaml
-from operator_harness import JOBS, REPO_ROOT, OperatorProcess, Scenario, wait_for
+from operator_harness import GC_TIMEOUT, JOBS, REPO_ROOT, OperatorProcess, Scenario, wait_for
 
 pytestmark = pytest.mark.integration
 RBAC_KINDS = {"Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"}
@@ -40,7 +40,9 @@ def test_operator_runs_with_the_manifests_service_account(
 
     # Finalizers work too: deleting the job cleans up OCI and the owned run.
     world.kube.delete(JOBS, "rbac", world.namespace, timeout=60)
-    wait_for(lambda: world.get_run("rbac-1") is None, timeout=60, message="run collected with its job")
+    wait_for(
+        lambda: world.get_run("rbac-1") is None, timeout=GC_TIMEOUT, message="run collected with its job"
+    )
     oci_job = world.oci.get_job(job_id)
     assert oci_job is None or oci_job.lifecycle_state in ("DELETED", "DELETING"), oci_job
     assert world.operator is not None
