@@ -2,9 +2,10 @@
 
 For N = 10, 50, 200 (or --sizes) it measures the time from `kubectl apply` of N runs until all are
 Succeeded, the OCI calls the operator made per run over the runs' whole life (its
-`ocids_oci_calls_total` metric, by operation), and the operator's RSS. The point: OCI calls per run
-stay small and flat as N grows, because one poller per compartment lists runs instead of each run
-polling on its own.
+`ocids_oci_calls_total` metric, by operation), the OCI requests the emulator answered per run (its
+own count from /_emulator/stats, a server-side cross-check: SDK retries show up there as extra
+requests), and the operator's RSS. The point: OCI calls per run stay small and flat as N grows,
+because one poller per compartment lists runs instead of each run polling on its own.
 
     make bench-operator            # or: .venv/bin/python bench/operator_bench.py --sizes 10,50
 
@@ -23,6 +24,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT / "tests" / "integration" / "operator"))
@@ -51,6 +53,8 @@ class Result:
     all_succeeded_s: float
     oci_calls: float
     calls_by_operation: dict[str, float]
+    server_requests: float
+    server_by_operation: dict[str, float]
     rss_mb: float
     peak_rss_mb: float
 
@@ -79,6 +83,11 @@ def oci_calls(op: OperatorProcess) -> dict[str, float]:
                 name = sample.labels.get("operation", "?")
                 calls[name] = calls.get(name, 0.0) + float(sample.value)
     return calls
+
+
+def server_requests(stats: dict[str, Any]) -> dict[str, float]:
+    """OCI requests the emulator answered, by operation (any status), from /_emulator/stats."""
+    return {op: float(entry["total"]) for op, entry in stats["operations"].items()}
 
 
 def peak_rss_bytes(op: OperatorProcess) -> int:
@@ -118,6 +127,7 @@ def bench_size(kube: Kube, n: int, work: Path, run_seconds: float) -> Result:
                 message="TrainingJob Active",
             )
             before = oci_calls(op)
+            served_before = server_requests(emu.admin.stats())
 
             start = time.monotonic()
             runs = [training_job_run(f"run-{i:04d}", namespace, "bench") for i in range(n)]
@@ -136,13 +146,17 @@ def bench_size(kube: Kube, n: int, work: Path, run_seconds: float) -> Result:
             wait_until(all_succeeded, timeout=600, interval=1.0, message=f"{n} runs Succeeded")
             elapsed = time.monotonic() - start
             after = oci_calls(op)
+            served_after = server_requests(emu.admin.stats())
             by_op = {k: after.get(k, 0.0) - before.get(k, 0.0) for k in after}
+            served = {k: served_after.get(k, 0.0) - served_before.get(k, 0.0) for k in served_after}
             return Result(
                 runs=n,
                 apply_s=applied,
                 all_succeeded_s=elapsed,
                 oci_calls=sum(by_op.values()),
                 calls_by_operation={k: v for k, v in sorted(by_op.items()) if v},
+                server_requests=sum(served.values()),
+                server_by_operation={k: v for k, v in sorted(served.items()) if v},
                 rss_mb=op.rss_bytes() / 2**20,
                 peak_rss_mb=peak_rss_bytes(op) / 2**20,
             )
@@ -163,6 +177,7 @@ def print_table(results: list[Result], run_seconds: float) -> None:
     ops = ("create_job_run", "get_job_run", "list_job_runs")
     header = (
         f"{'runs':>5} {'apply s':>8} {'all Succeeded s':>16} {'OCI calls':>10} {'calls/run':>10} "
+        f"{'emulator req/run':>17} "
         + " ".join(f"{op + '/run':>18}" for op in ops)
         + f" {'RSS MB':>7} {'peak RSS MB':>12}"
     )
@@ -172,11 +187,16 @@ def print_table(results: list[Result], run_seconds: float) -> None:
         per_op = " ".join(f"{r.calls_by_operation.get(op, 0.0) / r.runs:>18.2f}" for op in ops)
         print(
             f"{r.runs:>5} {r.apply_s:>8.1f} {r.all_succeeded_s:>16.1f} {r.oci_calls:>10.0f} "
-            f"{r.oci_calls / r.runs:>10.2f} {per_op} {r.rss_mb:>7.1f} {r.peak_rss_mb:>12.1f}"
+            f"{r.oci_calls / r.runs:>10.2f} {r.server_requests / r.runs:>17.2f} {per_op} "
+            f"{r.rss_mb:>7.1f} {r.peak_rss_mb:>12.1f}"
         )
     print("\nOCI calls by operation over the runs' whole life (from ocids_oci_calls_total):")
     for r in results:
         detail = ", ".join(f"{k}={v:.0f}" for k, v in r.calls_by_operation.items())
+        print(f"  N={r.runs:<4} {detail}")
+    print("\nOCI requests the emulator answered, by operation (from /_emulator/stats; retries included):")
+    for r in results:
+        detail = ", ".join(f"{k}={v:.0f}" for k, v in r.server_by_operation.items())
         print(f"  N={r.runs:<4} {detail}")
 
 

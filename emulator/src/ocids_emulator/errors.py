@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 
 class ApiError(Exception):
     def __init__(self, status: int, code: str, message: str) -> None:
@@ -11,42 +13,32 @@ class ApiError(Exception):
         self.message = message
 
 
-def invalid(message: str) -> ApiError:
-    return ApiError(400, "InvalidParameter", message)
+def _error(status: int, code: str) -> Callable[[str], ApiError]:
+    """A maker of one kind of error; the caller's message names the field or resource."""
+
+    def make(message: str) -> ApiError:
+        return ApiError(status, code, message)
+
+    return make
+
+
+invalid = _error(400, "InvalidParameter")
+cannot_parse = _error(400, "CannotParseRequest")
+limit_exceeded = _error(400, "LimitExceeded")
+not_authenticated = _error(401, "NotAuthenticated")
+incorrect_state = _error(409, "IncorrectState")
+conflict = _error(409, "Conflict")
+invalidated_retry_token = _error(409, "InvalidatedRetryToken")
 
 
 def missing(field: str) -> ApiError:
     return ApiError(400, "MissingParameter", f"Missing required parameter: {field}")
 
 
-def cannot_parse(message: str) -> ApiError:
-    return ApiError(400, "CannotParseRequest", message)
-
-
-def limit_exceeded(message: str) -> ApiError:
-    return ApiError(400, "LimitExceeded", message)
-
-
-def not_authenticated(message: str) -> ApiError:
-    return ApiError(401, "NotAuthenticated", message)
-
-
 def not_found(what: str) -> ApiError:
     return ApiError(
         404, "NotAuthorizedOrNotFound", f"Authorization failed or requested resource not found: {what}"
     )
-
-
-def incorrect_state(message: str) -> ApiError:
-    return ApiError(409, "IncorrectState", message)
-
-
-def conflict(message: str) -> ApiError:
-    return ApiError(409, "Conflict", message)
-
-
-def invalidated_retry_token(message: str) -> ApiError:
-    return ApiError(409, "InvalidatedRetryToken", message)
 
 
 def no_etag_match(resource_id: str) -> ApiError:

@@ -7,25 +7,28 @@ from typing import Any
 from aiohttp import web
 
 from . import validation
-from .errors import incorrect_state, invalid, limit_exceeded, missing, not_found
-from .httpio import created_by, emulator, json_body, json_response, list_response, query
-from .logging_api import check_log_target, new_log
-from .paging import paginate
+from .errors import incorrect_state, invalid, limit_exceeded, not_found
+from .handlers import change_compartment, read_create
+from .httpio import created_by, emulator, json_body, json_response
+from .listing import Listing, list_records
+from .logging_api import new_log
 from .service import ACTIVE_RUN_STATES, JOB, RUN, Emulator, Simulation
 from .store import Record
 from .timeutil import now_rfc3339
 
-RUN_STATES = {
-    "ACCEPTED",
-    "IN_PROGRESS",
-    "FAILED",
-    "SUCCEEDED",
-    "CANCELING",
-    "CANCELED",
-    "DELETED",
-    "NEEDS_ATTENTION",
-}
-SUMMARY_FIELDS = [
+RUN_STATES = frozenset(
+    {
+        "ACCEPTED",
+        "IN_PROGRESS",
+        "FAILED",
+        "SUCCEEDED",
+        "CANCELING",
+        "CANCELED",
+        "DELETED",
+        "NEEDS_ATTENTION",
+    }
+)
+SUMMARY_FIELDS = (
     "id",
     "timeAccepted",
     "timeStarted",
@@ -39,7 +42,14 @@ SUMMARY_FIELDS = [
     "lifecycleDetails",
     "freeformTags",
     "definedTags",
-]
+)
+RUNS = Listing(
+    RUN,
+    filters=("jobId", "id", "displayName", "createdBy"),
+    states=RUN_STATES,
+    time_field="timeAccepted",
+    summary_fields=SUMMARY_FIELDS,
+)
 SIMULATE_VAR = "OCIDS_EMULATOR_SIMULATE"
 
 
@@ -82,14 +92,9 @@ def choose_simulation(emu: Emulator, effective: dict[str, Any]) -> Simulation | 
 
 async def create_job_run(request: web.Request) -> web.Response:
     emu = emulator(request)
-    body = await json_body(request)
-    token = request.headers.get("opc-retry-token")
-    replayed = emu.replay("create_job_run", token, body)
+    body, token, replayed = await read_create(request, "create_job_run", RUN, validation.check_create_run)
     if replayed:
-        return run_response(emu.require(RUN, replayed))
-    validation.check_create_run(body, lambda group, log: check_log_target(emu, group, log))
-    emu.check_compartment(body["compartmentId"])
-    emu.check_project(body["projectId"])
+        return run_response(replayed)
     job = emu.require(JOB, body["jobId"], allow_deleted=False)
     if job.doc["lifecycleState"] != "ACTIVE":
         raise incorrect_state(f"Job {job.id} is {job.doc['lifecycleState']}; runs need an ACTIVE job")
@@ -157,23 +162,7 @@ async def get_job_run(request: web.Request) -> web.Response:
 
 
 async def list_job_runs(request: web.Request) -> web.Response:
-    emu = emulator(request)
-    q = query(request)
-    compartment = q.get("compartmentId")
-    if not compartment:
-        raise missing("compartmentId")
-    emu.check_compartment(compartment)
-    state = validation.enum_param(q.get("lifecycleState"), "lifecycleState", RUN_STATES)
-    filters = {k: q[k] for k in ("jobId", "id", "displayName", "createdBy") if q.get(k)}
-    docs = [
-        r.doc
-        for r in emu.store.all(RUN)
-        if r.doc["compartmentId"] == compartment
-        and (r.doc["lifecycleState"] == state if state else r.doc["lifecycleState"] != "DELETED")
-        and all(r.doc.get(k) == v for k, v in filters.items())
-    ]
-    page, next_page = paginate(docs, q, time_field="timeAccepted")
-    return list_response([{k: d[k] for k in SUMMARY_FIELDS if k in d} for d in page], next_page)
+    return list_records(request, RUNS)
 
 
 def live_run(emu: Emulator, run_id: str) -> Record:
@@ -214,14 +203,7 @@ async def delete_job_run(request: web.Request) -> web.Response:
 
 
 async def change_job_run_compartment(request: web.Request) -> web.Response:
-    emu = emulator(request)
-    record = live_run(emu, request.match_info["run_id"])
-    body = await json_body(request)
-    emu.check_if_match(record, request.headers.get("if-match"))
-    compartment = validation.require_string(body, "compartmentId", "compartmentId")
-    emu.check_compartment(compartment)
-    emu.save(record, compartmentId=compartment)
-    return web.Response(status=200)
+    return await change_compartment(request, live_run(emulator(request), request.match_info["run_id"]))
 
 
 async def get_effective_configuration(request: web.Request) -> web.Response:

@@ -12,17 +12,17 @@ from aiohttp import web
 
 from . import validation
 from .config import content_md5
-from .errors import conflict, incorrect_state, invalid, missing, not_found
+from .errors import conflict, incorrect_state, invalid, not_found
+from .handlers import change_compartment, read_create
 from .httpio import created_by, emulator, json_body, json_response, list_response, query
-from .logging_api import check_log_target
-from .paging import paginate
+from .listing import Listing, list_records, page_response, required_compartment
 from .service import ACTIVE_RUN_STATES, JOB, RUN, WORK_REQUEST, Emulator, new_etag
 from .shapes import shape_summaries
 from .store import Artifact, Record
 from .timeutil import http_date, now_rfc3339, parse_rfc3339
 
-JOB_STATES = {"CREATING", "ACTIVE", "DELETING", "FAILED", "DELETED"}
-SUMMARY_FIELDS = [
+JOB_STATES = frozenset({"CREATING", "ACTIVE", "DELETING", "FAILED", "DELETED"})
+SUMMARY_FIELDS = (
     "id",
     "timeCreated",
     "createdBy",
@@ -32,7 +32,14 @@ SUMMARY_FIELDS = [
     "lifecycleState",
     "freeformTags",
     "definedTags",
-]
+)
+JOBS = Listing(
+    JOB,
+    filters=("projectId", "id", "displayName", "createdBy"),
+    states=JOB_STATES,
+    summary_fields=SUMMARY_FIELDS,
+)
+PROJECTS = Listing("project")
 _FILENAME = re.compile(r"""filename\*?=(?:UTF-8'')?"?([^";]+)"?""", re.IGNORECASE)
 
 
@@ -46,14 +53,9 @@ def live_job(emu: Emulator, job_id: str) -> Record:
 
 async def create_job(request: web.Request) -> web.Response:
     emu = emulator(request)
-    body = await json_body(request)
-    token = request.headers.get("opc-retry-token")
-    replayed = emu.replay("create_job", token, body)
+    body, token, replayed = await read_create(request, "create_job", JOB, validation.check_create_job)
     if replayed:
-        return job_response(emu.require(JOB, replayed))
-    validation.check_create_job(body, lambda group, log: check_log_target(emu, group, log))
-    emu.check_compartment(body["compartmentId"])
-    emu.check_project(body["projectId"])
+        return job_response(replayed)
     now = now_rfc3339()
     job_id = emu.new_id("datasciencejob")
     is_container = body.get("jobEnvironmentConfigurationDetails") is not None
@@ -87,23 +89,7 @@ async def get_job(request: web.Request) -> web.Response:
 
 
 async def list_jobs(request: web.Request) -> web.Response:
-    emu = emulator(request)
-    q = query(request)
-    compartment = q.get("compartmentId")
-    if not compartment:
-        raise missing("compartmentId")
-    emu.check_compartment(compartment)
-    state = validation.enum_param(q.get("lifecycleState"), "lifecycleState", JOB_STATES)
-    filters = {k: q[k] for k in ("projectId", "id", "displayName", "createdBy") if q.get(k)}
-    docs = [
-        r.doc
-        for r in emu.store.all(JOB)
-        if r.doc["compartmentId"] == compartment
-        and (r.doc["lifecycleState"] == state if state else r.doc["lifecycleState"] != "DELETED")
-        and all(r.doc.get(k) == v for k, v in filters.items())
-    ]
-    page, next_page = paginate(docs, q)
-    return list_response([{k: d.get(k) for k in SUMMARY_FIELDS} for d in page], next_page)
+    return list_records(request, JOBS)
 
 
 async def update_job(request: web.Request) -> web.Response:
@@ -118,14 +104,7 @@ async def update_job(request: web.Request) -> web.Response:
 
 
 async def change_job_compartment(request: web.Request) -> web.Response:
-    emu = emulator(request)
-    record = live_job(emu, request.match_info["job_id"])
-    body = await json_body(request)
-    emu.check_if_match(record, request.headers.get("if-match"))
-    compartment = validation.require_string(body, "compartmentId", "compartmentId")
-    emu.check_compartment(compartment)
-    emu.save(record, compartmentId=compartment)
-    return web.Response(status=200)
+    return await change_compartment(request, live_job(emulator(request), request.match_info["job_id"]))
 
 
 def finish_job_delete(emu: Emulator, job: Record) -> None:
@@ -234,22 +213,23 @@ def _artifact_headers(artifact: Artifact, size: int) -> dict[str, str]:
     }
 
 
-async def head_job_artifact(request: web.Request) -> web.Response:
+def _stored_artifact(request: web.Request, *, with_content: bool) -> Artifact:
     emu = emulator(request)
     job = emu.require(JOB, request.match_info["job_id"])
-    artifact = emu.store.artifact(job.id, with_content=False)
+    artifact = emu.store.artifact(job.id, with_content=with_content)
     if artifact is None:
         raise not_found(f"artifact of job {job.id}")
-    headers = _artifact_headers(artifact, emu.store.artifact_size(job.id))
+    return artifact
+
+
+async def head_job_artifact(request: web.Request) -> web.Response:
+    artifact = _stored_artifact(request, with_content=False)
+    headers = _artifact_headers(artifact, emulator(request).store.artifact_size(artifact.job_id))
     return web.Response(status=200, headers=headers)
 
 
 async def get_job_artifact_content(request: web.Request) -> web.Response:
-    emu = emulator(request)
-    job = emu.require(JOB, request.match_info["job_id"])
-    artifact = emu.store.artifact(job.id)
-    if artifact is None:
-        raise not_found(f"artifact of job {job.id}")
+    artifact = _stored_artifact(request, with_content=True)
     headers = _artifact_headers(artifact, len(artifact.content))
     del headers["content-length"]
     return web.Response(
@@ -259,11 +239,7 @@ async def get_job_artifact_content(request: web.Request) -> web.Response:
 
 # projects and shapes -----------------------------------------------------------------------
 async def list_job_shapes(request: web.Request) -> web.Response:
-    emu = emulator(request)
-    compartment = request.query.get("compartmentId")
-    if not compartment:
-        raise missing("compartmentId")
-    emu.check_compartment(compartment)
+    required_compartment(emulator(request), query(request))
     shapes = shape_summaries()
     limit = validation.check_limit(request.query.get("limit"), default=100)
     start = int(request.query.get("page") or 0)
@@ -278,15 +254,12 @@ async def get_project(request: web.Request) -> web.Response:
 
 async def list_projects(request: web.Request) -> web.Response:
     emu = emulator(request)
-    compartment = request.query.get("compartmentId")
-    if not compartment:
-        raise missing("compartmentId")
-    emu.check_compartment(compartment)
+    q = query(request)
+    compartment = required_compartment(emu, q)
     docs = [
         emu.project_doc(pid) for pid, p in emu.tenancy.projects.items() if p["compartmentId"] == compartment
     ]
-    page, next_page = paginate(docs, query(request))
-    return list_response(page, next_page)
+    return page_response(docs, q, PROJECTS)
 
 
 def routes() -> list[web.RouteDef]:

@@ -9,14 +9,16 @@ from typing import Any
 from aiohttp import web
 
 from . import validation
-from .errors import missing, not_found
-from .httpio import emulator, json_body, json_response, list_response, query
-from .paging import paginate
+from .errors import not_found
+from .httpio import emulator, json_body, json_response
+from .listing import Listing, list_records
 from .service import LOG, LOG_GROUP, LOGGING_WORK_REQUEST, Emulator
 from .store import Record
 from .timeutil import now_rfc3339, rfc3339, utcnow
 
 ENTRY_TYPE = "com.oraclecloud.datascience.jobrun.stdout"
+LOG_GROUPS = Listing(LOG_GROUP, filters=("displayName",))
+LOGS = Listing(LOG, filters=("displayName",))
 
 
 def check_log_target(emu: Emulator, group_id: str, log_id: str | None) -> None:
@@ -140,20 +142,7 @@ async def get_log_group(request: web.Request) -> web.Response:
 
 
 async def list_log_groups(request: web.Request) -> web.Response:
-    emu = emulator(request)
-    q = query(request)
-    compartment = q.get("compartmentId")
-    if not compartment:
-        raise missing("compartmentId")
-    emu.check_compartment(compartment)
-    docs = [
-        r.doc
-        for r in emu.store.all(LOG_GROUP)
-        if r.doc["compartmentId"] == compartment
-        and (not q.get("displayName") or r.doc["displayName"] == q["displayName"])
-    ]
-    page, next_page = paginate(docs, q)
-    return list_response(page, next_page)
+    return list_records(request, LOG_GROUPS)
 
 
 async def create_log(request: web.Request) -> web.Response:
@@ -180,15 +169,7 @@ async def list_logs(request: web.Request) -> web.Response:
     emu = emulator(request)
     group_id = request.match_info["log_group_id"]
     check_log_target(emu, group_id, None)
-    q = query(request)
-    docs = [
-        r.doc
-        for r in emu.store.all(LOG)
-        if r.doc["logGroupId"] == group_id
-        and (not q.get("displayName") or r.doc["displayName"] == q["displayName"])
-    ]
-    page, next_page = paginate(docs, q)
-    return list_response(page, next_page)
+    return list_records(request, LOGS, scope=("logGroupId", group_id))
 
 
 async def get_logging_work_request(request: web.Request) -> web.Response:

@@ -1,4 +1,4 @@
-"""List filtering, sorting and ``opc-next-page`` pagination.
+"""Sorting and ``opc-next-page`` pagination of list results (filtering is in listing.py).
 
 Page tokens are keyset positions (sort value + id), so items created while a client pages
 through a list never shift or repeat the pages it has yet to read.

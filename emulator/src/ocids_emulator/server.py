@@ -1,4 +1,4 @@
-"""The aiohttp application: routing, OCI error bodies, request ids, signatures and faults."""
+"""The aiohttp application: routing, OCI error bodies, request ids, signatures, faults and counts."""
 
 from __future__ import annotations
 
@@ -45,6 +45,7 @@ def operation_name(request: web.Request) -> str | None:
 @web.middleware
 async def oci_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     request_id = request.headers.get("opc-request-id") or uuid.uuid4().hex.upper()
+    is_oci = request.path.startswith(OCI_PREFIXES)
     try:
         response = await _dispatch(request, handler)
     except ApiError as exc:
@@ -64,6 +65,8 @@ async def oci_middleware(request: web.Request, handler: Handler) -> web.StreamRe
         LOG.exception("unhandled error in %s %s", request.method, request.path)
         response = error_response(500, "InternalServerError", "Internal error in the emulator")
     response.headers["opc-request-id"] = request_id
+    if is_oci:
+        request.app[EMULATOR_KEY].stats.count(operation_name(request), response.status)
     return response
 
 
@@ -108,6 +111,15 @@ async def delete_faults(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
+async def get_stats(request: web.Request) -> web.Response:
+    return json_response(request.app[EMULATOR_KEY].stats.to_dict())
+
+
+async def delete_stats(request: web.Request) -> web.Response:
+    request.app[EMULATOR_KEY].stats.reset()
+    return web.Response(status=204)
+
+
 async def put_settings(request: web.Request) -> web.Response:
     """Change the simulated default at runtime (``{"simulated": "2:0"}`` or ``null``)."""
     from .service import Simulation
@@ -147,6 +159,8 @@ def build_app(settings: Settings, faults: dict[str, Any] | None = None) -> web.A
             web.get(f"{ADMIN_PREFIX}/faults", get_faults, allow_head=False),
             web.put(f"{ADMIN_PREFIX}/faults", put_faults),
             web.delete(f"{ADMIN_PREFIX}/faults", delete_faults),
+            web.get(f"{ADMIN_PREFIX}/stats", get_stats, allow_head=False),
+            web.delete(f"{ADMIN_PREFIX}/stats", delete_stats),
             web.put(f"{ADMIN_PREFIX}/settings", put_settings),
             web.get(
                 f"{ADMIN_PREFIX}/jobRuns/{{run_id}}/effective",

@@ -14,6 +14,7 @@ from .config import DB_FILE, Tenancy, load_tenancy
 from .errors import ApiError, invalidated_retry_token, no_etag_match, not_found
 from .faults import Faults
 from .ocids import new_ocid
+from .stats import RequestStats
 from .store import Record, Store
 from .timeutil import now_rfc3339
 
@@ -75,6 +76,7 @@ class Emulator:
         self.tenancy: Tenancy = load_tenancy(settings.data_dir)
         self.store = Store(settings.data_dir / DB_FILE)
         self.faults = Faults()
+        self.stats = RequestStats()
         # Set by the executor module; kept as callables so this module has no import cycle.
         self.start_run: Callable[[Record], None] = lambda record: None
         self.cancel_run: Callable[[Record], None] = lambda record: None

@@ -60,6 +60,14 @@ class Admin:
     def clear_faults(self) -> None:
         self._call("DELETE", "/faults")
 
+    def stats(self) -> dict[str, Any]:
+        """OCI requests answered since start/reset: ``{"total", "operations": {op: {"total",
+        "byStatus": {"200": n}}}, "since"}`` (operations are SDK method names)."""
+        return dict(self._call("GET", "/stats"))
+
+    def reset_stats(self) -> None:
+        self._call("DELETE", "/stats")
+
     def set_simulated(self, value: str | None) -> None:
         """``"SECONDS[:EXIT]"`` makes later runs simulated; None returns to real execution."""
         self._call("PUT", "/settings", {"simulated": value})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 from .errors import ApiError, invalid, missing
@@ -202,12 +203,16 @@ def check_create_job(body: dict[str, Any], check_log_group: LogGroupCheck) -> No
         )
 
 
-def check_update_job(body: dict[str, Any]) -> None:
-    fixed = sorted(set(body) - UPDATABLE_JOB_FIELDS)
+def _check_update(body: dict[str, Any], updatable: set[str], what: str) -> None:
+    fixed = sorted(set(body) - updatable)
     if fixed:
-        raise invalid(f"These fields cannot be updated on an existing job: {', '.join(fixed)}")
+        raise invalid(f"These fields cannot be updated on an existing {what}: {', '.join(fixed)}")
     check_display_name(body)
     check_tags(body)
+
+
+def check_update_job(body: dict[str, Any]) -> None:
+    _check_update(body, UPDATABLE_JOB_FIELDS, "job")
     if body.get("jobInfrastructureConfigurationDetails") is not None:
         check_infrastructure(
             body["jobInfrastructureConfigurationDetails"], "jobInfrastructureConfigurationDetails"
@@ -215,11 +220,7 @@ def check_update_job(body: dict[str, Any]) -> None:
 
 
 def check_update_run(body: dict[str, Any]) -> None:
-    fixed = sorted(set(body) - UPDATABLE_RUN_FIELDS)
-    if fixed:
-        raise invalid(f"These fields cannot be updated on an existing job run: {', '.join(fixed)}")
-    check_display_name(body)
-    check_tags(body)
+    _check_update(body, UPDATABLE_RUN_FIELDS, "job run")
 
 
 def check_create_run(body: dict[str, Any], check_log_group: LogGroupCheck) -> None:
@@ -256,7 +257,7 @@ def check_limit(raw: str | None, default: int = 100, maximum: int = 100) -> int:
     return value
 
 
-def enum_param(raw: str | None, field: str, allowed: set[str]) -> str | None:
+def enum_param(raw: str | None, field: str, allowed: AbstractSet[str]) -> str | None:
     if raw is None:
         return None
     if raw not in allowed:

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from .errors import missing
-from .httpio import emulator, json_response, list_response, query
-from .paging import paginate
+from .httpio import emulator, json_response, list_response
+from .listing import Listing, list_records
 from .service import WORK_REQUEST
+
+# Work requests have no displayName: sortBy is ignored and the newest come first.
+WORK_REQUESTS = Listing(
+    WORK_REQUEST, filters=("id", "operationType", "status"), time_field="timeAccepted", sortable=False
+)
 
 
 async def get_work_request(request: web.Request) -> web.Response:
@@ -16,20 +20,7 @@ async def get_work_request(request: web.Request) -> web.Response:
 
 
 async def list_work_requests(request: web.Request) -> web.Response:
-    emu = emulator(request)
-    q = query(request)
-    compartment = q.get("compartmentId")
-    if not compartment:
-        raise missing("compartmentId")
-    emu.check_compartment(compartment)
-    docs = [
-        r.doc
-        for r in emu.store.all(WORK_REQUEST)
-        if r.doc["compartmentId"] == compartment
-        and all(r.doc.get(k) == q[k] for k in ("id", "operationType", "status") if q.get(k))
-    ]
-    page, next_page = paginate(docs, {k: v for k, v in q.items() if k != "sortBy"}, time_field="timeAccepted")
-    return list_response(page, next_page)
+    return list_records(request, WORK_REQUESTS)
 
 
 async def list_work_request_errors(request: web.Request) -> web.Response:

@@ -15,6 +15,7 @@ import kopf
 import oci
 
 from . import handlers, kube, metrics
+from .handlers import wait_logging
 from .kube import KubeClient
 from .oci_client import OciGateway, config_and_signer
 from .polling import RunPoller
@@ -63,8 +64,12 @@ def kopf_settings(settings: OperatorSettings) -> kopf.OperatorSettings:
     ks.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
         prefix=PREFIX, key="last-handled-configuration"
     )
+    # kopf posts its per-object log records as Events. At INFO that adds "Handler 'reconcile'
+    # succeeded." and "Creation is processed: ..." next to the operator's own Events (Created,
+    # UpdatedInPlace, Succeeded, ...) that say the same more precisely; from WARNING on, kopf's
+    # Events are the failures it sees (routine waits are kept out by handlers.wait_logging).
     ks.posting.enabled = True
-    ks.posting.level = logging.INFO
+    ks.posting.level = logging.WARNING
     ks.posting.reporting_component = "ocids-operator"
     ks.peering.standalone = True
     ks.peering.clusterwide = not settings.namespaces
@@ -107,6 +112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"ocids-operator: {exc}", file=sys.stderr)
         return 2
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    wait_logging.install()
     problem = check_oci_config(settings)
     if problem:
         print(f"ocids-operator: {problem}", file=sys.stderr)

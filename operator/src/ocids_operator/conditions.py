@@ -77,3 +77,17 @@ def merge_conditions(
     return sorted(
         result.values(), key=lambda c: (order.index(c["type"]) if c["type"] in order else 99, c["type"])
     )
+
+
+def with_health(
+    previous_status: Mapping[str, Any] | None,
+    health: Health,
+    reason: str,
+    message: str,
+    generation: int | None,
+    now: str,
+) -> list[dict[str, Any]]:
+    """The conditions of a status now in `health`, merged over those of the previous status."""
+    return merge_conditions(
+        (previous_status or {}).get("conditions"), health_conditions(health, reason, message), generation, now
+    )

@@ -49,7 +49,6 @@ async def reconcile(rt: Runtime, body: Mapping[str, Any]) -> Outcome:
     state = JobState(status.get("jobId"), int(status.get("revision") or 0))
     retired = [job_id for job_id in status.get("retiredJobIds") or [] if job_id]
     events: list[tuple[str, str, str]] = []
-    message = ""
     # The Ready condition's reason names the last thing done (Created, UpdatedInPlace, NewRevision,
     # JobRecreated, Adopted), so drift repairs stay visible in the conditions, not only in Events.
     reason = "Active"
@@ -59,7 +58,7 @@ async def reconcile(rt: Runtime, body: Mapping[str, Any]) -> Outcome:
         observed, etag = await _observe(rt, desired, state)
         plan = plan_job(desired, state, observed)
         if plan.action is JobAction.NOOP:
-            active, message = True, message or plan.message
+            active = True
             break
         if plan.action is JobAction.STALL:
             raise stalled(plan.reason, plan.message)
@@ -69,7 +68,7 @@ async def reconcile(rt: Runtime, body: Mapping[str, Any]) -> Outcome:
             if plan.retire_job_id and plan.retire_job_id not in retired:
                 retired.append(plan.retire_job_id)
             events.append(_event_for(plan, job.id))
-            message, reason = plan.message, events[-1][1]
+            reason = events[-1][1]
             state = JobState(job.id, plan.revision)
         elif plan.action is JobAction.ADOPT:
             assert observed is not None
@@ -79,27 +78,28 @@ async def reconcile(rt: Runtime, body: Mapping[str, Any]) -> Outcome:
             events.append(("Normal", "Adopted", f"adopted OCI job {observed.id} (revision 1)"))
             if plan.changes:
                 events.append(("Warning", "AdoptedTemplateDiffers", plan.message))
-            message, reason = plan.message, events[-1][1]
+            reason = events[-1][1]
             state = JobState(observed.id, 1)
         elif plan.action is JobAction.FINISH_CREATE:
             assert observed is not None
             await _ensure_artifact(rt, observed.id, artifact)
             job = await _oci(rt.oci.get_job, observed.id)
             if job is None or job.lifecycle_state == "CREATING":
-                return _creating(
-                    rt, spec, state, retired, artifact, desired, status, generation, events, reason
-                )
+                break  # not active yet: look again after a poll interval
         elif plan.action is JobAction.UPDATE:
             assert observed is not None
             details = rq.update_job_details(spec, ref, state.revision, desired.template_hash)
             await _oci(rt.oci.update_job, observed.id, details, etag)
             events.append(("Normal", "UpdatedInPlace", plan.message))
-            message, reason = plan.message, "UpdatedInPlace"
+            reason = "UpdatedInPlace"
     else:
         raise retry("StillConverging", f"the OCI job did not converge in {MAX_STEPS} steps; retrying")
 
     assert state.job_id is not None
-    retired = await retire_jobs(rt, spec, retired, events)
+    if active:  # earlier revisions are only retired once this one is usable
+        retired = await retire_jobs(rt, spec, retired, events)
+    elif reason == "Active":
+        reason = "Creating"
     result = job_status(
         spec=spec,
         job_id=state.job_id,
@@ -109,45 +109,16 @@ async def reconcile(rt: Runtime, body: Mapping[str, Any]) -> Outcome:
         template_hash=desired.template_hash,
         region=rt.region,
         active=active,
-        reason=reason if active else "Creating",
-        message=message,
+        reason=reason,
         previous=status,
         generation=generation,
         now=cond.now_rfc3339(),
     )
-    return Outcome(result, events)
-
-
-def _creating(
-    rt: Runtime,
-    spec: TrainingJobSpec,
-    state: JobState,
-    retired: list[str],
-    artifact: rq.ResolvedArtifact,
-    desired: DesiredJob,
-    status: Mapping[str, Any],
-    generation: int | None,
-    events: list[tuple[str, str, str]],
-    reason: str,
-) -> Outcome:
-    assert state.job_id is not None
-    message = f"OCI job {state.job_id} is CREATING; waiting for ACTIVE"
-    result = job_status(
-        spec=spec,
-        job_id=state.job_id,
-        revision=state.revision,
-        retired_job_ids=retired,
-        artifact=artifact,
-        template_hash=desired.template_hash,
-        region=rt.region,
-        active=False,
-        reason="Creating" if reason == "Active" else reason,
-        message=message,
-        previous=status,
-        generation=generation,
-        now=cond.now_rfc3339(),
+    if active:
+        return Outcome(result, events)
+    return Outcome(
+        result, events, requeue_after=rt.settings.poll_interval_seconds, requeue_reason=result["message"]
     )
-    return Outcome(result, events, requeue_after=rt.settings.poll_interval_seconds, requeue_reason=message)
 
 
 async def _observe(

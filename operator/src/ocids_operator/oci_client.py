@@ -19,6 +19,7 @@ from oci.data_science import DataScienceClient
 from oci.data_science import models as ds
 
 from . import metrics
+from .errors import is_not_found
 from .settings import AuthMode, OperatorSettings
 
 log = logging.getLogger(__name__)
@@ -110,6 +111,17 @@ class OciGateway:
             self.calls[operation] += 1
             metrics.OCI_CALLS.labels(operation, outcome).inc()
 
+    def _call_unless_missing(
+        self, operation: str, fn: Callable[..., T], *args: Any, **kwargs: Any
+    ) -> T | None:
+        """`_call`, but None when OCI answers 404 (the resource is gone, or was never there)."""
+        try:
+            return self._call(operation, fn, *args, **kwargs)
+        except oci.exceptions.ServiceError as exc:
+            if is_not_found(exc):
+                return None
+            raise
+
     def _crash_point(self, operation: str) -> None:
         if self._settings.debug_crash_after == operation:
             log.warning("OCIDS_DEBUG_CRASH_AFTER=%s: exiting right after the call", operation)
@@ -126,20 +138,12 @@ class OciGateway:
 
     # Jobs -------------------------------------------------------------------------------------
     def get_job(self, job_id: str) -> ds.Job | None:
-        try:
-            return self._call("get_job", self.client.get_job, job_id).data  # type: ignore[no-any-return]
-        except oci.exceptions.ServiceError as exc:
-            if exc.status == 404:
-                return None
-            raise
+        return self.get_job_with_etag(job_id)[0]
 
     def get_job_with_etag(self, job_id: str) -> tuple[ds.Job | None, str | None]:
-        try:
-            response = self._call("get_job", self.client.get_job, job_id)
-        except oci.exceptions.ServiceError as exc:
-            if exc.status == 404:
-                return None, None
-            raise
+        response = self._call_unless_missing("get_job", self.client.get_job, job_id)
+        if response is None:
+            return None, None
         return response.data, response.headers.get("etag")
 
     def find_jobs(
@@ -168,13 +172,9 @@ class OciGateway:
         return job  # type: ignore[no-any-return]
 
     def job_artifact_exists(self, job_id: str) -> bool:
-        try:
-            self._call("head_job_artifact", self.client.head_job_artifact, job_id)
-            return True
-        except oci.exceptions.ServiceError as exc:
-            if exc.status == 404:
-                return False
-            raise
+        return (
+            self._call_unless_missing("head_job_artifact", self.client.head_job_artifact, job_id) is not None
+        )
 
     def upload_job_artifact(self, job_id: str, content: bytes, file_name: str) -> None:
         self._call(
@@ -186,12 +186,11 @@ class OciGateway:
         )
 
     def job_artifact_content(self, job_id: str, max_bytes: int) -> bytes | None:
-        try:
-            response = self._call("get_job_artifact_content", self.client.get_job_artifact_content, job_id)
-        except oci.exceptions.ServiceError as exc:
-            if exc.status == 404:
-                return None
-            raise
+        response = self._call_unless_missing(
+            "get_job_artifact_content", self.client.get_job_artifact_content, job_id
+        )
+        if response is None:
+            return None
         data = response.data
         raw = data.raw.read(max_bytes + 1, decode_content=True) if hasattr(data, "raw") else bytes(data)
         return raw if len(raw) <= max_bytes else None
@@ -202,13 +201,10 @@ class OciGateway:
 
     def delete_job(self, job_id: str) -> bool:
         """Delete a job and its runs; False when it was already gone."""
-        try:
-            self._call("delete_job", self.client.delete_job, job_id, delete_related_job_runs=True)
-            return True
-        except oci.exceptions.ServiceError as exc:
-            if exc.status == 404:
-                return False
-            raise
+        deleted = self._call_unless_missing(
+            "delete_job", self.client.delete_job, job_id, delete_related_job_runs=True
+        )
+        return deleted is not None
 
     # Job runs ---------------------------------------------------------------------------------
     def create_job_run(self, details: ds.CreateJobRunDetails, retry_token: str) -> ds.JobRun:
@@ -220,12 +216,8 @@ class OciGateway:
         return run  # type: ignore[no-any-return]
 
     def get_job_run(self, job_run_id: str) -> ds.JobRun | None:
-        try:
-            return self._call("get_job_run", self.client.get_job_run, job_run_id).data  # type: ignore[no-any-return]
-        except oci.exceptions.ServiceError as exc:
-            if exc.status == 404:
-                return None
-            raise
+        response = self._call_unless_missing("get_job_run", self.client.get_job_run, job_run_id)
+        return None if response is None else response.data
 
     def list_job_runs(self, compartment_id: str, **filters: str) -> list[ds.JobRunSummary]:
         return list(self._pages("list_job_runs", self.client.list_job_runs, compartment_id, **filters))
@@ -240,10 +232,5 @@ class OciGateway:
             raise
 
     def delete_job_run(self, job_run_id: str) -> bool:
-        try:
-            self._call("delete_job_run", self.client.delete_job_run, job_run_id)
-            return True
-        except oci.exceptions.ServiceError as exc:
-            if exc.status == 404:
-                return False
-            raise
+        """False when it was already gone."""
+        return self._call_unless_missing("delete_job_run", self.client.delete_job_run, job_run_id) is not None

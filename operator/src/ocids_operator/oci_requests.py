@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from oci.data_science import models as ds
+from pydantic.alias_generators import to_camel
 
 from .api import (
     Conda,
@@ -178,25 +179,21 @@ def storage_mount_details(mounts: Sequence[StorageMount]) -> list[ds.StorageMoun
         return None
     result: list[ds.StorageMountConfigurationDetails] = []
     for mount in mounts:
+        where = {
+            "storage_type": mount.storage_type,
+            "destination_directory_name": mount.destination_directory_name,
+            "destination_path": mount.destination_path,
+        }
         if mount.storage_type == "OBJECT_STORAGE":
             result.append(
                 ds.ObjectStorageMountConfigurationDetails(
-                    storage_type="OBJECT_STORAGE",
-                    destination_directory_name=mount.destination_directory_name,
-                    destination_path=mount.destination_path,
-                    namespace=mount.namespace,
-                    bucket=mount.bucket,
-                    prefix=mount.prefix,
+                    **where, namespace=mount.namespace, bucket=mount.bucket, prefix=mount.prefix
                 )
             )
         else:
             result.append(
                 ds.FileStorageMountConfigurationDetails(
-                    storage_type="FILE_STORAGE",
-                    destination_directory_name=mount.destination_directory_name,
-                    destination_path=mount.destination_path,
-                    mount_target_id=mount.mount_target_id,
-                    export_id=mount.export_id,
+                    **where, mount_target_id=mount.mount_target_id, export_id=mount.export_id
                 )
             )
     return result
@@ -226,14 +223,16 @@ class Template:
 
     def differences(self, other: Template) -> list[str]:
         """Names (never values) of the fields that differ."""
-        names = {
-            "env": "env",
-            "command_line_arguments": "args",
-            "maximum_runtime_in_minutes": "maximumRuntimeInMinutes",
-            "container": "container",
-            "logging": "logging",
-        }
-        return [label for field, label in names.items() if getattr(self, field) != getattr(other, field)]
+        return changed_fields(self, other, {"command_line_arguments": "args"})
+
+
+def changed_fields(ours: Any, theirs: Any, renamed: Mapping[str, str] | None = None) -> list[str]:
+    """Spec names (camelCase, or as `renamed`) of the dataclass fields that differ; never values."""
+    return [
+        (renamed or {}).get(field.name, to_camel(field.name))
+        for field in dataclasses.fields(ours)
+        if getattr(ours, field.name) != getattr(theirs, field.name)
+    ]
 
 
 def _log_tuple(

@@ -41,14 +41,7 @@ class InPlace:
     freeform_tags: tuple[tuple[str, str], ...]
 
     def differences(self, other: InPlace) -> list[str]:
-        labels = {
-            "display_name": "displayName",
-            "description": "description",
-            "infrastructure": "infrastructure",
-            "storage_mounts": "storageMounts",
-            "freeform_tags": "freeformTags",
-        }
-        return [label for field, label in labels.items() if getattr(self, field) != getattr(other, field)]
+        return rq.changed_fields(self, other)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -125,8 +125,15 @@ def _rfc3339(value: datetime.datetime | None) -> str | None:
     return value.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def run_conditions(phase: str, details: str | None, unknown_state: str | None = None) -> list[cond.Cond]:
-    message = details or ""
+def describe(view: RunView) -> str:
+    """Where the OCI run is now, in OCI's words: the message of its conditions and phase Events."""
+    if view.lifecycle_state == "DELETED":
+        return f"OCI job run {view.id} was deleted outside Kubernetes"
+    message = f"OCI job run {view.id} is {view.lifecycle_state}"
+    return f"{message}: {view.lifecycle_details}" if view.lifecycle_details else message
+
+
+def run_conditions(phase: str, message: str, unknown_state: str | None = None) -> list[cond.Cond]:
     if unknown_state:
         return cond.health_conditions(
             cond.Health.PROGRESSING,
@@ -141,8 +148,6 @@ def run_conditions(phase: str, details: str | None, unknown_state: str | None = 
         ]
     if phase in ("Failed", "Canceled", "Deleted"):
         reason = {"Failed": "Failed", "Canceled": "Canceled", "Deleted": "DeletedInOCI"}[phase]
-        if phase == "Deleted":
-            message = "the OCI job run was deleted outside Kubernetes"
         return [
             *cond.health_conditions(cond.Health.STALLED, reason, message),
             cond.Cond(cond.SUCCEEDED, False, reason, message),
@@ -201,7 +206,7 @@ def run_status(
     if generation is not None:
         status["observedGeneration"] = generation
     status["conditions"] = cond.merge_conditions(
-        before.get("conditions"), run_conditions(phase, view.lifecycle_details, unknown), generation, now
+        before.get("conditions"), run_conditions(phase, describe(view), unknown), generation, now
     )
     return status
 
@@ -209,16 +214,12 @@ def run_status(
 def pending_status(
     plan: RunPlan, previous: Mapping[str, Any] | None, generation: int | None, now: str
 ) -> dict[str, Any]:
-    before = previous or {}
     return {
         "phase": "Pending",
         "message": plan.message,
         "observedGeneration": generation,
-        "conditions": cond.merge_conditions(
-            before.get("conditions"),
-            cond.health_conditions(cond.Health.PROGRESSING, plan.reason, plan.message),
-            generation,
-            now,
+        "conditions": cond.with_health(
+            previous, cond.Health.PROGRESSING, plan.reason, plan.message, generation, now
         ),
     }
 
@@ -235,10 +236,7 @@ def phase_event(old_phase: str | None, view: RunView) -> tuple[str, str, str] | 
     if new_phase is None or new_phase == old_phase:
         return None
     kind = "Warning" if new_phase in ("Failed", "NeedsAttention", "Deleted") else "Normal"
-    message = f"OCI job run {view.id} is {view.lifecycle_state}"
-    if view.lifecycle_details:
-        message += f": {view.lifecycle_details}"
-    return kind, new_phase, message
+    return kind, new_phase, describe(view)
 
 
 def active_run_ids(runs: Iterable[Any]) -> list[str]:

@@ -40,13 +40,17 @@ def job_status(
     region: str,
     active: bool,
     reason: str,
-    message: str,
     previous: Mapping[str, Any] | None,
     generation: int | None,
     now: str,
 ) -> dict[str, Any]:
-    """Status once an OCI job exists: Active (Ready) or still Creating (Reconciling)."""
+    """Status once an OCI job exists: Active (Ready) or still Creating (Reconciling).
+
+    `reason` names the last thing done (Created, UpdatedInPlace, ...); the message always says
+    where the OCI job is now, so a Ready condition never reads like work still in flight.
+    """
     health = cond.Health.READY if active else cond.Health.PROGRESSING
+    message = job_state_message(job_id, revision, active)
     return {
         # A first job is Creating; a later revision (or a re-created job) is Updating.
         "phase": "Active" if active else ("Creating" if revision <= 1 else "Updating"),
@@ -59,13 +63,14 @@ def job_status(
         "templateHash": template_hash,
         "observedGeneration": generation,
         "message": message,
-        "conditions": cond.merge_conditions(
-            (previous or {}).get("conditions"),
-            cond.health_conditions(health, reason, message),
-            generation,
-            now,
-        ),
+        "conditions": cond.with_health(previous, health, reason, message, generation, now),
     }
+
+
+def job_state_message(job_id: str, revision: int, active: bool) -> str:
+    if active:
+        return f"OCI job {job_id} revision {revision} is ACTIVE"
+    return f"OCI job {job_id} revision {revision} is CREATING; waiting for ACTIVE"
 
 
 def error_status(
@@ -77,6 +82,9 @@ def error_status(
 ) -> dict[str, Any]:
     """Status after an error: Stalled for permanent ones, Reconciling (retrying) for the rest.
 
+    The phase is left as it was once an OCI resource exists; before that it is Failed for a
+    permanent error and Pending otherwise (never empty).
+
     observedGeneration is written for stalled errors only: kstatus then reads "Failed" for this
     generation, while a retrying resource stays "InProgress".
     """
@@ -85,20 +93,19 @@ def error_status(
     health = cond.Health.STALLED if stalled else cond.Health.PROGRESSING
     result: dict[str, Any] = {
         "message": outcome.message,
-        "conditions": cond.merge_conditions(
-            before.get("conditions"),
-            cond.health_conditions(health, outcome.reason, outcome.message),
-            generation,
-            now,
-        ),
+        "conditions": cond.with_health(before, health, outcome.reason, outcome.message, generation, now),
     }
     if stalled:
         result["observedGeneration"] = generation
+    if before.get(id_key):
+        return result  # the phase tracks the OCI resource; the poller may have moved it on meanwhile
+    if outcome.kind is OutcomeKind.STALLED:
         # Nothing was created in OCI: the resource failed as a whole (for runs: never to be retried).
-        if outcome.kind is OutcomeKind.STALLED and not before.get(id_key):
-            result["phase"] = "Failed"
-        elif outcome.kind is OutcomeKind.LIMIT and not before.get(id_key):
-            result["phase"] = "Pending"  # it never ran: waiting for capacity is not a failure
+        result["phase"] = "Failed"
+    elif outcome.kind is OutcomeKind.LIMIT or not before.get("phase"):
+        # It never reached OCI: waiting (for capacity, credentials or a retry) is not a failure, and
+        # `kubectl get` must never show an empty PHASE.
+        result["phase"] = "Pending"
     return result
 
 
@@ -109,10 +116,7 @@ def deleting_status(
     return {
         "phase": "Deleting",
         "message": message,
-        "conditions": cond.merge_conditions(
-            before.get("conditions"),
-            cond.health_conditions(cond.Health.PROGRESSING, reason, message),
-            before.get("observedGeneration"),
-            now,
+        "conditions": cond.with_health(
+            before, cond.Health.PROGRESSING, reason, message, before.get("observedGeneration"), now
         ),
     }

@@ -230,14 +230,16 @@ def test_printer_columns(api_crds: Cluster, namespace: str) -> None:
             "revision": 1,
             "shape": "VM.Standard.E4.Flex (2 OCPU, 32 GB)",
             "jobId": "ocid1.datasciencejob.oc1..col",
+            "message": "OCI job is ACTIVE",
         }
     }
     api_crds.kubectl(
         "patch", "tj", "tj", "-n", namespace, "--subresource=status", "--type=merge", "-p", json.dumps(status)
     )
     wide = api_crds.kubectl("get", "tj", "-o", "wide", "-n", namespace).stdout.splitlines()
-    assert wide[0].split() == ["NAME", "SHAPE", "PHASE", "REVISION", "AGE", "JOB", "OCID"]
+    assert wide[0].split() == ["NAME", "SHAPE", "PHASE", "REVISION", "AGE", "JOB", "OCID", "MESSAGE"]
     assert "VM.Standard.E4.Flex (2 OCPU, 32 GB)" in wide[1] and "ocid1.datasciencejob.oc1..col" in wide[1]
+    assert wide[1].endswith("OCI job is ACTIVE")
     narrow = api_crds.kubectl("get", "tj", "-n", namespace).stdout.splitlines()[0].split()
     assert narrow == ["NAME", "SHAPE", "PHASE", "REVISION", "AGE"]
     runs = api_crds.kubectl("get", "tjr", "-o", "wide", "-n", namespace).stdout.splitlines()[0]
@@ -253,6 +255,7 @@ def test_printer_columns(api_crds: Cluster, namespace: str) -> None:
         "RUN",
         "OCID",
         "LOGS",
+        "MESSAGE",
     ]
     everything = api_crds.kubectl("get", "ocids", "-n", namespace, "-o", "name").stdout.split()
     assert sorted(everything) == ["trainingjob.ocids.io/tj", "trainingjobrun.ocids.io/tjr"]

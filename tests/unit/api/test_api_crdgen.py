@@ -72,12 +72,12 @@ def test_crd_names_columns_and_subresources() -> None:
     version = tj["spec"]["versions"][0]
     assert version["subresources"] == {"status": {}}
     cols = [(c["name"], c.get("priority", 0)) for c in version["additionalPrinterColumns"]]
-    assert cols == [("Shape", 0), ("Phase", 0), ("Revision", 0), ("Age", 0), ("Job OCID", 1)]
+    assert cols == [("Shape", 0), ("Phase", 0), ("Revision", 0), ("Age", 0), ("Job OCID", 1), ("Message", 1)]
 
     tjr = crdgen.crd(TRAINING_JOB_RUN)
     assert tjr["spec"]["names"]["shortNames"] == ["tjr"]
     cols = [c["name"] for c in tjr["spec"]["versions"][0]["additionalPrinterColumns"]]
-    assert cols == ["Job", "Phase", "Started", "Finished", "Exit Code", "Age", "Run OCID", "Logs"]
+    assert cols == ["Job", "Phase", "Started", "Finished", "Exit Code", "Age", "Run OCID", "Logs", "Message"]
 
 
 def test_output_is_deterministic() -> None:
@@ -178,3 +178,22 @@ def test_markers_reach_the_schema() -> None:
     # An optional model is inlined, not left as anyOf/$ref, and keeps the field's description.
     assert schema["properties"]["child"]["type"] == "object"
     assert schema["properties"]["child"]["description"] == "optional child"
+
+
+def test_check_compares_the_manifest_crds_without_helm(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / crdgen.CHART_DIR).mkdir(parents=True)
+    (tmp_path / crdgen.CHART_DIR / "Chart.yaml").write_text("name: x\n")
+    (tmp_path / "manifests").mkdir()
+    manifest = tmp_path / crdgen.MANIFEST
+    manifest.write_text((REPO / crdgen.MANIFEST).read_text())
+    monkeypatch.setattr(crdgen, "find_helm", lambda: None)  # `write` must not re-render it here
+    assert crdgen.main(["write", "--root", str(tmp_path)]) == 0
+    assert crdgen.main(["check", "--root", str(tmp_path)]) == 0
+    assert f"the CRDs in {crdgen.MANIFEST}" in capsys.readouterr().out
+    manifest.write_text(manifest.read_text().replace("name: Exit Code", "name: Exit"))
+    assert crdgen.main(["check", "--root", str(tmp_path)]) == 1
+    assert f"{crdgen.MANIFEST} is stale" in capsys.readouterr().err
+    manifest.unlink()
+    assert crdgen.main(["check", "--root", str(tmp_path)]) == 1

@@ -16,6 +16,7 @@ from ocids_operator.api import (
     Condition,
     Infrastructure,
     InfrastructureOverride,
+    KubeObject,
     TrainingJob,
     TrainingJobRun,
     TrainingJobSpec,
@@ -130,7 +131,8 @@ EXAMPLES = example_documents()
 
 @pytest.mark.parametrize(("doc"), [d for _, d in EXAMPLES], ids=[f"{n}:{d['kind']}" for n, d in EXAMPLES])
 def test_every_example_loads_through_the_models(doc: dict[str, Any]) -> None:
-    model = {"TrainingJob": TrainingJob, "TrainingJobRun": TrainingJobRun}.get(doc["kind"])
+    models: dict[str, type[KubeObject]] = {"TrainingJob": TrainingJob, "TrainingJobRun": TrainingJobRun}
+    model = models.get(doc["kind"])
     if model is None:
         assert doc["kind"] == "ConfigMap"
         return

@@ -1,4 +1,4 @@
-"""Pure logic: query parsing, paging, validation, faults, artifacts, simulation specs."""
+"""Pure logic: query parsing, paging, validation, faults, request counts, artifacts, simulation specs."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from ocids_emulator.faults import Faults, parse_error_flag
 from ocids_emulator.log_search import like_pattern, parse_query
 from ocids_emulator.paging import paginate
 from ocids_emulator.service import Simulation
+from ocids_emulator.stats import RequestStats
 from ocids_emulator.validation import check_create_job, check_infrastructure, check_update_job
 
 
@@ -95,6 +96,20 @@ def test_faults_rules_and_flags():
         Faults.from_dict({"errors": [{"status": 404}]})
     with pytest.raises(ValueError):
         parse_error_flag("nonsense")
+
+
+def test_request_stats_group_by_operation_then_status():
+    stats = RequestStats()
+    for operation, status in [("get_job_run", 200), ("get_job_run", 503), ("get_job_run", 200), (None, 404)]:
+        stats.count(operation, status)
+    doc = stats.to_dict()
+    assert doc["total"] == 4
+    assert doc["operations"] == {
+        "get_job_run": {"total": 3, "byStatus": {"200": 2, "503": 1}},
+        "unknown": {"total": 1, "byStatus": {"404": 1}},
+    }
+    stats.reset()
+    assert stats.to_dict()["total"] == 0 and stats.to_dict()["operations"] == {}
 
 
 def test_simulation_spec():

@@ -146,7 +146,6 @@ def run_job_plan(doc: dict[str, Any], scenario: dict[str, Any]) -> None:
             region=REGION,
             active=True,
             reason=plan.reason,
-            message=plan.message,
             previous=None,
             generation=2,
             now="2026-01-01T00:00:00Z",

@@ -1,6 +1,6 @@
 """The ocids.io/v1alpha1 API: pydantic models that are the single source of truth for the CRDs."""
 
-from .base import ApiModel, StatusModel
+from .base import API_VERSION, GROUP, VERSION, ApiModel, KubeObject, StatusModel
 from .common import (
     Conda,
     Condition,
@@ -15,17 +15,14 @@ from .common import (
     LoggingConfig,
     StorageMount,
 )
-from .markers import Atomic, Enum, Format, Immutable, ListMap, PrinterColumn, Rule
+from .markers import Atomic, Enum, ExactlyOne, Format, Immutable, ListMap, PrinterColumn, Rule
 from .resources import (
-    API_VERSION,
     CATEGORY,
-    GROUP,
     RESOURCES,
     TRAINING_JOB,
     TRAINING_JOB_RUN,
     TRAINING_JOB_RUNS,
     TRAINING_JOBS,
-    VERSION,
     Resource,
 )
 from .training_job import (
@@ -72,6 +69,7 @@ __all__ = [
     "Enum",
     "EnvVar",
     "EnvVarSource",
+    "ExactlyOne",
     "Format",
     "Immutable",
     "Infrastructure",
@@ -79,6 +77,7 @@ __all__ = [
     "InlineArtifact",
     "JobRef",
     "KeySelector",
+    "KubeObject",
     "ListMap",
     "LoggingConfig",
     "PrinterColumn",

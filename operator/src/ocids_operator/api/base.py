@@ -11,6 +11,10 @@ from pydantic_core import CoreSchema
 
 from .markers import Rule, add_rules
 
+GROUP = "ocids.io"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+
 
 class ApiModel(BaseModel):
     """A spec-side model: frozen, strict about unknown fields.
@@ -53,3 +57,14 @@ class StatusModel(ApiModel):
     """A status-side model: the operator writes it, so reading an older or newer one must not fail."""
 
     model_config = ConfigDict(extra="ignore")
+
+
+class KubeObject(ApiModel):
+    """A whole object as the API server returns it; a subclass adds kind, spec and status."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    api_version: str = API_VERSION
+    """API version."""
+    metadata: dict[str, Any] = {}
+    """Standard object metadata."""

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import Field, StringConstraints, model_validator
 
 from .. import shapes
 from .base import ApiModel, StatusModel
-from .markers import Enum, Rule
+from .markers import Enum, ExactlyOne, Rule
 
 # Lengths bound every string and list: CEL cost estimates need them, and they keep a CR small.
 KubeName = Annotated[str, StringConstraints(min_length=1, max_length=253)]
@@ -51,12 +51,7 @@ class KeySelector(ApiModel):
 class EnvVarSource(ApiModel):
     """Where an environment variable's value comes from; exactly one source."""
 
-    cel_rules = (
-        Rule(
-            rule="has(self.secretKeyRef) != has(self.configMapKeyRef)",
-            message="exactly one of secretKeyRef or configMapKeyRef must be set",
-        ),
-    )
+    cel_rules = (ExactlyOne("secretKeyRef", "configMapKeyRef"),)
 
     secret_key_ref: KeySelector | None = None
     """A key of a Secret; the operator reads it when it creates the OCI job or run."""
@@ -73,12 +68,7 @@ class EnvVarSource(ApiModel):
 class EnvVar(ApiModel):
     """An environment variable of the OCI job run."""
 
-    cel_rules = (
-        Rule(
-            rule="has(self.value) != has(self.valueFrom)",
-            message="exactly one of value or valueFrom must be set",
-        ),
-    )
+    cel_rules = (ExactlyOne("value", "valueFrom"),)
 
     name: EnvVarName
     """Variable name: letters, digits and underscores, not starting with a digit."""
@@ -143,8 +133,8 @@ def _flex_rules() -> tuple[Rule, ...]:
 FLEX_RULES = _flex_rules()
 
 
-class Infrastructure(ApiModel):
-    """The compute the job runs on."""
+class _Compute(ApiModel):
+    """Shape, OCPUs and memory: the part a job and a run override share, checked against the catalog."""
 
     cel_rules = FLEX_RULES
 
@@ -160,16 +150,6 @@ class Infrastructure(ApiModel):
         serialization_alias="memoryInGBs",
     )
     """Memory in GB of a flex shape, at most 64 GB per OCPU (required with a flex shape)."""
-    block_storage_size_in_gbs: int = Field(
-        default=50,
-        ge=50,
-        le=10240,
-        validation_alias="blockStorageSizeInGBs",
-        serialization_alias="blockStorageSizeInGBs",
-    )
-    """Block volume size in GB, at least 50."""
-    subnet_id: SubnetId | None = None
-    """Subnet OCID: set for custom networking (STANDALONE); unset for the service-managed egress network."""
 
     @model_validator(mode="after")
     def _shape_fits(self) -> Self:
@@ -177,6 +157,25 @@ class Infrastructure(ApiModel):
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+
+def _block_storage(default: int | None) -> Any:
+    return Field(
+        default=default,
+        ge=50,
+        le=10240,
+        validation_alias="blockStorageSizeInGBs",
+        serialization_alias="blockStorageSizeInGBs",
+    )
+
+
+class Infrastructure(_Compute):
+    """The compute the job runs on."""
+
+    block_storage_size_in_gbs: int = _block_storage(50)
+    """Block volume size in GB, at least 50."""
+    subnet_id: SubnetId | None = None
+    """Subnet OCID: set for custom networking (STANDALONE); unset for the service-managed egress network."""
 
     def with_override(self, override: InfrastructureOverride | None) -> Infrastructure:
         """The infrastructure a run gets: shape, ocpus and memory come together from the override;
@@ -192,41 +191,14 @@ class Infrastructure(ApiModel):
         )
 
 
-class InfrastructureOverride(ApiModel):
+class InfrastructureOverride(_Compute):
     """Per-run compute. The shape (with its ocpus and memoryInGBs) replaces the job's; block storage
     and subnet are taken from the TrainingJob when left unset."""
 
-    cel_rules = FLEX_RULES
-
-    shape: ShapeName
-    """OCI compute shape for this run."""
-    ocpus: float | None = Field(default=None, ge=1, le=shapes.MAX_OCPUS)
-    """OCPUs of a flex shape (required with a flex shape, forbidden with a fixed one)."""
-    memory_in_gbs: float | None = Field(
-        default=None,
-        ge=1,
-        le=shapes.MAX_MEMORY_GBS,
-        validation_alias="memoryInGBs",
-        serialization_alias="memoryInGBs",
-    )
-    """Memory in GB of a flex shape, at most 64 GB per OCPU (required with a flex shape)."""
-    block_storage_size_in_gbs: int | None = Field(
-        default=None,
-        ge=50,
-        le=10240,
-        validation_alias="blockStorageSizeInGBs",
-        serialization_alias="blockStorageSizeInGBs",
-    )
+    block_storage_size_in_gbs: int | None = _block_storage(None)
     """Block volume size in GB, at least 50; unset: the TrainingJob's."""
     subnet_id: SubnetId | None = None
     """Subnet OCID; unset: the TrainingJob's."""
-
-    @model_validator(mode="after")
-    def _shape_fits(self) -> Self:
-        problems = shapes.shape_problems(self.shape, self.ocpus, self.memory_in_gbs)
-        if problems:
-            raise ValueError("; ".join(problems))
-        return self
 
 
 class Conda(ApiModel):

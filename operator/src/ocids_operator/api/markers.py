@@ -62,6 +62,16 @@ def Immutable(what: str) -> Rule:
     )
 
 
+def ExactlyOne(*fields: str) -> Rule:
+    """The one-of rule: exactly one of these (wire-named) fields is set."""
+    if len(fields) == 2:
+        rule = f"has(self.{fields[0]}) != has(self.{fields[1]})"
+    else:
+        rule = "[" + ", ".join(f"has(self.{f})" for f in fields) + "].filter(x, x).size() == 1"
+    names = ", ".join(fields[:-1]) + " or " + fields[-1]
+    return Rule(rule=rule, message=f"exactly one of {names} must be set")
+
+
 def add_rules(schema: dict[str, Any], rules: Iterable[Rule]) -> None:
     existing: list[dict[str, str]] = schema.setdefault(VALIDATIONS, [])
     existing.extend(r.as_schema() for r in rules)

@@ -4,31 +4,33 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .base import ApiModel
+from .base import GROUP, ApiModel
 from .markers import PrinterColumn
 from .training_job import TrainingJobSpec, TrainingJobStatus
 from .training_job_run import TrainingJobRunSpec, TrainingJobRunStatus
 
-GROUP = "ocids.io"
-VERSION = "v1alpha1"
-API_VERSION = f"{GROUP}/{VERSION}"
-TRAINING_JOBS = "trainingjobs"
-TRAINING_JOB_RUNS = "trainingjobruns"
 CATEGORY = "ocids"
 
 AGE = PrinterColumn("Age", ".metadata.creationTimestamp", "date")
+MESSAGE = PrinterColumn("Message", ".status.message", description="Last error or notable event", priority=1)
 
 
 @dataclass(frozen=True)
 class Resource:
     kind: str
-    plural: str
-    singular: str
     short_names: tuple[str, ...]
     description: str
     spec_model: type[ApiModel]
     status_model: type[ApiModel]
     printer_columns: tuple[PrinterColumn, ...]
+
+    @property
+    def singular(self) -> str:
+        return self.kind.lower()
+
+    @property
+    def plural(self) -> str:
+        return f"{self.singular}s"
 
     @property
     def crd_name(self) -> str:
@@ -37,8 +39,6 @@ class Resource:
 
 TRAINING_JOB = Resource(
     kind="TrainingJob",
-    plural=TRAINING_JOBS,
-    singular="trainingjob",
     short_names=("tj",),
     description="A template for OCI Data Science job runs; maps to one OCI job per revision.",
     spec_model=TrainingJobSpec,
@@ -49,13 +49,12 @@ TRAINING_JOB = Resource(
         PrinterColumn("Revision", ".status.revision", "integer", "OCI jobs created so far"),
         AGE,
         PrinterColumn("Job OCID", ".status.jobId", priority=1),
+        MESSAGE,
     ),
 )
 
 TRAINING_JOB_RUN = Resource(
     kind="TrainingJobRun",
-    plural=TRAINING_JOB_RUNS,
-    singular="trainingjobrun",
     short_names=("tjr",),
     description="One run of a TrainingJob; maps to one OCI Data Science job run.",
     spec_model=TrainingJobRunSpec,
@@ -69,7 +68,10 @@ TRAINING_JOB_RUN = Resource(
         AGE,
         PrinterColumn("Run OCID", ".status.jobRunId", priority=1),
         PrinterColumn("Logs", ".status.logs.url", priority=1),
+        MESSAGE,
     ),
 )
 
 RESOURCES: tuple[Resource, ...] = (TRAINING_JOB, TRAINING_JOB_RUN)
+TRAINING_JOBS = TRAINING_JOB.plural
+TRAINING_JOB_RUNS = TRAINING_JOB_RUN.plural

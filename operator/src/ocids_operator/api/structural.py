@@ -13,6 +13,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from .markers import VALIDATIONS as _VALIDATIONS
+
 # Keys allowed to pass through, besides the ones handled explicitly below.
 _PLAIN_KEYS = frozenset(
     {
@@ -117,11 +119,7 @@ def _inline_ref(node: dict[str, Any], defs: dict[str, Any], path: str) -> dict[s
     target = copy.deepcopy(defs[ref[len(prefix) :]])
     # Keys beside the $ref (a field's description, its own rules) win over the model's.
     siblings = {k: v for k, v in node.items() if k != "$ref"}
-    rules = target.pop("x-kubernetes-validations", []) + siblings.pop("x-kubernetes-validations", [])
-    merged = {**target, **siblings}
-    if rules:
-        merged["x-kubernetes-validations"] = rules
-    return _inline_ref(merged, defs, path)
+    return _inline_ref(_overlay(target, siblings), defs, path)
 
 
 def _collapse_optional(node: dict[str, Any], defs: dict[str, Any], path: str) -> dict[str, Any]:
@@ -137,11 +135,17 @@ def _collapse_optional(node: dict[str, Any], defs: dict[str, Any], path: str) ->
         raise SchemaError(path, "anyOf with more than one non-null branch is not representable")
     inner = _inline_ref(branches[0], defs, path)
     outer = {k: v for k, v in node.items() if k != "anyOf"}
-    rules = inner.pop("x-kubernetes-validations", []) + outer.pop("x-kubernetes-validations", [])
-    merged = {**inner, **outer}
+    return _collapse_optional(_overlay(inner, outer), defs, path)
+
+
+def _overlay(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """`over`'s keys win, except CEL rules, which add up: both the type's and the field's rules apply."""
+    base, over = dict(base), dict(over)
+    rules = base.pop(_VALIDATIONS, []) + over.pop(_VALIDATIONS, [])
+    merged = {**base, **over}
     if rules:
-        merged["x-kubernetes-validations"] = rules
-    return _collapse_optional(merged, defs, path)
+        merged[_VALIDATIONS] = rules
+    return merged
 
 
 def _drop_empty_defaults(out: dict[str, Any]) -> None:

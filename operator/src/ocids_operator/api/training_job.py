@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Literal, Self
 
-from pydantic import AfterValidator, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, Field, StringConstraints, model_validator
 
-from .base import ApiModel, StatusModel
+from .base import ApiModel, KubeObject, StatusModel
 from .common import (
     MAX_ARGS,
     MAX_ENV,
@@ -29,7 +29,7 @@ from .common import (
     StorageMount,
     unique_env_names,
 )
-from .markers import Atomic, Immutable, ListMap, Rule
+from .markers import Atomic, ExactlyOne, Immutable, ListMap, Rule
 
 FileName = Annotated[str, StringConstraints(min_length=1, max_length=255, pattern=r"^[^/\\]+$")]
 
@@ -60,12 +60,7 @@ class ConfigMapArtifactRef(ApiModel):
 class Artifact(ApiModel):
     """The code to run; exactly one source."""
 
-    cel_rules = (
-        Rule(
-            rule="[has(self.inline), has(self.configMapRef), has(self.url)].filter(x, x).size() == 1",
-            message="exactly one of inline, configMapRef or url must be set",
-        ),
-    )
+    cel_rules = (ExactlyOne("inline", "configMapRef", "url"),)
 
     inline: InlineArtifact | None = None
     """A script written into the TrainingJob."""
@@ -82,8 +77,9 @@ class Artifact(ApiModel):
 
 
 class TrainingJobSpec(ApiModel):
-    """Desired state of an OCI Data Science job. Changing the artifact, entrypoint, environment, env, args,
-    maximum runtime or logging creates a new OCI job (a new revision); the rest is updated in place."""
+    """Desired state of an OCI Data Science job. Changing the artifact, entrypoint, conda, container, env,
+    args, maximumRuntimeInMinutes or logging creates a new OCI job (a new revision); other changes are
+    applied to the current OCI job in place."""
 
     cel_rules = (
         Rule(
@@ -166,7 +162,9 @@ class TrainingJobStatus(StatusModel):
     """Observed state, written by the operator."""
 
     phase: TrainingJobPhase | None = None
-    """Pending, Creating, Active, Updating, Failed or Deleting."""
+    """Pending: not in OCI yet (waiting for inputs, capacity or a retry; see message). Creating, Updating:
+    an OCI job (revision) is being created. Active: runs can start. Failed: cannot be created as specified
+    (see message). Deleting: the OCI jobs are being cleaned up."""
     job_id: str | None = None
     """OCID of the current OCI job."""
     revision: int | None = None
@@ -189,17 +187,11 @@ class TrainingJobStatus(StatusModel):
     """Last error or notable event, for humans."""
 
 
-class TrainingJob(ApiModel):
+class TrainingJob(KubeObject):
     """A whole TrainingJob object as the API server returns it."""
 
-    model_config = ConfigDict(extra="ignore")
-
-    api_version: str = "ocids.io/v1alpha1"
-    """API version."""
     kind: Literal["TrainingJob"] = "TrainingJob"
     """Kind."""
-    metadata: dict[str, Any] = {}
-    """Standard object metadata."""
     spec: TrainingJobSpec
     """Desired state."""
     status: TrainingJobStatus | None = None

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from pydantic import AfterValidator, ConfigDict, Field
+from pydantic import AfterValidator, Field
 
-from .base import ApiModel, StatusModel
+from .base import ApiModel, KubeObject, StatusModel
 from .common import (
     MAX_ARGS,
     MAX_ENV,
@@ -90,7 +90,10 @@ class TrainingJobRunStatus(StatusModel):
     """Observed state, written by the operator."""
 
     phase: TrainingJobRunPhase | None = None
-    """Pending, Accepted, InProgress, Succeeded, Failed, Canceling, Canceled, NeedsAttention or Deleted."""
+    """Pending: not in OCI yet (e.g. waiting for the TrainingJob to be Active; see message). The rest follow
+    the OCI job run's lifecycle: Accepted, InProgress, Succeeded, Failed, Canceling, Canceled,
+    NeedsAttention (see lifecycleDetails) or Deleted (removed in OCI). Succeeded, Failed,
+    Canceled and Deleted are final."""
     job_run_id: str | None = None
     """OCID of the OCI job run."""
     job_id: str | None = None
@@ -119,17 +122,11 @@ class TrainingJobRunStatus(StatusModel):
     """Last error or notable event, for humans."""
 
 
-class TrainingJobRun(ApiModel):
+class TrainingJobRun(KubeObject):
     """A whole TrainingJobRun object as the API server returns it."""
 
-    model_config = ConfigDict(extra="ignore")
-
-    api_version: str = "ocids.io/v1alpha1"
-    """API version."""
     kind: Literal["TrainingJobRun"] = "TrainingJobRun"
     """Kind."""
-    metadata: dict[str, Any] = {}
-    """Standard object metadata."""
     spec: TrainingJobRunSpec
     """Desired state."""
     status: TrainingJobRunStatus | None = None

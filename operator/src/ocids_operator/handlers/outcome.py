@@ -14,8 +14,33 @@ from ..errors import OutcomeKind, backoff_delay, classify
 from ..outcome import Outcome
 from ..runtime import Runtime
 from ..status import error_status
+from .wait_logging import forget_wait, raise_wait
 
 log = logging.getLogger(__name__)
+Work = Callable[[Runtime], Awaitable[Outcome]]
+
+
+async def handle(
+    kind: str,
+    memo: Any,
+    body: Mapping[str, Any],
+    patch: kopf.Patch,
+    retry: int,
+    work: Work,
+    id_key: str,
+    *,
+    last: bool = False,
+) -> None:
+    """One handler call: under the object's lock (handlers and timers never overlap on an object).
+
+    `last` is for the deletion handlers: the lock is dropped once the object is done with.
+    """
+    rt = runtime_of(memo)
+    uid = body["metadata"]["uid"]
+    async with rt.lock(uid):
+        await execute(kind, rt, body, patch, retry, lambda: work(rt), id_key)
+    if last:
+        rt.forget(uid)
 
 
 async def execute(
@@ -28,6 +53,7 @@ async def execute(
     id_key: str,
 ) -> None:
     """Run one workflow step; always returns None (kopf stores return values in status)."""
+    forget_wait()
     status = dict(body.get("status") or {})
     generation = (body.get("metadata") or {}).get("generation")
     try:
@@ -54,7 +80,21 @@ async def execute(
     for type_, reason, message in outcome.events:
         await rt.kube.post_event(_involved(kind, body), type_, reason, message)
     if outcome.requeue_after is not None:
-        raise kopf.TemporaryError(outcome.requeue_reason or "waiting", delay=outcome.requeue_after)
+        raise_wait(outcome.requeue_reason or "waiting", outcome.requeue_after)
+
+
+def register_finalizer(
+    registry: kopf.OperatorRegistry,
+    resource: tuple[str, str, str],
+    kind: str,
+    finalize: Callable[[Runtime, Mapping[str, Any]], Awaitable[Outcome]],
+    id_key: str,
+) -> None:
+    """The deletion handler of a kind: kopf keeps the finalizer until `finalize` succeeds."""
+
+    @kopf.on.delete(*resource, id="finalize", registry=registry)
+    async def finalize_handler(body: kopf.Body, patch: kopf.Patch, retry: int, memo: Any, **_: Any) -> None:
+        await handle(kind, memo, body, patch, retry, lambda rt: finalize(rt, body), id_key, last=True)
 
 
 def _involved(kind: str, body: Mapping[str, Any]) -> dict[str, Any]:

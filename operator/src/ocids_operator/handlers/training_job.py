@@ -10,7 +10,7 @@ import kopf
 from .. import job_workflow
 from ..api import GROUP, TRAINING_JOBS, VERSION
 from ..settings import OperatorSettings
-from .outcome import execute, runtime_of
+from .outcome import handle, register_finalizer
 
 KIND = "TrainingJob"
 log = logging.getLogger(__name__)
@@ -25,9 +25,7 @@ def register(registry: kopf.OperatorRegistry, settings: OperatorSettings) -> Non
     async def reconcile_training_job(
         body: kopf.Body, patch: kopf.Patch, retry: int, memo: Any, **_: Any
     ) -> None:
-        rt = runtime_of(memo)
-        async with rt.lock(body["metadata"]["uid"]):
-            await execute(KIND, rt, body, patch, retry, lambda: job_workflow.reconcile(rt, body), "jobId")
+        await handle(KIND, memo, body, patch, retry, lambda rt: job_workflow.reconcile(rt, body), "jobId")
 
     @kopf.timer(
         *resource,
@@ -41,22 +39,13 @@ def register(registry: kopf.OperatorRegistry, settings: OperatorSettings) -> Non
         """Drift: put back what was changed in OCI, re-create a deleted job, retire old revisions."""
         if not needs_resync(body):
             return
-        rt = runtime_of(memo)
-        async with rt.lock(body["metadata"]["uid"]):
-            try:
-                await execute(KIND, rt, body, patch, 0, lambda: job_workflow.reconcile(rt, body), "jobId")
-            except (kopf.TemporaryError, kopf.PermanentError) as exc:
-                # Already written to status; the next resync (or a spec change) tries again.
-                log.info("resync of %s/%s: %s", body["metadata"]["namespace"], body["metadata"]["name"], exc)
+        try:
+            await handle(KIND, memo, body, patch, 0, lambda rt: job_workflow.reconcile(rt, body), "jobId")
+        except (kopf.TemporaryError, kopf.PermanentError) as exc:
+            # Already written to status; the next resync (or a spec change) tries again.
+            log.info("resync of %s/%s: %s", body["metadata"]["namespace"], body["metadata"]["name"], exc)
 
-    @kopf.on.delete(*resource, id="finalize", registry=registry)
-    async def finalize_training_job(
-        body: kopf.Body, patch: kopf.Patch, retry: int, memo: Any, **_: Any
-    ) -> None:
-        rt = runtime_of(memo)
-        async with rt.lock(body["metadata"]["uid"]):
-            await execute(KIND, rt, body, patch, retry, lambda: job_workflow.finalize(rt, body), "jobId")
-        rt.forget(body["metadata"]["uid"])
+    register_finalizer(registry, resource, KIND, job_workflow.finalize, "jobId")
 
 
 def needs_resync(body: Any) -> bool:

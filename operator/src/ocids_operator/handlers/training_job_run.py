@@ -12,8 +12,9 @@ import kopf
 from .. import run_workflow
 from ..api import GROUP, TRAINING_JOB_RUNS, VERSION
 from ..outcome import Outcome
+from ..runtime import Runtime
 from ..settings import OperatorSettings
-from .outcome import execute, runtime_of
+from .outcome import handle, register_finalizer
 
 KIND = "TrainingJobRun"
 
@@ -26,22 +27,12 @@ def register(registry: kopf.OperatorRegistry, settings: OperatorSettings) -> Non
     async def reconcile_training_job_run(
         body: kopf.Body, patch: kopf.Patch, retry: int, memo: Any, **_: Any
     ) -> None:
-        rt = runtime_of(memo)
-
-        async def work() -> Outcome:
+        async def work(rt: Runtime) -> Outcome:
             outcome, owners = await run_workflow.reconcile(rt, body)
             if owners is not None:
                 patch.metadata["ownerReferences"] = owners
             return outcome
 
-        async with rt.lock(body["metadata"]["uid"]):
-            await execute(KIND, rt, body, patch, retry, work, "jobRunId")
+        await handle(KIND, memo, body, patch, retry, work, "jobRunId")
 
-    @kopf.on.delete(*resource, id="finalize", registry=registry)
-    async def finalize_training_job_run(
-        body: kopf.Body, patch: kopf.Patch, retry: int, memo: Any, **_: Any
-    ) -> None:
-        rt = runtime_of(memo)
-        async with rt.lock(body["metadata"]["uid"]):
-            await execute(KIND, rt, body, patch, retry, lambda: run_workflow.finalize(rt, body), "jobRunId")
-        rt.forget(body["metadata"]["uid"])
+    register_finalizer(registry, resource, KIND, run_workflow.finalize, "jobRunId")

@@ -1,0 +1,45 @@
+"""Handler steps jobs and job runs share: the idempotent create and the changeCompartment action."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import web
+
+from . import validation
+from .httpio import emulator, json_body
+from .logging_api import check_log_target
+from .store import Record
+
+CreateCheck = Callable[[dict[str, Any], validation.LogGroupCheck], None]
+
+
+async def read_create(
+    request: web.Request, scope: str, kind: str, check: CreateCheck
+) -> tuple[dict[str, Any], str | None, Record | None]:
+    """The body and retry token of a create in a project, or the record an earlier identical one made.
+
+    A replay is answered before validation, so the same token and body give the same resource even
+    if the tenancy changed since.
+    """
+    emu = emulator(request)
+    body = await json_body(request)
+    token = request.headers.get("opc-retry-token")
+    replayed = emu.replay(scope, token, body)
+    if replayed:
+        return body, token, emu.require(kind, replayed)
+    check(body, lambda group, log: check_log_target(emu, group, log))
+    emu.check_compartment(body["compartmentId"])
+    emu.check_project(body["projectId"])
+    return body, token, None
+
+
+async def change_compartment(request: web.Request, record: Record) -> web.Response:
+    emu = emulator(request)
+    body = await json_body(request)
+    emu.check_if_match(record, request.headers.get("if-match"))
+    compartment = validation.require_string(body, "compartmentId", "compartmentId")
+    emu.check_compartment(compartment)
+    emu.save(record, compartmentId=compartment)
+    return web.Response(status=200)

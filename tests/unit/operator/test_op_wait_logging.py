@@ -1,0 +1,191 @@
+"""Routine waits through kopf's real handler execution: no ERROR log line, no Event; real problems keep both.
+
+Drives kopf 1.45's own `execute_handler_once` (what logs "Handler 'x' failed temporarily: ...")
+with the operator's `execute`, and asks kopf's own K8sPoster whether each record would be posted
+as an Event under the operator's kopf settings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import logging
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import kopf
+import oci
+import pytest
+from kopf._cogs.structs import bodies, ephemera, references
+from kopf._core.actions import execution, loggers, progression
+from kopf._core.engines.posting import K8sPoster
+from kopf._core.intents import causes
+from kopf._core.intents import handlers as kopf_handlers
+from ocids_operator.__main__ import kopf_settings
+from ocids_operator.handlers import wait_logging
+from ocids_operator.handlers.outcome import execute
+from ocids_operator.outcome import Outcome
+from ocids_operator.runtime import Runtime
+from ocids_operator.settings import OperatorSettings
+
+BODY = {
+    "apiVersion": "ocids.io/v1alpha1",
+    "kind": "TrainingJobRun",
+    "metadata": {"name": "early-1", "namespace": "ml", "uid": "u-1", "generation": 1},
+}
+WAIT = "waiting for TrainingJob late (Pending) to be Active"
+
+
+class Events:
+    def __init__(self) -> None:
+        self.posted: list[tuple[str, str, str]] = []
+
+    async def post_event(self, involved: dict[str, Any], type_: str, reason: str, message: str) -> None:
+        self.posted.append((type_, reason, message))
+
+
+class Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.fixture
+def kopf_log(request: pytest.FixtureRequest) -> Iterator[Records]:
+    """kopf's per-object logger with the operator's filter, as `python -m ocids_operator` sets it up."""
+    logger = logging.getLogger(wait_logging.KOPF_OBJECTS_LOGGER)
+    level = getattr(request, "param", logging.INFO)
+    records, old_level = Records(), logger.level
+    logger.addHandler(records)
+    logger.setLevel(level)
+    installed = wait_logging.install(logger)
+    try:
+        yield records
+    finally:
+        logger.removeFilter(installed)
+        logger.removeHandler(records)
+        logger.setLevel(old_level)
+
+
+def run_handler(work: Callable[[], Any]) -> tuple[execution.Outcome, Events]:
+    """One handler attempt the way kopf runs it, with the operator's `execute` inside."""
+    events = Events()
+    settings = OperatorSettings(retry_base_seconds=5, retry_max_seconds=60)
+    rt = Runtime(settings, None, events, None)  # type: ignore[arg-type]
+    ks = kopf_settings(settings)
+
+    async def fn(patch: kopf.Patch, retry: int, **_: Any) -> None:
+        await execute("TrainingJobRun", rt, BODY, patch, retry, work, "jobRunId")
+
+    handler = kopf_handlers.ChangingHandler(
+        id=kopf.HandlerId("reconcile"),
+        fn=fn,
+        param=None,
+        errors=None,
+        timeout=None,
+        retries=None,
+        backoff=None,
+        selector=None,
+        labels=None,
+        annotations=None,
+        when=None,
+        field=None,
+        value=None,
+        reason=None,
+        initial=None,
+        deleted=None,
+        requires_finalizer=None,
+        field_needs_change=None,
+        old=None,
+        new=None,
+    )
+
+    async def go() -> execution.Outcome:
+        body = bodies.Body(BODY)
+        cause = causes.ChangingCause(
+            logger=loggers.ObjectLogger(body=body, settings=ks),
+            indices={},
+            memo=ephemera.Memo(),
+            resource=references.Resource("ocids.io", "v1alpha1", "trainingjobruns"),
+            patch=kopf.Patch(),
+            body=body,
+            initial=True,
+            reason=causes.Reason.CREATE,
+        )
+        state = progression.HandlerState.from_scratch(basetime=datetime.datetime.now(datetime.UTC))
+        return await execution.execute_handler_once(settings=ks, handler=handler, cause=cause, state=state)
+
+    return asyncio.run(go()), events
+
+
+def posted(records: Records) -> list[tuple[str, str]]:
+    """(Event type, message) of each record kopf's K8sPoster would post."""
+    poster = K8sPoster()
+    return [(r.levelname, r.getMessage()) for r in records.records if poster.filter(r)]
+
+
+def test_a_routine_wait_is_retried_without_an_error_line_or_event(kopf_log: Records) -> None:
+    async def work() -> Outcome:
+        return Outcome({"phase": "Pending"}, requeue_after=1.0, requeue_reason=WAIT)
+
+    outcome, _ = run_handler(work)
+    assert not outcome.final and outcome.delay == 1.0  # kopf still calls the handler again
+    assert [r for r in kopf_log.records if r.levelno >= logging.WARNING] == []
+    assert [r.getMessage() for r in kopf_log.records] == []  # at INFO the wait is not logged at all
+    assert posted(kopf_log) == []
+
+
+@pytest.mark.parametrize("kopf_log", [logging.DEBUG], indirect=True)
+def test_at_debug_the_wait_is_logged_as_a_debug_line_and_still_not_posted(kopf_log: Records) -> None:
+    async def work() -> Outcome:
+        return Outcome({}, requeue_after=1.0, requeue_reason=WAIT)
+
+    run_handler(work)
+    lines = [(r.levelname, r.getMessage()) for r in kopf_log.records]
+    assert ("DEBUG", f"Handler 'reconcile' checks again later: {WAIT}") in lines, lines
+    assert not any("failed" in message for _, message in lines), lines
+    assert posted(kopf_log) == []
+
+
+def test_a_real_oci_problem_stays_an_error_in_the_log_and_an_event(kopf_log: Records) -> None:
+    async def work() -> Outcome:
+        raise oci.exceptions.ServiceError(503, "ServiceUnavailable", {}, "try later", operation_name="get_job")
+
+    outcome, events = run_handler(work)
+    assert not outcome.final
+    errors = [r.getMessage() for r in kopf_log.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1 and "failed temporarily" in errors[0] and "503" in errors[0], errors
+    assert [type_ for type_, _ in posted(kopf_log)] == ["ERROR"]  # posted by kopf as type Error
+    assert events.posted[0][:2] == ("Warning", "OCIRetryableError")  # and the operator's own Event
+
+
+def test_a_wait_that_kopf_never_logged_cannot_hide_the_next_error(kopf_log: Records) -> None:
+    """A resync swallows its wait; a later failure with the same words must still be an error."""
+    with pytest.raises(kopf.TemporaryError):
+        wait_logging.raise_wait(WAIT, 1.0)
+
+    async def work() -> Outcome:
+        raise kopf.TemporaryError(WAIT)
+
+    run_handler(work)
+    assert [r.levelname for r in kopf_log.records if "failed temporarily" in r.getMessage()] == ["ERROR"]
+
+
+def test_kopfs_own_success_chatter_is_not_posted(kopf_log: Records) -> None:
+    async def work() -> Outcome:
+        return Outcome({"phase": "Accepted"}, [("Normal", "Created", "created OCI job run r")])
+
+    outcome, events = run_handler(work)
+    assert outcome.final
+    assert "Handler 'reconcile' succeeded." in [r.getMessage() for r in kopf_log.records]
+    assert posted(kopf_log) == []  # the operator's own "Created" Event says it better
+    assert events.posted == [("Normal", "Created", "created OCI job run r")]
+
+
+def test_demote_leaves_other_records_alone() -> None:
+    record = logging.LogRecord("kopf.objects", logging.ERROR, __file__, 1, "Handler 'x' failed permanently: %s", ("boom",), None)
+    assert not wait_logging.demote_routine_wait(record, "boom")
+    assert record.levelno == logging.ERROR and not getattr(record, "k8s_skip", False)
