@@ -11,6 +11,8 @@ import base64
 import hashlib
 import json
 import os
+import secrets
+import string
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,7 @@ PUBLIC_KEY_FILE = "oci_api_key_public.pem"
 ENDPOINT_FILE = "endpoint"
 DB_FILE = "emulator.sqlite3"
 DEFAULT_REGION = "us-ashburn-1"
+DEFAULT_BUCKET = "ocids-artifacts"
 
 
 @dataclass
@@ -40,6 +43,9 @@ class Tenancy:
     compartments: dict[str, str]  # id -> name
     projects: dict[str, dict[str, Any]]  # id -> {compartmentId, displayName}
     log_groups: list[dict[str, Any]] = field(default_factory=list)
+    # Object Storage: the tenancy's namespace and the buckets seeded at start ({name, compartmentId}).
+    object_storage_namespace: str = ""
+    buckets: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def key_ids(self) -> dict[str, str]:
@@ -90,6 +96,7 @@ def init_data_dir(data_dir: Path, region: str = DEFAULT_REGION) -> dict[str, str
     project_id = new_ocid("datascienceproject", region)
     log_group_id = new_ocid("loggroup", region)
     subnet_id = new_ocid("subnet", region)
+    namespace = new_namespace()
     tenancy = {
         "tenancyId": tenancy_id,
         "userId": user_id,
@@ -98,6 +105,10 @@ def init_data_dir(data_dir: Path, region: str = DEFAULT_REGION) -> dict[str, str
         "compartments": [{"id": compartment_id, "name": "emulator"}],
         "projects": [{"id": project_id, "compartmentId": compartment_id, "displayName": "emulator-project"}],
         "logGroups": [{"id": log_group_id, "compartmentId": compartment_id, "displayName": "emulator-logs"}],
+        "objectStorage": {
+            "namespace": namespace,
+            "buckets": [{"name": DEFAULT_BUCKET, "compartmentId": compartment_id}],
+        },
     }
     (data_dir / TENANCY_FILE).write_text(json.dumps(tenancy, indent=2) + "\n")
     (data_dir / CONFIG_FILE).write_text(
@@ -120,6 +131,8 @@ def init_data_dir(data_dir: Path, region: str = DEFAULT_REGION) -> dict[str, str
         "FINGERPRINT": fp,
         "OCI_CONFIG_FILE": str(data_dir / CONFIG_FILE),
         "OCI_CONFIG_PROFILE": "DEFAULT",
+        "OBJECT_STORAGE_NAMESPACE": namespace,
+        "OBJECT_STORAGE_BUCKET": DEFAULT_BUCKET,
     }
     (data_dir / IDS_FILE).write_text("".join(f"{k}={v}\n" for k, v in ids.items()))
     return ids
@@ -132,6 +145,19 @@ def read_ids(data_dir: Path) -> dict[str, str]:
             key, _, value = line.partition("=")
             ids[key.strip()] = value.strip()
     return ids
+
+
+def new_namespace() -> str:
+    """An Object Storage namespace shaped like OCI's (short, lowercase letters and digits)."""
+    return "emu" + "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(9))
+
+
+def _namespace_of(raw: dict[str, Any]) -> str:
+    configured = raw.get("objectStorage", {}).get("namespace")
+    if configured:
+        return str(configured)
+    # Data folders made before Object Storage existed: a stable namespace derived from the tenancy.
+    return "emu" + hashlib.sha256(raw["tenancyId"].encode()).hexdigest()[:9]
 
 
 def load_tenancy(data_dir: Path) -> Tenancy:
@@ -148,6 +174,8 @@ def load_tenancy(data_dir: Path) -> Tenancy:
         compartments={c["id"]: c.get("name", "") for c in raw.get("compartments", [])},
         projects={p["id"]: p for p in raw.get("projects", [])},
         log_groups=list(raw.get("logGroups", [])),
+        object_storage_namespace=_namespace_of(raw),
+        buckets=list(raw.get("objectStorage", {}).get("buckets", [])),
     )
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
-from . import job_runs, jobs, log_search, logging_api, work_requests
+from . import job_runs, jobs, log_search, logging_api, object_storage, work_requests
 from .auth import Verifier
 from .errors import FAULT_CODES, ApiError, invalid, not_found
 from .executor import Executor
@@ -22,10 +22,11 @@ from .service import JOB, Emulator, Settings
 LOG = logging.getLogger(__name__)
 EXECUTOR_KEY: web.AppKey[Executor] = web.AppKey("executor", Executor)
 VERIFIER_KEY: web.AppKey[Verifier] = web.AppKey("verifier", Verifier)
-OCI_PREFIXES = ("/20190101/", "/20190909/", "/20200531/")
+# Object Storage has no version in its paths: /n (get_namespace) and /n/{namespace}/...
+OCI_PREFIXES = ("/20190101/", "/20190909/", "/20200531/", "/n/")
 ADMIN_PREFIX = "/_emulator"
-# Streamed uploads are signed without the body headers (the SDK's create_job_artifact).
-UNSIGNED_BODY_OPERATIONS = {"create_job_artifact"}
+# Streamed uploads are signed without the body headers (the SDK's create_job_artifact, put_object).
+UNSIGNED_BODY_OPERATIONS = {"create_job_artifact", "put_object"}
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -34,9 +35,13 @@ def error_response(status: int, code: str, message: str) -> web.Response:
     return json_response({"code": code, "message": message}, status=status)
 
 
+def is_oci_path(path: str) -> bool:
+    return path.startswith(OCI_PREFIXES) or path == "/n"
+
+
 def operation_name(request: web.Request) -> str | None:
     handler = getattr(request.match_info, "handler", None)
-    if handler is None or not request.path.startswith(OCI_PREFIXES):
+    if handler is None or not is_oci_path(request.path):
         return None
     name = getattr(handler, "__name__", None)
     return name if isinstance(name, str) and not name.startswith("_") else None
@@ -45,7 +50,7 @@ def operation_name(request: web.Request) -> str | None:
 @web.middleware
 async def oci_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     request_id = request.headers.get("opc-request-id") or uuid.uuid4().hex.upper()
-    is_oci = request.path.startswith(OCI_PREFIXES)
+    is_oci = is_oci_path(request.path)
     try:
         response = await _dispatch(request, handler)
     except ApiError as exc:
@@ -153,6 +158,7 @@ def build_app(settings: Settings, faults: dict[str, Any] | None = None) -> web.A
     app.add_routes(work_requests.routes())
     app.add_routes(logging_api.routes())
     app.add_routes(log_search.routes())
+    app.add_routes(object_storage.routes())
     app.add_routes(
         [
             web.get(f"{ADMIN_PREFIX}/health", health, allow_head=False),
@@ -178,6 +184,7 @@ async def _on_startup(app: web.Application) -> None:
     emu = app[EMULATOR_KEY]
     kill_orphans(emu.settings.data_dir / "runs")
     emu.recover_after_restart()
+    object_storage.seed_buckets(emu)
     for job in emu.store.all(JOB):
         if job.doc.get("lifecycleState") == "DELETING":
             jobs.finish_job_delete(emu, job)

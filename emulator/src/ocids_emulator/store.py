@@ -30,6 +30,10 @@ CREATE TABLE IF NOT EXISTS log_entries (
     source TEXT NOT NULL, content TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS log_entries_by_log ON log_entries (log_id, time, seq);
+CREATE TABLE IF NOT EXISTS objects (
+    bucket TEXT NOT NULL, name TEXT NOT NULL, content BLOB NOT NULL, meta TEXT NOT NULL,
+    PRIMARY KEY (bucket, name)
+);
 """
 RETRY_TOKEN_TTL_S = 24 * 3600
 
@@ -79,6 +83,11 @@ class Store:
             (record.id, record.kind, json.dumps(record.doc), json.dumps(record.meta)),
         )
 
+    def delete_record(self, kind: str, rid: str) -> None:
+        """Forget a resource (buckets are gone once deleted, unlike jobs and runs)."""
+        self._records.get(kind, {}).pop(rid, None)
+        self._db.execute("DELETE FROM resources WHERE id = ?", (rid,))
+
     # artifacts -------------------------------------------------------------------------------
     def put_artifact(self, artifact: Artifact) -> None:
         self._db.execute(
@@ -104,6 +113,39 @@ class Store:
     def artifact_size(self, job_id: str) -> int:
         row = self._db.execute("SELECT length(content) FROM artifacts WHERE job_id = ?", (job_id,)).fetchone()
         return int(row[0]) if row else 0
+
+    # Object Storage objects (meta: size, md5, etag, times, content headers, opc-meta-*) ---------
+    def put_object(self, bucket_id: str, name: str, content: bytes, meta: dict[str, Any]) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO objects (bucket, name, content, meta) VALUES (?, ?, ?, ?)",
+            (bucket_id, name, content, json.dumps(meta)),
+        )
+
+    def object_meta(self, bucket_id: str, name: str) -> dict[str, Any] | None:
+        row = self._db.execute(
+            "SELECT meta FROM objects WHERE bucket = ? AND name = ?", (bucket_id, name)
+        ).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def object_content(self, bucket_id: str, name: str) -> bytes | None:
+        row = self._db.execute(
+            "SELECT content FROM objects WHERE bucket = ? AND name = ?", (bucket_id, name)
+        ).fetchone()
+        return bytes(row[0]) if row else None
+
+    def delete_object(self, bucket_id: str, name: str) -> bool:
+        cursor = self._db.execute("DELETE FROM objects WHERE bucket = ? AND name = ?", (bucket_id, name))
+        return cursor.rowcount > 0
+
+    def object_metas(self, bucket_id: str, prefix: str, start: str) -> Iterator[tuple[str, dict[str, Any]]]:
+        """A bucket's objects in name order from ``start`` (inclusive) on, names beginning with ``prefix``."""
+        lower = max(prefix, start)
+        for name, meta in self._db.execute(
+            "SELECT name, meta FROM objects WHERE bucket = ? AND name >= ? ORDER BY name", (bucket_id, lower)
+        ):
+            if not name.startswith(prefix):
+                return
+            yield name, json.loads(meta)
 
     # retry tokens ----------------------------------------------------------------------------
     def retry_token(self, scope: str, token: str) -> tuple[str, str] | None:

@@ -120,6 +120,7 @@ class RunningEmulator:
         return {
             "OCIDS_DATASCIENCE_ENDPOINT": self.endpoint,
             "OCIDS_LOGGING_ENDPOINT": self.endpoint,
+            "OCIDS_OBJECT_STORAGE_ENDPOINT": self.endpoint,
             "OCI_CONFIG_FILE": self.config_file,
             "OCI_CLI_CONFIG_FILE": self.config_file,
             "OCI_CONFIG_PROFILE": self.profile,
@@ -155,6 +156,11 @@ class RunningEmulator:
         import oci
 
         return oci.logging.LoggingManagementClient(self.oci_config(), **self._client_kwargs(retries))
+
+    def object_storage_client(self, *, retries: bool = True) -> Any:
+        import oci
+
+        return oci.object_storage.ObjectStorageClient(self.oci_config(), **self._client_kwargs(retries))
 
     # process ---------------------------------------------------------------------------------
     def _command(self) -> list[str]:

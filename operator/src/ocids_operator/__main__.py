@@ -27,6 +27,27 @@ PREFIX = "ocids.io"
 FINALIZER = f"{PREFIX}/finalizer"
 
 
+class ObjectLogFormatter(logging.Formatter):
+    """Names the object a kopf per-object line is about ("[ml/attrition] Handler 'reconcile' ...").
+
+    kopf keeps the object in the record's `k8s_ref`; its own prefixing formatter is private API.
+    """
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        ref = getattr(record, "k8s_ref", None)
+        if isinstance(ref, dict) and ref.get("name"):
+            where = f"{ref['namespace']}/{ref['name']}" if ref.get("namespace") else str(ref["name"])
+            record = logging.makeLogRecord({**record.__dict__, "message": f"[{where}] {record.message}"})
+        return super().formatMessage(record)
+
+
+def configure_logging(level: str) -> None:
+    handler = logging.StreamHandler()
+    handler.setFormatter(ObjectLogFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler])
+    wait_logging.install()
+
+
 def parse_args(argv: Sequence[str] | None) -> dict[str, object]:
     parser = argparse.ArgumentParser(
         prog="ocids-operator",
@@ -64,11 +85,12 @@ def kopf_settings(settings: OperatorSettings) -> kopf.OperatorSettings:
     ks.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
         prefix=PREFIX, key="last-handled-configuration"
     )
-    # kopf posts its per-object log records as Events. At INFO that adds "Handler 'reconcile'
-    # succeeded." and "Creation is processed: ..." next to the operator's own Events (Created,
-    # UpdatedInPlace, Succeeded, ...) that say the same more precisely; from WARNING on, kopf's
-    # Events are the failures it sees (routine waits are kept out by handlers.wait_logging).
+    # The operator posts its own Events (Created, UpdatedInPlace, Succeeded, a Warning per problem).
+    # kopf 1.45 could also post its per-object log records ("Handler 'reconcile' succeeded.",
+    # "... failed temporarily: ...") as Events; that stays off, and if it is ever turned on,
+    # only from WARNING up (routine waits are kept out of those by handlers.wait_logging).
     ks.posting.enabled = True
+    ks.posting.loggers = False
     ks.posting.level = logging.WARNING
     ks.posting.reporting_component = "ocids-operator"
     ks.peering.standalone = True
@@ -111,8 +133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"ocids-operator: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    wait_logging.install()
+    configure_logging(settings.log_level)
     problem = check_oci_config(settings)
     if problem:
         print(f"ocids-operator: {problem}", file=sys.stderr)

@@ -17,6 +17,13 @@ def test_run_applied_before_its_job_waits_then_runs(e2e: Scenario) -> None:
     e2e.apply(e2e.job("late", scripts.TRAIN, env={"EPOCHS": "1"}))
     run = e2e.wait_run("early-1", "Succeeded", timeout=120)
     assert run["status"]["jobId"] == e2e.wait_job_active("late")["status"]["jobId"]
+    # Waiting (re-checked every poll interval) is routine: no Error-type Event, no ERROR log line.
+    events = e2e.kube.events(e2e.namespace)
+    assert [ev for ev in events if ev.get("type") not in ("Normal", "Warning")] == [], events
+    assert "TrainingJobNotFound" in [ev.get("reason") for ev in e2e.kube.events(e2e.namespace, "early-1")]
+    assert e2e.operator is not None
+    errors = [line for line in e2e.operator.log_text().splitlines() if " ERROR " in line]
+    assert not [line for line in errors if "failed temporarily" in line or "late" in line], errors
 
 
 def test_transient_oci_errors_are_retried_without_duplicates(e2e: Scenario) -> None:

@@ -21,6 +21,8 @@ def test_training_run_succeeds_with_links_logs_and_events(e2e: Scenario) -> None
     job_id = job["status"]["jobId"]
     assert job_id.startswith("ocid1.datasciencejob."), job["status"]
     assert job["status"]["revision"] == 1
+    # Ready says where the OCI job is now, not what the operator was doing when it created it.
+    assert (condition(job, "Ready") or {}).get("message") == f"OCI job {job_id} revision 1 is ACTIVE", job
     assert job["status"]["consoleUrl"] == (
         f"https://cloud.oracle.com/data-science/jobs/{job_id}?region={e2e.region}"
     )
@@ -45,6 +47,10 @@ def test_training_run_succeeds_with_links_logs_and_events(e2e: Scenario) -> None
     assert f"regions={e2e.region}" in status["logs"]["url"]
     assert run_id in log_query_from_url(status["logs"]["url"])
     assert (condition(run, "Succeeded") or {}).get("status") == "True"
+    for type_ in ("Ready", "Succeeded", "Failed"):
+        assert (
+            (condition(run, type_) or {}).get("message", "").startswith(f"OCI job run {run_id} is SUCCEEDED")
+        ), status["conditions"]
 
     # The link's query, run through the Logging API, returns what the script printed.
     lines = e2e.run_log(run, "saved model.json")

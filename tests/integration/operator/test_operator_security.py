@@ -100,11 +100,6 @@ def test_secret_env_reaches_the_run_but_never_status_events_or_log(
         assert " DEBUG " in places["operator log"], "the operator did not log at DEBUG"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="operator bug (H4): status.error_status sets no phase for CREDENTIALS outcomes, so a "
-    "TrainingJob that never got an OCI job shows an empty PHASE column in `kubectl get tj`",
-)
 def test_training_job_blocked_by_credentials_still_shows_a_phase(
     world: Scenario, start_operator: Callable[..., OperatorProcess]
 ) -> None:

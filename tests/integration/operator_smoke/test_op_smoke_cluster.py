@@ -161,4 +161,10 @@ def test_bad_compartment_stalls_once_and_a_waiting_run_starts_when_its_job_appea
     assert run["status"]["jobId"] == good["status"]["jobId"] and run["status"]["jobRevision"] == 1
     assert condition(run, "Ready")["status"] == "True" and condition(run, "Succeeded")["status"] == "True"
     assert metric(world, "ocids_runs_created_total") == 1
+    # The run re-checked its missing TrainingJob every poll interval: routine, so no ERROR line
+    # ("Handler 'reconcile' failed temporarily: ...") and no Error-type Event.
+    log = world["log"].read_text(errors="replace").splitlines()
+    assert [line for line in log if " ERROR " in line and "failed temporarily" in line] == []
+    events = json.loads(world["cluster"].kubectl("get", "events", "-n", world["ns"], "-o", "json").stdout)
+    assert {ev.get("type") for ev in events["items"]} <= {"Normal", "Warning"}, events["items"]
     assert 'ocids_reconciles_total{kind="TrainingJob",outcome="stalled"}' in fetch(world["metrics"])

@@ -184,10 +184,13 @@ def run_run_status(doc: dict[str, Any], scenario: dict[str, Any]) -> None:
     want = dict(scenario["expect"])
     conditions = want.pop("conditions", {})
     reason = want.pop("conditionReason", None)
+    message = want.pop("conditionMessage", None)
     by_type = {c["type"]: c for c in result["conditions"]}
     for type_, value in conditions.items():
         assert by_type[type_]["status"] == value, (type_, by_type[type_])
         assert by_type[type_]["observedGeneration"] == 1
+        if message is not None:
+            assert by_type[type_]["message"] == message, (type_, by_type[type_])
     if reason:
         assert by_type["Ready"]["reason"] == reason
     for key, value in want.items():

@@ -1,8 +1,8 @@
-"""Routine waits through kopf's real handler execution: no ERROR log line, no Event; real problems keep both.
+"""Routine waits through kopf's real handler execution: no ERROR log line; real problems keep theirs.
 
 Drives kopf 1.45's own `execute_handler_once` (what logs "Handler 'x' failed temporarily: ...")
 with the operator's `execute`, and asks kopf's own K8sPoster whether each record would be posted
-as an Event under the operator's kopf settings.
+as an Event, under the operator's kopf settings and with kopf's log posting switched on.
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ from kopf._core.actions import execution, loggers, progression
 from kopf._core.engines.posting import K8sPoster
 from kopf._core.intents import causes
 from kopf._core.intents import handlers as kopf_handlers
-from ocids_operator.__main__ import kopf_settings
+from ocids_operator.__main__ import ObjectLogFormatter, kopf_settings
+from ocids_operator.errors import retry
 from ocids_operator.handlers import wait_logging
 from ocids_operator.handlers.outcome import execute
 from ocids_operator.outcome import Outcome
@@ -121,10 +122,22 @@ def run_handler(work: Callable[[], Any]) -> tuple[execution.Outcome, Events]:
     return asyncio.run(go()), events
 
 
-def posted(records: Records) -> list[tuple[str, str]]:
-    """(Event type, message) of each record kopf's K8sPoster would post."""
+def posted(records: Records, loggers: bool = False) -> list[tuple[str, str]]:
+    """(level, message) of each record kopf's K8sPoster would post as an Event.
+
+    `loggers=True` asks what would be posted if kopf's log posting were switched on.
+    """
     poster = K8sPoster()
-    return [(r.levelname, r.getMessage()) for r in records.records if poster.filter(r)]
+    result = []
+    for record in records.records:
+        settings = getattr(record, "settings", None)
+        if loggers and settings is not None:
+            settings = kopf.OperatorSettings()
+            settings.posting.loggers, settings.posting.level = True, logging.WARNING
+            record = logging.makeLogRecord({**record.__dict__, "settings": settings})
+        if poster.filter(record):
+            result.append((record.levelname, record.getMessage()))
+    return result
 
 
 def test_a_routine_wait_is_retried_without_an_error_line_or_event(kopf_log: Records) -> None:
@@ -135,7 +148,7 @@ def test_a_routine_wait_is_retried_without_an_error_line_or_event(kopf_log: Reco
     assert not outcome.final and outcome.delay == 1.0  # kopf still calls the handler again
     assert [r for r in kopf_log.records if r.levelno >= logging.WARNING] == []
     assert [r.getMessage() for r in kopf_log.records] == []  # at INFO the wait is not logged at all
-    assert posted(kopf_log) == []
+    assert posted(kopf_log) == posted(kopf_log, loggers=True) == []
 
 
 @pytest.mark.parametrize("kopf_log", [logging.DEBUG], indirect=True)
@@ -147,31 +160,38 @@ def test_at_debug_the_wait_is_logged_as_a_debug_line_and_still_not_posted(kopf_l
     lines = [(r.levelname, r.getMessage()) for r in kopf_log.records]
     assert ("DEBUG", f"Handler 'reconcile' checks again later: {WAIT}") in lines, lines
     assert not any("failed" in message for _, message in lines), lines
-    assert posted(kopf_log) == []
+    assert posted(kopf_log) == posted(kopf_log, loggers=True) == []
 
 
 def test_a_real_oci_problem_stays_an_error_in_the_log_and_an_event(kopf_log: Records) -> None:
     async def work() -> Outcome:
-        raise oci.exceptions.ServiceError(503, "ServiceUnavailable", {}, "try later", operation_name="get_job")
+        raise oci.exceptions.ServiceError(
+            503, "ServiceUnavailable", {}, "try later", operation_name="get_job"
+        )
 
     outcome, events = run_handler(work)
     assert not outcome.final
     errors = [r.getMessage() for r in kopf_log.records if r.levelno == logging.ERROR]
     assert len(errors) == 1 and "failed temporarily" in errors[0] and "503" in errors[0], errors
-    assert [type_ for type_, _ in posted(kopf_log)] == ["ERROR"]  # posted by kopf as type Error
-    assert events.posted[0][:2] == ("Warning", "OCIRetryableError")  # and the operator's own Event
+    # The Event users see is the operator's own Warning; kopf would add its Error one only with
+    # log posting switched on.
+    assert events.posted[0][:2] == ("Warning", "OCIRetryableError")
+    assert posted(kopf_log) == []
+    assert [level for level, _ in posted(kopf_log, loggers=True)] == ["ERROR"]
 
 
-def test_a_wait_that_kopf_never_logged_cannot_hide_the_next_error(kopf_log: Records) -> None:
-    """A resync swallows its wait; a later failure with the same words must still be an error."""
+def test_a_wait_that_kopf_never_logged_cannot_hide_a_later_error(kopf_log: Records) -> None:
+    # A resync swallows its own wait, so kopf never logs it; the next handler call that fails
+    # with the very same words must still be an ERROR.
     with pytest.raises(kopf.TemporaryError):
         wait_logging.raise_wait(WAIT, 1.0)
 
     async def work() -> Outcome:
-        raise kopf.TemporaryError(WAIT)
+        raise retry("StillConverging", WAIT)
 
     run_handler(work)
-    assert [r.levelname for r in kopf_log.records if "failed temporarily" in r.getMessage()] == ["ERROR"]
+    failed = [r for r in kopf_log.records if "failed temporarily" in r.getMessage()]
+    assert [r.levelname for r in failed] == ["ERROR"], [r.getMessage() for r in kopf_log.records]
 
 
 def test_kopfs_own_success_chatter_is_not_posted(kopf_log: Records) -> None:
@@ -181,11 +201,30 @@ def test_kopfs_own_success_chatter_is_not_posted(kopf_log: Records) -> None:
     outcome, events = run_handler(work)
     assert outcome.final
     assert "Handler 'reconcile' succeeded." in [r.getMessage() for r in kopf_log.records]
-    assert posted(kopf_log) == []  # the operator's own "Created" Event says it better
+    # The operator's own "Created" Event says it better, and kopf's INFO chatter is never posted.
+    assert posted(kopf_log) == posted(kopf_log, loggers=True) == []
     assert events.posted == [("Normal", "Created", "created OCI job run r")]
 
 
 def test_demote_leaves_other_records_alone() -> None:
-    record = logging.LogRecord("kopf.objects", logging.ERROR, __file__, 1, "Handler 'x' failed permanently: %s", ("boom",), None)
+    message = "Handler 'x' failed permanently: %s"
+    record = logging.LogRecord("kopf.objects", logging.ERROR, __file__, 1, message, ("boom",), None)
     assert not wait_logging.demote_routine_wait(record, "boom")
     assert record.levelno == logging.ERROR and not getattr(record, "k8s_skip", False)
+
+
+def test_the_operator_log_names_the_object_of_each_kopf_line(kopf_log: Records) -> None:
+    async def work() -> Outcome:
+        raise oci.exceptions.ServiceError(
+            503, "ServiceUnavailable", {}, "try later", operation_name="get_job"
+        )
+
+    run_handler(work)
+    formatter = ObjectLogFormatter("%(levelname)s %(name)s: %(message)s")
+    lines = [formatter.format(r) for r in kopf_log.records if r.levelno >= logging.INFO]
+    assert lines == [
+        "ERROR kopf.objects: [ml/early-1] Handler 'reconcile' failed temporarily: "
+        "OCI get_job failed: 503 ServiceUnavailable: try later"
+    ], lines
+    plain = logging.LogRecord("ocids_operator", logging.INFO, __file__, 1, "starting", (), None)
+    assert formatter.format(plain) == "INFO ocids_operator: starting"

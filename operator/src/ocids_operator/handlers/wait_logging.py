@@ -1,19 +1,18 @@
-"""Keep routine waits out of the error log and out of `kubectl get events`.
+"""Keep routine waits out of the error log (and out of any Events kopf would post from it).
 
 A handler that has to look again later (a run waiting for its TrainingJob, a job still CREATING,
 a deletion waiting for runs to cancel) asks kopf for the retry by raising `kopf.TemporaryError`.
-kopf 1.45 then logs "Handler 'x' failed temporarily: <message>" at ERROR on the per-object logger
-`kopf.objects`, and its K8sPoster handler on that logger posts the record as an Event of type
-Error. For a wait the operator asked for, both are wrong: nothing failed, and the operator has
-already posted its own Normal Event saying what it waits for.
+kopf 1.45 then logs "Handler 'x' failed temporarily: <message>" at ERROR on its per-object logger
+`kopf.objects`, on every attempt. For a wait the operator asked for, that is wrong: nothing
+failed, and the status (plus the operator's own Event) already says what it waits for. kopf's
+K8sPoster, on the same logger, would also post the record as an Event of type Error if
+`settings.posting.loggers` were on (it is off here, see `__main__.kopf_settings`).
 
 `raise_wait` remembers the wait in a context variable before raising. kopf awaits async handlers
 in the same task and logs the outcome right after, so `RoutineWaitFilter` (on `kopf.objects`) sees
 that record with the variable still set: it rewrites it to a DEBUG line (kept only when the
-operator logs at DEBUG; the status and the operator's own Event already say what it waits for)
-and marks it `k8s_skip` so it is never posted. Every other record (real OCI errors, rejected
-credentials, permanent errors, unexpected exceptions) passes unchanged: ERROR in the log, and
-posted by kopf as an Event of type Error.
+operator logs at DEBUG) and marks it `k8s_skip`, so it can never be posted. Every other record
+(real OCI errors, rejected credentials, permanent errors, unexpected exceptions) passes unchanged.
 """
 
 from __future__ import annotations
