@@ -192,6 +192,9 @@ def run_status(
     ):
         if value is not None:
             status[key] = _rfc3339(value)
+    ran_for = duration_seconds(view)
+    if ran_for is not None:
+        status["duration"] = human_duration(ran_for)
     if view.log_group_id:
         logs: dict[str, Any] = {"logGroupId": view.log_group_id}
         if view.log_id:
@@ -228,6 +231,18 @@ def duration_seconds(view: RunView) -> float | None:
     if view.time_started and view.time_finished:
         return max(0.0, (view.time_finished - view.time_started).total_seconds())
     return None
+
+
+def human_duration(seconds: float) -> str:
+    """kubectl-style: 45s, 4m12s, 2h5m (seconds dropped past an hour, as nobody reads them there)."""
+    total = round(seconds)
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes}m"
+    if minutes:
+        return f"{minutes}m{secs}s"
+    return f"{secs}s"
 
 
 def phase_event(old_phase: str | None, view: RunView) -> tuple[str, str, str] | None:

@@ -77,7 +77,18 @@ def test_crd_names_columns_and_subresources() -> None:
     tjr = crdgen.crd(TRAINING_JOB_RUN)
     assert tjr["spec"]["names"]["shortNames"] == ["tjr"]
     cols = [c["name"] for c in tjr["spec"]["versions"][0]["additionalPrinterColumns"]]
-    assert cols == ["Job", "Phase", "Started", "Finished", "Exit Code", "Age", "Run OCID", "Logs", "Message"]
+    assert cols == [
+        "Job",
+        "Phase",
+        "Started",
+        "Finished",
+        "Duration",
+        "Exit Code",
+        "Age",
+        "Run OCID",
+        "Logs",
+        "Message",
+    ]
 
 
 def test_output_is_deterministic() -> None:

@@ -64,6 +64,7 @@ TRAINING_JOB_RUN = Resource(
         PrinterColumn("Phase", ".status.phase"),
         PrinterColumn("Started", ".status.timeStarted", "date"),
         PrinterColumn("Finished", ".status.timeFinished", "date"),
+        PrinterColumn("Duration", ".status.duration", description="How long the artifact ran"),
         PrinterColumn("Exit Code", ".status.exitCode", "integer"),
         AGE,
         PrinterColumn("Run OCID", ".status.jobRunId", priority=1),

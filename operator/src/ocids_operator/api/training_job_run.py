@@ -110,6 +110,8 @@ class TrainingJobRunStatus(StatusModel):
     """When the artifact started."""
     time_finished: datetime | None = None
     """When the run finished."""
+    duration: str | None = None
+    """How long the artifact ran (timeFinished - timeStarted), e.g. 4m12s; set once the run finished."""
     console_url: str | None = None
     """The OCI job run in the OCI Console."""
     logs: RunLogs | None = None
