@@ -59,7 +59,9 @@ def cmd_up(directory: Path) -> int:
         # Only ever wipe a directory a previous `up` created, never e.g. a mistyped --dir.
         if not (directory / MARKER).exists():
             print(
-                f"error: {directory} is not empty and was not created by ocids-controlplane", file=sys.stderr
+                f"error: {directory} is not empty and was not created by ocids-controlplane; "
+                "remove it yourself or choose another --dir",
+                file=sys.stderr,
             )
             return 2
         shutil.rmtree(directory)
