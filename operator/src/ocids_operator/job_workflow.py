@@ -44,6 +44,7 @@ async def reconcile(rt: Runtime, body: Mapping[str, Any]) -> Outcome:
         spec.artifact,
         max_bytes=rt.settings.artifact_max_bytes,
         timeout_seconds=rt.settings.artifact_url_timeout_seconds,
+        object_storage=rt.oci,
     )
     desired = DesiredJob(spec, ref, rq.desired_template(spec, user_env), artifact.digest)
     state = JobState(status.get("jobId"), int(status.get("revision") or 0))

@@ -8,6 +8,7 @@ The calls are blocking: async callers run them with `asyncio.to_thread`.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import logging
 import os
 import threading
@@ -17,6 +18,7 @@ from typing import Any, TypeVar
 import oci
 from oci.data_science import DataScienceClient
 from oci.data_science import models as ds
+from oci.object_storage import ObjectStorageClient
 
 from . import metrics
 from .errors import is_not_found
@@ -26,6 +28,20 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 PAGE_LIMIT = 100
 CRASH_EXIT_CODE = 137
+# `oci://` artifacts kept by etag, so a resync costs a HEAD, not a download, while the object is unchanged.
+OBJECT_CACHE_ENTRIES = 16
+
+
+@dataclasses.dataclass(frozen=True)
+class StoredObject:
+    etag: str
+    content: bytes
+
+
+class ObjectTooLarge(Exception):
+    def __init__(self, size: int) -> None:
+        super().__init__(f"{size} bytes")
+        self.size = size
 
 
 def retry_strategy(settings: OperatorSettings) -> oci.retry.RetryStrategy:
@@ -70,13 +86,20 @@ def config_and_signer(settings: OperatorSettings) -> tuple[dict[str, Any], Any]:
 class OciGateway:
     """Data Science calls the operator makes, with counting, 404 handling and the crash point."""
 
-    def __init__(self, settings: OperatorSettings, client: DataScienceClient | None = None) -> None:
+    def __init__(
+        self,
+        settings: OperatorSettings,
+        client: DataScienceClient | None = None,
+        object_storage: ObjectStorageClient | None = None,
+    ) -> None:
         self._settings = settings
         self._client = client
         self._lock = threading.Lock()
         self.region: str = settings.region or ""
         # Per-operation call counts, readable without Prometheus (tests, benchmark).
         self.calls: collections.Counter[str] = collections.Counter()
+        self._object_storage = object_storage
+        self._objects: collections.OrderedDict[tuple[str, str, str], StoredObject] = collections.OrderedDict()
 
     @property
     def client(self) -> DataScienceClient:
@@ -96,6 +119,23 @@ class OciGateway:
                 self._client = DataScienceClient(config, **kwargs)
                 self.region = self.region or str(config.get("region") or "")
             return self._client
+
+    @property
+    def object_storage(self) -> ObjectStorageClient:
+        """Same auth as Data Science; endpoint OCIDS_OBJECT_STORAGE_ENDPOINT, else the SDK's regional one."""
+        with self._lock:
+            if self._object_storage is None:
+                config, signer = config_and_signer(self._settings)
+                kwargs: dict[str, Any] = {
+                    "signer": signer,
+                    "retry_strategy": retry_strategy(self._settings),
+                    "timeout": (10.0, self._settings.artifact_url_timeout_seconds),
+                    "circuit_breaker_strategy": oci.circuit_breaker.NoCircuitBreakerStrategy(),
+                }
+                if self._settings.object_storage_endpoint:
+                    kwargs["service_endpoint"] = self._settings.object_storage_endpoint
+                self._object_storage = ObjectStorageClient(config, **kwargs)
+            return self._object_storage
 
     def _call(self, operation: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         outcome = "ok"
@@ -205,6 +245,47 @@ class OciGateway:
             "delete_job", self.client.delete_job, job_id, delete_related_job_runs=True
         )
         return deleted is not None
+
+    # Object Storage (oci:// artifacts) -------------------------------------------------------
+    def read_object(self, namespace: str, bucket: str, name: str, max_bytes: int) -> StoredObject:
+        """The object's bytes and etag. Raises ServiceError (404 with OCI's code) or ObjectTooLarge.
+
+        A known object is checked with HEAD and downloaded again only when its etag changed.
+        """
+        key = (namespace, bucket, name)
+        with self._lock:
+            cached = self._objects.get(key)
+        if cached is not None:
+            try:
+                head = self._call("head_object", self.object_storage.head_object, namespace, bucket, name)
+            except oci.exceptions.ServiceError as exc:
+                # A HEAD answer has no body, so no error code: the GET below reports which part is missing.
+                if not is_not_found(exc):
+                    raise
+            else:
+                if head.headers.get("etag") == cached.etag:
+                    with self._lock:
+                        self._objects.move_to_end(key)
+                    return cached
+        response = self._call("get_object", self.object_storage.get_object, namespace, bucket, name)
+        data = response.data
+        try:
+            declared = int(response.headers.get("content-length") or 0)
+            if declared > max_bytes:
+                raise ObjectTooLarge(declared)
+            raw = data.raw.read(max_bytes + 1, decode_content=True) if hasattr(data, "raw") else bytes(data)
+        finally:
+            if hasattr(data, "close"):
+                data.close()
+        if len(raw) > max_bytes:
+            raise ObjectTooLarge(len(raw))
+        stored = StoredObject(str(response.headers.get("etag") or ""), raw)
+        with self._lock:
+            self._objects[key] = stored
+            self._objects.move_to_end(key)
+            while len(self._objects) > OBJECT_CACHE_ENTRIES:
+                self._objects.popitem(last=False)
+        return stored
 
     # Job runs ---------------------------------------------------------------------------------
     def create_job_run(self, details: ds.CreateJobRunDetails, retry_token: str) -> ds.JobRun:

@@ -33,6 +33,8 @@ class OperatorSettings(BaseSettings):
     region: str | None = None
     datascience_endpoint: str | None = None
     logging_endpoint: str | None = None
+    # Object Storage endpoint for `oci://` artifacts; unset: the SDK's regional endpoint.
+    object_storage_endpoint: str | None = None
     # Empty: watch all namespaces.
     namespaces: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # Run polling: fast while runs are starting, slow once every tracked run is long past start.
@@ -66,7 +68,7 @@ class OperatorSettings(BaseSettings):
             return [item.strip() for item in value.split(",") if item.strip()]
         return value
 
-    @field_validator("datascience_endpoint", "logging_endpoint")
+    @field_validator("datascience_endpoint", "logging_endpoint", "object_storage_endpoint")
     @classmethod
     def _check_endpoint(cls, value: str | None) -> str | None:
         if value in (None, ""):

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 from ocids_operator.api import Artifact, EnvVar
 from ocids_operator.errors import OutcomeKind, ReconcileError
-from ocids_operator.inputs import fetch_url, file_name_of, resolve_artifact, resolve_env
+from ocids_operator.inputs import file_name_of, resolve_artifact, resolve_env
 from ocids_operator.kube import MissingReference
 
 
@@ -45,16 +45,11 @@ def test_a_missing_secret_is_retried_with_a_message_naming_the_variable_not_the_
 
 def test_config_map_artifact_keeps_binary_bytes_and_takes_the_key_as_file_name() -> None:
     artifact = Artifact.model_validate({"configMapRef": {"name": "code", "key": "train.zip"}})
-    resolved = asyncio.run(resolve_artifact(Kube(), "ml", artifact, max_bytes=100, timeout_seconds=1))  # type: ignore[arg-type]
+    resolved = asyncio.run(
+        resolve_artifact(Kube(), "ml", artifact, max_bytes=100, timeout_seconds=1, object_storage=None)
+    )  # type: ignore[arg-type]
     assert resolved.file_name == "train.zip" and resolved.content.startswith(b"PK")
     assert resolved.digest.startswith("sha256:") and resolved.size_bytes == 13
-
-
-def test_object_storage_urls_are_reported_as_not_supported_yet() -> None:
-    with pytest.raises(ReconcileError) as info:
-        asyncio.run(fetch_url("oci://bucket@ns/train.zip", max_bytes=10, timeout_seconds=1))
-    assert info.value.outcome.kind is OutcomeKind.STALLED
-    assert "oci://" in info.value.outcome.message
 
 
 def test_file_name_of_a_url_ignores_the_query() -> None:
