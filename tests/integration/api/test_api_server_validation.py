@@ -249,6 +249,7 @@ def test_printer_columns(api_crds: Cluster, namespace: str) -> None:
         "PHASE",
         "STARTED",
         "FINISHED",
+        "DURATION",
         "EXIT",
         "CODE",
         "AGE",
