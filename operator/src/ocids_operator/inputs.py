@@ -24,6 +24,10 @@ from .oci_requests import ObjectRef, ResolvedArtifact
 
 # oci://bucket@namespace/path/to/object (the object name may contain slashes).
 _OCI_URL = re.compile(r"^oci://(?P<bucket>[^@/]+)@(?P<namespace>[^@/]+)/(?P<name>.+)$")
+# A URL inside free text: its user:password@ and its query string and fragment are dropped.
+_URL_SECRETS = re.compile(
+    r"([a-z][a-z0-9+.-]*://)(?:[^\s'\"/?#@]*@)?([^\s'\"?#]*)(?:[?#][^\s'\"]*)?", re.IGNORECASE
+)
 
 
 def parse_spec(model: type[Any], spec: Mapping[str, Any]) -> Any:
@@ -63,6 +67,11 @@ async def resolve_env(kube: KubeClient, namespace: str, env: Sequence[EnvVar]) -
             raise retry("EnvReferenceMissing", f"env {var.name}: {exc}") from None
         except KubeError as exc:
             raise retry("KubernetesError", f"env {var.name}: {exc}") from None
+        except UnicodeDecodeError:
+            # The codec's message quotes a byte of the value: say which variable, never what it holds.
+            raise retry(
+                "EnvReferenceInvalid", f"env {var.name}: the referenced value is not UTF-8 text"
+            ) from None
         if value is not None:
             resolved[var.name] = value
     return resolved
@@ -106,7 +115,7 @@ async def fetch_url(
         return await fetch_object(url, max_bytes=max_bytes, gateway=object_storage)
     if not url.startswith("https://"):
         raise stalled("ArtifactSourceUnsupported", "artifact.url must start with https:// or oci://")
-    shown = url.split("?", 1)[0]  # query strings may carry tokens (pre-authenticated requests)
+    shown = shown_url(url)
     try:
         timeout = aiohttp.ClientTimeout(total=timeout_seconds)
         async with aiohttp.ClientSession(timeout=timeout) as session, session.get(url) as response:
@@ -128,9 +137,31 @@ async def fetch_url(
                         "ArtifactTooLarge", f"artifact.url {shown} is over the {max_bytes}-byte limit"
                     )
                 chunks.append(chunk)
+    except aiohttp.InvalidURL:
+        # aiohttp's message is the whole URL, query string (the PAR token) included: never echo it.
+        raise stalled("InvalidArtifactURL", f"spec.artifact.url {shown} is not a valid URL") from None
     except (aiohttp.ClientError, TimeoutError) as exc:
-        raise retry("ArtifactFetchFailed", f"artifact.url {shown}: {type(exc).__name__}: {exc}") from None
+        detail = _without_url_secrets(f"{type(exc).__name__}: {exc}")
+        raise retry("ArtifactFetchFailed", f"artifact.url {shown}: {detail}") from None
     return ResolvedArtifact("url", file_name_of(url), b"".join(chunks), url=shown)
+
+
+def shown_url(url: str) -> str:
+    """The URL as status, events and logs may show it: without query string, fragment or user:password@.
+
+    Query strings carry tokens (pre-authenticated requests, signed URLs); userinfo is a password.
+    """
+    base = url.split("?", 1)[0].split("#", 1)[0]
+    scheme, sep, rest = base.partition("://")
+    if sep:
+        authority, slash, path = rest.partition("/")
+        return f"{scheme}{sep}{authority.rsplit('@', 1)[-1]}{slash}{path}"
+    return base
+
+
+def _without_url_secrets(text: str) -> str:
+    """`shown_url` for every URL inside an error text (redirect targets carry tokens too)."""
+    return _URL_SECRETS.sub(r"\1\2", text)
 
 
 def parse_oci_url(url: str) -> tuple[str, str, str]:

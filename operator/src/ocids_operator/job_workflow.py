@@ -107,7 +107,6 @@ async def reconcile(rt: Runtime, body: Mapping[str, Any]) -> Outcome:
         revision=state.revision,
         retired_job_ids=retired,
         artifact=artifact,
-        template_hash=desired.template_hash,
         region=rt.region,
         active=active,
         reason=reason,

@@ -12,6 +12,7 @@ import base64
 import datetime
 import logging
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
@@ -42,8 +43,13 @@ def login(settings: kopf.OperatorSettings | None = None) -> kopf.ConnectionInfo:
 
 
 class KubeClient:
-    def __init__(self, connection: kopf.ConnectionInfo) -> None:
+    def __init__(
+        self, connection: kopf.ConnectionInfo, login_again: Callable[[], kopf.ConnectionInfo] = login
+    ) -> None:
         self._conn = connection
+        # Projected service account tokens are rotated by the kubelet and expire (an hour, where the
+        # API server does not extend them): on a 401 the token is read again, as kopf does for itself.
+        self._login_again = login_again
         self._session: aiohttp.ClientSession | None = None
         self._lock = asyncio.Lock()
 
@@ -53,20 +59,37 @@ class KubeClient:
                 ssl = self._conn.as_ssl_context() if self._conn.server.startswith("https") else False
                 self._session = aiohttp.ClientSession(
                     base_url=self._conn.server.rstrip("/") + "/",
-                    headers=self._conn.as_http_headers(),
                     connector=aiohttp.TCPConnector(ssl=ssl, limit=20),
                     timeout=aiohttp.ClientTimeout(total=30),
                 )
             return self._session
 
+    async def _relogin(self, rejected: str | None) -> None:
+        async with self._lock:
+            if self._conn.as_http_headers().get("Authorization") == rejected:  # not already replaced
+                self._conn = await asyncio.to_thread(self._login_again)
+
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()
 
-    async def request(self, method: str, path: str, body: Any = None, content_type: str | None = None) -> Any:
+    async def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        content_type: str | None = None,
+        *,
+        relogin: bool = True,
+    ) -> Any:
         session = await self._http()
-        headers = {"Content-Type": content_type} if content_type else {}
+        headers = self._conn.as_http_headers()  # per request: the token may be replaced meanwhile
+        if content_type:
+            headers["Content-Type"] = content_type
         async with session.request(method, path.lstrip("/"), json=body, headers=headers) as response:
+            if response.status == 401 and relogin:
+                await self._relogin(headers.get("Authorization"))
+                return await self.request(method, path, body, content_type, relogin=False)
             if response.status == 404:
                 return None
             if response.status >= 400:

@@ -30,6 +30,9 @@ PAGE_LIMIT = 100
 CRASH_EXIT_CODE = 137
 # `oci://` artifacts kept by etag, so a resync costs a HEAD, not a download, while the object is unchanged.
 OBJECT_CACHE_ENTRIES = 16
+# ... and at most this many bytes in all: 16 objects of up to OCIDS_ARTIFACT_MAX_BYTES each would be
+# a gigabyte held for good, far over the chart's memory limit (an OOM-killed operator re-reads them all).
+OBJECT_CACHE_BYTES = 64 << 20
 
 
 @dataclasses.dataclass(frozen=True)
@@ -283,9 +286,13 @@ class OciGateway:
         with self._lock:
             self._objects[key] = stored
             self._objects.move_to_end(key)
-            while len(self._objects) > OBJECT_CACHE_ENTRIES:
+            while len(self._objects) > OBJECT_CACHE_ENTRIES or self.cached_object_bytes > OBJECT_CACHE_BYTES:
                 self._objects.popitem(last=False)
         return stored
+
+    @property
+    def cached_object_bytes(self) -> int:
+        return sum(len(stored.content) for stored in self._objects.values())
 
     # Job runs ---------------------------------------------------------------------------------
     def create_job_run(self, details: ds.CreateJobRunDetails, retry_token: str) -> ds.JobRun:

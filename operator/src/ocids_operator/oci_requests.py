@@ -296,9 +296,11 @@ def observed_template(job: ds.Job) -> Template:
 
 
 def template_hash(template: Template, artifact_digest: str) -> str:
-    """A short stable hash of the template and artifact (stored as an OCI tag and in status).
+    """A short stable hash of the template and artifact, stored only as the OCI job's tag.
 
-    Secret values are inside `template.env`; only this one-way digest of everything leaves.
+    Secret values are inside `template.env`. The hash stays off the Kubernetes object: anyone who
+    can read a TrainingJob sees every other input, so the hash would let them test guesses of a
+    secret offline. OCI readers gain nothing from it: the job's env values are visible to them.
     """
     payload = json.dumps([dataclasses.asdict(template), artifact_digest], sort_keys=True, default=list)
     return hashlib.sha256(payload.encode()).hexdigest()[:32]

@@ -146,8 +146,13 @@ async def reconcile(rt: Runtime, body: Mapping[str, Any]) -> tuple[Outcome, list
     if view.job_id in (None, job_id):
         result["jobRevision"] = job_status.get("revision")
     result["message"] = None
+    # Written here, before the poller follows the run: kopf applies a handler's patch only after the
+    # handler returns, so left to kopf this "Accepted" could land after the poller's "Succeeded" of a
+    # quick run and put a finished run back to Accepted for good (the poller stops at a terminal phase).
+    if await rt.kube.patch_run_status(namespace, meta["name"], result) is None:
+        return Outcome({}, events), owners  # the TrainingJobRun is gone
     track(rt, body, {**status, **result}, job_spec.compartment_id, job)
-    return Outcome(result, events), owners
+    return Outcome({}, events), owners
 
 
 def _compartment(job: Mapping[str, Any] | None) -> str | None:
@@ -167,11 +172,29 @@ async def _find_existing(rt: Runtime, compartment_id: str, display_name: str, ui
     return None
 
 
+async def _created_before_a_crash(rt: Runtime, body: Mapping[str, Any]) -> str | None:
+    """The OCI run of an object whose status never got its jobRunId (the operator died right after
+    CreateJobRun): without this lookup a deletion would leave that run running, unseen, in OCI."""
+    meta = body["metadata"]
+    job_ref = ((body.get("spec") or {}).get("jobRef") or {}).get("name")
+    job = await rt.kube.get_training_job(meta["namespace"], job_ref) if job_ref else None
+    compartment = _compartment(job)
+    if compartment is None:
+        return None
+    display_name = (body.get("spec") or {}).get("displayName") or object_ref(
+        body, rt.settings.cluster_name
+    ).default_display_name
+    existing = await _find_existing(rt, compartment, display_name, meta["uid"])
+    return None if existing is None else str(existing.id)
+
+
 async def finalize(rt: Runtime, body: Mapping[str, Any]) -> Outcome:
     """Deletion: Delete cancels an active run, then deletes it in OCI; Retain leaves it untouched."""
     spec = body.get("spec") or {}
     status = dict(body.get("status") or {})
     run_id = status.get("jobRunId")
+    if not run_id and spec.get("deletionPolicy", "Delete") != "Retain":
+        run_id = await _created_before_a_crash(rt, body)
     if not run_id:
         return Outcome({})
     if spec.get("deletionPolicy", "Delete") == "Retain":

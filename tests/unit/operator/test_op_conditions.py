@@ -90,7 +90,6 @@ def test_ready_says_where_the_oci_job_is_not_what_was_being_done() -> None:
         "revision": 2,
         "retired_job_ids": [],
         "artifact": ResolvedArtifact("inline", "train.py", b"print(1)"),
-        "template_hash": "h",
         "region": "us-ashburn-1",
         "previous": None,
         "generation": 3,

@@ -54,3 +54,37 @@ def test_config_map_artifact_keeps_binary_bytes_and_takes_the_key_as_file_name()
 
 def test_file_name_of_a_url_ignores_the_query() -> None:
     assert file_name_of("https://example.com/p/train.tar.gz?sig=abc") == "train.tar.gz"
+
+
+def test_an_unparsable_url_stalls_without_echoing_its_query_token() -> None:
+    artifact = Artifact.model_validate(
+        {"url": "https://objectstorage.example.com:99999/p/train.py?sig=TOKEN"}
+    )
+    with pytest.raises(ReconcileError) as info:
+        asyncio.run(
+            resolve_artifact(Kube(), "ml", artifact, max_bytes=100, timeout_seconds=1, object_storage=None)
+        )  # type: ignore[arg-type]
+    assert info.value.outcome.reason == "InvalidArtifactURL"
+    assert "TOKEN" not in info.value.outcome.message and "sig=" not in info.value.outcome.message
+    assert "https://objectstorage.example.com:99999/p/train.py" in info.value.outcome.message
+
+
+def test_an_unreachable_url_is_retried_naming_it_without_password_or_token() -> None:
+    artifact = Artifact.model_validate({"url": "https://bob:PASSWORD@127.0.0.1:1/p/train.py?sig=TOKEN#x"})
+    with pytest.raises(ReconcileError) as info:
+        asyncio.run(
+            resolve_artifact(Kube(), "ml", artifact, max_bytes=100, timeout_seconds=5, object_storage=None)
+        )  # type: ignore[arg-type]
+    message = info.value.outcome.message
+    assert info.value.outcome.kind is OutcomeKind.RETRY and "https://127.0.0.1:1/p/train.py" in message
+    assert "PASSWORD" not in message and "bob" not in message and "TOKEN" not in message
+
+
+def test_fetch_error_details_lose_the_secrets_of_every_url_they_name() -> None:
+    from ocids_operator.inputs import _without_url_secrets
+
+    text = "TooManyRedirects: 302, url='https://u:PASS@h/p/o?sig=TOKEN#frag' (from http://x/?a=TOKEN)"
+    assert "TOKEN" not in _without_url_secrets(text) and "PASS" not in _without_url_secrets(text)
+    assert "url='https://h/p/o'" in _without_url_secrets(text) and "(from http://x/" in _without_url_secrets(
+        text
+    )

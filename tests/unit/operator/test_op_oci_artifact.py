@@ -181,3 +181,20 @@ def test_object_storage_endpoint_setting(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setenv("OCIDS_OBJECT_STORAGE_ENDPOINT", "localhost:1")
     with pytest.raises(SettingsError, match="OCIDS_OBJECT_STORAGE_ENDPOINT"):
         load_settings()
+
+
+def test_the_etag_cache_holds_a_bounded_number_of_bytes_not_just_of_objects(
+    gateway: tuple[OciGateway, FakeObjectStorage], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import ocids_operator.oci_client as oci_client
+
+    monkeypatch.setattr(oci_client, "OBJECT_CACHE_BYTES", 10)
+    gw, store = gateway
+    for name in ("a", "b", "c"):
+        store.objects[name] = ("e-" + name, b"x" * 4)
+        gw.read_object("ns", "b", name, 100)
+    assert gw.cached_object_bytes <= 10  # "a" went; 16 big artifacts would otherwise stay in memory
+    store.calls.clear()
+    gw.read_object("ns", "b", "c", 100)  # the most recent one is still served from the cache
+    gw.read_object("ns", "b", "a", 100)  # the evicted one is downloaded again
+    assert store.calls == ["head_object", "get_object"]

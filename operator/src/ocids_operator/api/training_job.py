@@ -181,8 +181,6 @@ class TrainingJobStatus(StatusModel):
     """metadata.generation last reconciled."""
     conditions: Annotated[list[Condition], ListMap("type")] = []
     """Ready, Reconciling and Stalled (kstatus)."""
-    template_hash: str | None = None
-    """Hash of the fields that need a new revision when they change."""
     message: str | None = None
     """Last error or notable event, for humans."""
 
