@@ -221,7 +221,13 @@ class RunPoller:
         for run_id, view in plan.updates:
             failures += not await self._apply_safely(run_id, view)
         for run_id in plan.fetch:
-            job_run = await asyncio.to_thread(self._gateway.get_job_run, run_id)
+            try:
+                job_run = await asyncio.to_thread(self._gateway.get_job_run, run_id)
+            except Exception as exc:
+                # One run OCI cannot answer for right now must not hold back the others' updates.
+                log.warning("reading OCI job run %s failed: %s: %s", run_id, type(exc).__name__, exc)
+                failures += 1
+                continue
             run = self._runs.get(run_id)
             if job_run is not None:
                 failures += not await self._apply_safely(run_id, view_of(job_run))

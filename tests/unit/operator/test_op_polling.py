@@ -247,6 +247,35 @@ def test_a_failed_status_write_is_retried_next_cycle_without_stopping_other_runs
     asyncio.run(scenario())
 
 
+def test_a_run_oci_fails_to_return_does_not_hold_back_the_others() -> None:
+    async def scenario() -> None:
+        poller, oci, kube, clock = make_poller()
+        for run_id in ("unlucky", "fine"):
+            oci.add(run_id, "IN_PROGRESS")
+            poller.track(tracked(run_id, "IN_PROGRESS"))
+        clock.now += 5
+        # Both finished, so both left the lists and each needs one GET.
+        oci.set("unlucky", "SUCCEEDED", "exit code 0")
+        oci.set("fine", "SUCCEEDED", "exit code 0")
+        original = oci.get_job_run
+
+        def failing_get(run_id: str) -> ds.JobRun | None:
+            if run_id == "unlucky":
+                raise ConnectionError("OCI timed out")
+            return original(run_id)
+
+        oci.get_job_run = failing_get  # type: ignore[method-assign]
+        with pytest.raises(RuntimeError, match="1 run status update"):
+            await poller.cycle(COMPARTMENT)
+        assert kube.status["fine"]["phase"] == "Succeeded" and "unlucky" not in kube.status
+        oci.get_job_run = original  # type: ignore[method-assign]
+        await poller.cycle(COMPARTMENT)
+        assert kube.status["unlucky"]["phase"] == "Succeeded"
+        await poller.stop()
+
+    asyncio.run(scenario())
+
+
 def test_runs_without_logging_cost_one_get_over_their_life() -> None:
     async def scenario() -> float:
         poller, oci, kube, clock = make_poller()
