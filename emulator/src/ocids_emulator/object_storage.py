@@ -298,14 +298,9 @@ async def get_object(request: web.Request) -> web.Response:
 
 
 async def delete_object(request: web.Request) -> web.Response:
-    emu = emulator(request)
-    bucket = _bucket(request)
-    name = _object_name(request)
-    meta = emu.store.object_meta(bucket.id, name)
-    if meta is None:
-        raise object_not_found(bucket.doc["name"], name)
+    bucket, name, meta = _stored_meta(request)
     _check_preconditions(request.headers, meta["etag"], writing=True)
-    emu.store.delete_object(bucket.id, name)
+    emulator(request).store.delete_object(bucket.id, name)
     return web.Response(status=204, headers={"last-modified": _last_modified(meta)})
 
 
