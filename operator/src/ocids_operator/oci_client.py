@@ -102,23 +102,37 @@ class OciGateway:
         # Per-operation call counts, readable without Prometheus (tests, benchmark).
         self.calls: collections.Counter[str] = collections.Counter()
         self._object_storage = object_storage
+        self._auth: tuple[dict[str, Any], Any] | None = None
         self._objects: collections.OrderedDict[tuple[str, str, str], StoredObject] = collections.OrderedDict()
+
+    def _client_args(
+        self, endpoint: str | None, read_timeout: float
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(config, kwargs) for an SDK client; call with the lock held.
+
+        Built lazily and once for both clients: principal signers reach the network when constructed.
+        """
+        if self._auth is None:
+            self._auth = config_and_signer(self._settings)
+        config, signer = self._auth
+        kwargs: dict[str, Any] = {
+            "signer": signer,
+            "retry_strategy": retry_strategy(self._settings),
+            "timeout": (10.0, read_timeout),
+            # kopf already backs off per object; a shared breaker would fail healthy objects too.
+            "circuit_breaker_strategy": oci.circuit_breaker.NoCircuitBreakerStrategy(),
+        }
+        if endpoint:
+            kwargs["service_endpoint"] = endpoint
+        return config, kwargs
 
     @property
     def client(self) -> DataScienceClient:
-        # Built lazily: principal signers reach the network when constructed.
         with self._lock:
             if self._client is None:
-                config, signer = config_and_signer(self._settings)
-                kwargs: dict[str, Any] = {
-                    "signer": signer,
-                    "retry_strategy": retry_strategy(self._settings),
-                    "timeout": (10.0, self._settings.oci_timeout_seconds),
-                    # kopf already backs off per object; a shared breaker would fail healthy objects too.
-                    "circuit_breaker_strategy": oci.circuit_breaker.NoCircuitBreakerStrategy(),
-                }
-                if self._settings.datascience_endpoint:
-                    kwargs["service_endpoint"] = self._settings.datascience_endpoint
+                config, kwargs = self._client_args(
+                    self._settings.datascience_endpoint, self._settings.oci_timeout_seconds
+                )
                 self._client = DataScienceClient(config, **kwargs)
                 self.region = self.region or str(config.get("region") or "")
             return self._client
@@ -128,15 +142,9 @@ class OciGateway:
         """Same auth as Data Science; endpoint OCIDS_OBJECT_STORAGE_ENDPOINT, else the SDK's regional one."""
         with self._lock:
             if self._object_storage is None:
-                config, signer = config_and_signer(self._settings)
-                kwargs: dict[str, Any] = {
-                    "signer": signer,
-                    "retry_strategy": retry_strategy(self._settings),
-                    "timeout": (10.0, self._settings.artifact_url_timeout_seconds),
-                    "circuit_breaker_strategy": oci.circuit_breaker.NoCircuitBreakerStrategy(),
-                }
-                if self._settings.object_storage_endpoint:
-                    kwargs["service_endpoint"] = self._settings.object_storage_endpoint
+                config, kwargs = self._client_args(
+                    self._settings.object_storage_endpoint, self._settings.artifact_url_timeout_seconds
+                )
                 self._object_storage = ObjectStorageClient(config, **kwargs)
             return self._object_storage
 
