@@ -21,4 +21,4 @@ COPY --from=build /opt/venv /opt/venv
 RUN groupadd --system --gid 10001 ocids && useradd --system --uid 10001 --gid 10001 --no-create-home ocids
 USER 10001:10001
 EXPOSE 8080 9090
-ENTRYPOINT ["ocids-operator", "--standalone"]
+ENTRYPOINT ["ocids-operator"]

@@ -13,7 +13,8 @@ XDIST_WORKERS ?= 2
 export PATH := $(abspath $(BIN)):$(PATH)
 
 .PHONY: help install lint typecheck unit integration test controlplane cluster-up cluster-down \
-        crds crds-check emulator bench bench-emulator bench-operator clean
+        crds crds-check emulator bench bench-emulator bench-operator clean \
+        image image-base test-image kstatus demo demo-down
 
 help: ## list targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -39,10 +40,30 @@ unit: $(STAMP) ## fast tests, no cluster, no emulator process
 controlplane: ## build (or reuse) kube-apiserver, kube-controller-manager, kubectl, etcd, helm (needs Go >= 1.26)
 	bash tools/controlplane/build.sh
 
-integration: $(STAMP) controlplane ocicli ## tests against a real API server and the emulator
+integration: $(STAMP) controlplane ocicli kstatus ## tests against a real API server and the emulator
 	$(BIN)/pytest tests/integration -q -n $(XDIST_WORKERS) --dist loadgroup
 
-test: lint typecheck crds-check unit integration ## everything CI runs
+test: lint typecheck crds-check unit integration test-image ## everything CI runs
+
+# The operator image. With a Docker engine: docker build. Without one (these machines): buildah,
+# FROM a local python:3.11-slim stand-in built from Debian's packages (cached; see tools/image/).
+IMAGE ?= localhost/ocids-operator:dev
+image: ## build the operator image ($(IMAGE)) with docker, else buildah
+	IMAGE=$(IMAGE) bash tools/image/build.sh
+
+test-image: $(STAMP) controlplane image ## start the built image exactly as the chart does, against the control plane + emulator
+	IMAGE=$(IMAGE) $(BIN)/pytest tests/image -q -p no:cacheprovider
+
+# kstatus (sigs.k8s.io/cli-utils, what Flux's health checks run), built from the module proxy.
+kstatus: ## build (or reuse) the kstatus checker the GitOps tests use
+	bash tools/kstatus/build.sh
+
+demo: ## the quick start: control plane (or $$KUBECONFIG), emulator, operator, two training runs
+	$(MAKE) --no-print-directory install controlplane
+	$(PY) tools/demo/demo.py up
+
+demo-down: ## stop everything `make demo` started
+	@if [ -x $(PY) ]; then $(PY) tools/demo/demo.py down; else echo "nothing to stop (no .venv)"; fi
 
 cluster-up: $(STAMP) controlplane ## start a local control plane in the background
 	$(PY) -m ocids_controlplane up

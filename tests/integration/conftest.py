@@ -7,6 +7,10 @@ existing cluster (kind, OKE, `make cluster-up`) instead and start nothing. A pla
 deliberately ignored so a test run never lands on whatever cluster the shell happens to point at.
 
 Polling helper for tests: `from ocids_controlplane.waiting import wait_until`.
+
+The operator harness (`operator/harness_*.py`) and its fixtures (`kube`, `emulator`, `oci_target`,
+`start_operator`, `world`, `e2e`) serve every integration test folder: the operator flow, the
+image, the chart and GitOps tests all drive the same real processes.
 """
 
 from __future__ import annotations
@@ -14,11 +18,26 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from ocids_controlplane import Cluster, ControlPlane, ExternalCluster, MissingBinaryError
+
+sys.path.insert(0, str(Path(__file__).parent / "operator"))
+
+from operator_fixtures import (  # noqa: E402  (needs the harness folder on sys.path)
+    e2e,
+    emulator,
+    kube,
+    oci_target,
+    pytest_runtest_makereport,
+    start_operator,
+    world,
+)
+
+__all__ = ["e2e", "emulator", "kube", "oci_target", "pytest_runtest_makereport", "start_operator", "world"]
 
 EXTERNAL_ENV = "OCIDS_TEST_KUBECONFIG"
 NAMESPACE_LABEL = "ocids-test/namespace"

@@ -1,4 +1,4 @@
-"""Fixtures for the operator's end-to-end tests.
+"""Fixtures for the end-to-end tests (imported by tests/integration/conftest.py).
 
 Each test gets its own namespace (H1's `namespace`), its own emulator (own data dir and port) and its
 own operator subprocess watching only that namespace, so tests never share OCI state or fight over
