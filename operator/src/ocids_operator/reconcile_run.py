@@ -192,9 +192,9 @@ def run_status(
     ):
         if value is not None:
             status[key] = _rfc3339(value)
-    ran_for = duration_seconds(view)
-    if ran_for is not None:
-        status["duration"] = human_duration(ran_for)
+    shown_for = shown_duration_seconds(view)
+    if shown_for is not None:
+        status["duration"] = human_duration(shown_for)
     if view.log_group_id:
         logs: dict[str, Any] = {"logGroupId": view.log_group_id}
         if view.log_id:
@@ -231,6 +231,19 @@ def duration_seconds(view: RunView) -> float | None:
     if view.time_started and view.time_finished:
         return max(0.0, (view.time_finished - view.time_started).total_seconds())
     return None
+
+
+def shown_duration_seconds(view: RunView) -> int | None:
+    """FINISHED minus STARTED as status shows them (whole seconds), so DURATION never disagrees
+    with the two columns beside it: 10:00:00.9 to 10:00:01.2 reads 1s, not a rounded 0s."""
+    if view.time_started and view.time_finished:
+        started, finished = (_whole_seconds(t) for t in (view.time_started, view.time_finished))
+        return max(0, int((finished - started).total_seconds()))
+    return None
+
+
+def _whole_seconds(value: datetime.datetime) -> datetime.datetime:
+    return value.replace(microsecond=0, tzinfo=value.tzinfo or datetime.UTC)
 
 
 def human_duration(seconds: float) -> str:
