@@ -21,6 +21,15 @@
 {{- end -}}
 {{- end -}}
 
+{{/* A digest pins the image; otherwise the tag, defaulting to the chart's appVersion. */}}
+{{- define "ocids-operator.image" -}}
+{{- if .Values.image.digest -}}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest -}}
+{{- else -}}
+{{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion) -}}
+{{- end -}}
+{{- end -}}
+
 {{- define "ocids-operator.selectorLabels" -}}
 app.kubernetes.io/name: {{ include "ocids-operator.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}

@@ -116,7 +116,12 @@ def check_oci_config(settings: OperatorSettings) -> str | None:
         return (
             f"invalid setting OCIDS_OCI_PROFILE: profile {settings.oci_profile!r} is not in the config file"
         )
-    except (oci.exceptions.InvalidConfig, oci.exceptions.InvalidPrivateKey, OSError) as exc:
+    except (
+        oci.exceptions.InvalidConfig,
+        oci.exceptions.InvalidPrivateKey,
+        oci.exceptions.InvalidKeyFilePath,
+        OSError,
+    ) as exc:
         return f"invalid OCI config ({settings.oci_config_file}, profile {settings.oci_profile}): {exc}"
     return None
 

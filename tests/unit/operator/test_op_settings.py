@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from ocids_operator import __main__ as entry
 from ocids_operator.settings import AuthMode, SettingsError, load_settings
@@ -69,3 +71,18 @@ def test_missing_oci_config_file_stops_start_up(
     monkeypatch.setenv("OCIDS_OCI_CONFIG_FILE", "/nonexistent/oci-config")
     assert entry.main([]) == 2
     assert "OCIDS_OCI_CONFIG_FILE" in capsys.readouterr().err
+
+
+def test_a_config_whose_key_file_is_missing_stops_start_up_with_a_message(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # The likeliest chart mistake: key_file names a path the Secret's items do not mount.
+    config = tmp_path / "config"
+    config.write_text(
+        "[DEFAULT]\nuser=ocid1.user.oc1..u\nfingerprint=aa:bb\ntenancy=ocid1.tenancy.oc1..t\n"
+        "region=us-ashburn-1\nkey_file=/etc/oci/missing.pem\n"
+    )
+    monkeypatch.setenv("OCIDS_OCI_CONFIG_FILE", str(config))
+    assert entry.main([]) == 2
+    err = capsys.readouterr().err
+    assert "invalid OCI config" in err and "/etc/oci/missing.pem" in err
