@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
@@ -9,7 +10,7 @@ from typing import Annotated, Any
 import pytest
 import yaml
 from api_samples import REPO
-from ocids_operator import crdgen
+from ocids_operator import crdgen, manifestgen
 from ocids_operator.api import RESOURCES, TRAINING_JOB, TRAINING_JOB_RUN, ApiModel, ListMap, Rule
 from ocids_operator.api.structural import SchemaError, structural_schema
 from pydantic import BaseModel
@@ -191,20 +192,44 @@ def test_markers_reach_the_schema() -> None:
     assert schema["properties"]["child"]["description"] == "optional child"
 
 
-def test_check_compares_the_manifest_crds_without_helm(
+def test_check_without_helm_catches_a_broken_kustomization(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     (tmp_path / crdgen.CHART_DIR).mkdir(parents=True)
     (tmp_path / crdgen.CHART_DIR / "Chart.yaml").write_text("name: x\n")
-    (tmp_path / "manifests").mkdir()
-    manifest = tmp_path / crdgen.MANIFEST
-    manifest.write_text((REPO / crdgen.MANIFEST).read_text())
-    monkeypatch.setattr(crdgen, "find_helm", lambda: None)  # `write` must not re-render it here
+    shutil.copytree(REPO / "manifests", tmp_path / "manifests")
+    monkeypatch.setattr(crdgen, "find_helm", lambda: None)  # `write` must not re-render manifests/ here
     assert crdgen.main(["write", "--root", str(tmp_path)]) == 0
     assert crdgen.main(["check", "--root", str(tmp_path)]) == 0
-    assert f"the CRDs in {crdgen.MANIFEST}" in capsys.readouterr().out
-    manifest.write_text(manifest.read_text().replace("name: Exit Code", "name: Exit"))
+    capsys.readouterr()
+    (tmp_path / "manifests/rbac.yaml").unlink()
+    kustomization = tmp_path / manifestgen.KUSTOMIZATION
+    kustomization.write_text(kustomization.read_text().replace("  - ../crds\n", ""))
     assert crdgen.main(["check", "--root", str(tmp_path)]) == 1
-    assert f"{crdgen.MANIFEST} is stale" in capsys.readouterr().err
-    manifest.unlink()
-    assert crdgen.main(["check", "--root", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "lists rbac.yaml, which does not exist" in err
+    assert "does not include ../crds" in err
+
+
+def test_crd_kustomization_lists_every_crd_and_kubectl_apply_f_skips_it() -> None:
+    text = (REPO / manifestgen.CRD_KUSTOMIZATION).read_text()
+    assert yaml.safe_load(text)["resources"] == [f"{r.plural}.yaml" for r in RESOURCES]
+    # `kubectl apply -f crds/` reads only .yaml/.yml/.json files: an extension would break it.
+    assert Path(manifestgen.CRD_KUSTOMIZATION).suffix == ""
+
+
+def test_secret_template_follows_the_rendered_deployment() -> None:
+    deployment = yaml.safe_load((REPO / "manifests/deployment.yaml").read_text())
+    mount = manifestgen.secret_mount(deployment)
+    assert mount is not None
+    secret = yaml.safe_load((REPO / manifestgen.SECRET_EXAMPLE).read_text())
+    assert secret["metadata"]["name"] == mount.name
+    assert set(secret["stringData"]) == {mount.config_key, mount.key_key}
+    key_file = manifestgen.key_file_path(mount, deployment)
+    assert f"key_file={key_file}\n" in secret["stringData"][mount.config_key]
+    # An operator on instance/workload principals mounts no config: no template, nothing to enable.
+    pod = deployment["spec"]["template"]["spec"]
+    pod["containers"][0]["env"] = [
+        e for e in pod["containers"][0]["env"] if e["name"] != "OCIDS_OCI_CONFIG_FILE"
+    ]
+    assert manifestgen.secret_mount(deployment) is None
