@@ -15,7 +15,10 @@ RBAC_KINDS = {"Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding"
 
 
 def _rbac_documents() -> list[dict[str, Any]]:
-    docs = yaml.safe_load_all((REPO_ROOT / "manifests" / "ocids-operator.yaml").read_text())
+    """The RBAC objects of the kustomize install (`kubectl apply -k manifests/`)."""
+    kustomization = yaml.safe_load((REPO_ROOT / "manifests" / "kustomization.yaml").read_text())
+    files = [REPO_ROOT / "manifests" / name for name in kustomization["resources"] if name.endswith(".yaml")]
+    docs = [d for path in files for d in yaml.safe_load_all(path.read_text())]
     return [d for d in docs if d and d.get("kind") in RBAC_KINDS]
 
 
