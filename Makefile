@@ -58,11 +58,16 @@ test-image: $(STAMP) controlplane image ## start the built image exactly as the 
 kstatus: ## build (or reuse) the kstatus checker the GitOps tests use
 	bash tools/kstatus/build.sh
 
-demo: ## the quick start: control plane (or $$KUBECONFIG), emulator, operator, two training runs
-	$(MAKE) --no-print-directory install controlplane
-	$(PY) tools/demo/demo.py up
+# The first build of the control plane is long: say so before it starts rather than go quiet.
+demo: $(STAMP) ## the quick start: control plane (or your KUBECONFIG), emulator, operator, two training runs
+	@bash tools/controlplane/build.sh --print >/dev/null 2>&1 || { \
+	  echo "First run: building kube-apiserver, kube-controller-manager, kubectl, etcd and helm from source."; \
+	  echo "This usually takes about 10 minutes and ~2.6 GB of memory on 2 cores (plus ~6 GB of Go caches);"; \
+	  echo "the binaries are cached in $${OCIDS_BIN_CACHE:-~/.cache/ocids-operator/bin}, so later runs skip this."; \
+	  bash tools/controlplane/build.sh; }
+	@$(PY) tools/demo/demo.py up
 
-demo-down: ## stop everything `make demo` started
+demo-down: ## stop everything `make demo` started (never a KUBECONFIG cluster of yours)
 	@if [ -x $(PY) ]; then $(PY) tools/demo/demo.py down; else echo "nothing to stop (no .venv)"; fi
 
 cluster-up: $(STAMP) controlplane ## start a local control plane in the background
