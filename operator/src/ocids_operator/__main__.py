@@ -14,13 +14,14 @@ from collections.abc import Sequence
 import kopf
 import oci
 
-from . import handlers, kube, metrics
+from . import handlers, metrics
+from .adapters import kube
+from .adapters.kube import KubeClient
+from .adapters.oci_client import OciGateway, config_and_signer
 from .handlers import wait_logging
-from .kube import KubeClient
-from .oci_client import OciGateway, config_and_signer
-from .polling import RunPoller
 from .runtime import Runtime
 from .settings import AuthMode, OperatorSettings, SettingsError, load_settings
+from .workflows.run_poller import RunPoller
 
 log = logging.getLogger("ocids_operator")
 PREFIX = "ocids.io"

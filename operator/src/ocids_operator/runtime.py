@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 
-from .kube import KubeClient
-from .oci_client import OciGateway
-from .polling import RunPoller
+from .adapters.kube import KubeClient
+from .adapters.oci_client import OciGateway
 from .settings import OperatorSettings
+from .workflows.run_poller import RunPoller
 
 
 @dataclasses.dataclass

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from ocids_operator import conditions as cond
-from ocids_operator import links
+from ocids_operator.adapters.oci_mapping import ResolvedArtifact
 from ocids_operator.api import TrainingJobSpec
-from ocids_operator.errors import ErrorOutcome, OutcomeKind, backoff_delay
-from ocids_operator.oci_requests import ResolvedArtifact
-from ocids_operator.status import error_status, job_status
+from ocids_operator.core import links
+from ocids_operator.core.errors import ErrorOutcome, OutcomeKind, backoff_delay
+from ocids_operator.core.status import error_status, job_status
 
 
 def test_transition_time_is_kept_while_the_status_does_not_change() -> None:

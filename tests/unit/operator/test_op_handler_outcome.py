@@ -8,11 +8,11 @@ from typing import Any
 import kopf
 import oci
 import pytest
-from ocids_operator.errors import stalled
+from ocids_operator.core.errors import stalled
 from ocids_operator.handlers.outcome import execute
-from ocids_operator.outcome import Outcome
 from ocids_operator.runtime import Runtime
 from ocids_operator.settings import OperatorSettings
+from ocids_operator.workflows.outcome import Outcome
 
 BODY = {
     "apiVersion": "ocids.io/v1alpha1",

@@ -8,10 +8,10 @@ from typing import Any
 
 import oci
 import pytest
-from ocids_operator.errors import OutcomeKind, ReconcileError
-from ocids_operator.inputs import fetch_object, fetch_url, parse_oci_url
-from ocids_operator.oci_client import ObjectTooLarge, OciGateway, StoredObject
+from ocids_operator.adapters.oci_client import ObjectTooLarge, OciGateway, StoredObject
+from ocids_operator.core.errors import OutcomeKind, ReconcileError
 from ocids_operator.settings import OperatorSettings, SettingsError, load_settings
+from ocids_operator.workflows.inputs import fetch_object, fetch_url, parse_oci_url
 
 URL = "oci://models@axns/team a/train.zip"
 
@@ -186,7 +186,7 @@ def test_object_storage_endpoint_setting(monkeypatch: pytest.MonkeyPatch) -> Non
 def test_the_etag_cache_holds_a_bounded_number_of_bytes_not_just_of_objects(
     gateway: tuple[OciGateway, FakeObjectStorage], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import ocids_operator.oci_client as oci_client
+    import ocids_operator.adapters.oci_client as oci_client
 
     monkeypatch.setattr(oci_client, "OBJECT_CACHE_BYTES", 10)
     gw, store = gateway

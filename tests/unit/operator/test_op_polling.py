@@ -13,9 +13,15 @@ from typing import Any
 
 import pytest
 from oci.data_science import models as ds
-from ocids_operator.polling import RunPoller, TrackedRun, next_interval, plan_tick, states_to_list
-from ocids_operator.reconcile_run import RunView
+from ocids_operator.core.run_plan import RunView
 from ocids_operator.settings import OperatorSettings
+from ocids_operator.workflows.run_poller import (
+    RunPoller,
+    TrackedRun,
+    next_interval,
+    plan_tick,
+    states_to_list,
+)
 
 COMPARTMENT = "ocid1.compartment.oc1..comp"
 PAGE = 100

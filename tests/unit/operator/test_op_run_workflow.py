@@ -13,10 +13,10 @@ import datetime
 from typing import Any
 
 from oci.data_science import models as ds
-from ocids_operator import run_workflow
-from ocids_operator.polling import RunPoller
 from ocids_operator.runtime import Runtime
 from ocids_operator.settings import OperatorSettings
+from ocids_operator.workflows import training_job_run as run_workflow
+from ocids_operator.workflows.run_poller import RunPoller
 
 COMPARTMENT = "ocid1.compartment.oc1..comp"
 JOB_ID = "ocid1.datasciencejob.oc1..j"

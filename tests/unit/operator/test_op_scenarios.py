@@ -15,10 +15,11 @@ import oci
 import pytest
 import yaml
 from oci.data_science import models as ds
-from ocids_operator import errors, reconcile_run, status
-from ocids_operator import oci_requests as rq
+from ocids_operator.adapters import oci_mapping as rq
 from ocids_operator.api import TrainingJobRunSpec, TrainingJobSpec
-from ocids_operator.reconcile_job import DesiredJob, JobAction, JobState, observe_job, plan_job
+from ocids_operator.core import errors, status
+from ocids_operator.core import run_plan as reconcile_run
+from ocids_operator.core.job_plan import DesiredJob, JobAction, JobState, observe_job, plan_job
 
 SCENARIOS = pathlib.Path(__file__).parent / "scenarios"
 REF = rq.ObjectRef("ml", "attrition", "uid-1", "test")

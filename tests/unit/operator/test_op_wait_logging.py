@@ -22,12 +22,12 @@ from kopf._core.engines.posting import K8sPoster
 from kopf._core.intents import causes
 from kopf._core.intents import handlers as kopf_handlers
 from ocids_operator.__main__ import ObjectLogFormatter, kopf_settings
-from ocids_operator.errors import retry
+from ocids_operator.core.errors import retry
 from ocids_operator.handlers import wait_logging
 from ocids_operator.handlers.outcome import execute
-from ocids_operator.outcome import Outcome
 from ocids_operator.runtime import Runtime
 from ocids_operator.settings import OperatorSettings
+from ocids_operator.workflows.outcome import Outcome
 
 BODY = {
     "apiVersion": "ocids.io/v1alpha1",

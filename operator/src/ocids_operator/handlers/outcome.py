@@ -10,10 +10,10 @@ import kopf
 
 from .. import conditions as cond
 from .. import metrics
-from ..errors import OutcomeKind, backoff_delay, classify
-from ..outcome import Outcome
+from ..core.errors import OutcomeKind, backoff_delay, classify
+from ..core.status import error_status
 from ..runtime import Runtime
-from ..status import error_status
+from ..workflows.outcome import Outcome
 from .wait_logging import forget_wait, raise_wait
 
 log = logging.getLogger(__name__)

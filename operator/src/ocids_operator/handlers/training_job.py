@@ -7,9 +7,9 @@ from typing import Any
 
 import kopf
 
-from .. import job_workflow
 from ..api import GROUP, TRAINING_JOBS, VERSION
 from ..settings import OperatorSettings
+from ..workflows import training_job as job_workflow
 from .outcome import handle, register_finalizer
 
 KIND = "TrainingJob"

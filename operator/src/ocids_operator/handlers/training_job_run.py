@@ -9,11 +9,11 @@ from typing import Any
 
 import kopf
 
-from .. import run_workflow
 from ..api import GROUP, TRAINING_JOB_RUNS, VERSION
-from ..outcome import Outcome
 from ..runtime import Runtime
 from ..settings import OperatorSettings
+from ..workflows import training_job_run as run_workflow
+from ..workflows.outcome import Outcome
 from .outcome import handle, register_finalizer
 
 KIND = "TrainingJobRun"

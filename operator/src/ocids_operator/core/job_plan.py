@@ -13,8 +13,8 @@ from typing import Any
 
 from oci.data_science import models as ds
 
-from . import oci_requests as rq
-from .api import TrainingJobSpec
+from ..adapters import oci_mapping as rq
+from ..api import TrainingJobSpec
 
 LIVE_STATES = ("CREATING", "ACTIVE")
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from .. import shapes
+from ..adapters.oci_mapping import ResolvedArtifact
+from ..api import TrainingJobSpec
 from . import conditions as cond
-from . import links, shapes
-from .api import TrainingJobSpec
+from . import links
 from .errors import ErrorOutcome, OutcomeKind
-from .oci_requests import ResolvedArtifact
 
 
 def artifact_provenance(artifact: ResolvedArtifact) -> dict[str, Any]:

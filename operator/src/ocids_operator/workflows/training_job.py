@@ -12,16 +12,16 @@ from typing import Any
 
 from oci.data_science import models as ds
 
-from . import conditions as cond
-from . import oci_requests as rq
-from .api import TrainingJobSpec
-from .errors import retry, stalled
+from .. import conditions as cond
+from ..adapters import oci_mapping as rq
+from ..api import TrainingJobSpec
+from ..core.errors import retry, stalled
+from ..core.job_plan import DesiredJob, JobAction, JobPlan, JobState, ObservedJob, observe_job, plan_job
+from ..core.run_plan import active_run_ids
+from ..core.status import deleting_status, job_status
+from ..runtime import Runtime
 from .inputs import object_ref, parse_spec, resolve_artifact, resolve_env
 from .outcome import Outcome
-from .reconcile_job import DesiredJob, JobAction, JobPlan, JobState, ObservedJob, observe_job, plan_job
-from .reconcile_run import active_run_ids
-from .runtime import Runtime
-from .status import deleting_status, job_status
 
 MAX_STEPS = 5
 ADOPTED_DIFFERS = "adopted-template-differs"

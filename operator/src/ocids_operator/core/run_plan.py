@@ -9,9 +9,9 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from ..api import TERMINAL_RUN_PHASES
 from . import conditions as cond
 from . import links
-from .api import TERMINAL_RUN_PHASES
 
 PHASE_BY_STATE = {
     "ACCEPTED": "Accepted",

@@ -16,11 +16,11 @@ import aiohttp
 import oci
 from pydantic import ValidationError
 
-from .api import Artifact, EnvVar
-from .errors import ReconcileError, classify, retry, stalled
-from .kube import KubeClient, KubeError, MissingReference
-from .oci_client import ObjectTooLarge, OciGateway
-from .oci_requests import ObjectRef, ResolvedArtifact
+from ..adapters.kube import KubeClient, KubeError, MissingReference
+from ..adapters.oci_client import ObjectTooLarge, OciGateway
+from ..adapters.oci_mapping import ObjectRef, ResolvedArtifact
+from ..api import Artifact, EnvVar
+from ..core.errors import ReconcileError, classify, retry, stalled
 
 # oci://bucket@namespace/path/to/object (the object name may contain slashes).
 _OCI_URL = re.compile(r"^oci://(?P<bucket>[^@/]+)@(?P<namespace>[^@/]+)/(?P<name>.+)$")

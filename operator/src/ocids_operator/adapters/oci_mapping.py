@@ -16,7 +16,7 @@ from typing import Any
 from oci.data_science import models as ds
 from pydantic.alias_generators import to_camel
 
-from .api import (
+from ..api import (
     Conda,
     Container,
     Infrastructure,

@@ -6,13 +6,10 @@ import asyncio
 from collections.abc import Mapping
 from typing import Any
 
-from . import conditions as cond
-from . import oci_requests as rq
-from .api import API_VERSION, TrainingJobRunSpec, TrainingJobSpec
-from .inputs import object_ref, parse_spec, resolve_env
-from .outcome import Outcome
-from .polling import TrackedRun
-from .reconcile_run import (
+from .. import conditions as cond
+from ..adapters import oci_mapping as rq
+from ..api import API_VERSION, TrainingJobRunSpec, TrainingJobSpec
+from ..core.run_plan import (
     ACTIVE_STATES,
     PHASE_BY_STATE,
     RunAction,
@@ -21,7 +18,10 @@ from .reconcile_run import (
     run_status,
     view_of,
 )
-from .runtime import Runtime
+from ..runtime import Runtime
+from .inputs import object_ref, parse_spec, resolve_env
+from .outcome import Outcome
+from .run_poller import TrackedRun
 
 STATE_BY_PHASE = {phase: state for state, phase in PHASE_BY_STATE.items()}
 

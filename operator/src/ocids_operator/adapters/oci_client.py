@@ -20,9 +20,9 @@ from oci.data_science import DataScienceClient
 from oci.data_science import models as ds
 from oci.object_storage import ObjectStorageClient
 
-from . import metrics
-from .errors import is_not_found
-from .settings import AuthMode, OperatorSettings
+from .. import metrics
+from ..core.errors import is_not_found
+from ..settings import AuthMode, OperatorSettings
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

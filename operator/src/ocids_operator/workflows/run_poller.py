@@ -18,12 +18,12 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from . import conditions as cond
-from . import metrics
-from .kube import KubeClient
-from .oci_client import OciGateway
-from .reconcile_run import RunView, duration_seconds, is_terminal, phase_event, run_status, view_of
-from .settings import OperatorSettings
+from .. import conditions as cond
+from .. import metrics
+from ..adapters.kube import KubeClient
+from ..adapters.oci_client import OciGateway
+from ..core.run_plan import RunView, duration_seconds, is_terminal, phase_event, run_status, view_of
+from ..settings import OperatorSettings
 
 log = logging.getLogger(__name__)
 
