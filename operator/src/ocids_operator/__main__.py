@@ -17,7 +17,9 @@ import oci
 from . import handlers, metrics
 from .adapters import kube
 from .adapters.kube import KubeClient
-from .adapters.oci_client import OciGateway, config_and_signer
+from .adapters.object_storage import ObjectStore
+from .adapters.oci_client import OciGateway
+from .adapters.oci_sdk import config_and_signer
 from .handlers import wait_logging
 from .runtime import Runtime
 from .settings import AuthMode, OperatorSettings, SettingsError, load_settings
@@ -125,7 +127,13 @@ def check_oci_config(settings: OperatorSettings) -> str | None:
 def build_runtime(settings: OperatorSettings) -> Runtime:
     gateway = OciGateway(settings)
     client = KubeClient(kube.login())
-    return Runtime(settings=settings, oci=gateway, kube=client, poller=RunPoller(settings, gateway, client))
+    return Runtime(
+        settings=settings,
+        oci=gateway,
+        kube=client,
+        poller=RunPoller(settings, gateway, client),
+        objects=ObjectStore(settings, auth=gateway.auth),
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

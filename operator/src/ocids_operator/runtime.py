@@ -6,7 +6,8 @@ import asyncio
 import dataclasses
 
 from .adapters.kube import KubeClient
-from .adapters.oci_client import OciGateway
+from .adapters.object_storage import ObjectReader
+from .adapters.oci_client import DataScience
 from .settings import OperatorSettings
 from .workflows.run_poller import RunPoller
 
@@ -14,9 +15,11 @@ from .workflows.run_poller import RunPoller
 @dataclasses.dataclass
 class Runtime:
     settings: OperatorSettings
-    oci: OciGateway
+    oci: DataScience
     kube: KubeClient
     poller: RunPoller
+    # `oci://` artifacts; None: such artifacts stall (nothing to read them with).
+    objects: ObjectReader | None = None
     # One lock per object uid: change handlers and the resync timer never reconcile at once.
     _locks: dict[str, asyncio.Lock] = dataclasses.field(default_factory=dict)
 

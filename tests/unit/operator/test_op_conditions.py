@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from ocids_operator import conditions as cond
-from ocids_operator.adapters.oci_mapping import ResolvedArtifact
 from ocids_operator.api import TrainingJobSpec
 from ocids_operator.core import links
 from ocids_operator.core.errors import ErrorOutcome, OutcomeKind, backoff_delay
+from ocids_operator.core.model import ResolvedArtifact
 from ocids_operator.core.status import error_status, job_status
 
 

@@ -15,14 +15,17 @@ import oci
 import pytest
 import yaml
 from oci.data_science import models as ds
+from oci_wire import to_wire
+from ocids_operator.adapters import oci_errors
 from ocids_operator.adapters import oci_mapping as rq
 from ocids_operator.api import TrainingJobRunSpec, TrainingJobSpec
 from ocids_operator.core import errors, status
+from ocids_operator.core import model as core
 from ocids_operator.core import run_plan as reconcile_run
-from ocids_operator.core.job_plan import DesiredJob, JobAction, JobState, observe_job, plan_job
+from ocids_operator.core.job_plan import DesiredJob, JobAction, JobRecord, plan_job
 
 SCENARIOS = pathlib.Path(__file__).parent / "scenarios"
-REF = rq.ObjectRef("ml", "attrition", "uid-1", "test")
+REF = core.ObjectRef("ml", "attrition", "uid-1", "test")
 REGION = "us-ashburn-1"
 JOB_ID = "ocid1.datasciencejob.oc1..current"
 
@@ -72,13 +75,13 @@ def user_env(spec: TrainingJobSpec, secret_values: dict[str, str]) -> dict[str, 
 
 def artifact_digest(spec: TrainingJobSpec) -> str:
     assert spec.artifact.inline is not None
-    return rq.ResolvedArtifact("inline", "x", spec.artifact.inline.content.encode()).digest
+    return core.ResolvedArtifact("inline", "x", spec.artifact.inline.content.encode()).digest
 
 
 def oci_job(spec: TrainingJobSpec, env: dict[str, str], revision: int, tags: dict[str, str] | None) -> ds.Job:
     """The OCI job as OCI would report it after being created from `spec`."""
-    template_hash = rq.template_hash(rq.desired_template(spec, env), artifact_digest(spec))
-    details = rq.create_job_details(spec, REF, env, revision, template_hash)
+    template_hash = core.template_hash(core.desired_template(spec, env), artifact_digest(spec))
+    details = rq.create_job_details(core.JobRequest(spec, REF, env, revision, template_hash))
     job = ds.Job(id=JOB_ID, lifecycle_state="ACTIVE")
     for attr in details.attribute_map:
         setattr(job, attr, getattr(details, attr))
@@ -93,10 +96,10 @@ def run_job_plan(doc: dict[str, Any], scenario: dict[str, Any]) -> None:
     desired_spec = TrainingJobSpec.model_validate(merge(base["spec"], scenario.get("spec") or {}))
     desired_env = user_env(desired_spec, {**base["env"], **(scenario.get("env") or {})})
     desired = DesiredJob(
-        desired_spec, REF, rq.desired_template(desired_spec, desired_env), artifact_digest(desired_spec)
+        desired_spec, REF, core.desired_template(desired_spec, desired_env), artifact_digest(desired_spec)
     )
     st = scenario.get("status", {"jobId": JOB_ID, "revision": 1})
-    state = JobState(st.get("jobId"), int(st.get("revision") or 0))
+    state = JobRecord(st.get("jobId"), int(st.get("revision") or 0))
 
     side = scenario.get("oci") or {}
     observed = None
@@ -108,11 +111,11 @@ def run_job_plan(doc: dict[str, Any], scenario: dict[str, Any]) -> None:
         job.lifecycle_state = side.get("lifecycleState", "ACTIVE")
         content = side.get("artifact")
         digest = (
-            rq.ResolvedArtifact("x", "x", content.encode()).digest
+            core.ResolvedArtifact("x", "x", content.encode()).digest
             if content
             else artifact_digest(observed_spec)
         )
-        observed = observe_job(job, digest if side.get("adopted") else None)
+        observed = rq.observe_job(job, digest if side.get("adopted") else None)
 
     plan = plan_job(desired, state, observed)
     want = scenario["expect"]
@@ -129,14 +132,16 @@ def run_job_plan(doc: dict[str, Any], scenario: dict[str, Any]) -> None:
         assert want["message_contains"] in plan.message
     if "request" in want:
         if plan.action is JobAction.UPDATE:
-            request = rq.update_job_details(desired_spec, REF, plan.revision, desired.template_hash)
+            request = rq.update_job_details(
+                core.JobUpdate(desired_spec, REF, plan.revision, desired.template_hash)
+            )
         else:
             request = rq.create_job_details(
-                desired_spec, REF, desired_env, plan.revision, desired.template_hash
+                core.JobRequest(desired_spec, REF, desired_env, plan.revision, desired.template_hash)
             )
-        assert_subset(want["request"], rq.to_wire(request))
+        assert_subset(want["request"], to_wire(request))
     for secret in want.get("secret_values_hidden", []):
-        artifact = rq.ResolvedArtifact("inline", "train.py", b"x")
+        artifact = core.ResolvedArtifact("inline", "train.py", b"x")
         written = status.job_status(
             spec=desired_spec,
             job_id=JOB_ID,
@@ -151,7 +156,11 @@ def run_job_plan(doc: dict[str, Any], scenario: dict[str, Any]) -> None:
             now="2026-01-01T00:00:00Z",
         )
         visible = repr(
-            (plan, written, rq.to_wire(rq.update_job_details(desired_spec, REF, 2, desired.template_hash)))
+            (
+                plan,
+                written,
+                to_wire(rq.update_job_details(core.JobUpdate(desired_spec, REF, 2, desired.template_hash))),
+            )
         )
         assert secret not in visible
         # Nor anything derived from it: with every other input on the object, a hash of the template
@@ -182,7 +191,7 @@ def run_run_status(doc: dict[str, Any], scenario: dict[str, Any]) -> None:
     # Bypass the SDK's enum check so an unknown state arrives as the SDK would deliver it.
     run._lifecycle_state = side["lifecycleState"]
     result = reconcile_run.run_status(
-        reconcile_run.view_of(run), REGION, scenario.get("previous"), 1, "2026-01-01T10:10:00Z"
+        rq.run_view(run), REGION, scenario.get("previous"), 1, "2026-01-01T10:10:00Z"
     )
     want = dict(scenario["expect"])
     conditions = want.pop("conditions", {})
@@ -213,11 +222,13 @@ def run_run_plan(doc: dict[str, Any], scenario: dict[str, Any]) -> None:
 def run_run_request(doc: dict[str, Any], scenario: dict[str, Any]) -> None:
     job = TrainingJobSpec.model_validate(doc["job"])
     run = TrainingJobRunSpec.model_validate(scenario["run"])
-    ref = rq.ObjectRef("ml", "attrition-lr", "uid-1", "test")
+    ref = core.ObjectRef("ml", "attrition-lr", "uid-1", "test")
     job_env = user_env(job, {})
     run_env = {var.name: var.value or "" for var in run.env}
-    wire = rq.to_wire(
-        rq.create_job_run_details(run, job, ref, "ocid1.datasciencejob.oc1..j", job_env, run_env)
+    wire = to_wire(
+        rq.create_job_run_details(
+            core.RunRequest(run, job, ref, "ocid1.datasciencejob.oc1..j", job_env, run_env)
+        )
     )
     assert_subset(scenario["expect"]["request"], wire)
     for key in scenario["expect"].get("absent", []):
@@ -238,7 +249,7 @@ def run_errors(doc: dict[str, Any], scenario: dict[str, Any]) -> None:
             exception = oci.exceptions.ServiceError(
                 scenario["status"], scenario["code"], {}, "the message from OCI", operation_name="create_job"
             )
-    outcome = errors.classify(exception, "create_job")
+    outcome = oci_errors.classify(exception, "create_job")
     want = scenario["expect"]
     assert outcome.kind == errors.OutcomeKind(want["kind"]), outcome
     if "reason" in want:

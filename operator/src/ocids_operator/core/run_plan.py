@@ -9,21 +9,10 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ..api import TERMINAL_RUN_PHASES
 from . import conditions as cond
 from . import links
+from .phases import ACTIVE_RUN_STATES, TERMINAL_RUN_PHASES, WARNING_RUN_PHASES, JobPhase, RunPhase, RunState
 
-PHASE_BY_STATE = {
-    "ACCEPTED": "Accepted",
-    "IN_PROGRESS": "InProgress",
-    "SUCCEEDED": "Succeeded",
-    "FAILED": "Failed",
-    "CANCELING": "Canceling",
-    "CANCELED": "Canceled",
-    "NEEDS_ATTENTION": "NeedsAttention",
-    "DELETED": "Deleted",
-}
-ACTIVE_STATES = frozenset({"ACCEPTED", "IN_PROGRESS", "CANCELING", "NEEDS_ATTENTION"})
 EXIT_CODE = re.compile(r"exit code (\d+)", re.IGNORECASE)
 
 
@@ -55,8 +44,8 @@ def plan_run(run_status: Mapping[str, Any] | None, job: Mapping[str, Any] | None
     if job is None:
         return RunPlan(RunAction.WAIT, "TrainingJobNotFound", f"TrainingJob {job_name} does not exist")
     job_status = job.get("status") or {}
-    if job_status.get("phase") != "Active" or not job_status.get("jobId"):
-        phase = job_status.get("phase") or "Pending"
+    if job_status.get("phase") != JobPhase.ACTIVE or not job_status.get("jobId"):
+        phase = job_status.get("phase") or JobPhase.PENDING.value
         return RunPlan(
             RunAction.WAIT,
             "TrainingJobNotActive",
@@ -87,34 +76,23 @@ class RunView:
     time_finished: datetime.datetime | None = None
     log_group_id: str | None = None
     log_id: str | None = None
+    tags: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     @property
-    def phase(self) -> str | None:
-        return PHASE_BY_STATE.get(self.lifecycle_state)
+    def state(self) -> RunState | None:
+        return RunState.of(self.lifecycle_state)
 
-
-def view_of(run: Any) -> RunView:
-    """From an oci JobRun or JobRunSummary (a summary carries no logDetails)."""
-    log_details = getattr(run, "log_details", None)
-    return RunView(
-        id=run.id,
-        job_id=run.job_id,
-        compartment_id=run.compartment_id,
-        lifecycle_state=str(run.lifecycle_state),
-        lifecycle_details=run.lifecycle_details,
-        time_accepted=run.time_accepted,
-        time_started=run.time_started,
-        time_finished=run.time_finished,
-        log_group_id=getattr(log_details, "log_group_id", None),
-        log_id=getattr(log_details, "log_id", None),
-    )
+    @property
+    def phase(self) -> RunPhase | None:
+        state = self.state
+        return None if state is None else state.phase
 
 
 def exit_code(state: str, details: str | None) -> int | None:
     match = EXIT_CODE.search(details or "")
     if match:
         return int(match.group(1))
-    return 0 if state == "SUCCEEDED" else None
+    return 0 if state == RunState.SUCCEEDED else None
 
 
 def _rfc3339(value: datetime.datetime | None) -> str | None:
@@ -127,36 +105,36 @@ def _rfc3339(value: datetime.datetime | None) -> str | None:
 
 def describe(view: RunView) -> str:
     """Where the OCI run is now, in OCI's words: the message of its conditions and phase Events."""
-    if view.lifecycle_state == "DELETED":
+    if view.state is RunState.DELETED:
         return f"OCI job run {view.id} was deleted outside Kubernetes"
     message = f"OCI job run {view.id} is {view.lifecycle_state}"
     return f"{message}: {view.lifecycle_details}" if view.lifecycle_details else message
 
 
-def run_conditions(phase: str, message: str, unknown_state: str | None = None) -> list[cond.Cond]:
+def run_conditions(phase: RunPhase, message: str, unknown_state: str | None = None) -> list[cond.Cond]:
     if unknown_state:
         return cond.health_conditions(
             cond.Health.PROGRESSING,
             "UnknownLifecycleState",
             f"OCI reported a lifecycle state this operator does not know ({unknown_state}); still watching",
         )
-    if phase == "Succeeded":
+    if phase is RunPhase.SUCCEEDED:
         return [
             *cond.health_conditions(cond.Health.READY, "Succeeded", message),
             cond.Cond(cond.SUCCEEDED, True, "Succeeded", message),
             cond.Cond(cond.FAILED, False, "Succeeded", message),
         ]
-    if phase in ("Failed", "Canceled", "Deleted"):
-        reason = {"Failed": "Failed", "Canceled": "Canceled", "Deleted": "DeletedInOCI"}[phase]
+    if phase in TERMINAL_RUN_PHASES:
+        reason = "DeletedInOCI" if phase is RunPhase.DELETED else phase.value
         return [
             *cond.health_conditions(cond.Health.STALLED, reason, message),
             cond.Cond(cond.SUCCEEDED, False, reason, message),
             cond.Cond(cond.FAILED, True, reason, message),
         ]
-    if phase == "NeedsAttention":
+    if phase is RunPhase.NEEDS_ATTENTION:
         return cond.health_conditions(cond.Health.STALLED, "NeedsAttention", message)
     # Pending, Accepted, InProgress, Canceling: the phase itself is the reason.
-    return cond.health_conditions(cond.Health.PROGRESSING, phase, message)
+    return cond.health_conditions(cond.Health.PROGRESSING, phase.value, message)
 
 
 def run_status(
@@ -173,9 +151,9 @@ def run_status(
     if phase is None:
         # UNKNOWN_ENUM_VALUE (a state newer than the SDK): keep the last known phase.
         unknown = view.lifecycle_state
-        phase = before.get("phase") or "Accepted"
+        phase = RunPhase(before.get("phase") or RunPhase.ACCEPTED)
     status: dict[str, Any] = {
-        "phase": phase,
+        "phase": phase.value,
         "jobRunId": view.id,
         "lifecycleDetails": view.lifecycle_details,
         "consoleUrl": links.job_run_console_url(view.id, region),
@@ -218,7 +196,7 @@ def pending_status(
     plan: RunPlan, previous: Mapping[str, Any] | None, generation: int | None, now: str
 ) -> dict[str, Any]:
     return {
-        "phase": "Pending",
+        "phase": RunPhase.PENDING.value,
         "message": plan.message,
         "observedGeneration": generation,
         "conditions": cond.with_health(
@@ -263,9 +241,9 @@ def phase_event(old_phase: str | None, view: RunView) -> tuple[str, str, str] | 
     new_phase = view.phase
     if new_phase is None or new_phase == old_phase:
         return None
-    kind = "Warning" if new_phase in ("Failed", "NeedsAttention", "Deleted") else "Normal"
-    return kind, new_phase, describe(view)
+    kind = "Warning" if new_phase in WARNING_RUN_PHASES else "Normal"
+    return kind, new_phase.value, describe(view)
 
 
-def active_run_ids(runs: Iterable[Any]) -> list[str]:
-    return [run.id for run in runs if str(run.lifecycle_state) in ACTIVE_STATES]
+def active_run_ids(runs: Iterable[RunView]) -> list[str]:
+    return [run.id for run in runs if run.state in ACTIVE_RUN_STATES]

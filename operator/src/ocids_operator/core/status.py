@@ -6,11 +6,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .. import shapes
-from ..adapters.oci_mapping import ResolvedArtifact
 from ..api import TrainingJobSpec
 from . import conditions as cond
 from . import links
 from .errors import ErrorOutcome, OutcomeKind
+from .model import ResolvedArtifact
 
 
 def artifact_provenance(artifact: ResolvedArtifact) -> dict[str, Any]:

@@ -10,7 +10,8 @@ import kopf
 
 from .. import conditions as cond
 from .. import metrics
-from ..core.errors import OutcomeKind, backoff_delay, classify
+from ..adapters.oci_errors import classify
+from ..core.errors import OutcomeKind, backoff_delay
 from ..core.status import error_status
 from ..runtime import Runtime
 from ..workflows.outcome import Outcome

@@ -1,29 +1,20 @@
-"""TrainingJobRun reconcile and finalize: the I/O around the pure plan in `reconcile_run`."""
+"""TrainingJobRun reconcile and finalize: the I/O around the pure plan in `core/run_plan`."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from typing import Any
 
-from .. import conditions as cond
-from ..adapters import oci_mapping as rq
 from ..api import API_VERSION, TrainingJobRunSpec, TrainingJobSpec
-from ..core.run_plan import (
-    ACTIVE_STATES,
-    PHASE_BY_STATE,
-    RunAction,
-    pending_status,
-    plan_run,
-    run_status,
-    view_of,
-)
+from ..core import conditions as cond
+from ..core import model
+from ..core.phases import ACTIVE_RUN_STATES, RunPhase, RunState
+from ..core.run_plan import RunAction, RunView, pending_status, plan_run, run_status
 from ..runtime import Runtime
+from .crash_point import crash_after
 from .inputs import object_ref, parse_spec, resolve_env
 from .outcome import Outcome
 from .run_poller import TrackedRun
-
-STATE_BY_PHASE = {phase: state for state, phase in PHASE_BY_STATE.items()}
 
 
 def owner_reference(job: Mapping[str, Any]) -> dict[str, Any]:
@@ -79,12 +70,21 @@ def track(
             generation=meta.get("generation"),
             status=dict(status),
             registered_at=0.0,
-            lifecycle_state=STATE_BY_PHASE.get(status.get("phase") or "", "ACCEPTED"),
+            lifecycle_state=_last_state(status.get("phase")),
             lifecycle_details=status.get("lifecycleDetails"),
             logs_known=bool((status.get("logs") or {}).get("logId")),
             expects_logs=expects_logs(body.get("spec") or {}, job),
         )
     )
+
+
+def _last_state(phase: str | None) -> RunState:
+    """The OCI state a phase in status stands for (Accepted when unknown: the poller lists it first)."""
+    try:
+        state = RunPhase(phase or "").state
+    except ValueError:
+        state = None
+    return state or RunState.ACCEPTED
 
 
 async def reconcile(rt: Runtime, body: Mapping[str, Any]) -> tuple[Outcome, list[dict[str, Any]] | None]:
@@ -103,7 +103,7 @@ async def reconcile(rt: Runtime, body: Mapping[str, Any]) -> tuple[Outcome, list
     if plan.action is RunAction.TRACK:
         compartment = _compartment(job)
         if compartment is None:  # the TrainingJob is gone: ask OCI where the run lives
-            oci_run = await asyncio.to_thread(rt.oci.get_job_run, status["jobRunId"])
+            oci_run = await rt.oci.get_job_run(status["jobRunId"])
             compartment = oci_run.compartment_id if oci_run is not None else None
         if compartment:
             track(rt, body, status, compartment, job)
@@ -111,7 +111,7 @@ async def reconcile(rt: Runtime, body: Mapping[str, Any]) -> tuple[Outcome, list
     if plan.action is RunAction.WAIT:
         events = []
         if (
-            status.get("phase") != "Pending"
+            status.get("phase") != RunPhase.PENDING
             or (status.get("conditions") or [{}])[0].get("reason") != plan.reason
         ):
             events.append(("Normal", plan.reason, plan.message))
@@ -134,9 +134,8 @@ async def reconcile(rt: Runtime, body: Mapping[str, Any]) -> tuple[Outcome, list
     if existing is None:
         job_env = await resolve_env(rt.kube, namespace, job_spec.env)
         run_env = await resolve_env(rt.kube, namespace, spec.env)
-        details = rq.create_job_run_details(spec, job_spec, ref, job_id, job_env, run_env)
-        created = await asyncio.to_thread(rt.oci.create_job_run, details, rq.run_retry_token(ref.uid))
-        view = view_of(created)
+        view = await rt.oci.create_job_run(model.RunRequest(spec, job_spec, ref, job_id, job_env, run_env))
+        crash_after(rt.settings, "create_job_run")
         events.append(("Normal", "Created", f"created OCI job run {view.id} of {job_id}"))
     else:
         view = existing
@@ -159,16 +158,16 @@ def _compartment(job: Mapping[str, Any] | None) -> str | None:
     return ((job or {}).get("spec") or {}).get("compartmentId")
 
 
-async def _find_existing(rt: Runtime, compartment_id: str, display_name: str, uid: str) -> Any:
+async def _find_existing(rt: Runtime, compartment_id: str, display_name: str, uid: str) -> RunView | None:
     """The OCI run this object already created (a crash before the status write), if any.
 
     Filtered by display name on the server, so the lookup is one small call however many runs
     the compartment holds; the uid tag then identifies ours.
     """
-    runs = await asyncio.to_thread(rt.oci.list_job_runs, compartment_id, display_name=display_name)
+    runs = await rt.oci.list_job_runs(compartment_id, display_name=display_name)
     for run in runs:
-        if (run.freeform_tags or {}).get(rq.TAG_UID) == uid and str(run.lifecycle_state) != "DELETED":
-            return view_of(run)
+        if run.tags.get(model.TAG_UID) == uid and run.state is not RunState.DELETED:
+            return run
     return None
 
 
@@ -202,14 +201,13 @@ async def finalize(rt: Runtime, body: Mapping[str, Any]) -> Outcome:
         return Outcome(
             {}, [("Normal", "Retained", f"left OCI job run {run_id} in place (deletionPolicy Retain)")]
         )
-    run = await asyncio.to_thread(rt.oci.get_job_run, run_id)
-    if run is None or str(run.lifecycle_state) == "DELETED":  # e.g. deleted with its job
+    run = await rt.oci.get_job_run(run_id)
+    if run is None or run.state is RunState.DELETED:  # e.g. deleted with its job
         rt.poller.untrack(run_id)
         return Outcome({}, [("Normal", "Deleted", f"OCI job run {run_id} was already gone")])
-    state = str(run.lifecycle_state)
-    if state in ACTIVE_STATES:
-        if state != "CANCELING":
-            await asyncio.to_thread(rt.oci.cancel_job_run, run_id)
+    if run.state in ACTIVE_RUN_STATES:
+        if run.state is not RunState.CANCELING:
+            await rt.oci.cancel_job_run(run_id)
         message = f"canceling OCI job run {run_id} before deleting it"
         return Outcome(
             {"message": message},
@@ -217,5 +215,5 @@ async def finalize(rt: Runtime, body: Mapping[str, Any]) -> Outcome:
             requeue_reason=message,
         )
     rt.poller.untrack(run_id)
-    await asyncio.to_thread(rt.oci.delete_job_run, run_id)
+    await rt.oci.delete_job_run(run_id)
     return Outcome({}, [("Normal", "Deleted", f"deleted OCI job run {run_id}")])
