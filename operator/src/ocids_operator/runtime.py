@@ -10,6 +10,7 @@ from .adapters.object_storage import ObjectReader
 from .adapters.oci_client import DataScience
 from .settings import OperatorSettings
 from .workflows.run_poller import RunPoller
+from .workflows.run_status_writer import RunStatusWriter
 
 
 @dataclasses.dataclass
@@ -28,6 +29,10 @@ class Runtime:
 
     def forget(self, uid: str) -> None:
         self._locks.pop(uid, None)
+
+    @property
+    def run_status(self) -> RunStatusWriter:
+        return RunStatusWriter(self.kube)
 
     @property
     def region(self) -> str:

@@ -19,7 +19,7 @@ from oci_wire import to_wire
 from ocids_operator.adapters import oci_errors
 from ocids_operator.adapters import oci_mapping as rq
 from ocids_operator.api import TrainingJobRunSpec, TrainingJobSpec
-from ocids_operator.core import errors, status
+from ocids_operator.core import errors, run_status, status
 from ocids_operator.core import model as core
 from ocids_operator.core import run_plan as reconcile_run
 from ocids_operator.core.job_plan import DesiredJob, JobAction, JobRecord, plan_job
@@ -190,7 +190,7 @@ def run_run_status(doc: dict[str, Any], scenario: dict[str, Any]) -> None:
     )
     # Bypass the SDK's enum check so an unknown state arrives as the SDK would deliver it.
     run._lifecycle_state = side["lifecycleState"]
-    result = reconcile_run.run_status(
+    result = run_status.run_status(
         rq.run_view(run), REGION, scenario.get("previous"), 1, "2026-01-01T10:10:00Z"
     )
     want = dict(scenario["expect"])

@@ -1,4 +1,4 @@
-"""TrainingJob status as the operator writes it (camelCase dicts for `patch.status`). Pure."""
+"""TrainingJob status as the operator writes it, and the status of either kind after an error. Pure."""
 
 from __future__ import annotations
 
@@ -6,23 +6,24 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .. import shapes
-from ..api import TrainingJobSpec
+from ..api import ArtifactProvenance, StatusModel, TrainingJobSpec, TrainingJobStatus
 from . import conditions as cond
 from . import links
 from .errors import ErrorOutcome, OutcomeKind
+from .kinds import TRAINING_JOB_KIND, Kind
 from .model import ResolvedArtifact
+from .phases import JobPhase, RunPhase
+from .status_patch import StatusPatch
 
 
-def artifact_provenance(artifact: ResolvedArtifact) -> dict[str, Any]:
-    result: dict[str, Any] = {
-        "source": artifact.source,
-        "fileName": artifact.file_name,
-        "digest": artifact.digest,
-        "sizeBytes": artifact.size_bytes,
-    }
-    if artifact.url:
-        result["url"] = artifact.url
-    return result
+def artifact_provenance(artifact: ResolvedArtifact) -> ArtifactProvenance:
+    provenance = ArtifactProvenance(
+        source=artifact.source,  # type: ignore[arg-type]
+        file_name=artifact.file_name,
+        digest=artifact.digest,
+        size_bytes=artifact.size_bytes,
+    )
+    return provenance.model_copy(update={"url": artifact.url}) if artifact.url else provenance
 
 
 def shape_summary(spec: TrainingJobSpec) -> str:
@@ -43,7 +44,7 @@ def job_status(
     previous: Mapping[str, Any] | None,
     generation: int | None,
     now: str,
-) -> dict[str, Any]:
+) -> StatusPatch[TrainingJobStatus]:
     """Status once an OCI job exists: Active (Ready) or still Creating (Reconciling).
 
     `reason` names the last thing done (Created, UpdatedInPlace, ...); the message always says
@@ -51,19 +52,22 @@ def job_status(
     """
     health = cond.Health.READY if active else cond.Health.PROGRESSING
     message = job_state_message(job_id, revision, active)
-    return {
-        # A first job is Creating; a later revision (or a re-created job) is Updating.
-        "phase": "Active" if active else ("Creating" if revision <= 1 else "Updating"),
-        "jobId": job_id,
-        "revision": revision,
-        "retiredJobIds": list(retired_job_ids),
-        "artifact": artifact_provenance(artifact),
-        "shape": shape_summary(spec),
-        "consoleUrl": links.job_console_url(job_id, region),
-        "observedGeneration": generation,
-        "message": message,
-        "conditions": cond.with_health(previous, health, reason, message, generation, now),
-    }
+    # A first job is Creating; a later revision (or a re-created job) is Updating.
+    phase = JobPhase.ACTIVE if active else (JobPhase.CREATING if revision <= 1 else JobPhase.UPDATING)
+    return StatusPatch(
+        TrainingJobStatus(
+            phase=phase.value,
+            job_id=job_id,
+            revision=revision,
+            retired_job_ids=list(retired_job_ids),
+            artifact=artifact_provenance(artifact),
+            shape=shape_summary(spec),
+            console_url=links.job_console_url(job_id, region),
+            observed_generation=generation,
+            message=message,
+            conditions=cond.with_health(previous, health, reason, message, generation, now),  # type: ignore[arg-type]
+        )
+    )
 
 
 def job_state_message(job_id: str, revision: int, active: bool) -> str:
@@ -72,13 +76,19 @@ def job_state_message(job_id: str, revision: int, active: bool) -> str:
     return f"OCI job {job_id} revision {revision} is CREATING; waiting for ACTIVE"
 
 
+# Both kinds spell these two phases alike.
+FAILED = JobPhase.FAILED.value
+PENDING = JobPhase.PENDING.value
+assert RunPhase.FAILED.value == FAILED and RunPhase.PENDING.value == PENDING
+
+
 def error_status(
     outcome: ErrorOutcome,
     previous: Mapping[str, Any] | None,
     generation: int | None,
     now: str,
-    id_key: str = "jobId",
-) -> dict[str, Any]:
+    kind: Kind = TRAINING_JOB_KIND,
+) -> StatusPatch[StatusModel]:
     """Status after an error: Stalled for permanent ones, Reconciling (retrying) for the rest.
 
     The phase is left as it was once an OCI resource exists; before that it is Failed for a
@@ -90,32 +100,31 @@ def error_status(
     before = previous or {}
     stalled = outcome.kind in (OutcomeKind.STALLED, OutcomeKind.CREDENTIALS, OutcomeKind.LIMIT)
     health = cond.Health.STALLED if stalled else cond.Health.PROGRESSING
-    result: dict[str, Any] = {
+    fields: dict[str, Any] = {
         "message": outcome.message,
         "conditions": cond.with_health(before, health, outcome.reason, outcome.message, generation, now),
     }
     if stalled:
-        result["observedGeneration"] = generation
-    if before.get(id_key):
-        return result  # the phase tracks the OCI resource; the poller may have moved it on meanwhile
-    if outcome.kind is OutcomeKind.STALLED:
-        # Nothing was created in OCI: the resource failed as a whole (for runs: never to be retried).
-        result["phase"] = "Failed"
-    elif outcome.kind is OutcomeKind.LIMIT or not before.get("phase"):
-        # It never reached OCI: waiting (for capacity, credentials or a retry) is not a failure, and
-        # `kubectl get` must never show an empty PHASE.
-        result["phase"] = "Pending"
-    return result
+        fields["observed_generation"] = generation
+    if not before.get(kind.oci_id_field):
+        # Once an OCI resource exists the phase tracks it (the poller may have moved it on meanwhile).
+        if outcome.kind is OutcomeKind.STALLED:
+            # Nothing was created in OCI: the resource failed as a whole (for runs: never to be retried).
+            fields["phase"] = FAILED
+        elif outcome.kind is OutcomeKind.LIMIT or not before.get("phase"):
+            # It never reached OCI: waiting (for capacity, credentials or a retry) is not a failure, and
+            # `kubectl get` must never show an empty PHASE.
+            fields["phase"] = PENDING
+    return StatusPatch(kind.status_model(**fields))
 
 
 def deleting_status(
     reason: str, message: str, previous: Mapping[str, Any] | None, now: str
-) -> dict[str, Any]:
+) -> StatusPatch[TrainingJobStatus]:
     before = previous or {}
-    return {
-        "phase": "Deleting",
-        "message": message,
-        "conditions": cond.with_health(
-            before, cond.Health.PROGRESSING, reason, message, before.get("observedGeneration"), now
-        ),
-    }
+    conditions = cond.with_health(
+        before, cond.Health.PROGRESSING, reason, message, before.get("observedGeneration"), now
+    )
+    return StatusPatch(
+        TrainingJobStatus(phase=JobPhase.DELETING.value, message=message, conditions=conditions)  # type: ignore[arg-type]
+    )

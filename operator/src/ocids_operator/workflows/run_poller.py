@@ -21,8 +21,8 @@ from typing import Any
 from .. import metrics
 from ..adapters.kube import KubeClient
 from ..adapters.oci_client import DataScience
-from ..api import API_VERSION, TRAINING_JOB_RUN
 from ..core import conditions as cond
+from ..core.kinds import TRAINING_JOB_RUN_KIND
 from ..core.phases import (
     ACTIVE_RUN_PHASES,
     ALWAYS_LISTED_RUN_STATES,
@@ -31,8 +31,10 @@ from ..core.phases import (
     RunPhase,
     RunState,
 )
-from ..core.run_plan import RunView, duration_seconds, is_terminal, phase_event, run_status
+from ..core.run_plan import RunView, is_terminal
+from ..core.run_status import duration_seconds, phase_event, run_status
 from ..settings import OperatorSettings
+from .run_status_writer import RunStatusWriter
 
 log = logging.getLogger(__name__)
 
@@ -58,11 +60,9 @@ class TrackedRun:
 
     @property
     def involved(self) -> dict[str, Any]:
-        return {
-            "apiVersion": API_VERSION,
-            "kind": TRAINING_JOB_RUN.kind,
-            "metadata": {"name": self.name, "namespace": self.namespace, "uid": self.uid},
-        }
+        return TRAINING_JOB_RUN_KIND.involved_object(
+            {"name": self.name, "namespace": self.namespace, "uid": self.uid}
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -127,6 +127,7 @@ class RunPoller:
         self._settings = settings
         self._gateway = gateway
         self._kube = kube
+        self._status = RunStatusWriter(kube)
         self._clock = clock
         self._runs: dict[str, TrackedRun] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
@@ -264,9 +265,8 @@ class RunPoller:
         old_phase = run.status.get("phase")
         status = run_status(view, self._gateway.region, run.status, run.generation, cond.now_rfc3339())
         if view.log_id is None and "logs" in run.status:
-            status.pop("logs", None)  # a summary knows no logs: keep what we wrote before
-        patched = await self._kube.patch_run_status(run.namespace, run.name, status)
-        if patched is None:  # the TrainingJobRun is gone
+            status = status.without("logs")  # a summary knows no logs: keep what we wrote before
+        if not await self._status.write(run.namespace, run.name, status):  # the TrainingJobRun is gone
             self.untrack(run_id)
             return
         # Remember what OCI said only once it is written, so a failed patch is retried next cycle.

@@ -184,11 +184,11 @@ async def finalize(rt: Runtime, body: Mapping[str, Any]) -> Outcome:
     compartment = spec.get("compartmentId")
     job_ids = [job_id for job_id in [status.get("jobId"), *(status.get("retiredJobIds") or [])] if job_id]
     if not job_ids or not compartment:
-        return Outcome({})
+        return Outcome()
     if spec.get("deletionPolicy", "Delete") == "Retain":
         # Runs are left to their own TrainingJobRun's deletionPolicy (garbage collection deletes those).
         message = f"left OCI job(s) {', '.join(job_ids)} in place (deletionPolicy Retain)"
-        return Outcome({}, [("Normal", "Retained", message)])
+        return Outcome(events=[("Normal", "Retained", message)])
     active: list[str] = []
     for job_id in job_ids:
         runs = await rt.oci.list_job_runs(compartment, job_id=job_id)
@@ -208,4 +208,4 @@ async def finalize(rt: Runtime, body: Mapping[str, Any]) -> Outcome:
         deleted = await rt.oci.delete_job(job_id)
         what = "deleted OCI job" if deleted else "OCI job already gone:"
         events.append(("Normal", "Deleted", f"{what} {job_id}"))
-    return Outcome({}, events)
+    return Outcome(events=events)

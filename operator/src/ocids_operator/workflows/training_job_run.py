@@ -5,11 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..api import API_VERSION, TrainingJobRunSpec, TrainingJobSpec
+from ..api import API_VERSION, TrainingJobRunSpec, TrainingJobRunStatus, TrainingJobSpec
 from ..core import conditions as cond
 from ..core import model
+from ..core.kinds import TRAINING_JOB_KIND
 from ..core.phases import ACTIVE_RUN_STATES, RunPhase, RunState
-from ..core.run_plan import RunAction, RunView, pending_status, plan_run, run_status
+from ..core.run_plan import RunAction, RunView, plan_run
+from ..core.run_status import pending_status, run_status
+from ..core.status_patch import StatusPatch
 from ..runtime import Runtime
 from .crash_point import crash_after
 from .inputs import object_ref, parse_spec, resolve_env
@@ -22,7 +25,7 @@ def owner_reference(job: Mapping[str, Any]) -> dict[str, Any]:
     # blockOwnerDeletion stays false: deleting a TrainingJob must never wait on its runs' finalizers.
     return {
         "apiVersion": API_VERSION,
-        "kind": "TrainingJob",
+        "kind": TRAINING_JOB_KIND.name,
         "name": meta["name"],
         "uid": meta["uid"],
         "controller": True,
@@ -40,7 +43,9 @@ def missing_owner_references(
     if any(ref.get("uid") == job["metadata"]["uid"] for ref in current):
         return None
     # A stale controller reference (an earlier TrainingJob of the same name) would block ours.
-    current = [ref for ref in current if not (ref.get("kind") == "TrainingJob" and ref.get("controller"))]
+    current = [
+        ref for ref in current if not (ref.get("kind") == TRAINING_JOB_KIND.name and ref.get("controller"))
+    ]
     return [*current, owner_reference(job)]
 
 
@@ -99,7 +104,7 @@ async def reconcile(rt: Runtime, body: Mapping[str, Any]) -> tuple[Outcome, list
     plan = plan_run(status, job, spec.job_ref.name)
 
     if plan.action is RunAction.NOTHING:
-        return Outcome({}), owners
+        return Outcome(), owners
     if plan.action is RunAction.TRACK:
         compartment = _compartment(job)
         if compartment is None:  # the TrainingJob is gone: ask OCI where the run lives
@@ -107,7 +112,7 @@ async def reconcile(rt: Runtime, body: Mapping[str, Any]) -> tuple[Outcome, list
             compartment = oci_run.compartment_id if oci_run is not None else None
         if compartment:
             track(rt, body, status, compartment, job)
-        return Outcome({}), owners
+        return Outcome(), owners
     if plan.action is RunAction.WAIT:
         events = []
         if (
@@ -141,17 +146,14 @@ async def reconcile(rt: Runtime, body: Mapping[str, Any]) -> tuple[Outcome, list
         view = existing
         events.append(("Normal", "Found", f"found OCI job run {view.id} created before a restart"))
     result = run_status(view, rt.region, status, generation, cond.now_rfc3339())
-    result["jobId"] = view.job_id or job_id
+    result = result.with_fields(job_id=view.job_id or job_id, message=None)
     if view.job_id in (None, job_id):
-        result["jobRevision"] = job_status.get("revision")
-    result["message"] = None
-    # Written here, before the poller follows the run: kopf applies a handler's patch only after the
-    # handler returns, so left to kopf this "Accepted" could land after the poller's "Succeeded" of a
-    # quick run and put a finished run back to Accepted for good (the poller stops at a terminal phase).
-    if await rt.kube.patch_run_status(namespace, meta["name"], result) is None:
-        return Outcome({}, events), owners  # the TrainingJobRun is gone
+        result = result.with_fields(job_revision=job_status.get("revision"))
+    # Written before the poller follows the run, so the poller's later phases land after it.
+    if not await rt.run_status.write(namespace, meta["name"], result):
+        return Outcome(events=events), owners  # the TrainingJobRun is gone
     track(rt, body, {**status, **result}, job_spec.compartment_id, job)
-    return Outcome({}, events), owners
+    return Outcome(events=events), owners
 
 
 def _compartment(job: Mapping[str, Any] | None) -> str | None:
@@ -195,25 +197,25 @@ async def finalize(rt: Runtime, body: Mapping[str, Any]) -> Outcome:
     if not run_id and spec.get("deletionPolicy", "Delete") != "Retain":
         run_id = await _created_before_a_crash(rt, body)
     if not run_id:
-        return Outcome({})
+        return Outcome()
     if spec.get("deletionPolicy", "Delete") == "Retain":
         rt.poller.untrack(run_id)
         return Outcome(
-            {}, [("Normal", "Retained", f"left OCI job run {run_id} in place (deletionPolicy Retain)")]
+            events=[("Normal", "Retained", f"left OCI job run {run_id} in place (deletionPolicy Retain)")]
         )
     run = await rt.oci.get_job_run(run_id)
     if run is None or run.state is RunState.DELETED:  # e.g. deleted with its job
         rt.poller.untrack(run_id)
-        return Outcome({}, [("Normal", "Deleted", f"OCI job run {run_id} was already gone")])
+        return Outcome(events=[("Normal", "Deleted", f"OCI job run {run_id} was already gone")])
     if run.state in ACTIVE_RUN_STATES:
         if run.state is not RunState.CANCELING:
             await rt.oci.cancel_job_run(run_id)
         message = f"canceling OCI job run {run_id} before deleting it"
         return Outcome(
-            {"message": message},
+            StatusPatch(TrainingJobRunStatus(message=message)),
             requeue_after=rt.settings.poll_interval_seconds,
             requeue_reason=message,
         )
     rt.poller.untrack(run_id)
     await rt.oci.delete_job_run(run_id)
-    return Outcome({}, [("Normal", "Deleted", f"deleted OCI job run {run_id}")])
+    return Outcome(events=[("Normal", "Deleted", f"deleted OCI job run {run_id}")])
