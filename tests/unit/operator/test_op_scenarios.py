@@ -1,11 +1,13 @@
 """One runner for the scenario tables in scenarios/*.yaml (read those: they are the behaviour).
 
 Each file names a `kind`; each scenario is desired state + OCI's answer -> expected plan,
-request body or status. Everything here is pure: no cluster, no emulator, no kopf.
+request body or status. No cluster, no emulator, no kopf: the pure core directly, and the job
+workflow against an in-memory OCI behind the `DataScience` Protocol (fake_oci.py).
 """
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import datetime
 import pathlib
@@ -14,6 +16,7 @@ from typing import Any
 import oci
 import pytest
 import yaml
+from fake_oci import FakeDataScience
 from oci.data_science import models as ds
 from oci_wire import to_wire
 from ocids_operator.adapters import oci_errors
@@ -23,6 +26,9 @@ from ocids_operator.core import errors, run_status, status
 from ocids_operator.core import model as core
 from ocids_operator.core import run_plan as reconcile_run
 from ocids_operator.core.job_plan import DesiredJob, JobAction, JobRecord, plan_job
+from ocids_operator.runtime import Runtime
+from ocids_operator.settings import OperatorSettings
+from ocids_operator.workflows import training_job
 
 SCENARIOS = pathlib.Path(__file__).parent / "scenarios"
 REF = core.ObjectRef("ml", "attrition", "uid-1", "test")
@@ -260,12 +266,76 @@ def run_errors(doc: dict[str, Any], scenario: dict[str, Any]) -> None:
         assert "the message from OCI" in outcome.message  # OCI's own words reach the condition
 
 
+# TrainingJob reconcile against an in-memory OCI --------------------------------------------------
+class SecretKube:
+    """The one Secret the base spec reads (wandb/token)."""
+
+    def __init__(self, value: str) -> None:
+        self.value = value
+
+    async def read_secret_key(self, namespace: str, name: str, key: str, optional: bool = False) -> str:
+        assert (name, key) == ("wandb", "token")
+        return self.value
+
+
+def run_job_workflow(doc: dict[str, Any], scenario: dict[str, Any]) -> None:
+    base = doc["base"]
+    oci = FakeDataScience()
+    for job in (scenario.get("oci") or {}).get("jobs", []):
+        spec = TrainingJobSpec.model_validate(merge(base["spec"], job.get("spec") or {}))
+        env = user_env(spec, {"WANDB_KEY": base["secret"]})
+        digest = artifact_digest(spec)
+        revision = job.get("revision", 1)
+        request = core.JobRequest(
+            spec, REF, env, revision, core.template_hash(core.desired_template(spec, env), digest)
+        )
+        artifact = job.get("artifact", True)
+        content = artifact.encode() if isinstance(artifact, str) else spec.artifact.inline.content.encode()  # type: ignore[union-attr]
+        oci.add_job(
+            request,
+            job["id"],
+            job.get("lifecycleState", "ACTIVE"),
+            artifact=content if artifact else None,
+            tags={} if job.get("untagged") else None,
+        )
+        oci.jobs[job["id"]].run_states = job.get("runs", [])
+    body = {
+        "metadata": {"namespace": REF.namespace, "name": REF.name, "uid": REF.uid, "generation": 2},
+        "spec": merge(base["spec"], scenario.get("spec") or {}),
+        "status": scenario.get("status", {"jobId": "ocid1.datasciencejob.oc1..j1", "revision": 1}),
+    }
+    secret = scenario.get("secret", base["secret"])
+    settings = OperatorSettings(cluster_name=REF.cluster)
+    rt = Runtime(settings, oci, SecretKube(secret), None)  # type: ignore[arg-type]
+    want = scenario["expect"]
+    try:
+        outcome = asyncio.run(training_job.reconcile(rt, body))
+    except errors.ReconcileError as exc:
+        assert exc.outcome.reason == want["error"], exc.outcome
+        assert oci.calls == want["calls"]
+        return
+    assert "error" not in want, outcome
+    assert oci.calls == want["calls"]
+    for operation, request in (want.get("requests") or {}).items():
+        assert_subset(request, oci.requests[operation][0], operation)
+    status = dict(outcome.status)
+    assert_subset(want.get("status") or {}, status, "status")
+    ready = next(c for c in status["conditions"] if c["type"] == "Ready")
+    for expected, actual in zip(want.get("ready") or [], (ready["reason"], ready["message"]), strict=False):
+        assert actual == expected, ready
+    assert [reason for _, reason, _ in outcome.events] == want["events"]
+    assert (outcome.requeue_after is not None) == want.get("requeue", False)
+    for secret_value in want.get("hidden", []):
+        assert secret_value not in repr((status, outcome.events))
+
+
 RUNNERS = {
     "job_plan": run_job_plan,
     "run_status": run_run_status,
     "run_plan": run_run_plan,
     "run_request": run_run_request,
     "errors": run_errors,
+    "job_workflow": run_job_workflow,
 }
 
 
