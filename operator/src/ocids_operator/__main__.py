@@ -14,13 +14,16 @@ from collections.abc import Sequence
 import kopf
 import oci
 
-from . import handlers, kube, metrics
+from . import handlers, metrics
+from .adapters import kube
+from .adapters.kube import KubeClient
+from .adapters.object_storage import ObjectStore
+from .adapters.oci_client import OciGateway
+from .adapters.oci_sdk import config_and_signer
 from .handlers import wait_logging
-from .kube import KubeClient
-from .oci_client import OciGateway, config_and_signer
-from .polling import RunPoller
 from .runtime import Runtime
 from .settings import AuthMode, OperatorSettings, SettingsError, load_settings
+from .workflows.run_poller import RunPoller
 
 log = logging.getLogger("ocids_operator")
 PREFIX = "ocids.io"
@@ -129,7 +132,13 @@ def check_oci_config(settings: OperatorSettings) -> str | None:
 def build_runtime(settings: OperatorSettings) -> Runtime:
     gateway = OciGateway(settings)
     client = KubeClient(kube.login())
-    return Runtime(settings=settings, oci=gateway, kube=client, poller=RunPoller(settings, gateway, client))
+    return Runtime(
+        settings=settings,
+        oci=gateway,
+        kube=client,
+        poller=RunPoller(settings, gateway, client),
+        objects=ObjectStore(settings, auth=gateway.auth),
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -5,18 +5,22 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 
-from .kube import KubeClient
-from .oci_client import OciGateway
-from .polling import RunPoller
+from .adapters.kube import KubeClient
+from .adapters.object_storage import ObjectReader
+from .adapters.oci_client import DataScience
 from .settings import OperatorSettings
+from .workflows.run_poller import RunPoller
+from .workflows.run_status_writer import RunStatusWriter
 
 
 @dataclasses.dataclass
 class Runtime:
     settings: OperatorSettings
-    oci: OciGateway
+    oci: DataScience
     kube: KubeClient
     poller: RunPoller
+    # `oci://` artifacts; None: such artifacts stall (nothing to read them with).
+    objects: ObjectReader | None = None
     # One lock per object uid: change handlers and the resync timer never reconcile at once.
     _locks: dict[str, asyncio.Lock] = dataclasses.field(default_factory=dict)
 
@@ -25,6 +29,10 @@ class Runtime:
 
     def forget(self, uid: str) -> None:
         self._locks.pop(uid, None)
+
+    @property
+    def run_status(self) -> RunStatusWriter:
+        return RunStatusWriter(self.kube)
 
     @property
     def region(self) -> str:

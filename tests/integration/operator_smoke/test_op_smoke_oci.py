@@ -13,12 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ocids_operator import job_workflow, run_workflow
-from ocids_operator.kube import MissingReference
-from ocids_operator.oci_client import OciGateway
-from ocids_operator.polling import RunPoller
+from ocids_operator.adapters.kube import MissingReference
+from ocids_operator.adapters.oci_client import OciGateway
 from ocids_operator.runtime import Runtime
 from ocids_operator.settings import OperatorSettings
+from ocids_operator.workflows import training_job as job_workflow
+from ocids_operator.workflows import training_job_run as run_workflow
+from ocids_operator.workflows.run_poller import RunPoller
 
 pytestmark = pytest.mark.integration
 SECRET = "s3cret-token-value"

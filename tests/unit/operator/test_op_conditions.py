@@ -5,11 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from ocids_operator import conditions as cond
-from ocids_operator import links
 from ocids_operator.api import TrainingJobSpec
-from ocids_operator.errors import ErrorOutcome, OutcomeKind, backoff_delay
-from ocids_operator.oci_requests import ResolvedArtifact
-from ocids_operator.status import error_status, job_status
+from ocids_operator.core import links
+from ocids_operator.core.errors import ErrorOutcome, OutcomeKind, backoff_delay
+from ocids_operator.core.kinds import KINDS, TRAINING_JOB_RUN_KIND
+from ocids_operator.core.model import ResolvedArtifact
+from ocids_operator.core.status import error_status, job_status
+
+NOW = "2026-01-01T00:00:00Z"
 
 
 def test_transition_time_is_kept_while_the_status_does_not_change() -> None:
@@ -35,7 +38,7 @@ def test_stalled_error_sets_observed_generation_and_failed_phase_when_nothing_ex
     outcome = ErrorOutcome(
         OutcomeKind.STALLED, "OCIRejectedRequest", "OCI create_job failed: 400 InvalidParameter"
     )
-    status = error_status(outcome, {}, 3, "t")
+    status = error_status(outcome, {}, 3, NOW)
     assert status["phase"] == "Failed" and status["observedGeneration"] == 3
     assert {c["type"]: c["status"] for c in status["conditions"]} == {
         "Ready": "False",
@@ -46,7 +49,7 @@ def test_stalled_error_sets_observed_generation_and_failed_phase_when_nothing_ex
 
 def test_retryable_error_keeps_the_resource_in_progress() -> None:
     outcome = ErrorOutcome(OutcomeKind.RETRY, "OCIRetryableError", "429")
-    status = error_status(outcome, {"jobId": "j", "observedGeneration": 1}, 2, "t")
+    status = error_status(outcome, {"jobId": "j", "observedGeneration": 1}, 2, NOW)
     assert "phase" not in status and "observedGeneration" not in status
     assert {c["type"]: c["status"] for c in status["conditions"]}["Reconciling"] == "True"
 
@@ -67,12 +70,13 @@ def test_an_error_before_anything_exists_in_oci_still_shows_a_phase() -> None:
     rejected = ErrorOutcome(OutcomeKind.CREDENTIALS, "CredentialsRejected", "OCI list_jobs failed: 401")
     flaky = ErrorOutcome(OutcomeKind.RETRY, "OCIRetryableError", "OCI create_job failed: 503")
     for outcome in (rejected, flaky):
-        for id_key in ("jobId", "jobRunId"):
-            assert error_status(outcome, {}, 1, "t", id_key)["phase"] == "Pending"
-            assert error_status(outcome, None, 1, "t", id_key)["phase"] == "Pending"
+        for kind in KINDS:
+            assert error_status(outcome, {}, 1, NOW, kind)["phase"] == "Pending"
+            assert error_status(outcome, None, 1, NOW, kind)["phase"] == "Pending"
     # A phase already shown is kept (a merge patch leaves it), and so is one the OCI side drives.
-    assert "phase" not in error_status(rejected, {"phase": "Failed"}, 2, "t")
-    assert "phase" not in error_status(rejected, {"jobRunId": "r", "phase": "InProgress"}, 1, "t", "jobRunId")
+    assert "phase" not in error_status(rejected, {"phase": "Failed"}, 2, NOW)
+    running = {"jobRunId": "r", "phase": "InProgress"}
+    assert "phase" not in error_status(rejected, running, 1, NOW, TRAINING_JOB_RUN_KIND)
 
 
 def test_ready_says_where_the_oci_job_is_not_what_was_being_done() -> None:
@@ -93,7 +97,7 @@ def test_ready_says_where_the_oci_job_is_not_what_was_being_done() -> None:
         "region": "us-ashburn-1",
         "previous": None,
         "generation": 3,
-        "now": "t",
+        "now": NOW,
     }
     active = {c["type"]: c for c in job_status(active=True, reason="NewRevision", **common)["conditions"]}
     assert active["Ready"]["status"] == "True" and active["Ready"]["reason"] == "NewRevision"

@@ -8,11 +8,14 @@ from typing import Any
 import kopf
 import oci
 import pytest
-from ocids_operator.errors import stalled
+from ocids_operator.api import TrainingJobStatus
+from ocids_operator.core.errors import stalled
+from ocids_operator.core.kinds import TRAINING_JOB_KIND
+from ocids_operator.core.status_patch import StatusPatch
 from ocids_operator.handlers.outcome import execute
-from ocids_operator.outcome import Outcome
 from ocids_operator.runtime import Runtime
 from ocids_operator.settings import OperatorSettings
+from ocids_operator.workflows.outcome import Outcome
 
 BODY = {
     "apiVersion": "ocids.io/v1alpha1",
@@ -37,7 +40,7 @@ def run(work: Any, retry: int = 0) -> tuple[kopf.Patch, Events, BaseException | 
     error: BaseException | None = None
 
     async def go() -> None:
-        await execute("TrainingJob", rt, BODY, patch, retry, work, "jobId")
+        await execute(TRAINING_JOB_KIND, rt, BODY, patch, retry, work)
 
     try:
         asyncio.run(go())
@@ -55,7 +58,9 @@ def service_error(status: int, code: str) -> Any:
 
 def test_success_writes_status_and_events_and_returns_none() -> None:
     async def work() -> Outcome:
-        return Outcome({"phase": "Active"}, [("Normal", "UpdatedInPlace", "updated shape")])
+        return Outcome(
+            StatusPatch(TrainingJobStatus(phase="Active")), [("Normal", "UpdatedInPlace", "updated shape")]
+        )
 
     patch, events, error = run(work)
     assert error is None and patch["status"] == {"phase": "Active"}
@@ -96,7 +101,11 @@ def test_the_same_problem_twice_posts_one_event() -> None:
 
 def test_requeue_is_a_temporary_error_after_writing_status() -> None:
     async def work() -> Outcome:
-        return Outcome({"phase": "Creating"}, requeue_after=1.5, requeue_reason="waiting for ACTIVE")
+        return Outcome(
+            StatusPatch(TrainingJobStatus(phase="Creating")),
+            requeue_after=1.5,
+            requeue_reason="waiting for ACTIVE",
+        )
 
     patch, _, error = run(work)
     assert patch["status"] == {"phase": "Creating"}

@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from ocids_operator.adapters.kube import MissingReference
 from ocids_operator.api import Artifact, EnvVar
-from ocids_operator.errors import OutcomeKind, ReconcileError
-from ocids_operator.inputs import file_name_of, resolve_artifact, resolve_env
-from ocids_operator.kube import MissingReference
+from ocids_operator.core.errors import OutcomeKind, ReconcileError
+from ocids_operator.workflows.inputs import file_name_of, resolve_artifact, resolve_env
 
 
 class Kube:
@@ -81,7 +81,7 @@ def test_an_unreachable_url_is_retried_naming_it_without_password_or_token() -> 
 
 
 def test_fetch_error_details_lose_the_secrets_of_every_url_they_name() -> None:
-    from ocids_operator.inputs import _without_url_secrets
+    from ocids_operator.workflows.inputs import _without_url_secrets
 
     text = "TooManyRedirects: 302, url='https://u:PASS@h/p/o?sig=TOKEN#frag' (from http://x/?a=TOKEN)"
     assert "TOKEN" not in _without_url_secrets(text) and "PASS" not in _without_url_secrets(text)

@@ -8,10 +8,10 @@ import base64
 import kopf
 import pytest
 from aiohttp import web
+from ocids_operator.adapters.kube import KubeClient
 from ocids_operator.api import EnvVar
-from ocids_operator.errors import ReconcileError
-from ocids_operator.inputs import resolve_env
-from ocids_operator.kube import KubeClient
+from ocids_operator.core.errors import ReconcileError
+from ocids_operator.workflows.inputs import resolve_env
 
 
 def test_a_rotated_service_account_token_is_read_again_after_a_401() -> None:

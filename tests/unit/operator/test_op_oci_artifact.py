@@ -8,10 +8,10 @@ from typing import Any
 
 import oci
 import pytest
-from ocids_operator.errors import OutcomeKind, ReconcileError
-from ocids_operator.inputs import fetch_object, fetch_url, parse_oci_url
-from ocids_operator.oci_client import ObjectTooLarge, OciGateway, StoredObject
+from ocids_operator.adapters.object_storage import ObjectStore, ObjectTooLarge, StoredObject
+from ocids_operator.core.errors import OutcomeKind, ReconcileError
 from ocids_operator.settings import OperatorSettings, SettingsError, load_settings
+from ocids_operator.workflows.inputs import fetch_object, fetch_url, parse_oci_url
 
 URL = "oci://models@axns/team a/train.zip"
 
@@ -23,13 +23,13 @@ def service_error(
 
 
 class Reader:
-    """Stands in for OciGateway.read_object."""
+    """Stands in for ObjectStore.fetch."""
 
     def __init__(self, result: StoredObject | BaseException) -> None:
         self.result = result
         self.calls: list[tuple[str, str, str, int]] = []
 
-    def read_object(self, namespace: str, bucket: str, name: str, max_bytes: int) -> StoredObject:
+    async def fetch(self, namespace: str, bucket: str, name: str, max_bytes: int) -> StoredObject:
         self.calls.append((namespace, bucket, name, max_bytes))
         if isinstance(self.result, BaseException):
             raise self.result
@@ -97,7 +97,7 @@ def test_without_an_object_storage_gateway_oci_urls_stall() -> None:
     assert info.value.outcome.kind is OutcomeKind.STALLED and URL in info.value.outcome.message
 
 
-# The gateway's read: HEAD while the etag is unchanged, GET when it changed -----------------------
+# The store's read: HEAD while the etag is unchanged, GET when it changed -----------------------
 class Response:
     def __init__(self, headers: dict[str, str], content: bytes = b"") -> None:
         self.headers = headers
@@ -140,13 +140,13 @@ class FakeObjectStorage:
 
 
 @pytest.fixture
-def gateway() -> tuple[OciGateway, FakeObjectStorage]:
+def gateway() -> tuple[ObjectStore, FakeObjectStorage]:
     store = FakeObjectStorage()
-    return OciGateway(OperatorSettings(), object_storage=store), store  # type: ignore[arg-type]
+    return ObjectStore(OperatorSettings(), client=store), store  # type: ignore[arg-type]
 
 
 def test_unchanged_objects_cost_a_head_and_replaced_ones_are_downloaded_again(
-    gateway: tuple[OciGateway, FakeObjectStorage],
+    gateway: tuple[ObjectStore, FakeObjectStorage],
 ) -> None:
     gw, store = gateway
     store.objects["a.zip"] = ("e1", b"one")
@@ -160,7 +160,7 @@ def test_unchanged_objects_cost_a_head_and_replaced_ones_are_downloaded_again(
 
 
 def test_a_deleted_object_reports_the_code_from_a_get_and_big_objects_are_refused(
-    gateway: tuple[OciGateway, FakeObjectStorage],
+    gateway: tuple[ObjectStore, FakeObjectStorage],
 ) -> None:
     gw, store = gateway
     store.objects["a.zip"] = ("e1", b"one")
@@ -184,11 +184,11 @@ def test_object_storage_endpoint_setting(monkeypatch: pytest.MonkeyPatch) -> Non
 
 
 def test_the_etag_cache_holds_a_bounded_number_of_bytes_not_just_of_objects(
-    gateway: tuple[OciGateway, FakeObjectStorage], monkeypatch: pytest.MonkeyPatch
+    gateway: tuple[ObjectStore, FakeObjectStorage], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import ocids_operator.oci_client as oci_client
+    import ocids_operator.adapters.object_storage as object_storage
 
-    monkeypatch.setattr(oci_client, "OBJECT_CACHE_BYTES", 10)
+    monkeypatch.setattr(object_storage, "OBJECT_CACHE_BYTES", 10)
     gw, store = gateway
     for name in ("a", "b", "c"):
         store.objects[name] = ("e-" + name, b"x" * 4)

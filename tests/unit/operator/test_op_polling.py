@@ -13,9 +13,16 @@ from typing import Any
 
 import pytest
 from oci.data_science import models as ds
-from ocids_operator.polling import RunPoller, TrackedRun, next_interval, plan_tick, states_to_list
-from ocids_operator.reconcile_run import RunView
+from ocids_operator.adapters.oci_mapping import run_view
+from ocids_operator.core.run_plan import RunView
 from ocids_operator.settings import OperatorSettings
+from ocids_operator.workflows.run_poller import (
+    RunPoller,
+    TrackedRun,
+    next_interval,
+    plan_tick,
+    states_to_list,
+)
 
 COMPARTMENT = "ocid1.compartment.oc1..comp"
 PAGE = 100
@@ -46,24 +53,27 @@ class FakeOci:
         if log_id:
             run.log_details = ds.JobRunLogDetails(log_group_id="ocid1.loggroup.oc1..lg", log_id=log_id)
 
-    def list_job_runs(self, compartment_id: str, lifecycle_state: str) -> list[ds.JobRunSummary]:
+    async def list_job_runs(self, compartment_id: str, lifecycle_state: str) -> list[RunView]:
         matching = [r for r in self.runs.values() if r.lifecycle_state == lifecycle_state]
         self.calls["list_job_runs"] += max(1, -(-len(matching) // PAGE))
         return [
-            ds.JobRunSummary(
-                id=r.id,
-                job_id=r.job_id,
-                compartment_id=r.compartment_id,
-                lifecycle_state=r.lifecycle_state,
-                lifecycle_details=r.lifecycle_details,
-                time_accepted=r.time_accepted,
+            run_view(
+                ds.JobRunSummary(
+                    id=r.id,
+                    job_id=r.job_id,
+                    compartment_id=r.compartment_id,
+                    lifecycle_state=r.lifecycle_state,
+                    lifecycle_details=r.lifecycle_details,
+                    time_accepted=r.time_accepted,
+                )
             )
             for r in matching
         ]
 
-    def get_job_run(self, run_id: str) -> ds.JobRun | None:
+    async def get_job_run(self, run_id: str) -> RunView | None:
         self.calls["get_job_run"] += 1
-        return self.runs.get(run_id)
+        run = self.runs.get(run_id)
+        return None if run is None else run_view(run)
 
 
 class FakeKube:
@@ -259,10 +269,10 @@ def test_a_run_oci_fails_to_return_does_not_hold_back_the_others() -> None:
         oci.set("fine", "SUCCEEDED", "exit code 0")
         original = oci.get_job_run
 
-        def failing_get(run_id: str) -> ds.JobRun | None:
+        async def failing_get(run_id: str) -> RunView | None:
             if run_id == "unlucky":
                 raise ConnectionError("OCI timed out")
-            return original(run_id)
+            return await original(run_id)
 
         oci.get_job_run = failing_get  # type: ignore[method-assign]
         with pytest.raises(RuntimeError, match="1 run status update"):

@@ -13,10 +13,13 @@ import datetime
 from typing import Any
 
 from oci.data_science import models as ds
-from ocids_operator import run_workflow
-from ocids_operator.polling import RunPoller
+from ocids_operator.adapters.oci_mapping import create_job_run_details, run_view
+from ocids_operator.core.model import RunRequest
+from ocids_operator.core.run_plan import RunView
 from ocids_operator.runtime import Runtime
 from ocids_operator.settings import OperatorSettings
+from ocids_operator.workflows import training_job_run as run_workflow
+from ocids_operator.workflows.run_poller import RunPoller
 
 COMPARTMENT = "ocid1.compartment.oc1..comp"
 JOB_ID = "ocid1.datasciencejob.oc1..j"
@@ -47,14 +50,15 @@ class Oci:
     def __init__(self) -> None:
         self.run: ds.JobRun | None = None
 
-    def list_job_runs(self, compartment_id: str, **filters: str) -> list[ds.JobRun]:
+    async def list_job_runs(self, compartment_id: str, **filters: str) -> list[RunView]:
         if self.run is None:
             return []
         state, name = filters.get("lifecycle_state"), filters.get("display_name")
         matches = state in (None, self.run.lifecycle_state) and name in (None, self.run.display_name)
-        return [self.run] if matches else []
+        return [run_view(self.run)] if matches else []
 
-    def create_job_run(self, details: ds.CreateJobRunDetails, retry_token: str) -> ds.JobRun:
+    async def create_job_run(self, request: RunRequest) -> RunView:
+        details = create_job_run_details(request)
         self.run = ds.JobRun(
             id=RUN_ID,
             job_id=JOB_ID,
@@ -64,12 +68,12 @@ class Oci:
             display_name=details.display_name,
             freeform_tags=details.freeform_tags,
         )
-        return self.run
+        return run_view(self.run)
 
-    def get_job_run(self, run_id: str) -> ds.JobRun | None:
-        return self.run
+    async def get_job_run(self, run_id: str) -> RunView | None:
+        return None if self.run is None else run_view(self.run)
 
-    def cancel_job_run(self, run_id: str) -> None:
+    async def cancel_job_run(self, run_id: str) -> None:
         assert self.run is not None and self.run.id == run_id
         self.run.lifecycle_state = "CANCELING"
 

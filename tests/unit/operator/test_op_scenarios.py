@@ -1,11 +1,13 @@
 """One runner for the scenario tables in scenarios/*.yaml (read those: they are the behaviour).
 
 Each file names a `kind`; each scenario is desired state + OCI's answer -> expected plan,
-request body or status. Everything here is pure: no cluster, no emulator, no kopf.
+request body or status. No cluster, no emulator, no kopf: the pure core directly, and the job
+workflow against an in-memory OCI behind the `DataScience` Protocol (fake_oci.py).
 """
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import datetime
 import pathlib
@@ -14,14 +16,22 @@ from typing import Any
 import oci
 import pytest
 import yaml
+from fake_oci import FakeDataScience
 from oci.data_science import models as ds
-from ocids_operator import errors, reconcile_run, status
-from ocids_operator import oci_requests as rq
+from oci_wire import to_wire
+from ocids_operator.adapters import oci_errors
+from ocids_operator.adapters import oci_mapping as rq
 from ocids_operator.api import TrainingJobRunSpec, TrainingJobSpec
-from ocids_operator.reconcile_job import DesiredJob, JobAction, JobState, observe_job, plan_job
+from ocids_operator.core import errors, run_status, status
+from ocids_operator.core import model as core
+from ocids_operator.core import run_plan as reconcile_run
+from ocids_operator.core.job_plan import DesiredJob, JobAction, JobRecord, plan_job
+from ocids_operator.runtime import Runtime
+from ocids_operator.settings import OperatorSettings
+from ocids_operator.workflows import training_job
 
 SCENARIOS = pathlib.Path(__file__).parent / "scenarios"
-REF = rq.ObjectRef("ml", "attrition", "uid-1", "test")
+REF = core.ObjectRef("ml", "attrition", "uid-1", "test")
 REGION = "us-ashburn-1"
 JOB_ID = "ocid1.datasciencejob.oc1..current"
 
@@ -71,13 +81,13 @@ def user_env(spec: TrainingJobSpec, secret_values: dict[str, str]) -> dict[str, 
 
 def artifact_digest(spec: TrainingJobSpec) -> str:
     assert spec.artifact.inline is not None
-    return rq.ResolvedArtifact("inline", "x", spec.artifact.inline.content.encode()).digest
+    return core.ResolvedArtifact("inline", "x", spec.artifact.inline.content.encode()).digest
 
 
 def oci_job(spec: TrainingJobSpec, env: dict[str, str], revision: int, tags: dict[str, str] | None) -> ds.Job:
     """The OCI job as OCI would report it after being created from `spec`."""
-    template_hash = rq.template_hash(rq.desired_template(spec, env), artifact_digest(spec))
-    details = rq.create_job_details(spec, REF, env, revision, template_hash)
+    template_hash = core.template_hash(core.desired_template(spec, env), artifact_digest(spec))
+    details = rq.create_job_details(core.JobRequest(spec, REF, env, revision, template_hash))
     job = ds.Job(id=JOB_ID, lifecycle_state="ACTIVE")
     for attr in details.attribute_map:
         setattr(job, attr, getattr(details, attr))
@@ -92,10 +102,10 @@ def run_job_plan(doc: dict[str, Any], scenario: dict[str, Any]) -> None:
     desired_spec = TrainingJobSpec.model_validate(merge(base["spec"], scenario.get("spec") or {}))
     desired_env = user_env(desired_spec, {**base["env"], **(scenario.get("env") or {})})
     desired = DesiredJob(
-        desired_spec, REF, rq.desired_template(desired_spec, desired_env), artifact_digest(desired_spec)
+        desired_spec, REF, core.desired_template(desired_spec, desired_env), artifact_digest(desired_spec)
     )
     st = scenario.get("status", {"jobId": JOB_ID, "revision": 1})
-    state = JobState(st.get("jobId"), int(st.get("revision") or 0))
+    state = JobRecord(st.get("jobId"), int(st.get("revision") or 0))
 
     side = scenario.get("oci") or {}
     observed = None
@@ -107,11 +117,11 @@ def run_job_plan(doc: dict[str, Any], scenario: dict[str, Any]) -> None:
         job.lifecycle_state = side.get("lifecycleState", "ACTIVE")
         content = side.get("artifact")
         digest = (
-            rq.ResolvedArtifact("x", "x", content.encode()).digest
+            core.ResolvedArtifact("x", "x", content.encode()).digest
             if content
             else artifact_digest(observed_spec)
         )
-        observed = observe_job(job, digest if side.get("adopted") else None)
+        observed = rq.observe_job(job, digest if side.get("adopted") else None)
 
     plan = plan_job(desired, state, observed)
     want = scenario["expect"]
@@ -128,14 +138,16 @@ def run_job_plan(doc: dict[str, Any], scenario: dict[str, Any]) -> None:
         assert want["message_contains"] in plan.message
     if "request" in want:
         if plan.action is JobAction.UPDATE:
-            request = rq.update_job_details(desired_spec, REF, plan.revision, desired.template_hash)
+            request = rq.update_job_details(
+                core.JobUpdate(desired_spec, REF, plan.revision, desired.template_hash)
+            )
         else:
             request = rq.create_job_details(
-                desired_spec, REF, desired_env, plan.revision, desired.template_hash
+                core.JobRequest(desired_spec, REF, desired_env, plan.revision, desired.template_hash)
             )
-        assert_subset(want["request"], rq.to_wire(request))
+        assert_subset(want["request"], to_wire(request))
     for secret in want.get("secret_values_hidden", []):
-        artifact = rq.ResolvedArtifact("inline", "train.py", b"x")
+        artifact = core.ResolvedArtifact("inline", "train.py", b"x")
         written = status.job_status(
             spec=desired_spec,
             job_id=JOB_ID,
@@ -150,7 +162,11 @@ def run_job_plan(doc: dict[str, Any], scenario: dict[str, Any]) -> None:
             now="2026-01-01T00:00:00Z",
         )
         visible = repr(
-            (plan, written, rq.to_wire(rq.update_job_details(desired_spec, REF, 2, desired.template_hash)))
+            (
+                plan,
+                written,
+                to_wire(rq.update_job_details(core.JobUpdate(desired_spec, REF, 2, desired.template_hash))),
+            )
         )
         assert secret not in visible
         # Nor anything derived from it: with every other input on the object, a hash of the template
@@ -180,8 +196,8 @@ def run_run_status(doc: dict[str, Any], scenario: dict[str, Any]) -> None:
     )
     # Bypass the SDK's enum check so an unknown state arrives as the SDK would deliver it.
     run._lifecycle_state = side["lifecycleState"]
-    result = reconcile_run.run_status(
-        reconcile_run.view_of(run), REGION, scenario.get("previous"), 1, "2026-01-01T10:10:00Z"
+    result = run_status.run_status(
+        rq.run_view(run), REGION, scenario.get("previous"), 1, "2026-01-01T10:10:00Z"
     )
     want = dict(scenario["expect"])
     conditions = want.pop("conditions", {})
@@ -212,11 +228,13 @@ def run_run_plan(doc: dict[str, Any], scenario: dict[str, Any]) -> None:
 def run_run_request(doc: dict[str, Any], scenario: dict[str, Any]) -> None:
     job = TrainingJobSpec.model_validate(doc["job"])
     run = TrainingJobRunSpec.model_validate(scenario["run"])
-    ref = rq.ObjectRef("ml", "attrition-lr", "uid-1", "test")
+    ref = core.ObjectRef("ml", "attrition-lr", "uid-1", "test")
     job_env = user_env(job, {})
     run_env = {var.name: var.value or "" for var in run.env}
-    wire = rq.to_wire(
-        rq.create_job_run_details(run, job, ref, "ocid1.datasciencejob.oc1..j", job_env, run_env)
+    wire = to_wire(
+        rq.create_job_run_details(
+            core.RunRequest(run, job, ref, "ocid1.datasciencejob.oc1..j", job_env, run_env)
+        )
     )
     assert_subset(scenario["expect"]["request"], wire)
     for key in scenario["expect"].get("absent", []):
@@ -237,7 +255,7 @@ def run_errors(doc: dict[str, Any], scenario: dict[str, Any]) -> None:
             exception = oci.exceptions.ServiceError(
                 scenario["status"], scenario["code"], {}, "the message from OCI", operation_name="create_job"
             )
-    outcome = errors.classify(exception, "create_job")
+    outcome = oci_errors.classify(exception, "create_job")
     want = scenario["expect"]
     assert outcome.kind == errors.OutcomeKind(want["kind"]), outcome
     if "reason" in want:
@@ -248,12 +266,76 @@ def run_errors(doc: dict[str, Any], scenario: dict[str, Any]) -> None:
         assert "the message from OCI" in outcome.message  # OCI's own words reach the condition
 
 
+# TrainingJob reconcile against an in-memory OCI --------------------------------------------------
+class SecretKube:
+    """The one Secret the base spec reads (wandb/token)."""
+
+    def __init__(self, value: str) -> None:
+        self.value = value
+
+    async def read_secret_key(self, namespace: str, name: str, key: str, optional: bool = False) -> str:
+        assert (name, key) == ("wandb", "token")
+        return self.value
+
+
+def run_job_workflow(doc: dict[str, Any], scenario: dict[str, Any]) -> None:
+    base = doc["base"]
+    oci = FakeDataScience()
+    for job in (scenario.get("oci") or {}).get("jobs", []):
+        spec = TrainingJobSpec.model_validate(merge(base["spec"], job.get("spec") or {}))
+        env = user_env(spec, {"WANDB_KEY": base["secret"]})
+        digest = artifact_digest(spec)
+        revision = job.get("revision", 1)
+        request = core.JobRequest(
+            spec, REF, env, revision, core.template_hash(core.desired_template(spec, env), digest)
+        )
+        artifact = job.get("artifact", True)
+        content = artifact.encode() if isinstance(artifact, str) else spec.artifact.inline.content.encode()  # type: ignore[union-attr]
+        oci.add_job(
+            request,
+            job["id"],
+            job.get("lifecycleState", "ACTIVE"),
+            artifact=content if artifact else None,
+            tags={} if job.get("untagged") else None,
+        )
+        oci.jobs[job["id"]].run_states = job.get("runs", [])
+    body = {
+        "metadata": {"namespace": REF.namespace, "name": REF.name, "uid": REF.uid, "generation": 2},
+        "spec": merge(base["spec"], scenario.get("spec") or {}),
+        "status": scenario.get("status", {"jobId": "ocid1.datasciencejob.oc1..j1", "revision": 1}),
+    }
+    secret = scenario.get("secret", base["secret"])
+    settings = OperatorSettings(cluster_name=REF.cluster)
+    rt = Runtime(settings, oci, SecretKube(secret), None)  # type: ignore[arg-type]
+    want = scenario["expect"]
+    try:
+        outcome = asyncio.run(training_job.reconcile(rt, body))
+    except errors.ReconcileError as exc:
+        assert exc.outcome.reason == want["error"], exc.outcome
+        assert oci.calls == want["calls"]
+        return
+    assert "error" not in want, outcome
+    assert oci.calls == want["calls"]
+    for operation, request in (want.get("requests") or {}).items():
+        assert_subset(request, oci.requests[operation][0], operation)
+    status = dict(outcome.status)
+    assert_subset(want.get("status") or {}, status, "status")
+    ready = next(c for c in status["conditions"] if c["type"] == "Ready")
+    for expected, actual in zip(want.get("ready") or [], (ready["reason"], ready["message"]), strict=False):
+        assert actual == expected, ready
+    assert [reason for _, reason, _ in outcome.events] == want["events"]
+    assert (outcome.requeue_after is not None) == want.get("requeue", False)
+    for secret_value in want.get("hidden", []):
+        assert secret_value not in repr((status, outcome.events))
+
+
 RUNNERS = {
     "job_plan": run_job_plan,
     "run_status": run_run_status,
     "run_plan": run_run_plan,
     "run_request": run_run_request,
     "errors": run_errors,
+    "job_workflow": run_job_workflow,
 }
 
 

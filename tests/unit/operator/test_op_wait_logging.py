@@ -22,12 +22,15 @@ from kopf._core.engines.posting import K8sPoster
 from kopf._core.intents import causes
 from kopf._core.intents import handlers as kopf_handlers
 from ocids_operator.__main__ import ObjectLogFormatter, kopf_settings
-from ocids_operator.errors import retry
+from ocids_operator.api import TrainingJobRunStatus
+from ocids_operator.core.errors import retry
+from ocids_operator.core.kinds import TRAINING_JOB_RUN_KIND
+from ocids_operator.core.status_patch import StatusPatch
 from ocids_operator.handlers import wait_logging
 from ocids_operator.handlers.outcome import execute
-from ocids_operator.outcome import Outcome
 from ocids_operator.runtime import Runtime
 from ocids_operator.settings import OperatorSettings
+from ocids_operator.workflows.outcome import Outcome
 
 BODY = {
     "apiVersion": "ocids.io/v1alpha1",
@@ -79,7 +82,7 @@ def run_handler(work: Callable[[], Any]) -> tuple[execution.Outcome, Events]:
     ks = kopf_settings(settings)
 
     async def fn(patch: kopf.Patch, retry: int, **_: Any) -> None:
-        await execute("TrainingJobRun", rt, BODY, patch, retry, work, "jobRunId")
+        await execute(TRAINING_JOB_RUN_KIND, rt, BODY, patch, retry, work)
 
     handler = kopf_handlers.ChangingHandler(
         id=kopf.HandlerId("reconcile"),
@@ -142,7 +145,9 @@ def posted(records: Records, loggers: bool = False) -> list[tuple[str, str]]:
 
 def test_a_routine_wait_is_retried_without_an_error_line_or_event(kopf_log: Records) -> None:
     async def work() -> Outcome:
-        return Outcome({"phase": "Pending"}, requeue_after=1.0, requeue_reason=WAIT)
+        return Outcome(
+            StatusPatch(TrainingJobRunStatus(phase="Pending")), requeue_after=1.0, requeue_reason=WAIT
+        )
 
     outcome, _ = run_handler(work)
     assert not outcome.final and outcome.delay == 1.0  # kopf still calls the handler again
@@ -154,7 +159,7 @@ def test_a_routine_wait_is_retried_without_an_error_line_or_event(kopf_log: Reco
 @pytest.mark.parametrize("kopf_log", [logging.DEBUG], indirect=True)
 def test_at_debug_the_wait_is_logged_as_a_debug_line_and_still_not_posted(kopf_log: Records) -> None:
     async def work() -> Outcome:
-        return Outcome({}, requeue_after=1.0, requeue_reason=WAIT)
+        return Outcome(requeue_after=1.0, requeue_reason=WAIT)
 
     run_handler(work)
     lines = [(r.levelname, r.getMessage()) for r in kopf_log.records]
@@ -196,7 +201,10 @@ def test_a_wait_that_kopf_never_logged_cannot_hide_a_later_error(kopf_log: Recor
 
 def test_kopfs_own_success_chatter_is_not_posted(kopf_log: Records) -> None:
     async def work() -> Outcome:
-        return Outcome({"phase": "Accepted"}, [("Normal", "Created", "created OCI job run r")])
+        return Outcome(
+            StatusPatch(TrainingJobRunStatus(phase="Accepted")),
+            [("Normal", "Created", "created OCI job run r")],
+        )
 
     outcome, events = run_handler(work)
     assert outcome.final

@@ -44,6 +44,14 @@ class ApiModel(BaseModel):
             add_rules(target, cls.cel_rules)
         return schema
 
+    @classmethod
+    def cel_rule(cls, name: str) -> Rule:
+        """The CEL rule a Python validator mirrors, so both report the same message."""
+        for rule in cls.cel_rules:
+            if rule.name == name:
+                return rule
+        raise KeyError(f"{cls.__name__} has no CEL rule named {name!r}")
+
     def to_k8s(self, *, exclude_none: bool = True) -> dict[str, Any]:
         """The object as Kubernetes stores it: camelCase keys, JSON types."""
         return self.model_dump(mode="json", by_alias=True, exclude_none=exclude_none)

@@ -51,7 +51,7 @@ class KeySelector(ApiModel):
 class EnvVarSource(ApiModel):
     """Where an environment variable's value comes from; exactly one source."""
 
-    cel_rules = (ExactlyOne("secretKeyRef", "configMapKeyRef"),)
+    cel_rules = (ExactlyOne("secretKeyRef", "configMapKeyRef", name="one-source"),)
 
     secret_key_ref: KeySelector | None = None
     """A key of a Secret; the operator reads it when it creates the OCI job or run."""
@@ -61,14 +61,14 @@ class EnvVarSource(ApiModel):
     @model_validator(mode="after")
     def _one_source(self) -> Self:
         if (self.secret_key_ref is None) == (self.config_map_key_ref is None):
-            raise ValueError(self.cel_rules[0].message)
+            raise ValueError(self.cel_rule("one-source").message)
         return self
 
 
 class EnvVar(ApiModel):
     """An environment variable of the OCI job run."""
 
-    cel_rules = (ExactlyOne("value", "valueFrom"),)
+    cel_rules = (ExactlyOne("value", "valueFrom", name="one-value"),)
 
     name: EnvVarName
     """Variable name: letters, digits and underscores, not starting with a digit."""
@@ -80,7 +80,7 @@ class EnvVar(ApiModel):
     @model_validator(mode="after")
     def _value_xor_value_from(self) -> Self:
         if (self.value is None) == (self.value_from is None):
-            raise ValueError(f"env {self.name}: {self.cel_rules[0].message}")
+            raise ValueError(f"env {self.name}: {self.cel_rule('one-value').message}")
         return self
 
 
@@ -210,12 +210,14 @@ class Conda(ApiModel):
             message="slug is required for a service conda environment",
             field_path=".slug",
             reason="FieldValueRequired",
+            name="service-needs-slug",
         ),
         Rule(
             rule="self.type != 'published' || has(self.uri)",
             message="uri is required for a published conda environment",
             field_path=".uri",
             reason="FieldValueRequired",
+            name="published-needs-uri",
         ),
     )
 
@@ -231,9 +233,9 @@ class Conda(ApiModel):
     @model_validator(mode="after")
     def _needs_source(self) -> Self:
         if self.type == "service" and self.slug is None:
-            raise ValueError(self.cel_rules[0].message)
+            raise ValueError(self.cel_rule("service-needs-slug").message)
         if self.type == "published" and self.uri is None:
-            raise ValueError(self.cel_rules[1].message)
+            raise ValueError(self.cel_rule("published-needs-uri").message)
         return self
 
 
@@ -261,12 +263,14 @@ class LoggingConfig(ApiModel):
             message="logGroupId is required when logging is enabled",
             field_path=".logGroupId",
             reason="FieldValueRequired",
+            name="enabled-needs-log-group",
         ),
         Rule(
             rule="!self.enabled || has(self.logId) || self.autoCreateLog",
             message="set logId or autoCreateLog when logging is enabled",
             field_path=".logId",
             reason="FieldValueRequired",
+            name="enabled-needs-log",
         ),
     )
 
@@ -282,9 +286,9 @@ class LoggingConfig(ApiModel):
     @model_validator(mode="after")
     def _complete(self) -> Self:
         if self.enabled and self.log_group_id is None:
-            raise ValueError(self.cel_rules[0].message)
+            raise ValueError(self.cel_rule("enabled-needs-log-group").message)
         if self.enabled and self.log_id is None and not self.auto_create_log:
-            raise ValueError(self.cel_rules[1].message)
+            raise ValueError(self.cel_rule("enabled-needs-log").message)
         return self
 
 
@@ -297,11 +301,13 @@ class StorageMount(ApiModel):
             "&& !has(self.mountTargetId) && !has(self.exportId))",
             message="OBJECT_STORAGE takes namespace and bucket (and optionally prefix), "
             "not mountTargetId or exportId",
+            name="object-storage-fields",
         ),
         Rule(
             rule="self.storageType != 'FILE_STORAGE' || (has(self.mountTargetId) && has(self.exportId) "
             "&& !has(self.namespace) && !has(self.bucket) && !has(self.prefix))",
             message="FILE_STORAGE takes mountTargetId and exportId, not namespace, bucket or prefix",
+            name="file-storage-fields",
         ),
     )
 
@@ -327,7 +333,7 @@ class StorageMount(ApiModel):
         if self.storage_type == "OBJECT_STORAGE":
             ok = self.namespace and self.bucket and not (self.mount_target_id or self.export_id)
             if not ok:
-                raise ValueError(self.cel_rules[0].message)
+                raise ValueError(self.cel_rule("object-storage-fields").message)
         else:
             ok = (
                 self.mount_target_id
@@ -335,7 +341,7 @@ class StorageMount(ApiModel):
                 and not (self.namespace or self.bucket or self.prefix is not None)
             )
             if not ok:
-                raise ValueError(self.cel_rules[1].message)
+                raise ValueError(self.cel_rule("file-storage-fields").message)
         return self
 
 

@@ -25,13 +25,16 @@ class Rule:
     """One CEL rule (`x-kubernetes-validations` entry) the API server enforces.
 
     `field_path` (e.g. ".ocpus") points the error at a child field; the message should name the
-    fields it is about, because that is what the user reads in kubectl's error.
+    fields it is about, because that is what the user reads in kubectl's error. `name` ties the
+    rule to the model's Python validator that enforces the same thing (`ApiModel.cel_rule(name)`);
+    it stays out of the CRD.
     """
 
     rule: str
     message: str
     field_path: str | None = None
     reason: RuleReason | None = None
+    name: str = ""
 
     def as_schema(self) -> dict[str, str]:
         out = {"rule": self.rule, "message": self.message}
@@ -62,14 +65,14 @@ def Immutable(what: str) -> Rule:
     )
 
 
-def ExactlyOne(*fields: str) -> Rule:
+def ExactlyOne(*fields: str, name: str = "") -> Rule:
     """The one-of rule: exactly one of these (wire-named) fields is set."""
     if len(fields) == 2:
         rule = f"has(self.{fields[0]}) != has(self.{fields[1]})"
     else:
         rule = "[" + ", ".join(f"has(self.{f})" for f in fields) + "].filter(x, x).size() == 1"
     names = ", ".join(fields[:-1]) + " or " + fields[-1]
-    return Rule(rule=rule, message=f"exactly one of {names} must be set")
+    return Rule(rule=rule, message=f"exactly one of {names} must be set", name=name)
 
 
 def add_rules(schema: dict[str, Any], rules: Iterable[Rule]) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .base import GROUP, ApiModel
+from .base import GROUP, ApiModel, StatusModel
 from .markers import PrinterColumn
 from .training_job import TrainingJobSpec, TrainingJobStatus
 from .training_job_run import TrainingJobRunSpec, TrainingJobRunStatus
@@ -21,7 +21,7 @@ class Resource:
     short_names: tuple[str, ...]
     description: str
     spec_model: type[ApiModel]
-    status_model: type[ApiModel]
+    status_model: type[StatusModel]
     printer_columns: tuple[PrinterColumn, ...]
 
     @property

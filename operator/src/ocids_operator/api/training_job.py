@@ -60,7 +60,7 @@ class ConfigMapArtifactRef(ApiModel):
 class Artifact(ApiModel):
     """The code to run; exactly one source."""
 
-    cel_rules = (ExactlyOne("inline", "configMapRef", "url"),)
+    cel_rules = (ExactlyOne("inline", "configMapRef", "url", name="one-source"),)
 
     inline: InlineArtifact | None = None
     """A script written into the TrainingJob."""
@@ -72,7 +72,7 @@ class Artifact(ApiModel):
     @model_validator(mode="after")
     def _one_source(self) -> Self:
         if sum(x is not None for x in (self.inline, self.config_map_ref, self.url)) != 1:
-            raise ValueError(self.cel_rules[0].message)
+            raise ValueError(self.cel_rule("one-source").message)
         return self
 
 
@@ -87,6 +87,7 @@ class TrainingJobSpec(ApiModel):
             message="conda and container cannot both be set: choose one runtime environment",
             field_path=".container",
             reason="FieldValueForbidden",
+            name="one-runtime",
         ),
         Rule(
             rule="has(self.adoptJobId) == has(oldSelf.adoptJobId) && "
@@ -139,7 +140,7 @@ class TrainingJobSpec(ApiModel):
     @model_validator(mode="after")
     def _one_runtime(self) -> Self:
         if self.conda is not None and self.container is not None:
-            raise ValueError(self.cel_rules[0].message)
+            raise ValueError(self.cel_rule("one-runtime").message)
         return self
 
 

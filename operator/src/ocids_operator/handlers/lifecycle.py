@@ -7,7 +7,7 @@ from typing import Any
 
 import kopf
 
-from .. import kube
+from ..adapters import kube
 from ..settings import OperatorSettings
 from .outcome import runtime_of
 

@@ -8,27 +8,42 @@ from typing import Any
 
 import kopf
 
-from .. import conditions as cond
 from .. import metrics
-from ..errors import OutcomeKind, backoff_delay, classify
-from ..outcome import Outcome
+from ..adapters.oci_errors import classify
+from ..core import conditions as cond
+from ..core.errors import OutcomeKind, backoff_delay
+from ..core.kinds import Kind
+from ..core.status import error_status
+from ..core.status_patch import StatusPatch
 from ..runtime import Runtime
-from ..status import error_status
+from ..workflows.outcome import Outcome
 from .wait_logging import forget_wait, raise_wait
 
 log = logging.getLogger(__name__)
 Work = Callable[[Runtime], Awaitable[Outcome]]
+# Writes one status patch of the object being handled: each kind has exactly one.
+StatusWriter = Callable[[StatusPatch[Any]], Awaitable[None]]
+WriterFor = Callable[[Runtime, Mapping[str, Any], kopf.Patch], StatusWriter]
+
+
+def through_kopf(rt: Runtime, body: Mapping[str, Any], patch: kopf.Patch) -> StatusWriter:
+    """kopf's handler patch (applied once the handler returns): the writer of TrainingJob status."""
+
+    async def write(status: StatusPatch[Any]) -> None:
+        patch.status.update(status)
+
+    return write
 
 
 async def handle(
-    kind: str,
+    kind: Kind,
     memo: Any,
     body: Mapping[str, Any],
     patch: kopf.Patch,
     retry: int,
     work: Work,
-    id_key: str,
     *,
+    writer: WriterFor = through_kopf,
     last: bool = False,
 ) -> None:
     """One handler call: under the object's lock (handlers and timers never overlap on an object).
@@ -38,35 +53,37 @@ async def handle(
     rt = runtime_of(memo)
     uid = body["metadata"]["uid"]
     async with rt.lock(uid):
-        await execute(kind, rt, body, patch, retry, lambda: work(rt), id_key)
+        await execute(kind, rt, body, patch, retry, lambda: work(rt), writer(rt, body, patch))
     if last:
         rt.forget(uid)
 
 
 async def execute(
-    kind: str,
+    kind: Kind,
     rt: Runtime,
     body: Mapping[str, Any],
     patch: kopf.Patch,
     retry: int,
     work: Callable[[], Awaitable[Outcome]],
-    id_key: str,
+    write_status: StatusWriter | None = None,
 ) -> None:
     """Run one workflow step; always returns None (kopf stores return values in status)."""
     forget_wait()
+    write = write_status or through_kopf(rt, body, patch)
     status = dict(body.get("status") or {})
-    generation = (body.get("metadata") or {}).get("generation")
+    metadata = body.get("metadata") or {}
+    generation = metadata.get("generation")
     try:
         outcome = await work()
     except Exception as exc:
         result = classify(exc)
         if result.reason == "UnexpectedError":
-            log.exception("unexpected error reconciling %s", kind)
-        metrics.RECONCILES.labels(kind, result.kind.value).inc()
-        patch.status.update(error_status(result, status, generation, cond.now_rfc3339(), id_key))
+            log.exception("unexpected error reconciling %s", kind.name)
+        metrics.RECONCILES.labels(kind.name, result.kind.value).inc()
+        await write(error_status(result, status, generation, cond.now_rfc3339(), kind))
         # One Event per distinct problem, not one per retry.
         if status.get("message") != result.message:
-            await rt.kube.post_event(_involved(kind, body), "Warning", result.reason, result.message)
+            await rt.kube.post_event(kind.involved_object(metadata), "Warning", result.reason, result.message)
         if result.kind in (OutcomeKind.RETRY, OutcomeKind.LIMIT):
             delay = backoff_delay(retry, rt.settings.retry_base_seconds, rt.settings.retry_max_seconds)
             raise kopf.TemporaryError(result.message, delay=delay) from None
@@ -74,41 +91,27 @@ async def execute(
             # Credentials get fixed outside the spec: look again, slowly.
             raise kopf.TemporaryError(result.message, delay=rt.settings.retry_max_seconds) from None
         raise kopf.PermanentError(result.message) from None
-    metrics.RECONCILES.labels(kind, "ok" if outcome.requeue_after is None else "requeued").inc()
+    metrics.RECONCILES.labels(kind.name, "ok" if outcome.requeue_after is None else "requeued").inc()
     if outcome.status:
-        patch.status.update(outcome.status)
+        await write(outcome.status)
     for type_, reason, message in outcome.events:
-        await rt.kube.post_event(_involved(kind, body), type_, reason, message)
+        await rt.kube.post_event(kind.involved_object(metadata), type_, reason, message)
     if outcome.requeue_after is not None:
         raise_wait(outcome.requeue_reason or "waiting", outcome.requeue_after)
 
 
 def register_finalizer(
     registry: kopf.OperatorRegistry,
-    resource: tuple[str, str, str],
-    kind: str,
+    kind: Kind,
     finalize: Callable[[Runtime, Mapping[str, Any]], Awaitable[Outcome]],
-    id_key: str,
+    writer: WriterFor = through_kopf,
 ) -> None:
     """The deletion handler of a kind: kopf keeps the finalizer until `finalize` succeeds."""
 
-    @kopf.on.delete(*resource, id="finalize", registry=registry)
+    @kopf.on.delete(*kind.gvr, id="finalize", registry=registry)
     async def finalize_handler(body: kopf.Body, patch: kopf.Patch, retry: int, memo: Any, **_: Any) -> None:
-        await handle(kind, memo, body, patch, retry, lambda rt: finalize(rt, body), id_key, last=True)
-
-
-def _involved(kind: str, body: Mapping[str, Any]) -> dict[str, Any]:
-    meta = body.get("metadata") or {}
-    return {
-        "apiVersion": body.get("apiVersion") or "ocids.io/v1alpha1",
-        "kind": body.get("kind") or kind,
-        "metadata": {
-            "name": meta.get("name"),
-            "namespace": meta.get("namespace"),
-            "uid": meta.get("uid"),
-            "resourceVersion": meta.get("resourceVersion"),
-        },
-    }
+        work: Work = lambda rt: finalize(rt, body)  # noqa: E731
+        await handle(kind, memo, body, patch, retry, work, writer=writer, last=True)
 
 
 def runtime_of(memo: Any) -> Runtime:

@@ -7,28 +7,29 @@ from typing import Any
 
 import kopf
 
-from .. import job_workflow
-from ..api import GROUP, TRAINING_JOBS, VERSION
+from ..core import conditions as cond
+from ..core.errors import RECHECKED_WHILE_STALLED
+from ..core.kinds import TRAINING_JOB_KIND
+from ..core.phases import RESYNCED_JOB_PHASES
 from ..settings import OperatorSettings
+from ..workflows import training_job as workflow
 from .outcome import handle, register_finalizer
 
-KIND = "TrainingJob"
+KIND = TRAINING_JOB_KIND
 log = logging.getLogger(__name__)
 
 
 def register(registry: kopf.OperatorRegistry, settings: OperatorSettings) -> None:
-    resource = (GROUP, VERSION, TRAINING_JOBS)
-
-    @kopf.on.resume(*resource, id="reconcile", registry=registry)
-    @kopf.on.create(*resource, id="reconcile", registry=registry)
-    @kopf.on.update(*resource, id="reconcile", field="spec", registry=registry)
+    @kopf.on.resume(*KIND.gvr, id="reconcile", registry=registry)
+    @kopf.on.create(*KIND.gvr, id="reconcile", registry=registry)
+    @kopf.on.update(*KIND.gvr, id="reconcile", field="spec", registry=registry)
     async def reconcile_training_job(
         body: kopf.Body, patch: kopf.Patch, retry: int, memo: Any, **_: Any
     ) -> None:
-        await handle(KIND, memo, body, patch, retry, lambda rt: job_workflow.reconcile(rt, body), "jobId")
+        await handle(KIND, memo, body, patch, retry, lambda rt: workflow.reconcile(rt, body))
 
     @kopf.timer(
-        *resource,
+        *KIND.gvr,
         id="resync",
         interval=settings.resync_interval_seconds,
         initial_delay=settings.resync_interval_seconds,
@@ -40,24 +41,24 @@ def register(registry: kopf.OperatorRegistry, settings: OperatorSettings) -> Non
         if not needs_resync(body):
             return
         try:
-            await handle(KIND, memo, body, patch, 0, lambda rt: job_workflow.reconcile(rt, body), "jobId")
+            await handle(KIND, memo, body, patch, 0, lambda rt: workflow.reconcile(rt, body))
         except (kopf.TemporaryError, kopf.PermanentError) as exc:
             # Already written to status; the next resync (or a spec change) tries again.
             log.info("resync of %s/%s: %s", body["metadata"]["namespace"], body["metadata"]["name"], exc)
 
-    register_finalizer(registry, resource, KIND, job_workflow.finalize, "jobId")
+    register_finalizer(registry, KIND, workflow.finalize)
 
 
 def needs_resync(body: Any) -> bool:
     """An object whose spec was handled and whose OCI job exists (Active, or re-created and still
     Creating). Stalled ones wait for a spec change (no retry storm), except for rejected
-    credentials, which get fixed outside the spec."""
+    credentials and reached limits, which get fixed outside the spec."""
     meta, status = body.get("metadata") or {}, body.get("status") or {}
-    if meta.get("deletionTimestamp") or not status.get("jobId"):
+    if meta.get("deletionTimestamp") or not status.get(KIND.oci_id_field):
         return False
     if status.get("observedGeneration") != meta.get("generation"):
         return False
     for condition in status.get("conditions") or []:
-        if condition.get("type") == "Stalled" and condition.get("status") == "True":
-            return str(condition.get("reason", "")).startswith(("Credentials", "OCILimit"))
-    return status.get("phase") in ("Active", "Creating", "Updating")
+        if condition.get("type") == cond.STALLED and condition.get("status") == "True":
+            return condition.get("reason") in RECHECKED_WHILE_STALLED
+    return status.get("phase") in RESYNCED_JOB_PHASES

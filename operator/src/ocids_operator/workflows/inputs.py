@@ -6,7 +6,6 @@ the OCI request and the template hash, never into status, events or logs.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import re
 from collections.abc import Mapping, Sequence
@@ -16,11 +15,12 @@ import aiohttp
 import oci
 from pydantic import ValidationError
 
-from .api import Artifact, EnvVar
-from .errors import ReconcileError, classify, retry, stalled
-from .kube import KubeClient, KubeError, MissingReference
-from .oci_client import ObjectTooLarge, OciGateway
-from .oci_requests import ObjectRef, ResolvedArtifact
+from ..adapters.kube import KubeClient, KubeError, MissingReference
+from ..adapters.object_storage import ObjectReader, ObjectTooLarge
+from ..adapters.oci_errors import classify
+from ..api import Artifact, EnvVar
+from ..core.errors import ReconcileError, retry, stalled
+from ..core.model import ObjectRef, ResolvedArtifact
 
 # oci://bucket@namespace/path/to/object (the object name may contain slashes).
 _OCI_URL = re.compile(r"^oci://(?P<bucket>[^@/]+)@(?P<namespace>[^@/]+)/(?P<name>.+)$")
@@ -84,7 +84,7 @@ async def resolve_artifact(
     *,
     max_bytes: int,
     timeout_seconds: float,
-    object_storage: OciGateway | None,
+    object_storage: ObjectReader | None,
 ) -> ResolvedArtifact:
     if artifact.inline is not None:
         return ResolvedArtifact("inline", artifact.inline.file_name, artifact.inline.content.encode("utf-8"))
@@ -109,7 +109,7 @@ def file_name_of(url: str) -> str:
 
 
 async def fetch_url(
-    url: str, *, max_bytes: int, timeout_seconds: float, object_storage: OciGateway | None
+    url: str, *, max_bytes: int, timeout_seconds: float, object_storage: ObjectReader | None
 ) -> ResolvedArtifact:
     if url.startswith("oci://"):
         return await fetch_object(url, max_bytes=max_bytes, gateway=object_storage)
@@ -175,7 +175,7 @@ def parse_oci_url(url: str) -> tuple[str, str, str]:
     return match["namespace"], match["bucket"], match["name"]
 
 
-async def fetch_object(url: str, *, max_bytes: int, gateway: OciGateway | None) -> ResolvedArtifact:
+async def fetch_object(url: str, *, max_bytes: int, gateway: ObjectReader | None) -> ResolvedArtifact:
     """An `oci://` artifact, read with the operator's own OCI credentials."""
     namespace, bucket, name = parse_oci_url(url)
     if gateway is None:
@@ -184,7 +184,7 @@ async def fetch_object(url: str, *, max_bytes: int, gateway: OciGateway | None) 
             f"spec.artifact.url {url}: oci:// artifacts need the operator's OCI client, not set up here",
         )
     try:
-        stored = await asyncio.to_thread(gateway.read_object, namespace, bucket, name, max_bytes)
+        stored = await gateway.fetch(namespace, bucket, name, max_bytes)
     except ObjectTooLarge as exc:
         raise stalled(
             "ArtifactTooLarge",

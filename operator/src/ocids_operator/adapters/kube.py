@@ -18,7 +18,7 @@ from typing import Any
 import aiohttp
 import kopf
 
-from .api import GROUP, TRAINING_JOB_RUNS, TRAINING_JOBS, VERSION
+from ..api import GROUP, TRAINING_JOB_RUNS, TRAINING_JOBS, VERSION
 
 log = logging.getLogger(__name__)
 COMPONENT = "ocids-operator"

@@ -8,15 +8,12 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-from oci.data_science import models as ds
-
-from . import oci_requests as rq
-from .api import TrainingJobSpec
-
-LIVE_STATES = ("CREATING", "ACTIVE")
+from ..api import Infrastructure, TrainingJobSpec
+from .model import TAG_TEMPLATE, ObjectRef, Template, changed_fields, job_tags, template_hash
+from .phases import GONE_JOB_STATES, LIVE_JOB_STATES, JobState
 
 
 class JobAction(enum.StrEnum):
@@ -41,7 +38,7 @@ class InPlace:
     freeform_tags: tuple[tuple[str, str], ...]
 
     def differences(self, other: InPlace) -> list[str]:
-        return rq.changed_fields(self, other)
+        return changed_fields(self, other)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,39 +46,40 @@ class ObservedJob:
     id: str
     lifecycle_state: str
     in_place: InPlace
-    template: rq.Template
+    template: Template
     tags: Mapping[str, str]
     artifact_digest: str | None = None  # only known when fetched (adoption)
+    etag: str | None = None  # UpdateJob's if-match
 
     @property
     def template_hash(self) -> str | None:
-        return self.tags.get(rq.TAG_TEMPLATE)
+        return self.tags.get(TAG_TEMPLATE)
 
 
 @dataclasses.dataclass(frozen=True)
 class DesiredJob:
     spec: TrainingJobSpec
-    ref: rq.ObjectRef
-    template: rq.Template
+    ref: ObjectRef
+    template: Template
     artifact_digest: str
 
     @property
     def template_hash(self) -> str:
-        return rq.template_hash(self.template, self.artifact_digest)
+        return template_hash(self.template, self.artifact_digest)
 
     def in_place(self, revision: int) -> InPlace:
         spec = self.spec
         return InPlace(
             display_name=spec.display_name or self.ref.default_display_name,
             description=spec.description,
-            infrastructure=_infra_tuple(rq.infrastructure_details(spec.infrastructure)),
-            storage_mounts=_mounts_tuple(rq.storage_mount_details(spec.storage_mounts)),
-            freeform_tags=tuple(sorted(rq.job_tags(spec, self.ref, revision, self.template_hash).items())),
+            infrastructure=desired_infrastructure_key(spec.infrastructure),
+            storage_mounts=mounts_key(mount.model_dump() for mount in spec.storage_mounts),
+            freeform_tags=tuple(sorted(job_tags(spec, self.ref, revision, self.template_hash).items())),
         )
 
 
 @dataclasses.dataclass(frozen=True)
-class JobState:
+class JobRecord:
     """What the status says about the OCI side."""
 
     job_id: str | None = None
@@ -102,49 +100,56 @@ def _num(value: float | None) -> float | None:
     return None if value is None else float(value)
 
 
-def _infra_tuple(infra: Any) -> tuple[Any, ...]:
-    if infra is None:
-        return ()
-    shape_config = getattr(infra, "job_shape_config_details", None)
+def infrastructure_key(
+    infrastructure_type: str | None,
+    shape: str | None,
+    ocpus: float | None,
+    memory_in_gbs: float | None,
+    block_storage_size_in_gbs: int | None,
+    subnet_id: str | None,
+) -> tuple[Any, ...]:
+    """The infrastructure as compared: the same tuple from a spec and from an OCI job."""
     return (
-        getattr(infra, "job_infrastructure_type", None),
-        getattr(infra, "shape_name", None),
-        _num(getattr(shape_config, "ocpus", None)),
-        _num(getattr(shape_config, "memory_in_gbs", None)),
-        getattr(infra, "block_storage_size_in_gbs", None),
-        getattr(infra, "subnet_id", None),
+        infrastructure_type,
+        shape,
+        _num(ocpus),
+        _num(memory_in_gbs),
+        block_storage_size_in_gbs,
+        subnet_id,
     )
 
 
-def _mounts_tuple(mounts: Any) -> tuple[Any, ...]:
-    keys = (
-        "storage_type",
-        "destination_directory_name",
-        "destination_path",
-        "namespace",
-        "bucket",
-        "prefix",
-        "mount_target_id",
-        "export_id",
-    )
-    return tuple(sorted(tuple(str(getattr(m, key, None) or "") for key in keys) for m in mounts or ()))
+def infrastructure_type(infra: Infrastructure) -> str:
+    """OCI's networking mode: a subnet of the user's (STANDALONE) or the managed egress one."""
+    return "STANDALONE" if infra.subnet_id else "ME_STANDALONE"
 
 
-def observe_job(job: ds.Job, artifact_digest: str | None = None) -> ObservedJob:
-    return ObservedJob(
-        id=job.id,
-        lifecycle_state=str(job.lifecycle_state),
-        in_place=InPlace(
-            display_name=job.display_name,
-            description=job.description,
-            infrastructure=_infra_tuple(job.job_infrastructure_configuration_details),
-            storage_mounts=_mounts_tuple(job.job_storage_mount_configuration_details_list),
-            freeform_tags=tuple(sorted((job.freeform_tags or {}).items())),
-        ),
-        template=rq.observed_template(job),
-        tags=dict(job.freeform_tags or {}),
-        artifact_digest=artifact_digest,
+def desired_infrastructure_key(infra: Infrastructure) -> tuple[Any, ...]:
+    return infrastructure_key(
+        infrastructure_type(infra),
+        infra.shape,
+        infra.ocpus,
+        infra.memory_in_gbs,
+        infra.block_storage_size_in_gbs,
+        infra.subnet_id,
     )
+
+
+MOUNT_FIELDS = (
+    "storage_type",
+    "destination_directory_name",
+    "destination_path",
+    "namespace",
+    "bucket",
+    "prefix",
+    "mount_target_id",
+    "export_id",
+)
+
+
+def mounts_key(mounts: Iterable[Mapping[str, Any]]) -> tuple[Any, ...]:
+    """Storage mounts as compared (order-free); `mounts` are snake_case field maps."""
+    return tuple(sorted(tuple(str(mount.get(key) or "") for key in MOUNT_FIELDS) for mount in mounts))
 
 
 def adoption_differences(desired: DesiredJob, observed: ObservedJob) -> list[str]:
@@ -155,7 +160,7 @@ def adoption_differences(desired: DesiredJob, observed: ObservedJob) -> list[str
     return diffs
 
 
-def plan_job(desired: DesiredJob, state: JobState, observed: ObservedJob | None) -> JobPlan:
+def plan_job(desired: DesiredJob, state: JobRecord, observed: ObservedJob | None) -> JobPlan:
     """The next step. `observed` is the OCI job named by state.job_id (or spec.adoptJobId before adoption)."""
     spec = desired.spec
     if state.job_id is None:
@@ -167,7 +172,7 @@ def plan_job(desired: DesiredJob, state: JobState, observed: ObservedJob | None)
                     "AdoptTargetNotFound",
                     f"adoptJobId {spec.adopt_job_id} was not found in OCI (or the operator may not read it)",
                 )
-            if observed.lifecycle_state not in LIVE_STATES:
+            if observed.lifecycle_state not in LIVE_JOB_STATES:
                 return JobPlan(
                     JobAction.STALL,
                     state.revision,
@@ -185,9 +190,9 @@ def plan_job(desired: DesiredJob, state: JobState, observed: ObservedJob | None)
         revision = state.revision + 1
         return JobPlan(JobAction.CREATE, revision, "Creating", f"creating OCI job revision {revision}")
 
-    if observed is None or observed.lifecycle_state not in LIVE_STATES:
+    if observed is None or observed.lifecycle_state not in LIVE_JOB_STATES:
         revision = state.revision + 1
-        gone = observed is None or observed.lifecycle_state in ("DELETING", "DELETED")
+        gone = observed is None or observed.lifecycle_state in GONE_JOB_STATES
         what = (
             "was deleted outside Kubernetes" if gone or observed is None else f"is {observed.lifecycle_state}"
         )
@@ -211,7 +216,7 @@ def plan_job(desired: DesiredJob, state: JobState, observed: ObservedJob | None)
             retire_job_id=observed.id,
         )
 
-    if observed.lifecycle_state == "CREATING":
+    if observed.lifecycle_state == JobState.CREATING:
         return JobPlan(
             JobAction.FINISH_CREATE, state.revision, "Creating", f"OCI job {observed.id} is CREATING"
         )

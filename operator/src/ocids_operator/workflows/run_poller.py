@@ -18,17 +18,26 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from . import conditions as cond
-from . import metrics
-from .kube import KubeClient
-from .oci_client import OciGateway
-from .reconcile_run import RunView, duration_seconds, is_terminal, phase_event, run_status, view_of
-from .settings import OperatorSettings
+from .. import metrics
+from ..adapters.kube import KubeClient
+from ..adapters.oci_client import DataScience
+from ..core import conditions as cond
+from ..core.kinds import TRAINING_JOB_RUN_KIND
+from ..core.phases import (
+    ACTIVE_RUN_PHASES,
+    ALWAYS_LISTED_RUN_STATES,
+    BUSY_RUN_STATES,
+    LISTED_WHEN_SEEN_RUN_STATES,
+    RunPhase,
+    RunState,
+)
+from ..core.run_plan import RunView, is_terminal
+from ..core.run_status import duration_seconds, phase_event, run_status
+from ..settings import OperatorSettings
+from .run_status_writer import RunStatusWriter
 
 log = logging.getLogger(__name__)
 
-ALWAYS_LISTED = ("ACCEPTED", "IN_PROGRESS")
-LISTED_WHEN_SEEN = ("CANCELING", "NEEDS_ATTENTION")
 # A just-registered run is left alone this long, so the handler's own status write lands first.
 SETTLE_SECONDS = 1.0
 
@@ -43,7 +52,7 @@ class TrackedRun:
     generation: int | None
     status: dict[str, Any]
     registered_at: float
-    lifecycle_state: str = "ACCEPTED"
+    lifecycle_state: str = RunState.ACCEPTED
     lifecycle_details: str | None = None
     logs_known: bool = False
     # False when neither the run nor its job enables logging: no GET is spent looking for logs.
@@ -51,11 +60,9 @@ class TrackedRun:
 
     @property
     def involved(self) -> dict[str, Any]:
-        return {
-            "apiVersion": "ocids.io/v1alpha1",
-            "kind": "TrainingJobRun",
-            "metadata": {"name": self.name, "namespace": self.namespace, "uid": self.uid},
-        }
+        return TRAINING_JOB_RUN_KIND.involved_object(
+            {"name": self.name, "namespace": self.namespace, "uid": self.uid}
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,7 +73,7 @@ class TickPlan:
 
 def states_to_list(tracked: Iterable[TrackedRun]) -> tuple[str, ...]:
     seen = {run.lifecycle_state for run in tracked}
-    return ALWAYS_LISTED + tuple(state for state in LISTED_WHEN_SEEN if state in seen)
+    return ALWAYS_LISTED_RUN_STATES + tuple(state for state in LISTED_WHEN_SEEN_RUN_STATES if state in seen)
 
 
 def plan_tick(tracked: Mapping[str, TrackedRun], listed: Mapping[str, RunView], cutoff: float) -> TickPlan:
@@ -100,7 +107,7 @@ def next_interval(tracked: Iterable[TrackedRun], settings: OperatorSettings, now
     """Fast while any run is starting, stopping, or young; slow once all are long-running."""
     for run in tracked:
         if (
-            run.lifecycle_state in ("ACCEPTED", "CANCELING")
+            run.lifecycle_state in BUSY_RUN_STATES
             or now - run.registered_at < settings.poll_fast_window_seconds
         ):
             return settings.poll_interval_seconds
@@ -113,13 +120,14 @@ class RunPoller:
     def __init__(
         self,
         settings: OperatorSettings,
-        gateway: OciGateway,
+        gateway: DataScience,
         kube: KubeClient,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._settings = settings
         self._gateway = gateway
         self._kube = kube
+        self._status = RunStatusWriter(kube)
         self._clock = clock
         self._runs: dict[str, TrackedRun] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
@@ -171,10 +179,10 @@ class RunPoller:
     def _refresh_phase_gauge(self) -> None:
         counts: dict[str, int] = {}
         for run in self._runs.values():
-            phase = str(run.status.get("phase") or "Accepted")
+            phase = str(run.status.get("phase") or RunPhase.ACCEPTED)
             counts[phase] = counts.get(phase, 0) + 1
-        for phase in ("Accepted", "InProgress", "Canceling", "NeedsAttention"):
-            metrics.RUNS_BY_PHASE.labels(phase).set(counts.get(phase, 0))
+        for active in sorted(ACTIVE_RUN_PHASES):
+            metrics.RUNS_BY_PHASE.labels(active.value).set(counts.get(active, 0))
 
     # The loop ------------------------------------------------------------------------------------
     async def _loop(self, compartment_id: str) -> None:
@@ -210,19 +218,16 @@ class RunPoller:
         cutoff = self._clock() - SETTLE_SECONDS
         listed: dict[str, RunView] = {}
         for state in states_to_list(runs.values()):
-            summaries = await asyncio.to_thread(
-                self._gateway.list_job_runs, compartment_id, lifecycle_state=state
-            )
-            for summary in summaries:
+            for summary in await self._gateway.list_job_runs(compartment_id, lifecycle_state=state):
                 if summary.id in runs:
-                    listed[summary.id] = view_of(summary)
+                    listed[summary.id] = summary
         plan = plan_tick(runs, listed, cutoff)
         failures = 0
         for run_id, view in plan.updates:
             failures += not await self._apply_safely(run_id, view)
         for run_id in plan.fetch:
             try:
-                job_run = await asyncio.to_thread(self._gateway.get_job_run, run_id)
+                job_run = await self._gateway.get_job_run(run_id)
             except Exception as exc:
                 # One run OCI cannot answer for right now must not hold back the others' updates.
                 log.warning("reading OCI job run %s failed: %s: %s", run_id, type(exc).__name__, exc)
@@ -230,10 +235,10 @@ class RunPoller:
                 continue
             run = self._runs.get(run_id)
             if job_run is not None:
-                failures += not await self._apply_safely(run_id, view_of(job_run))
+                failures += not await self._apply_safely(run_id, job_run)
             elif run is not None:
                 gone = RunView(
-                    run_id, None, run.compartment_id, "DELETED", "the OCI job run no longer exists"
+                    run_id, None, run.compartment_id, RunState.DELETED, "the OCI job run no longer exists"
                 )
                 failures += not await self._apply_safely(run_id, gone)
         self.last_cycle = self._clock()
@@ -260,9 +265,8 @@ class RunPoller:
         old_phase = run.status.get("phase")
         status = run_status(view, self._gateway.region, run.status, run.generation, cond.now_rfc3339())
         if view.log_id is None and "logs" in run.status:
-            status.pop("logs", None)  # a summary knows no logs: keep what we wrote before
-        patched = await self._kube.patch_run_status(run.namespace, run.name, status)
-        if patched is None:  # the TrainingJobRun is gone
+            status = status.without("logs")  # a summary knows no logs: keep what we wrote before
+        if not await self._status.write(run.namespace, run.name, status):  # the TrainingJobRun is gone
             self.untrack(run_id)
             return
         # Remember what OCI said only once it is written, so a failed patch is retried next cycle.

@@ -1,29 +1,23 @@
-"""TrainingJobRun reconcile and finalize: the I/O around the pure plan in `reconcile_run`."""
+"""TrainingJobRun reconcile and finalize: the I/O around the pure plan in `core/run_plan`."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from typing import Any
 
-from . import conditions as cond
-from . import oci_requests as rq
-from .api import API_VERSION, TrainingJobRunSpec, TrainingJobSpec
+from ..api import API_VERSION, TrainingJobRunSpec, TrainingJobRunStatus, TrainingJobSpec
+from ..core import conditions as cond
+from ..core import model
+from ..core.kinds import TRAINING_JOB_KIND
+from ..core.phases import ACTIVE_RUN_STATES, RunPhase, RunState
+from ..core.run_plan import RunAction, RunView, plan_run
+from ..core.run_status import pending_status, run_status
+from ..core.status_patch import StatusPatch
+from ..runtime import Runtime
+from .crash_point import crash_after
 from .inputs import object_ref, parse_spec, resolve_env
 from .outcome import Outcome
-from .polling import TrackedRun
-from .reconcile_run import (
-    ACTIVE_STATES,
-    PHASE_BY_STATE,
-    RunAction,
-    pending_status,
-    plan_run,
-    run_status,
-    view_of,
-)
-from .runtime import Runtime
-
-STATE_BY_PHASE = {phase: state for state, phase in PHASE_BY_STATE.items()}
+from .run_poller import TrackedRun
 
 
 def owner_reference(job: Mapping[str, Any]) -> dict[str, Any]:
@@ -31,7 +25,7 @@ def owner_reference(job: Mapping[str, Any]) -> dict[str, Any]:
     # blockOwnerDeletion stays false: deleting a TrainingJob must never wait on its runs' finalizers.
     return {
         "apiVersion": API_VERSION,
-        "kind": "TrainingJob",
+        "kind": TRAINING_JOB_KIND.name,
         "name": meta["name"],
         "uid": meta["uid"],
         "controller": True,
@@ -49,7 +43,9 @@ def missing_owner_references(
     if any(ref.get("uid") == job["metadata"]["uid"] for ref in current):
         return None
     # A stale controller reference (an earlier TrainingJob of the same name) would block ours.
-    current = [ref for ref in current if not (ref.get("kind") == "TrainingJob" and ref.get("controller"))]
+    current = [
+        ref for ref in current if not (ref.get("kind") == TRAINING_JOB_KIND.name and ref.get("controller"))
+    ]
     return [*current, owner_reference(job)]
 
 
@@ -79,12 +75,21 @@ def track(
             generation=meta.get("generation"),
             status=dict(status),
             registered_at=0.0,
-            lifecycle_state=STATE_BY_PHASE.get(status.get("phase") or "", "ACCEPTED"),
+            lifecycle_state=_last_state(status.get("phase")),
             lifecycle_details=status.get("lifecycleDetails"),
             logs_known=bool((status.get("logs") or {}).get("logId")),
             expects_logs=expects_logs(body.get("spec") or {}, job),
         )
     )
+
+
+def _last_state(phase: str | None) -> RunState:
+    """The OCI state a phase in status stands for (Accepted when unknown: the poller lists it first)."""
+    try:
+        state = RunPhase(phase or "").state
+    except ValueError:
+        state = None
+    return state or RunState.ACCEPTED
 
 
 async def reconcile(rt: Runtime, body: Mapping[str, Any]) -> tuple[Outcome, list[dict[str, Any]] | None]:
@@ -99,19 +104,19 @@ async def reconcile(rt: Runtime, body: Mapping[str, Any]) -> tuple[Outcome, list
     plan = plan_run(status, job, spec.job_ref.name)
 
     if plan.action is RunAction.NOTHING:
-        return Outcome({}), owners
+        return Outcome(), owners
     if plan.action is RunAction.TRACK:
         compartment = _compartment(job)
         if compartment is None:  # the TrainingJob is gone: ask OCI where the run lives
-            oci_run = await asyncio.to_thread(rt.oci.get_job_run, status["jobRunId"])
+            oci_run = await rt.oci.get_job_run(status["jobRunId"])
             compartment = oci_run.compartment_id if oci_run is not None else None
         if compartment:
             track(rt, body, status, compartment, job)
-        return Outcome({}), owners
+        return Outcome(), owners
     if plan.action is RunAction.WAIT:
         events = []
         if (
-            status.get("phase") != "Pending"
+            status.get("phase") != RunPhase.PENDING
             or (status.get("conditions") or [{}])[0].get("reason") != plan.reason
         ):
             events.append(("Normal", plan.reason, plan.message))
@@ -134,41 +139,37 @@ async def reconcile(rt: Runtime, body: Mapping[str, Any]) -> tuple[Outcome, list
     if existing is None:
         job_env = await resolve_env(rt.kube, namespace, job_spec.env)
         run_env = await resolve_env(rt.kube, namespace, spec.env)
-        details = rq.create_job_run_details(spec, job_spec, ref, job_id, job_env, run_env)
-        created = await asyncio.to_thread(rt.oci.create_job_run, details, rq.run_retry_token(ref.uid))
-        view = view_of(created)
+        view = await rt.oci.create_job_run(model.RunRequest(spec, job_spec, ref, job_id, job_env, run_env))
+        crash_after(rt.settings, "create_job_run")
         events.append(("Normal", "Created", f"created OCI job run {view.id} of {job_id}"))
     else:
         view = existing
         events.append(("Normal", "Found", f"found OCI job run {view.id} created before a restart"))
     result = run_status(view, rt.region, status, generation, cond.now_rfc3339())
-    result["jobId"] = view.job_id or job_id
+    result = result.with_fields(job_id=view.job_id or job_id, message=None)
     if view.job_id in (None, job_id):
-        result["jobRevision"] = job_status.get("revision")
-    result["message"] = None
-    # Written here, before the poller follows the run: kopf applies a handler's patch only after the
-    # handler returns, so left to kopf this "Accepted" could land after the poller's "Succeeded" of a
-    # quick run and put a finished run back to Accepted for good (the poller stops at a terminal phase).
-    if await rt.kube.patch_run_status(namespace, meta["name"], result) is None:
-        return Outcome({}, events), owners  # the TrainingJobRun is gone
+        result = result.with_fields(job_revision=job_status.get("revision"))
+    # Written before the poller follows the run, so the poller's later phases land after it.
+    if not await rt.run_status.write(namespace, meta["name"], result):
+        return Outcome(events=events), owners  # the TrainingJobRun is gone
     track(rt, body, {**status, **result}, job_spec.compartment_id, job)
-    return Outcome({}, events), owners
+    return Outcome(events=events), owners
 
 
 def _compartment(job: Mapping[str, Any] | None) -> str | None:
     return ((job or {}).get("spec") or {}).get("compartmentId")
 
 
-async def _find_existing(rt: Runtime, compartment_id: str, display_name: str, uid: str) -> Any:
+async def _find_existing(rt: Runtime, compartment_id: str, display_name: str, uid: str) -> RunView | None:
     """The OCI run this object already created (a crash before the status write), if any.
 
     Filtered by display name on the server, so the lookup is one small call however many runs
     the compartment holds; the uid tag then identifies ours.
     """
-    runs = await asyncio.to_thread(rt.oci.list_job_runs, compartment_id, display_name=display_name)
+    runs = await rt.oci.list_job_runs(compartment_id, display_name=display_name)
     for run in runs:
-        if (run.freeform_tags or {}).get(rq.TAG_UID) == uid and str(run.lifecycle_state) != "DELETED":
-            return view_of(run)
+        if run.tags.get(model.TAG_UID) == uid and run.state is not RunState.DELETED:
+            return run
     return None
 
 
@@ -196,26 +197,25 @@ async def finalize(rt: Runtime, body: Mapping[str, Any]) -> Outcome:
     if not run_id and spec.get("deletionPolicy", "Delete") != "Retain":
         run_id = await _created_before_a_crash(rt, body)
     if not run_id:
-        return Outcome({})
+        return Outcome()
     if spec.get("deletionPolicy", "Delete") == "Retain":
         rt.poller.untrack(run_id)
         return Outcome(
-            {}, [("Normal", "Retained", f"left OCI job run {run_id} in place (deletionPolicy Retain)")]
+            events=[("Normal", "Retained", f"left OCI job run {run_id} in place (deletionPolicy Retain)")]
         )
-    run = await asyncio.to_thread(rt.oci.get_job_run, run_id)
-    if run is None or str(run.lifecycle_state) == "DELETED":  # e.g. deleted with its job
+    run = await rt.oci.get_job_run(run_id)
+    if run is None or run.state is RunState.DELETED:  # e.g. deleted with its job
         rt.poller.untrack(run_id)
-        return Outcome({}, [("Normal", "Deleted", f"OCI job run {run_id} was already gone")])
-    state = str(run.lifecycle_state)
-    if state in ACTIVE_STATES:
-        if state != "CANCELING":
-            await asyncio.to_thread(rt.oci.cancel_job_run, run_id)
+        return Outcome(events=[("Normal", "Deleted", f"OCI job run {run_id} was already gone")])
+    if run.state in ACTIVE_RUN_STATES:
+        if run.state is not RunState.CANCELING:
+            await rt.oci.cancel_job_run(run_id)
         message = f"canceling OCI job run {run_id} before deleting it"
         return Outcome(
-            {"message": message},
+            StatusPatch(TrainingJobRunStatus(message=message)),
             requeue_after=rt.settings.poll_interval_seconds,
             requeue_reason=message,
         )
     rt.poller.untrack(run_id)
-    await asyncio.to_thread(rt.oci.delete_job_run, run_id)
-    return Outcome({}, [("Normal", "Deleted", f"deleted OCI job run {run_id}")])
+    await rt.oci.delete_job_run(run_id)
+    return Outcome(events=[("Normal", "Deleted", f"deleted OCI job run {run_id}")])

@@ -1,0 +1,1 @@
+"""The doors to the outside: OCI (behind a Protocol), Object Storage, Kubernetes."""

@@ -1,0 +1,237 @@
+"""The operator's only door to OCI Data Science: an async Protocol in core terms, and its SDK implementation.
+
+Workflows depend on `DataScience` (tests hand them a fake); `OciGateway` implements it with the
+blocking SDK, moved off the event loop here and nowhere else. Every call is counted by operation
+and outcome, 404s on reads come back as None, and the SDK's own retry strategy is kept but bounded
+so a handler never blocks for minutes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Callable, Coroutine, Iterator
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
+
+import oci
+from oci.data_science import DataScienceClient
+
+from .. import metrics
+from ..core.job_plan import ObservedJob
+from ..core.model import JobRequest, JobUpdate, ResolvedArtifact, RunRequest, content_digest
+from ..core.phases import GONE_JOB_STATES
+from ..core.run_plan import RunView
+from ..settings import OperatorSettings
+from . import oci_mapping as mapping
+from .oci_sdk import CallCounter, SdkAuth
+
+T = TypeVar("T")
+S = TypeVar("S")
+P = ParamSpec("P")
+PAGE_LIMIT = 100
+
+
+class DataScience(Protocol):
+    """What the workflows ask of OCI Data Science."""
+
+    @property
+    def region(self) -> str: ...
+
+    async def get_job(self, job_id: str) -> ObservedJob | None: ...
+
+    async def job_artifact_digest(self, job_id: str, max_bytes: int) -> str | None:
+        """Digest of the job's artifact; None when it has none or it is over `max_bytes`."""
+        ...
+
+    async def find_job_ids(
+        self, compartment_id: str, project_id: str, display_name: str, tags: dict[str, str]
+    ) -> list[str]:
+        """Live jobs with this name carrying all `tags` (how a crash before a status write is healed)."""
+        ...
+
+    async def create_job(self, request: JobRequest) -> str: ...
+
+    async def job_artifact_exists(self, job_id: str) -> bool: ...
+
+    async def upload_job_artifact(self, job_id: str, artifact: ResolvedArtifact) -> None: ...
+
+    async def update_job(self, job_id: str, update: JobUpdate, etag: str | None) -> None: ...
+
+    async def delete_job(self, job_id: str) -> bool:
+        """Delete a job and its runs; False when it was already gone."""
+        ...
+
+    async def create_job_run(self, request: RunRequest) -> RunView: ...
+
+    async def get_job_run(self, job_run_id: str) -> RunView | None: ...
+
+    async def list_job_runs(self, compartment_id: str, **filters: str) -> list[RunView]: ...
+
+    async def cancel_job_run(self, job_run_id: str) -> None:
+        """Cancel; a run already gone or past canceling is left alone."""
+        ...
+
+    async def delete_job_run(self, job_run_id: str) -> bool:
+        """False when it was already gone."""
+        ...
+
+
+def _off_loop(
+    method: Callable[Concatenate[S, P], T],
+) -> Callable[Concatenate[S, P], Coroutine[Any, Any, T]]:
+    """The one place the blocking SDK leaves the event loop."""
+
+    @functools.wraps(method)
+    async def run(self: S, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        return await asyncio.to_thread(method, self, *args, **kwargs)
+
+    return run
+
+
+class OciGateway:
+    """`DataScience` over the SDK's DataScienceClient."""
+
+    def __init__(
+        self, settings: OperatorSettings, client: DataScienceClient | None = None, auth: SdkAuth | None = None
+    ) -> None:
+        self._settings = settings
+        self._client = client
+        self.auth = auth or SdkAuth(settings)
+        self._region: str = settings.region or ""
+        self._counter = CallCounter()
+        # Per-operation call counts, readable without Prometheus (tests, benchmark).
+        self.calls = self._counter.calls
+
+    @property
+    def region(self) -> str:
+        return self._region
+
+    @property
+    def client(self) -> DataScienceClient:
+        with self.auth.lock:
+            if self._client is None:
+                config, kwargs = self.auth.client_args(
+                    self._settings.datascience_endpoint, self._settings.oci_timeout_seconds
+                )
+                self._client = DataScienceClient(config, **kwargs)
+                self._region = self._region or str(config.get("region") or "")
+            return self._client
+
+    def _pages(self, operation: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Iterator[Any]:
+        page: str | None = None
+        while True:
+            response = self._counter.call(operation, fn, *args, limit=PAGE_LIMIT, page=page, **kwargs)
+            yield from response.data
+            page = response.next_page
+            if not page:
+                return
+
+    # Jobs -------------------------------------------------------------------------------------
+    @_off_loop
+    def get_job(self, job_id: str) -> ObservedJob | None:
+        response = self._counter.call_unless_missing("get_job", self.client.get_job, job_id)
+        if response is None:
+            return None
+        return mapping.observe_job(response.data, etag=response.headers.get("etag"))
+
+    @_off_loop
+    def job_artifact_digest(self, job_id: str, max_bytes: int) -> str | None:
+        response = self._counter.call_unless_missing(
+            "get_job_artifact_content", self.client.get_job_artifact_content, job_id
+        )
+        if response is None:
+            return None
+        data = response.data
+        raw = data.raw.read(max_bytes + 1, decode_content=True) if hasattr(data, "raw") else bytes(data)
+        return content_digest(raw) if len(raw) <= max_bytes else None
+
+    @_off_loop
+    def find_job_ids(
+        self, compartment_id: str, project_id: str, display_name: str, tags: dict[str, str]
+    ) -> list[str]:
+        found = []
+        jobs = self._pages(
+            "list_jobs",
+            self.client.list_jobs,
+            compartment_id,
+            project_id=project_id,
+            display_name=display_name,
+        )
+        for job in jobs:
+            if job.lifecycle_state in GONE_JOB_STATES:
+                continue
+            job_tags = job.freeform_tags or {}
+            if all(job_tags.get(key) == value for key, value in tags.items()):
+                found.append(str(job.id))
+        return found
+
+    @_off_loop
+    def create_job(self, request: JobRequest) -> str:
+        details = mapping.create_job_details(request)
+        response = self._counter.call(
+            "create_job", self.client.create_job, details, opc_retry_token=request.retry_token
+        )
+        return str(response.data.id)
+
+    @_off_loop
+    def job_artifact_exists(self, job_id: str) -> bool:
+        head = self._counter.call_unless_missing("head_job_artifact", self.client.head_job_artifact, job_id)
+        return head is not None
+
+    @_off_loop
+    def upload_job_artifact(self, job_id: str, artifact: ResolvedArtifact) -> None:
+        self._counter.call(
+            "create_job_artifact",
+            self.client.create_job_artifact,
+            job_id,
+            artifact.content,
+            content_disposition=f"attachment; filename={artifact.file_name}",
+        )
+
+    @_off_loop
+    def update_job(self, job_id: str, update: JobUpdate, etag: str | None) -> None:
+        kwargs = {"if_match": etag} if etag else {}
+        details = mapping.update_job_details(update)
+        self._counter.call("update_job", self.client.update_job, job_id, details, **kwargs)
+
+    @_off_loop
+    def delete_job(self, job_id: str) -> bool:
+        deleted = self._counter.call_unless_missing(
+            "delete_job", self.client.delete_job, job_id, delete_related_job_runs=True
+        )
+        return deleted is not None
+
+    # Job runs ---------------------------------------------------------------------------------
+    @_off_loop
+    def create_job_run(self, request: RunRequest) -> RunView:
+        details = mapping.create_job_run_details(request)
+        run = self._counter.call(
+            "create_job_run", self.client.create_job_run, details, opc_retry_token=request.retry_token
+        ).data
+        metrics.RUNS_CREATED.inc()
+        return mapping.run_view(run)
+
+    @_off_loop
+    def get_job_run(self, job_run_id: str) -> RunView | None:
+        response = self._counter.call_unless_missing("get_job_run", self.client.get_job_run, job_run_id)
+        return None if response is None else mapping.run_view(response.data)
+
+    @_off_loop
+    def list_job_runs(self, compartment_id: str, **filters: str) -> list[RunView]:
+        runs = self._pages("list_job_runs", self.client.list_job_runs, compartment_id, **filters)
+        return [mapping.run_view(run) for run in runs]
+
+    @_off_loop
+    def cancel_job_run(self, job_run_id: str) -> None:
+        try:
+            self._counter.call("cancel_job_run", self.client.cancel_job_run, job_run_id)
+        except oci.exceptions.ServiceError as exc:
+            # Gone, or already past the point of canceling: both mean there is nothing to stop.
+            if exc.status in (404, 409):
+                return
+            raise
+
+    @_off_loop
+    def delete_job_run(self, job_run_id: str) -> bool:
+        deleted = self._counter.call_unless_missing("delete_job_run", self.client.delete_job_run, job_run_id)
+        return deleted is not None

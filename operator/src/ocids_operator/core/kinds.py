@@ -1,0 +1,63 @@
+"""One descriptor per custom resource kind: what the shared machinery needs to know about it.
+
+Handlers, status writers, events and the RBAC list take a `Kind` instead of a kind string plus
+loose facts about it; adding a kind means adding one of these (see operator/README.md).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+from ..api import (
+    API_VERSION,
+    GROUP,
+    TRAINING_JOB,
+    TRAINING_JOB_RUN,
+    VERSION,
+    Resource,
+    StatusModel,
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Kind:
+    resource: Resource
+    # The status field holding the OCI resource's OCID: once set, something exists in OCI.
+    oci_id_field: str
+
+    @property
+    def name(self) -> str:
+        return self.resource.kind
+
+    @property
+    def status_model(self) -> type[StatusModel]:
+        return self.resource.status_model
+
+    @property
+    def plural(self) -> str:
+        return self.resource.plural
+
+    @property
+    def gvr(self) -> tuple[str, str, str]:
+        """(group, version, plural), as kopf's decorators take it."""
+        return GROUP, VERSION, self.resource.plural
+
+    def involved_object(self, metadata: Mapping[str, Any]) -> dict[str, Any]:
+        """The object an Event is about."""
+        return {
+            "apiVersion": API_VERSION,
+            "kind": self.name,
+            "metadata": {
+                "name": metadata.get("name"),
+                "namespace": metadata.get("namespace"),
+                "uid": metadata.get("uid"),
+                "resourceVersion": metadata.get("resourceVersion"),
+            },
+        }
+
+
+TRAINING_JOB_KIND = Kind(TRAINING_JOB, oci_id_field="jobId")
+TRAINING_JOB_RUN_KIND = Kind(TRAINING_JOB_RUN, oci_id_field="jobRunId")
+KINDS: tuple[Kind, ...] = (TRAINING_JOB_KIND, TRAINING_JOB_RUN_KIND)

@@ -1,0 +1,130 @@
+"""TrainingJob status as the operator writes it, and the status of either kind after an error. Pure."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from .. import shapes
+from ..api import ArtifactProvenance, StatusModel, TrainingJobSpec, TrainingJobStatus
+from . import conditions as cond
+from . import links
+from .errors import ErrorOutcome, OutcomeKind
+from .kinds import TRAINING_JOB_KIND, Kind
+from .model import ResolvedArtifact
+from .phases import JobPhase, RunPhase
+from .status_patch import StatusPatch
+
+
+def artifact_provenance(artifact: ResolvedArtifact) -> ArtifactProvenance:
+    provenance = ArtifactProvenance(
+        source=artifact.source,  # type: ignore[arg-type]
+        file_name=artifact.file_name,
+        digest=artifact.digest,
+        size_bytes=artifact.size_bytes,
+    )
+    return provenance.model_copy(update={"url": artifact.url}) if artifact.url else provenance
+
+
+def shape_summary(spec: TrainingJobSpec) -> str:
+    infra = spec.infrastructure
+    return shapes.describe(infra.shape, infra.ocpus, infra.memory_in_gbs)
+
+
+def job_status(
+    *,
+    spec: TrainingJobSpec,
+    job_id: str,
+    revision: int,
+    retired_job_ids: Sequence[str],
+    artifact: ResolvedArtifact,
+    region: str,
+    active: bool,
+    reason: str,
+    previous: Mapping[str, Any] | None,
+    generation: int | None,
+    now: str,
+) -> StatusPatch[TrainingJobStatus]:
+    """Status once an OCI job exists: Active (Ready) or still Creating (Reconciling).
+
+    `reason` names the last thing done (Created, UpdatedInPlace, ...); the message always says
+    where the OCI job is now, so a Ready condition never reads like work still in flight.
+    """
+    health = cond.Health.READY if active else cond.Health.PROGRESSING
+    message = job_state_message(job_id, revision, active)
+    # A first job is Creating; a later revision (or a re-created job) is Updating.
+    phase = JobPhase.ACTIVE if active else (JobPhase.CREATING if revision <= 1 else JobPhase.UPDATING)
+    return StatusPatch(
+        TrainingJobStatus(
+            phase=phase.value,
+            job_id=job_id,
+            revision=revision,
+            retired_job_ids=list(retired_job_ids),
+            artifact=artifact_provenance(artifact),
+            shape=shape_summary(spec),
+            console_url=links.job_console_url(job_id, region),
+            observed_generation=generation,
+            message=message,
+            conditions=cond.with_health(previous, health, reason, message, generation, now),  # type: ignore[arg-type]
+        )
+    )
+
+
+def job_state_message(job_id: str, revision: int, active: bool) -> str:
+    if active:
+        return f"OCI job {job_id} revision {revision} is ACTIVE"
+    return f"OCI job {job_id} revision {revision} is CREATING; waiting for ACTIVE"
+
+
+# Both kinds spell these two phases alike.
+FAILED = JobPhase.FAILED.value
+PENDING = JobPhase.PENDING.value
+assert RunPhase.FAILED.value == FAILED and RunPhase.PENDING.value == PENDING
+
+
+def error_status(
+    outcome: ErrorOutcome,
+    previous: Mapping[str, Any] | None,
+    generation: int | None,
+    now: str,
+    kind: Kind = TRAINING_JOB_KIND,
+) -> StatusPatch[StatusModel]:
+    """Status after an error: Stalled for permanent ones, Reconciling (retrying) for the rest.
+
+    The phase is left as it was once an OCI resource exists; before that it is Failed for a
+    permanent error and Pending otherwise (never empty).
+
+    observedGeneration is written for stalled errors only: kstatus then reads "Failed" for this
+    generation, while a retrying resource stays "InProgress".
+    """
+    before = previous or {}
+    stalled = outcome.kind in (OutcomeKind.STALLED, OutcomeKind.CREDENTIALS, OutcomeKind.LIMIT)
+    health = cond.Health.STALLED if stalled else cond.Health.PROGRESSING
+    fields: dict[str, Any] = {
+        "message": outcome.message,
+        "conditions": cond.with_health(before, health, outcome.reason, outcome.message, generation, now),
+    }
+    if stalled:
+        fields["observed_generation"] = generation
+    if not before.get(kind.oci_id_field):
+        # Once an OCI resource exists the phase tracks it (the poller may have moved it on meanwhile).
+        if outcome.kind is OutcomeKind.STALLED:
+            # Nothing was created in OCI: the resource failed as a whole (for runs: never to be retried).
+            fields["phase"] = FAILED
+        elif outcome.kind is OutcomeKind.LIMIT or not before.get("phase"):
+            # It never reached OCI: waiting (for capacity, credentials or a retry) is not a failure, and
+            # `kubectl get` must never show an empty PHASE.
+            fields["phase"] = PENDING
+    return StatusPatch(kind.status_model(**fields))
+
+
+def deleting_status(
+    reason: str, message: str, previous: Mapping[str, Any] | None, now: str
+) -> StatusPatch[TrainingJobStatus]:
+    before = previous or {}
+    conditions = cond.with_health(
+        before, cond.Health.PROGRESSING, reason, message, before.get("observedGeneration"), now
+    )
+    return StatusPatch(
+        TrainingJobStatus(phase=JobPhase.DELETING.value, message=message, conditions=conditions)  # type: ignore[arg-type]
+    )

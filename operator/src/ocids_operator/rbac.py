@@ -1,0 +1,80 @@
+"""The RBAC the operator needs: the one list the chart's roles are generated from or checked against.
+
+    python -m ocids_operator.rbac     # {clusterRules: [...], namespacedRules: [...]} as YAML
+
+`namespaced_rules()` go into a ClusterRole when all namespaces are watched, else into one Role per
+watched namespace; `cluster_rules()` are always cluster-wide (kopf scans CRDs and namespaces).
+tests/unit/operator/test_op_rbac.py derives what kopf's handlers and our Kubernetes client touch
+and requires exactly these rules.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from typing import Any
+
+import yaml
+
+from .api import GROUP
+from .core.kinds import KINDS
+
+# kopf lists and watches each handled resource and patches its annotations and finalizers;
+# get/update are what its own docs ask for besides.
+HANDLED_VERBS = ("get", "list", "watch", "patch", "update")
+# kopf writes handler status (and the operator its own) through the status subresource.
+STATUS_VERBS = ("get", "patch", "update")
+FINALIZER_VERBS = ("update",)
+EVENT_VERBS = ("create", "patch")
+
+
+@dataclasses.dataclass(frozen=True)
+class Rule:
+    api_groups: tuple[str, ...]
+    resources: tuple[str, ...]
+    verbs: tuple[str, ...]
+
+    def as_k8s(self) -> dict[str, Any]:
+        return {
+            "apiGroups": list(self.api_groups),
+            "resources": list(self.resources),
+            "verbs": list(self.verbs),
+        }
+
+    def grants(self) -> set[tuple[str, str, str]]:
+        """(group, resource, verb) triples."""
+        return {(g, r, v) for g in self.api_groups for r in self.resources for v in self.verbs}
+
+
+def namespaced_rules() -> list[Rule]:
+    plurals = tuple(kind.plural for kind in KINDS)
+    return [
+        Rule((GROUP,), plurals, HANDLED_VERBS),
+        Rule((GROUP,), tuple(f"{plural}/status" for plural in plurals), STATUS_VERBS),
+        Rule((GROUP,), tuple(f"{plural}/finalizers" for plural in plurals), FINALIZER_VERBS),
+        # The operator's own Events, and kopf's (events.k8s.io) should its posting be turned on.
+        Rule(("",), ("events",), EVENT_VERBS),
+        Rule(("events.k8s.io",), ("events",), EVENT_VERBS),
+        # env valueFrom and ConfigMap artifacts, read by name only (never listed).
+        Rule(("",), ("secrets", "configmaps"), ("get",)),
+    ]
+
+
+def cluster_rules() -> list[Rule]:
+    return [
+        Rule(("apiextensions.k8s.io",), ("customresourcedefinitions",), ("list", "watch")),
+        Rule(("",), ("namespaces",), ("list", "watch")),
+    ]
+
+
+def main() -> int:
+    document = {
+        "clusterRules": [rule.as_k8s() for rule in cluster_rules()],
+        "namespacedRules": [rule.as_k8s() for rule in namespaced_rules()],
+    }
+    sys.stdout.write(yaml.safe_dump(document, sort_keys=False))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

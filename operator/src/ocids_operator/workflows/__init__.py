@@ -1,0 +1,1 @@
+"""Plan + execute: each kind's reconcile and finalize, the run poller, and input resolution."""

@@ -1,0 +1,31 @@
+"""The one writer of TrainingJobRun status: the handler, the run workflow and the poller all write here.
+
+Run status is written straight to the status subresource, never through kopf's handler patch: kopf
+applies that only after the handler returns, so a handler's "Accepted" could land after the
+poller's "Succeeded" of a quick run and put a finished run back to Accepted for good (the poller
+stops at a terminal phase). One writer, writing in the order things happen, cannot be overtaken.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from ..api import TrainingJobRunStatus
+from ..core.status_patch import StatusPatch
+
+
+class RunStatusStore(Protocol):
+    async def patch_run_status(
+        self, namespace: str, name: str, status: dict[str, Any]
+    ) -> dict[str, Any] | None: ...
+
+
+class RunStatusWriter:
+    def __init__(self, kube: RunStatusStore) -> None:
+        self._kube = kube
+
+    async def write(self, namespace: str, name: str, status: StatusPatch[TrainingJobRunStatus]) -> bool:
+        """Merge `status` into the object's; False when the TrainingJobRun is gone."""
+        if not status:
+            return True
+        return await self._kube.patch_run_status(namespace, name, dict(status)) is not None

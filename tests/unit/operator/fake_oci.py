@@ -1,0 +1,152 @@
+"""An in-memory OCI Data Science behind the `DataScience` Protocol, for the workflow scenario tables.
+
+It builds the SDK request bodies with the real mapping (so recorded requests are what OCI would
+receive) and answers the way the service does: a created job is CREATING until its artifact is
+uploaded, UpdateJob checks if-match, DeleteJob takes the job's runs with it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from oci.data_science import models as ds
+from oci_wire import to_wire
+from ocids_operator.adapters import oci_mapping as mapping
+from ocids_operator.core.job_plan import ObservedJob
+from ocids_operator.core.model import JobRequest, JobUpdate, ResolvedArtifact, RunRequest, content_digest
+from ocids_operator.core.run_plan import RunView
+
+REGION = "us-ashburn-1"
+
+
+@dataclasses.dataclass
+class StoredJob:
+    job: ds.Job
+    artifact: bytes | None = None
+    etag: int = 1
+    run_states: list[str] = dataclasses.field(default_factory=list)
+
+
+class FakeDataScience:
+    region = REGION
+
+    def __init__(self) -> None:
+        self.jobs: dict[str, StoredJob] = {}
+        self.calls: list[str] = []
+        self.requests: dict[str, list[Any]] = {}
+
+    # Setting up the OCI side -------------------------------------------------------------------
+    def add_job(
+        self,
+        request: JobRequest,
+        job_id: str,
+        state: str = "ACTIVE",
+        artifact: bytes | None = None,
+        tags: dict[str, str] | None = None,
+    ) -> None:
+        job = self._job_from(mapping.create_job_details(request), job_id, state)
+        if tags is not None:
+            job.freeform_tags = tags
+        self.jobs[job_id] = StoredJob(job, artifact)
+
+    @staticmethod
+    def _job_from(details: ds.CreateJobDetails, job_id: str, state: str) -> ds.Job:
+        job = ds.Job(id=job_id, lifecycle_state=state)
+        for attr in details.attribute_map:
+            setattr(job, attr, getattr(details, attr))
+        return job
+
+    def _record(self, operation: str, request: Any = None) -> None:
+        self.calls.append(operation)
+        if request is not None:
+            self.requests.setdefault(operation, []).append(to_wire(request))
+
+    def _live(self, job_id: str) -> StoredJob | None:
+        stored = self.jobs.get(job_id)
+        return None if stored is None or stored.job.lifecycle_state == "DELETED" else stored
+
+    # The Protocol ------------------------------------------------------------------------------
+    async def get_job(self, job_id: str) -> ObservedJob | None:
+        self._record("get_job")
+        stored = self.jobs.get(job_id)
+        if stored is None:
+            return None
+        return mapping.observe_job(stored.job, etag=str(stored.etag))
+
+    async def job_artifact_digest(self, job_id: str, max_bytes: int) -> str | None:
+        self._record("get_job_artifact_content")
+        stored = self._live(job_id)
+        if stored is None or stored.artifact is None:
+            return None
+        return content_digest(stored.artifact)
+
+    async def find_job_ids(
+        self, compartment_id: str, project_id: str, display_name: str, tags: dict[str, str]
+    ) -> list[str]:
+        self._record("list_jobs")
+        return [
+            job_id
+            for job_id, stored in self.jobs.items()
+            if stored.job.lifecycle_state not in ("DELETING", "DELETED")
+            and stored.job.display_name == display_name
+            and all((stored.job.freeform_tags or {}).get(k) == v for k, v in tags.items())
+        ]
+
+    async def create_job(self, request: JobRequest) -> str:
+        details = mapping.create_job_details(request)
+        self._record("create_job", details)
+        job_id = f"ocid1.datasciencejob.oc1..new{len(self.jobs) + 1}"
+        self.jobs[job_id] = StoredJob(self._job_from(details, job_id, "CREATING"))
+        return job_id
+
+    async def job_artifact_exists(self, job_id: str) -> bool:
+        self._record("head_job_artifact")
+        stored = self._live(job_id)
+        return stored is not None and stored.artifact is not None
+
+    async def upload_job_artifact(self, job_id: str, artifact: ResolvedArtifact) -> None:
+        self._record("create_job_artifact")
+        stored = self.jobs[job_id]
+        stored.artifact = artifact.content
+        if stored.job.lifecycle_state == "CREATING":
+            stored.job.lifecycle_state = "ACTIVE"
+
+    async def update_job(self, job_id: str, update: JobUpdate, etag: str | None) -> None:
+        details = mapping.update_job_details(update)
+        self._record("update_job", details)
+        stored = self.jobs[job_id]
+        assert etag == str(stored.etag), "UpdateJob without the current etag would answer 412"
+        for attr in details.attribute_map:
+            setattr(stored.job, attr, getattr(details, attr))
+        stored.etag += 1
+
+    async def delete_job(self, job_id: str) -> bool:
+        self._record("delete_job")
+        stored = self._live(job_id)
+        if stored is None:
+            return False
+        stored.job.lifecycle_state = "DELETED"
+        stored.run_states = []
+        return True
+
+    async def list_job_runs(self, compartment_id: str, **filters: str) -> list[RunView]:
+        self._record("list_job_runs")
+        stored = self.jobs.get(filters.get("job_id", ""))
+        states = stored.run_states if stored else []
+        return [
+            RunView(f"ocid1.datasciencejobrun.oc1..{index}", filters.get("job_id"), compartment_id, state)
+            for index, state in enumerate(states)
+        ]
+
+    async def cancel_job_run(self, job_run_id: str) -> None:
+        self._record("cancel_job_run")
+
+    async def create_job_run(self, request: RunRequest) -> RunView:
+        raise NotImplementedError("job scenarios create no runs")
+
+    async def get_job_run(self, job_run_id: str) -> RunView | None:
+        raise NotImplementedError("job scenarios read no runs")
+
+    async def delete_job_run(self, job_run_id: str) -> bool:
+        raise NotImplementedError("job scenarios delete no runs")
