@@ -27,7 +27,7 @@ from ocids_controlplane import Cluster, ControlPlane, ExternalCluster, MissingBi
 
 sys.path.insert(0, str(Path(__file__).parent / "operator"))
 
-from operator_fixtures import (  # noqa: E402  (needs the harness folder on sys.path)
+from operator_fixtures import (  # needs the harness folder on sys.path, set just above
     e2e,
     emulator,
     kube,
