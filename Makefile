@@ -32,7 +32,8 @@ lint: $(STAMP) ## ruff
 	$(BIN)/ruff format --check operator emulator tools tests bench
 
 typecheck: $(STAMP) ## mypy
-	$(BIN)/mypy operator/src/ocids_operator emulator/src/ocids_emulator tools/controlplane/ocids_controlplane
+	$(BIN)/mypy operator/src/ocids_operator emulator/src/ocids_emulator tools/controlplane/ocids_controlplane \
+		tools/codegen/ocids_codegen
 
 unit: $(STAMP) ## fast tests, no cluster, no emulator process
 	$(BIN)/pytest tests/unit -q -n $(XDIST_WORKERS)
@@ -77,10 +78,10 @@ cluster-down: $(STAMP) ## stop the local control plane
 	$(PY) -m ocids_controlplane down
 
 crds: $(STAMP) ## regenerate crds/ and the chart's CRDs from the pydantic models
-	$(PY) -m ocids_operator.crdgen write
+	$(PY) -m ocids_codegen.crdgen write
 
 crds-check: $(STAMP) ## fail when crds/ or the chart's CRDs are stale
-	$(PY) -m ocids_operator.crdgen check
+	$(PY) -m ocids_codegen.crdgen check
 
 emulator: $(STAMP) ## run a local OCI Data Science + Logging emulator
 	$(BIN)/ocids-emulator init --data-dir .emulator --if-missing

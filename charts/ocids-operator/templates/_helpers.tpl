@@ -43,24 +43,3 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 app.kubernetes.io/part-of: ocids-operator
 {{- end -}}
 
-{{/* Rules on the namespaced resources: a ClusterRole's when watching everything, else a Role's. */}}
-{{- define "ocids-operator.namespacedRules" -}}
-- apiGroups: ["ocids.io"]
-  resources: ["trainingjobs", "trainingjobruns"]
-  verbs: ["get", "list", "watch", "patch", "update"]
-- apiGroups: ["ocids.io"]
-  resources: ["trainingjobs/status", "trainingjobruns/status"]
-  verbs: ["get", "patch", "update"]
-- apiGroups: ["ocids.io"]
-  resources: ["trainingjobs/finalizers", "trainingjobruns/finalizers"]
-  verbs: ["update"]
-- apiGroups: [""]
-  resources: ["events"]
-  verbs: ["create", "patch"]
-- apiGroups: ["events.k8s.io"]
-  resources: ["events"]
-  verbs: ["create", "patch"]
-- apiGroups: [""]
-  resources: ["secrets", "configmaps"]
-  verbs: ["get"]
-{{- end -}}

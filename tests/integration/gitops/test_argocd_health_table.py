@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 from gitops_health import ARGOCD_DIR, SCRIPTS, argocd_health, kstatus
-from ocids_operator import conditions as cond
+from ocids_operator.core import conditions as cond
 from ocids_operator.reconcile_run import run_conditions
 
 pytestmark = pytest.mark.integration

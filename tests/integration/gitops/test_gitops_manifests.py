@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 import yaml
 from gitops_health import REPO
+from ocids_codegen import crdgen, manifestgen
 from ocids_controlplane.cluster import _tool
-from ocids_operator import crdgen, manifestgen
 
 pytestmark = pytest.mark.integration
 

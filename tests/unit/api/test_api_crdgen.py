@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import pytest
 import yaml
 from api_samples import REPO
-from ocids_operator import crdgen, manifestgen
+from ocids_codegen import crdgen, manifestgen
 from ocids_operator.api import RESOURCES, TRAINING_JOB, TRAINING_JOB_RUN, ApiModel, ListMap, Rule
 from ocids_operator.api.structural import SchemaError, structural_schema
 from pydantic import BaseModel

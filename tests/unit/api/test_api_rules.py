@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from api_cel_eval import program, violations
 from api_samples import DESIGN_JOB, DESIGN_RUN, job_spec
+from ocids_codegen.crdgen import crd
 from ocids_operator.api import TRAINING_JOB, TRAINING_JOB_RUN, TrainingJobRunSpec, TrainingJobSpec
-from ocids_operator.crdgen import crd
 from pydantic import ValidationError
 
 JOB_SPEC_SCHEMA = crd(TRAINING_JOB)["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]

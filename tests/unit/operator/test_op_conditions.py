@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ocids_operator import conditions as cond
 from ocids_operator.api import TrainingJobSpec
+from ocids_operator.core import conditions as cond
 from ocids_operator.core import links
 from ocids_operator.core.errors import ErrorOutcome, OutcomeKind, backoff_delay
 from ocids_operator.core.kinds import KINDS, TRAINING_JOB_RUN_KIND
