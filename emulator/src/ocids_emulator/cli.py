@@ -15,10 +15,10 @@ from typing import Any
 
 from aiohttp import web
 
-from .config import ENDPOINT_FILE, init_data_dir, is_initialized, read_ids
-from .faults import parse_error_flag
-from .server import build_app
-from .service import Settings, Simulation
+from ocids_emulator.config import ENDPOINT_FILE, init_data_dir, is_initialized, read_ids
+from ocids_emulator.core.emulator import Settings, Simulation
+from ocids_emulator.faults.spec import parse_error_flag
+from ocids_emulator.server import build_app
 
 
 def _parser() -> argparse.ArgumentParser:

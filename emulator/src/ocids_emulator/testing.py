@@ -23,8 +23,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from .config import ENDPOINT_FILE, IDS_FILE, init_data_dir, is_initialized, read_ids
-from .orphans import kill_orphans
+from ocids_emulator.config import ENDPOINT_FILE, IDS_FILE, init_data_dir, is_initialized, read_ids
+from ocids_emulator.execution.orphans import kill_orphans
 
 START_TIMEOUT_S = 30.0
 
@@ -51,7 +51,7 @@ class Admin:
         return dict(self._call("GET", "/health"))
 
     def set_faults(self, spec: dict[str, Any]) -> dict[str, Any]:
-        """See ocids_emulator.faults for the spec (errors / latencyMs / maxActiveRuns)."""
+        """See ocids_emulator.faults.spec for the spec (errors / latencyMs / maxActiveRuns)."""
         return dict(self._call("PUT", "/faults", spec))
 
     def get_faults(self) -> dict[str, Any]:

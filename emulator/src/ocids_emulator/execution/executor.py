@@ -16,11 +16,11 @@ import signal
 from pathlib import Path
 from typing import Any
 
-from .artifacts import BootstrapError, command_for, find_entrypoint, unpack
-from .logging_api import append_lines
-from .service import JOB, Emulator
-from .store import Record
-from .timeutil import now_rfc3339
+from ocids_emulator.core.emulator import JOB, Emulator
+from ocids_emulator.core.logs import append_lines
+from ocids_emulator.core.timeutil import now_rfc3339
+from ocids_emulator.execution.artifacts import BootstrapError, command_for, find_entrypoint, unpack
+from ocids_emulator.store.sqlite import Record
 
 LOG = logging.getLogger(__name__)
 SUCCEEDED_DETAILS = "Job run artifact execution succeeded. Infrastructure de-provisioning."

@@ -16,7 +16,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import invalid
+from ocids_emulator.core.errors import invalid
 
 ALLOWED_STATUSES = {429, 500, 503}
 

@@ -6,15 +6,15 @@ from typing import Any
 
 from aiohttp import web
 
-from . import validation
-from .errors import incorrect_state, invalid, limit_exceeded, not_found
-from .handlers import change_compartment, read_create
-from .httpio import created_by, emulator, json_body, json_response
-from .listing import Listing, list_records
-from .logging_api import new_log
-from .service import ACTIVE_RUN_STATES, JOB, RUN, Emulator, Simulation
-from .store import Record
-from .timeutil import now_rfc3339
+from ocids_emulator.api.data_science import validation
+from ocids_emulator.api.data_science.common import change_compartment, read_create
+from ocids_emulator.api.httpio import created_by, emulator, json_body, json_response
+from ocids_emulator.api.listing import Listing, list_records
+from ocids_emulator.core.emulator import ACTIVE_RUN_STATES, JOB, RUN, Emulator, Simulation
+from ocids_emulator.core.errors import incorrect_state, invalid, limit_exceeded
+from ocids_emulator.core.logs import new_log
+from ocids_emulator.core.timeutil import now_rfc3339
+from ocids_emulator.store.sqlite import Record
 
 RUN_STATES = frozenset(
     {
@@ -204,17 +204,6 @@ async def delete_job_run(request: web.Request) -> web.Response:
 
 async def change_job_run_compartment(request: web.Request) -> web.Response:
     return await change_compartment(request, live_run(emulator(request), request.match_info["run_id"]))
-
-
-async def get_effective_configuration(request: web.Request) -> web.Response:
-    """Admin: the configuration a run really got (not part of the OCI API)."""
-    emu = emulator(request)
-    record = emu.store.get(RUN, request.match_info["run_id"])
-    if record is None:
-        raise not_found(f"job run {request.match_info['run_id']}")
-    return json_response(
-        {"effective": record.meta.get("effective"), "simulation": record.meta.get("simulation")}
-    )
 
 
 def routes() -> list[web.RouteDef]:

@@ -1,8 +1,14 @@
-"""Job shapes the emulator knows (for /jobShapes and validation)."""
+"""Job shapes the emulator knows (``/20190101/jobShapes`` and the validation of shapeName)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from aiohttp import web
+
+from ocids_emulator.api.httpio import emulator, list_response, query
+from ocids_emulator.api.listing import required_compartment
+from ocids_emulator.store.paging import check_limit
 
 
 @dataclass(frozen=True)
@@ -60,3 +66,16 @@ def shape_summaries() -> list[dict[str, object]]:
         {"name": s.name, "coreCount": int(s.cores), "memoryInGBs": int(s.memory_gb), "shapeSeries": s.series}
         for s in SHAPES.values()
     ]
+
+
+async def list_job_shapes(request: web.Request) -> web.Response:
+    required_compartment(emulator(request), query(request))
+    shapes = shape_summaries()
+    limit = check_limit(request.query.get("limit"), default=100)
+    start = int(request.query.get("page") or 0)
+    chunk = shapes[start : start + limit]
+    return list_response(chunk, str(start + limit) if start + limit < len(shapes) else None)
+
+
+def routes() -> list[web.RouteDef]:
+    return [web.get("/20190101/jobShapes", list_job_shapes, allow_head=False)]
