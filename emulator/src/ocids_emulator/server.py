@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -19,6 +21,7 @@ from ocids_emulator.core.emulator import JOB, Emulator, Settings
 from ocids_emulator.core.errors import FAULT_CODES, ApiError
 from ocids_emulator.execution.executor import Executor
 from ocids_emulator.execution.orphans import kill_orphans
+from ocids_emulator.faults.denials import not_authorized_or_not_found
 from ocids_emulator.faults.spec import Faults
 from ocids_emulator.security.signatures import Verifier
 
@@ -29,6 +32,7 @@ VERIFIER_KEY: web.AppKey[Verifier] = web.AppKey("verifier", Verifier)
 OCI_PREFIXES = ("/20190101/", "/20190909/", "/20200531/", "/n/")
 # Streamed uploads are signed without the body headers (the SDK's create_job_artifact, put_object).
 UNSIGNED_BODY_OPERATIONS = {"create_job_artifact", "put_object"}
+BODY_RESOURCE_FIELDS = ("jobId", "projectId", "compartmentId")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -94,7 +98,23 @@ async def _dispatch(request: web.Request, handler: Handler) -> web.StreamRespons
     request["principal"] = request.app[VERIFIER_KEY].verify(
         request.method, request.raw_path, request.headers, body, body_signed=body_signed
     )
+    # OCI authenticates before it authorizes: a denial (or a read that trails a create) is a 404
+    # only for a correctly signed request.
+    resources = resource_ids(request, body)
+    if emu.faults.denies(operation, resources) or emu.faults.hides_new(operation, resources):
+        raise not_authorized_or_not_found()
     return await handler(request)
+
+
+def resource_ids(request: web.Request, body: bytes | None) -> list[str]:
+    """The OCIDs a call is about: those in its path, and for a create the job/project/compartment."""
+    ids = list(request.match_info.values())
+    if body:
+        with contextlib.suppress(ValueError):
+            doc = json.loads(body)
+            if isinstance(doc, dict):
+                ids += [v for k in BODY_RESOURCE_FIELDS if isinstance(v := doc.get(k), str)]
+    return ids
 
 
 def build_app(settings: Settings, faults: dict[str, Any] | None = None) -> web.Application:

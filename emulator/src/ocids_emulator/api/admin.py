@@ -26,12 +26,20 @@ async def get_faults(request: web.Request) -> web.Response:
 
 async def put_faults(request: web.Request) -> web.Response:
     emu = request.app[EMULATOR_KEY]
-    emu.faults = Faults.from_dict(await json_body(request))
+    emu.set_faults(Faults.from_dict(await json_body(request)))
+    return json_response(emu.faults.to_dict())
+
+
+async def patch_faults(request: web.Request) -> web.Response:
+    """Change only the sections the body names, so one test's fault does not drop another's."""
+    emu = request.app[EMULATOR_KEY]
+    emu.faults.update(await json_body(request))
+    emu.faults_changed()
     return json_response(emu.faults.to_dict())
 
 
 async def delete_faults(request: web.Request) -> web.Response:
-    request.app[EMULATOR_KEY].faults = Faults()
+    request.app[EMULATOR_KEY].set_faults(Faults())
     return web.Response(status=204)
 
 
@@ -74,6 +82,7 @@ def routes() -> list[web.RouteDef]:
         web.get(f"{PREFIX}/health", health, allow_head=False),
         web.get(f"{PREFIX}/faults", get_faults, allow_head=False),
         web.put(f"{PREFIX}/faults", put_faults),
+        web.patch(f"{PREFIX}/faults", patch_faults),
         web.delete(f"{PREFIX}/faults", delete_faults),
         web.get(f"{PREFIX}/stats", get_stats, allow_head=False),
         web.delete(f"{PREFIX}/stats", delete_stats),

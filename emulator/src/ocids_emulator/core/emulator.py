@@ -80,7 +80,12 @@ class Emulator:
         # Set by the executor module; kept as callables so this module has no import cycle.
         self.start_run: Callable[[Record], None] = lambda record: None
         self.cancel_run: Callable[[Record], None] = lambda record: None
+        self.faults_changed: Callable[[], None] = lambda: None
         self._seed_log_groups()
+
+    def set_faults(self, faults: Faults) -> None:
+        self.faults = faults
+        self.faults_changed()
 
     @property
     def region(self) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from aiohttp import web
 
@@ -38,6 +39,10 @@ async def delete_job(request: web.Request) -> web.Response:
     if runs and not delete_runs:
         raise conflict(f"Job {job.id} has job runs; delete them or pass deleteRelatedJobRuns=true")
     job.meta["deleteRelatedJobRuns"] = delete_runs
+    restore = {
+        "lifecycleState": job.doc["lifecycleState"],
+        "lifecycleDetails": job.doc.get("lifecycleDetails"),
+    }
     emu.save(job, lifecycleState="DELETING")
     now = now_rfc3339()
     wr_id = emu.new_id("datascienceworkrequest")
@@ -61,7 +66,9 @@ async def delete_job(request: web.Request) -> web.Response:
             "timeAccepted": now,
         },
     )
-    asyncio.get_running_loop().create_task(_complete_delete(emu, job, wr))
+    failure = emu.faults.failed_delete(job.id)
+    end = _complete_delete(emu, job, wr) if failure is None else _fail_delete(emu, job, wr, failure, restore)
+    asyncio.get_running_loop().create_task(end)
     return web.Response(status=202, headers={"opc-work-request-id": wr_id})
 
 
@@ -70,6 +77,16 @@ async def _complete_delete(emu: Emulator, job: Record, wr: Record) -> None:
     await asyncio.sleep(emu.settings.delete_seconds)
     finish_job_delete(emu, job)
     emu.save(wr, status="SUCCEEDED", percentComplete=100.0, timeFinished=now_rfc3339())
+
+
+async def _fail_delete(emu: Emulator, job: Record, wr: Record, message: str, restore: dict[str, Any]) -> None:
+    """The failedJobDeletes fault: the work request ends FAILED and the job is back as it was."""
+    emu.save(wr, status="IN_PROGRESS", timeStarted=now_rfc3339(), percentComplete=50.0)
+    await asyncio.sleep(emu.settings.delete_seconds)
+    emu.save(job, **restore)
+    now = now_rfc3339()
+    wr.meta["errors"] = [{"code": "InternalServerError", "message": message, "timestamp": now}]
+    emu.save(wr, status="FAILED", timeFinished=now)
 
 
 def routes() -> list[web.RouteDef]:

@@ -154,7 +154,12 @@ async def create_job_run(request: web.Request) -> web.Response:
     record = emu.create(RUN, run_id, doc, meta)
     emu.remember("create_job_run", token, body, run_id)
     emu.start_run(record)
-    return run_response(record)
+    emu.faults.note_created(run_id)
+    # The create answers ACCEPTED, as OCI would; the run turns NEEDS_ATTENTION right after.
+    response = run_response(record)
+    if emu.faults.claim_attention(run_id):
+        emu.faults_changed()
+    return response
 
 
 async def get_job_run(request: web.Request) -> web.Response:
@@ -185,6 +190,8 @@ async def cancel_job_run(request: web.Request) -> web.Response:
     state = record.doc["lifecycleState"]
     if state == "CANCELING":
         return web.Response(status=202)
+    if emu.faults.holds_run(record.id, state):
+        raise incorrect_state(f"Job run {record.id} is NEEDS_ATTENTION and cannot be canceled now")
     if state not in ACTIVE_RUN_STATES:
         raise incorrect_state(f"Job run {record.id} is {state} and cannot be canceled")
     emu.save(record, lifecycleState="CANCELING", lifecycleDetails="Job run cancellation in progress.")

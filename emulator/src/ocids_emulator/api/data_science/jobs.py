@@ -73,6 +73,7 @@ async def create_job(request: web.Request) -> web.Response:
     }
     record = emu.create(JOB, job_id, doc)
     emu.remember("create_job", token, body, job_id)
+    emu.faults.note_created(job_id)
     return job_response(record)
 
 

@@ -24,8 +24,8 @@ async def list_work_requests(request: web.Request) -> web.Response:
 
 
 async def list_work_request_errors(request: web.Request) -> web.Response:
-    emulator(request).require(WORK_REQUEST, request.match_info["wr_id"])
-    return list_response([], None)
+    record = emulator(request).require(WORK_REQUEST, request.match_info["wr_id"])
+    return list_response(record.meta.get("errors", []), None)
 
 
 async def list_work_request_logs(request: web.Request) -> web.Response:
