@@ -8,6 +8,7 @@ from aiohttp import web
 
 from ocids_emulator.api.data_science import validation
 from ocids_emulator.api.data_science.common import change_compartment, read_create
+from ocids_emulator.api.data_science.defaults import with_defaults
 from ocids_emulator.api.httpio import created_by, emulator, json_body, json_response
 from ocids_emulator.api.listing import Listing, list_records
 from ocids_emulator.core.emulator import ACTIVE_RUN_STATES, JOB, RUN, Emulator, Simulation
@@ -92,9 +93,10 @@ def choose_simulation(emu: Emulator, effective: dict[str, Any]) -> Simulation | 
 
 async def create_job_run(request: web.Request) -> web.Response:
     emu = emulator(request)
-    body, token, replayed = await read_create(request, "create_job_run", RUN, validation.check_create_run)
+    sent, token, replayed = await read_create(request, "create_job_run", RUN, validation.check_create_run)
     if replayed:
         return run_response(replayed)
+    body = with_defaults(sent)
     job = emu.require(JOB, body["jobId"], allow_deleted=False)
     if job.doc["lifecycleState"] != "ACTIVE":
         raise incorrect_state(f"Job {job.id} is {job.doc['lifecycleState']}; runs need an ACTIVE job")
@@ -152,7 +154,7 @@ async def create_job_run(request: web.Request) -> web.Response:
         else {"durationSeconds": simulation.duration_s, "exitCode": simulation.exit_code},
     }
     record = emu.create(RUN, run_id, doc, meta)
-    emu.remember("create_job_run", token, body, run_id)
+    emu.remember("create_job_run", token, sent, run_id)
     emu.start_run(record)
     emu.faults.note_created(run_id)
     # The create answers ACCEPTED, as OCI would; the run turns NEEDS_ATTENTION right after.

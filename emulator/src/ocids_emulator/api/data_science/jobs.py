@@ -8,6 +8,7 @@ from aiohttp import web
 
 from ocids_emulator.api.data_science import validation
 from ocids_emulator.api.data_science.common import change_compartment, read_create
+from ocids_emulator.api.data_science.defaults import with_defaults
 from ocids_emulator.api.httpio import created_by, emulator, json_body, json_response
 from ocids_emulator.api.listing import Listing, list_records
 from ocids_emulator.core.emulator import JOB, Emulator
@@ -45,9 +46,10 @@ def live_job(emu: Emulator, job_id: str) -> Record:
 
 async def create_job(request: web.Request) -> web.Response:
     emu = emulator(request)
-    body, token, replayed = await read_create(request, "create_job", JOB, validation.check_create_job)
+    sent, token, replayed = await read_create(request, "create_job", JOB, validation.check_create_job)
     if replayed:
         return job_response(replayed)
+    body = with_defaults(sent)
     now = now_rfc3339()
     job_id = emu.new_id("datasciencejob")
     is_container = body.get("jobEnvironmentConfigurationDetails") is not None
@@ -72,7 +74,7 @@ async def create_job(request: web.Request) -> web.Response:
         "definedTags": body.get("definedTags") or {},
     }
     record = emu.create(JOB, job_id, doc)
-    emu.remember("create_job", token, body, job_id)
+    emu.remember("create_job", token, sent, job_id)
     emu.faults.note_created(job_id)
     return job_response(record)
 
@@ -93,7 +95,7 @@ async def update_job(request: web.Request) -> web.Response:
     validation.check_update_job(body)
     if record.doc["lifecycleState"] not in ("ACTIVE", "CREATING"):
         raise incorrect_state(f"Job {record.id} is {record.doc['lifecycleState']} and cannot be updated")
-    return job_response(emu.save(record, **body))
+    return job_response(emu.save(record, **with_defaults(body)))
 
 
 async def change_job_compartment(request: web.Request) -> web.Response:
