@@ -33,7 +33,9 @@ async def put_faults(request: web.Request) -> web.Response:
 async def patch_faults(request: web.Request) -> web.Response:
     """Change only the sections the body names, so one test's fault does not drop another's."""
     emu = request.app[EMULATOR_KEY]
-    emu.faults.update(await json_body(request))
+    body = await json_body(request)
+    Faults.from_dict(body)  # all or nothing: a bad section must not leave the others half applied
+    emu.faults.update(body)
     emu.faults_changed()
     return json_response(emu.faults.to_dict())
 
