@@ -15,10 +15,11 @@ from typing import Any
 
 from aiohttp import web
 
-from .config import ENDPOINT_FILE, init_data_dir, is_initialized, read_ids
-from .faults import parse_error_flag
-from .server import build_app
-from .service import Settings, Simulation
+from ocids_emulator.config import ENDPOINT_FILE, init_data_dir, is_initialized, read_ids
+from ocids_emulator.core.emulator import Settings, Simulation
+from ocids_emulator.faults.denials import parse_deny_flag
+from ocids_emulator.faults.spec import parse_error_flag
+from ocids_emulator.server import build_app
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -40,6 +41,13 @@ def _parser() -> argparse.ArgumentParser:
         help="finish every run after SECONDS with EXIT, start no process",
     )
     serve.add_argument("--fault", action="append", default=[], metavar="OP=STATUS:RATE[:COUNT]")
+    serve.add_argument(
+        "--deny",
+        action="append",
+        default=[],
+        metavar="OP[:COUNT]",
+        help="answer OP with OCI's IAM denial (404 NotAuthorizedOrNotFound), COUNT times or always",
+    )
     serve.add_argument("--faults-json", help="a full faults spec (see README)")
     serve.add_argument("--latency-ms", type=float, default=0.0, help="latency added to every OCI call")
     serve.add_argument(
@@ -60,6 +68,8 @@ def _faults(args: argparse.Namespace) -> dict[str, Any]:
     spec: dict[str, Any] = json.loads(args.faults_json) if args.faults_json else {}
     spec.setdefault("errors", [])
     spec["errors"] += [parse_error_flag(value) for value in args.fault]
+    if args.deny:
+        spec["denials"] = [*spec.get("denials", []), *(parse_deny_flag(value) for value in args.deny)]
     if args.latency_ms:
         spec.setdefault("latencyMs", {})["*"] = args.latency_ms
     if args.max_active_runs is not None:

@@ -20,7 +20,7 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from .ocids import new_ocid
+from ocids_emulator.core.ocids import new_ocid
 
 CONFIG_FILE = "config"
 TENANCY_FILE = "tenancy.json"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -10,23 +12,27 @@ from typing import Any
 
 from aiohttp import web
 
-from . import job_runs, jobs, log_search, logging_api, object_storage, work_requests
-from .auth import Verifier
-from .errors import FAULT_CODES, ApiError, invalid, not_found
-from .executor import Executor
-from .faults import Faults
-from .httpio import EMULATOR_KEY, json_body, json_response
-from .orphans import kill_orphans
-from .service import JOB, Emulator, Settings
+from ocids_emulator.api import admin, data_science, object_storage
+from ocids_emulator.api import logging as logging_service
+from ocids_emulator.api.data_science.job_deletion import finish_job_delete
+from ocids_emulator.api.httpio import EMULATOR_KEY, json_response
+from ocids_emulator.api.object_storage.buckets import seed_buckets
+from ocids_emulator.core.emulator import JOB, Emulator, Settings
+from ocids_emulator.core.errors import FAULT_CODES, ApiError
+from ocids_emulator.execution.executor import Executor
+from ocids_emulator.execution.orphans import kill_orphans
+from ocids_emulator.faults.denials import not_authorized_or_not_found
+from ocids_emulator.faults.spec import Faults
+from ocids_emulator.security.signatures import Verifier
 
 LOG = logging.getLogger(__name__)
 EXECUTOR_KEY: web.AppKey[Executor] = web.AppKey("executor", Executor)
 VERIFIER_KEY: web.AppKey[Verifier] = web.AppKey("verifier", Verifier)
 # Object Storage has no version in its paths: /n (get_namespace) and /n/{namespace}/...
 OCI_PREFIXES = ("/20190101/", "/20190909/", "/20200531/", "/n/")
-ADMIN_PREFIX = "/_emulator"
 # Streamed uploads are signed without the body headers (the SDK's create_job_artifact, put_object).
 UNSIGNED_BODY_OPERATIONS = {"create_job_artifact", "put_object"}
+BODY_RESOURCE_FIELDS = ("jobId", "projectId", "compartmentId")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -92,57 +98,23 @@ async def _dispatch(request: web.Request, handler: Handler) -> web.StreamRespons
     request["principal"] = request.app[VERIFIER_KEY].verify(
         request.method, request.raw_path, request.headers, body, body_signed=body_signed
     )
+    # OCI authenticates before it authorizes: a denial (or a read that trails a create) is a 404
+    # only for a correctly signed request.
+    resources = resource_ids(request, body)
+    if emu.faults.denies(operation, resources) or emu.faults.hides_new(operation, resources):
+        raise not_authorized_or_not_found()
     return await handler(request)
 
 
-# admin endpoints (not OCI; unauthenticated, bound to the same loopback address) ---------------
-async def health(request: web.Request) -> web.Response:
-    emu = request.app[EMULATOR_KEY]
-    return json_response({"status": "ok", "region": emu.region, "activeRuns": emu.active_run_count()})
-
-
-async def get_faults(request: web.Request) -> web.Response:
-    return json_response(request.app[EMULATOR_KEY].faults.to_dict())
-
-
-async def put_faults(request: web.Request) -> web.Response:
-    emu = request.app[EMULATOR_KEY]
-    emu.faults = Faults.from_dict(await json_body(request))
-    return json_response(emu.faults.to_dict())
-
-
-async def delete_faults(request: web.Request) -> web.Response:
-    request.app[EMULATOR_KEY].faults = Faults()
-    return web.Response(status=204)
-
-
-async def get_stats(request: web.Request) -> web.Response:
-    return json_response(request.app[EMULATOR_KEY].stats.to_dict())
-
-
-async def delete_stats(request: web.Request) -> web.Response:
-    request.app[EMULATOR_KEY].stats.reset()
-    return web.Response(status=204)
-
-
-async def put_settings(request: web.Request) -> web.Response:
-    """Change the simulated default at runtime (``{"simulated": "2:0"}`` or ``null``)."""
-    from .service import Simulation
-
-    emu = request.app[EMULATOR_KEY]
-    body = await json_body(request)
-    if "simulated" in body:
-        value = body["simulated"]
-        try:
-            emu.settings.simulated = Simulation.parse(value) if value else None
-        except ValueError:
-            raise invalid("simulated must be DURATION_SECONDS[:EXIT_CODE]") from None
-    sim = emu.settings.simulated
-    return json_response({"simulated": None if sim is None else f"{sim.duration_s:g}:{sim.exit_code}"})
-
-
-async def admin_not_found(request: web.Request) -> web.Response:
-    raise not_found(request.path)
+def resource_ids(request: web.Request, body: bytes | None) -> list[str]:
+    """The OCIDs a call is about: those in its path, and for a create the job/project/compartment."""
+    ids = list(request.match_info.values())
+    if body:
+        with contextlib.suppress(ValueError):
+            doc = json.loads(body)
+            if isinstance(doc, dict):
+                ids += [v for k in BODY_RESOURCE_FIELDS if isinstance(v := doc.get(k), str)]
+    return ids
 
 
 def build_app(settings: Settings, faults: dict[str, Any] | None = None) -> web.Application:
@@ -153,28 +125,10 @@ def build_app(settings: Settings, faults: dict[str, Any] | None = None) -> web.A
     app[EMULATOR_KEY] = emu
     app[VERIFIER_KEY] = Verifier(emu.tenancy.key_ids)
     app[EXECUTOR_KEY] = Executor(emu)
-    app.add_routes(jobs.routes())
-    app.add_routes(job_runs.routes())
-    app.add_routes(work_requests.routes())
-    app.add_routes(logging_api.routes())
-    app.add_routes(log_search.routes())
+    app.add_routes(data_science.routes())
+    app.add_routes(logging_service.routes())
     app.add_routes(object_storage.routes())
-    app.add_routes(
-        [
-            web.get(f"{ADMIN_PREFIX}/health", health, allow_head=False),
-            web.get(f"{ADMIN_PREFIX}/faults", get_faults, allow_head=False),
-            web.put(f"{ADMIN_PREFIX}/faults", put_faults),
-            web.delete(f"{ADMIN_PREFIX}/faults", delete_faults),
-            web.get(f"{ADMIN_PREFIX}/stats", get_stats, allow_head=False),
-            web.delete(f"{ADMIN_PREFIX}/stats", delete_stats),
-            web.put(f"{ADMIN_PREFIX}/settings", put_settings),
-            web.get(
-                f"{ADMIN_PREFIX}/jobRuns/{{run_id}}/effective",
-                job_runs.get_effective_configuration,
-                allow_head=False,
-            ),
-        ]
-    )
+    app.add_routes(admin.routes())
     app.on_startup.append(_on_startup)
     app.on_cleanup.append(_on_cleanup)
     return app
@@ -184,10 +138,10 @@ async def _on_startup(app: web.Application) -> None:
     emu = app[EMULATOR_KEY]
     kill_orphans(emu.settings.data_dir / "runs")
     emu.recover_after_restart()
-    object_storage.seed_buckets(emu)
+    seed_buckets(emu)
     for job in emu.store.all(JOB):
         if job.doc.get("lifecycleState") == "DELETING":
-            jobs.finish_job_delete(emu, job)
+            finish_job_delete(emu, job)
 
 
 async def _on_cleanup(app: web.Application) -> None:

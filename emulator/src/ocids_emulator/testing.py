@@ -23,8 +23,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from .config import ENDPOINT_FILE, IDS_FILE, init_data_dir, is_initialized, read_ids
-from .orphans import kill_orphans
+from ocids_emulator.config import ENDPOINT_FILE, IDS_FILE, init_data_dir, is_initialized, read_ids
+from ocids_emulator.execution.orphans import kill_orphans
 
 START_TIMEOUT_S = 30.0
 
@@ -51,14 +51,64 @@ class Admin:
         return dict(self._call("GET", "/health"))
 
     def set_faults(self, spec: dict[str, Any]) -> dict[str, Any]:
-        """See ocids_emulator.faults for the spec (errors / latencyMs / maxActiveRuns)."""
+        """See ocids_emulator.faults.spec for the spec (errors / latencyMs / maxActiveRuns)."""
         return dict(self._call("PUT", "/faults", spec))
 
     def get_faults(self) -> dict[str, Any]:
         return dict(self._call("GET", "/faults"))
 
+    def patch_faults(self, sections: dict[str, Any]) -> dict[str, Any]:
+        """Set only the named sections of the spec (``None`` removes one); the others stay."""
+        return dict(self._call("PATCH", "/faults", sections))
+
     def clear_faults(self) -> None:
         self._call("DELETE", "/faults")
+
+    # OCI behaviours (faults/ in the emulator; README "Faults") ---------------------------------
+    def deny(self, *operations: str, resource_ids: Sequence[str] = (), count: int | None = None) -> None:
+        """OCI's IAM denial (404 NotAuthorizedOrNotFound) for these SDK operations, on top of earlier ones."""
+        denials = self.get_faults()["denials"]
+        denials += [{"operation": op, "resourceIds": list(resource_ids), "count": count} for op in operations]
+        self.patch_faults({"denials": denials})
+
+    def hold_canceling(self, *run_ids: str) -> None:
+        """Canceled runs (these, or every run) stay CANCELING until ``release_canceling``."""
+        self.patch_faults({"stuckCanceling": {"runIds": list(run_ids)}})
+
+    def release_canceling(self) -> None:
+        self.patch_faults({"stuckCanceling": None})
+
+    def needs_attention(
+        self, run_id: str | None = None, *, next_runs: int = 0, lifecycle_details: str | None = None
+    ) -> None:
+        """Put a run (and/or the next ``next_runs`` runs created) into NEEDS_ATTENTION; cancel answers
+        409 IncorrectState until ``clear_needs_attention``."""
+        current = self.get_faults()["needsAttention"] or {}
+        run_ids = sorted({*current.get("runIds", []), *([run_id] if run_id else [])})
+        section = {
+            "runIds": run_ids,
+            "nextRuns": current.get("nextRuns", 0) + next_runs,
+            "lifecycleDetails": lifecycle_details or current.get("lifecycleDetails"),
+        }
+        self.patch_faults({"needsAttention": section})
+
+    def clear_needs_attention(self) -> None:
+        self.patch_faults({"needsAttention": None})
+
+    def not_found_after_create(
+        self,
+        *,
+        seconds: float | None = None,
+        calls: int | None = None,
+        operations: Sequence[str] = ("get_job", "get_job_run"),
+    ) -> None:
+        """Jobs and runs created from now on answer 404 to these reads for a while (eventual consistency)."""
+        lag = {"seconds": seconds, "calls": calls, "operations": list(operations)}
+        self.patch_faults({"notFoundAfterCreate": lag})
+
+    def fail_job_deletes(self, *job_ids: str, count: int | None = None, message: str | None = None) -> None:
+        """DeleteJob still answers 202, but its work request ends FAILED and the job stays."""
+        self.patch_faults({"failedJobDeletes": {"jobIds": list(job_ids), "count": count, "message": message}})
 
     def stats(self) -> dict[str, Any]:
         """OCI requests answered since start/reset: ``{"total", "operations": {op: {"total",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import oci
 import pytest
 from emulator_support import job_details, make_job, messages, run_details, wait_run
-from ocids_emulator.service import RESTART_DETAILS
+from ocids_emulator.core.emulator import RESTART_DETAILS
 
 
 @pytest.mark.parametrize("hard", [False, True], ids=["sigterm", "sigkill"])

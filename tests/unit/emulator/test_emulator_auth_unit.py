@@ -9,9 +9,9 @@ import oci
 import pytest
 from oci._vendor import requests
 from oci._vendor.requests.structures import CaseInsensitiveDict
-from ocids_emulator.auth import Verifier
 from ocids_emulator.config import init_data_dir, load_tenancy
-from ocids_emulator.errors import ApiError
+from ocids_emulator.core.errors import ApiError
+from ocids_emulator.security.signatures import Verifier
 
 
 @pytest.fixture(scope="module")

@@ -7,14 +7,18 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from ocids_emulator.artifacts import BootstrapError, command_for, find_entrypoint, unpack
-from ocids_emulator.errors import ApiError
-from ocids_emulator.faults import Faults, parse_error_flag
-from ocids_emulator.log_search import like_pattern, parse_query
-from ocids_emulator.paging import paginate
-from ocids_emulator.service import Simulation
-from ocids_emulator.stats import RequestStats
-from ocids_emulator.validation import check_create_job, check_infrastructure, check_update_job
+from ocids_emulator.api.data_science.validation import (
+    check_create_job,
+    check_infrastructure,
+    check_update_job,
+)
+from ocids_emulator.api.logging.search import like_pattern, parse_query
+from ocids_emulator.core.emulator import Simulation
+from ocids_emulator.core.errors import ApiError
+from ocids_emulator.core.stats import RequestStats
+from ocids_emulator.execution.artifacts import BootstrapError, command_for, find_entrypoint, unpack
+from ocids_emulator.faults.spec import Faults, parse_error_flag
+from ocids_emulator.store.paging import paginate
 
 
 def test_parse_query_forms():

@@ -7,10 +7,10 @@ from typing import Any
 
 from aiohttp import web
 
-from . import validation
-from .httpio import emulator, json_body
-from .logging_api import check_log_target
-from .store import Record
+from ocids_emulator.api.data_science import validation
+from ocids_emulator.api.httpio import emulator, json_body
+from ocids_emulator.core.logs import check_log_target
+from ocids_emulator.store.sqlite import Record
 
 CreateCheck = Callable[[dict[str, Any], validation.LogGroupCheck], None]
 

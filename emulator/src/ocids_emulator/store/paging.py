@@ -1,7 +1,7 @@
-"""Sorting and ``opc-next-page`` pagination of list results (filtering is in listing.py).
+"""Query parameters of list calls (limit, sortBy, sortOrder, page), sorting and ``opc-next-page`` paging.
 
-Page tokens are keyset positions (sort value + id), so items created while a client pages
-through a list never shift or repeat the pages it has yet to read.
+Filtering is in api/listing.py. Page tokens are keyset positions (sort value + id), so items
+created while a client pages through a list never shift or repeat the pages it has yet to read.
 """
 
 from __future__ import annotations
@@ -9,10 +9,10 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Iterable
+from collections.abc import Set as AbstractSet
 from typing import Any
 
-from .errors import invalid
-from .validation import check_limit, enum_param
+from ocids_emulator.core.errors import invalid
 
 SORT_FIELDS = {"timeCreated", "displayName"}
 
@@ -31,6 +31,26 @@ def decode_token(token: str) -> tuple[str, str]:
         return (str(value[0]), str(value[1]))
     except (ValueError, IndexError, TypeError):
         raise invalid("page is not a page token this service issued") from None
+
+
+def check_limit(raw: str | None, default: int = 100, maximum: int = 100) -> int:
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise invalid("limit must be an integer") from None
+    if not 1 <= value <= maximum:
+        raise invalid(f"limit must be from 1 to {maximum}")
+    return value
+
+
+def enum_param(raw: str | None, field: str, allowed: AbstractSet[str]) -> str | None:
+    if raw is None:
+        return None
+    if raw not in allowed:
+        raise invalid(f"{field} must be one of {', '.join(sorted(allowed))}")
+    return raw
 
 
 def paginate(

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from .httpio import emulator, json_response, list_response
-from .listing import Listing, list_records
-from .service import WORK_REQUEST
+from ocids_emulator.api.httpio import emulator, json_response, list_response
+from ocids_emulator.api.listing import Listing, list_records
+from ocids_emulator.core.emulator import WORK_REQUEST
 
 # Work requests have no displayName: sortBy is ignored and the newest come first.
 WORK_REQUESTS = Listing(
@@ -24,8 +24,8 @@ async def list_work_requests(request: web.Request) -> web.Response:
 
 
 async def list_work_request_errors(request: web.Request) -> web.Response:
-    emulator(request).require(WORK_REQUEST, request.match_info["wr_id"])
-    return list_response([], None)
+    record = emulator(request).require(WORK_REQUEST, request.match_info["wr_id"])
+    return list_response(record.meta.get("errors", []), None)
 
 
 async def list_work_request_logs(request: web.Request) -> web.Response:

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from collections.abc import Set as AbstractSet
 from typing import Any
 
-from .errors import ApiError, invalid, missing
-from .shapes import SHAPES
+from ocids_emulator.api.data_science.shapes import SHAPES
+from ocids_emulator.core.errors import ApiError, invalid, missing
 
 MAX_ENV_CHARS = 20_000
 MAX_ARGS_CHARS = 4_000
@@ -243,26 +242,6 @@ def check_create_run(body: dict[str, Any], check_log_group: LogGroupCheck) -> No
         check_log_configuration(
             body["jobLogConfigurationOverrideDetails"], "jobLogConfigurationOverrideDetails", check_log_group
         )
-
-
-def check_limit(raw: str | None, default: int = 100, maximum: int = 100) -> int:
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise invalid("limit must be an integer") from None
-    if not 1 <= value <= maximum:
-        raise invalid(f"limit must be from 1 to {maximum}")
-    return value
-
-
-def enum_param(raw: str | None, field: str, allowed: AbstractSet[str]) -> str | None:
-    if raw is None:
-        return None
-    if raw not in allowed:
-        raise invalid(f"{field} must be one of {', '.join(sorted(allowed))}")
-    return raw
 
 
 __all__ = ["ApiError"]

@@ -6,15 +6,16 @@ from typing import Any
 
 from aiohttp import web
 
-from . import validation
-from .errors import incorrect_state, invalid, limit_exceeded, not_found
-from .handlers import change_compartment, read_create
-from .httpio import created_by, emulator, json_body, json_response
-from .listing import Listing, list_records
-from .logging_api import new_log
-from .service import ACTIVE_RUN_STATES, JOB, RUN, Emulator, Simulation
-from .store import Record
-from .timeutil import now_rfc3339
+from ocids_emulator.api.data_science import validation
+from ocids_emulator.api.data_science.common import change_compartment, read_create
+from ocids_emulator.api.data_science.defaults import with_defaults
+from ocids_emulator.api.httpio import created_by, emulator, json_body, json_response
+from ocids_emulator.api.listing import Listing, list_records
+from ocids_emulator.core.emulator import ACTIVE_RUN_STATES, JOB, RUN, Emulator, Simulation
+from ocids_emulator.core.errors import incorrect_state, invalid, limit_exceeded
+from ocids_emulator.core.logs import new_log
+from ocids_emulator.core.timeutil import now_rfc3339
+from ocids_emulator.store.sqlite import Record
 
 RUN_STATES = frozenset(
     {
@@ -92,9 +93,10 @@ def choose_simulation(emu: Emulator, effective: dict[str, Any]) -> Simulation | 
 
 async def create_job_run(request: web.Request) -> web.Response:
     emu = emulator(request)
-    body, token, replayed = await read_create(request, "create_job_run", RUN, validation.check_create_run)
+    sent, token, replayed = await read_create(request, "create_job_run", RUN, validation.check_create_run)
     if replayed:
         return run_response(replayed)
+    body = with_defaults(sent)
     job = emu.require(JOB, body["jobId"], allow_deleted=False)
     if job.doc["lifecycleState"] != "ACTIVE":
         raise incorrect_state(f"Job {job.id} is {job.doc['lifecycleState']}; runs need an ACTIVE job")
@@ -152,9 +154,14 @@ async def create_job_run(request: web.Request) -> web.Response:
         else {"durationSeconds": simulation.duration_s, "exitCode": simulation.exit_code},
     }
     record = emu.create(RUN, run_id, doc, meta)
-    emu.remember("create_job_run", token, body, run_id)
+    emu.remember("create_job_run", token, sent, run_id)
     emu.start_run(record)
-    return run_response(record)
+    emu.faults.note_created(run_id)
+    # The create answers ACCEPTED, as OCI would; the run turns NEEDS_ATTENTION right after.
+    response = run_response(record)
+    if emu.faults.claim_attention(run_id):
+        emu.faults_changed()
+    return response
 
 
 async def get_job_run(request: web.Request) -> web.Response:
@@ -185,6 +192,8 @@ async def cancel_job_run(request: web.Request) -> web.Response:
     state = record.doc["lifecycleState"]
     if state == "CANCELING":
         return web.Response(status=202)
+    if emu.faults.holds_run(record.id, state):
+        raise incorrect_state(f"Job run {record.id} is NEEDS_ATTENTION and cannot be canceled now")
     if state not in ACTIVE_RUN_STATES:
         raise incorrect_state(f"Job run {record.id} is {state} and cannot be canceled")
     emu.save(record, lifecycleState="CANCELING", lifecycleDetails="Job run cancellation in progress.")
@@ -204,17 +213,6 @@ async def delete_job_run(request: web.Request) -> web.Response:
 
 async def change_job_run_compartment(request: web.Request) -> web.Response:
     return await change_compartment(request, live_run(emulator(request), request.match_info["run_id"]))
-
-
-async def get_effective_configuration(request: web.Request) -> web.Response:
-    """Admin: the configuration a run really got (not part of the OCI API)."""
-    emu = emulator(request)
-    record = emu.store.get(RUN, request.match_info["run_id"])
-    if record is None:
-        raise not_found(f"job run {request.match_info['run_id']}")
-    return json_response(
-        {"effective": record.meta.get("effective"), "simulation": record.meta.get("simulation")}
-    )
 
 
 def routes() -> list[web.RouteDef]:

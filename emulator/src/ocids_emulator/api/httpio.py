@@ -7,9 +7,9 @@ from typing import Any
 
 from aiohttp import web
 
-from .auth import Principal
-from .errors import cannot_parse
-from .service import Emulator
+from ocids_emulator.core.emulator import Emulator
+from ocids_emulator.core.errors import cannot_parse
+from ocids_emulator.security.signatures import Principal
 
 EMULATOR_KEY: web.AppKey[Emulator] = web.AppKey("emulator", Emulator)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from .timeutil import now_rfc3339
+from ocids_emulator.core.timeutil import now_rfc3339
 
 # OCI paths that match no route have no SDK method name.
 UNKNOWN_OPERATION = "unknown"

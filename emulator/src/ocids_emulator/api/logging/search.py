@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from . import validation
-from .errors import invalid, missing
-from .httpio import emulator, json_body, json_response
-from .service import LOG, Emulator
-from .timeutil import parse_rfc3339
+from ocids_emulator.api.httpio import emulator, json_body, json_response
+from ocids_emulator.core.emulator import LOG, Emulator
+from ocids_emulator.core.errors import invalid, missing
+from ocids_emulator.core.timeutil import parse_rfc3339
+from ocids_emulator.store.paging import check_limit
 
 MAX_WINDOW = dt.timedelta(days=14)
 _STREAM = re.compile(r'"([^"]+)"')
@@ -105,7 +105,7 @@ async def search_logs(request: web.Request) -> web.Response:
     if not isinstance(text, str) or not text.strip():
         raise missing("searchQuery")
     parsed = parse_query(text)
-    limit = validation.check_limit(request.query.get("limit"), default=100, maximum=1000)
+    limit = check_limit(request.query.get("limit"), default=100, maximum=1000)
     page = request.query.get("page") or "0"
     if not page.isdigit():
         raise invalid("page is not a page token this service issued")

@@ -10,13 +10,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .config import DB_FILE, Tenancy, load_tenancy
-from .errors import ApiError, invalidated_retry_token, no_etag_match, not_found
-from .faults import Faults
-from .ocids import new_ocid
-from .stats import RequestStats
-from .store import Record, Store
-from .timeutil import now_rfc3339
+from ocids_emulator.config import DB_FILE, Tenancy, load_tenancy
+from ocids_emulator.core.errors import ApiError, invalidated_retry_token, no_etag_match, not_found
+from ocids_emulator.core.ocids import new_ocid
+from ocids_emulator.core.stats import RequestStats
+from ocids_emulator.core.timeutil import now_rfc3339
+from ocids_emulator.faults.spec import Faults
+from ocids_emulator.store.sqlite import Record, Store
 
 JOB = "job"
 RUN = "jobrun"
@@ -80,7 +80,12 @@ class Emulator:
         # Set by the executor module; kept as callables so this module has no import cycle.
         self.start_run: Callable[[Record], None] = lambda record: None
         self.cancel_run: Callable[[Record], None] = lambda record: None
+        self.faults_changed: Callable[[], None] = lambda: None
         self._seed_log_groups()
+
+    def set_faults(self, faults: Faults) -> None:
+        self.faults = faults
+        self.faults_changed()
 
     @property
     def region(self) -> str:

@@ -1,8 +1,14 @@
-"""Job shapes the emulator knows (for /jobShapes and validation)."""
+"""Job shapes the emulator knows (``/20190101/jobShapes`` and the validation of shapeName)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from aiohttp import web
+
+from ocids_emulator.api.httpio import emulator, list_response, query
+from ocids_emulator.api.listing import required_compartment
+from ocids_emulator.store.paging import check_limit
 
 
 @dataclass(frozen=True)
@@ -17,10 +23,21 @@ class Shape:
     max_memory_gb: float = 0
     min_memory_per_ocpu: float = 1
     max_memory_per_ocpu: float = 64
+    # What a flex shape gets when only ocpus are asked (Compute's defaultPerOcpuInGBs).
+    default_memory_per_ocpu: float = 16
 
 
-def _flex(name: str, max_ocpus: float, max_mem: float, series: str) -> Shape:
-    return Shape(name, 1, 16, series, flex=True, max_ocpus=max_ocpus, max_memory_gb=max_mem)
+def _flex(name: str, max_ocpus: float, max_mem: float, series: str, default_per_ocpu: float = 16) -> Shape:
+    return Shape(
+        name,
+        1,
+        16,
+        series,
+        flex=True,
+        max_ocpus=max_ocpus,
+        max_memory_gb=max_mem,
+        default_memory_per_ocpu=default_per_ocpu,
+    )
 
 
 SHAPES: dict[str, Shape] = {
@@ -31,7 +48,7 @@ SHAPES: dict[str, Shape] = {
         _flex("VM.Standard.E5.Flex", 94, 1049, "AMD_ROME"),
         _flex("VM.Standard3.Flex", 32, 512, "INTEL_SKYLAKE"),
         _flex("VM.Optimized3.Flex", 18, 256, "INTEL_SKYLAKE"),
-        _flex("VM.Standard.A1.Flex", 80, 512, "ARM"),
+        _flex("VM.Standard.A1.Flex", 80, 512, "ARM", default_per_ocpu=6),
         Shape("VM.Standard2.1", 1, 15, "INTEL_SKYLAKE"),
         Shape("VM.Standard2.2", 2, 30, "INTEL_SKYLAKE"),
         Shape("VM.Standard2.4", 4, 60, "INTEL_SKYLAKE"),
@@ -60,3 +77,16 @@ def shape_summaries() -> list[dict[str, object]]:
         {"name": s.name, "coreCount": int(s.cores), "memoryInGBs": int(s.memory_gb), "shapeSeries": s.series}
         for s in SHAPES.values()
     ]
+
+
+async def list_job_shapes(request: web.Request) -> web.Response:
+    required_compartment(emulator(request), query(request))
+    shapes = shape_summaries()
+    limit = check_limit(request.query.get("limit"), default=100)
+    start = int(request.query.get("page") or 0)
+    chunk = shapes[start : start + limit]
+    return list_response(chunk, str(start + limit) if start + limit < len(shapes) else None)
+
+
+def routes() -> list[web.RouteDef]:
+    return [web.get("/20190101/jobShapes", list_job_shapes, allow_head=False)]

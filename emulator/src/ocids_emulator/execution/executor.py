@@ -16,11 +16,12 @@ import signal
 from pathlib import Path
 from typing import Any
 
-from .artifacts import BootstrapError, command_for, find_entrypoint, unpack
-from .logging_api import append_lines
-from .service import JOB, Emulator
-from .store import Record
-from .timeutil import now_rfc3339
+from ocids_emulator.core.emulator import JOB, Emulator
+from ocids_emulator.core.logs import append_lines
+from ocids_emulator.core.timeutil import now_rfc3339
+from ocids_emulator.execution.artifacts import BootstrapError, command_for, find_entrypoint, unpack
+from ocids_emulator.execution.holds import RunHolds
+from ocids_emulator.store.sqlite import Record
 
 LOG = logging.getLogger(__name__)
 SUCCEEDED_DETAILS = "Job run artifact execution succeeded. Infrastructure de-provisioning."
@@ -46,8 +47,10 @@ class Executor:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._cancel: dict[str, asyncio.Event] = {}
         self._procs: dict[str, asyncio.subprocess.Process] = {}
+        self.holds = RunHolds(emu)
         emu.start_run = self.start
         emu.cancel_run = self.cancel
+        emu.faults_changed = self.holds.apply
 
     @property
     def runs_dir(self) -> Path:
@@ -75,9 +78,7 @@ class Executor:
             asyncio.get_running_loop().call_later(grace, _signal_group, proc, signal.SIGKILL)
         elif event is None:
             # Nothing executes it (e.g. lost across a restart): finish the cancel at once.
-            self.emu.save(
-                run, lifecycleState="CANCELED", lifecycleDetails=CANCELED_DETAILS, timeFinished=now_rfc3339()
-            )
+            self._finish(run, "CANCELED", CANCELED_DETAILS)
 
     async def shutdown(self) -> None:
         """Stop every child; the runs' states are settled by the restart rule on the next start."""
@@ -97,12 +98,10 @@ class Executor:
         return event.is_set()
 
     def _progress(self, run: Record, details: str) -> None:
-        # A cancel that arrived meanwhile keeps its own state and details.
-        if run.doc.get("lifecycleState") != "CANCELING":
-            self.emu.save(run, lifecycleDetails=details)
+        self.holds.advance(run, lifecycleDetails=details)
 
     def _finish(self, run: Record, state: str, details: str) -> None:
-        self.emu.save(run, lifecycleState=state, lifecycleDetails=details, timeFinished=now_rfc3339())
+        self.holds.finish(run, state, details)
 
     async def _execute(self, run: Record) -> None:
         emu = self.emu
@@ -110,7 +109,7 @@ class Executor:
             if await self._pause(run.id, emu.settings.provisioning_seconds):
                 return self._finish(run, "CANCELED", CANCELED_DETAILS)
             self._progress(run, "Infrastructure provisioned.")
-            emu.save(
+            self.holds.advance(
                 run,
                 lifecycleState="IN_PROGRESS",
                 lifecycleDetails="Job run bootstrap starting.",

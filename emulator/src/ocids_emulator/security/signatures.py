@@ -2,7 +2,7 @@
 
 The SDK signs ``date (request-target) host`` on every call and adds
 ``content-length content-type x-content-sha256`` on POST/PUT/PATCH, except for streamed uploads
-(create_job_artifact) that sign only the three generic headers.
+(create_job_artifact, put_object) that sign only the three generic headers.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from .errors import ApiError, not_authenticated
+from ocids_emulator.core.errors import ApiError, not_authenticated
 
 MAX_SKEW = dt.timedelta(minutes=5)
 GENERIC_HEADERS = ("date", "(request-target)", "host")

@@ -8,11 +8,10 @@ from typing import Any
 
 from aiohttp import web
 
-from .errors import missing
-from .httpio import emulator, list_response, query
-from .paging import paginate
-from .service import Emulator
-from .validation import enum_param
+from ocids_emulator.api.httpio import emulator, list_response, query
+from ocids_emulator.core.emulator import Emulator
+from ocids_emulator.core.errors import missing
+from ocids_emulator.store.paging import enum_param, paginate
 
 
 @dataclass(frozen=True)

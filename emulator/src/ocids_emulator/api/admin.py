@@ -1,0 +1,93 @@
+"""The emulator's own admin API (``/_emulator``, not OCI): health, faults, counts, settings, run internals.
+
+Unauthenticated and bound to the same address as the OCI paths (loopback unless --host says otherwise).
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from ocids_emulator.api.httpio import EMULATOR_KEY, emulator, json_body, json_response
+from ocids_emulator.core.emulator import RUN, Simulation
+from ocids_emulator.core.errors import invalid, not_found
+from ocids_emulator.faults.spec import Faults
+
+PREFIX = "/_emulator"
+
+
+async def health(request: web.Request) -> web.Response:
+    emu = request.app[EMULATOR_KEY]
+    return json_response({"status": "ok", "region": emu.region, "activeRuns": emu.active_run_count()})
+
+
+async def get_faults(request: web.Request) -> web.Response:
+    return json_response(request.app[EMULATOR_KEY].faults.to_dict())
+
+
+async def put_faults(request: web.Request) -> web.Response:
+    emu = request.app[EMULATOR_KEY]
+    emu.set_faults(Faults.from_dict(await json_body(request)))
+    return json_response(emu.faults.to_dict())
+
+
+async def patch_faults(request: web.Request) -> web.Response:
+    """Change only the sections the body names, so one test's fault does not drop another's."""
+    emu = request.app[EMULATOR_KEY]
+    body = await json_body(request)
+    Faults.from_dict(body)  # all or nothing: a bad section must not leave the others half applied
+    emu.faults.update(body)
+    emu.faults_changed()
+    return json_response(emu.faults.to_dict())
+
+
+async def delete_faults(request: web.Request) -> web.Response:
+    request.app[EMULATOR_KEY].set_faults(Faults())
+    return web.Response(status=204)
+
+
+async def get_stats(request: web.Request) -> web.Response:
+    return json_response(request.app[EMULATOR_KEY].stats.to_dict())
+
+
+async def delete_stats(request: web.Request) -> web.Response:
+    request.app[EMULATOR_KEY].stats.reset()
+    return web.Response(status=204)
+
+
+async def put_settings(request: web.Request) -> web.Response:
+    """Change the simulated default at runtime (``{"simulated": "2:0"}`` or ``null``)."""
+    emu = request.app[EMULATOR_KEY]
+    body = await json_body(request)
+    if "simulated" in body:
+        value = body["simulated"]
+        try:
+            emu.settings.simulated = Simulation.parse(value) if value else None
+        except ValueError:
+            raise invalid("simulated must be DURATION_SECONDS[:EXIT_CODE]") from None
+    sim = emu.settings.simulated
+    return json_response({"simulated": None if sim is None else f"{sim.duration_s:g}:{sim.exit_code}"})
+
+
+async def get_effective_configuration(request: web.Request) -> web.Response:
+    """Admin: the configuration a run really got (not part of the OCI API)."""
+    emu = emulator(request)
+    record = emu.store.get(RUN, request.match_info["run_id"])
+    if record is None:
+        raise not_found(f"job run {request.match_info['run_id']}")
+    return json_response(
+        {"effective": record.meta.get("effective"), "simulation": record.meta.get("simulation")}
+    )
+
+
+def routes() -> list[web.RouteDef]:
+    return [
+        web.get(f"{PREFIX}/health", health, allow_head=False),
+        web.get(f"{PREFIX}/faults", get_faults, allow_head=False),
+        web.put(f"{PREFIX}/faults", put_faults),
+        web.patch(f"{PREFIX}/faults", patch_faults),
+        web.delete(f"{PREFIX}/faults", delete_faults),
+        web.get(f"{PREFIX}/stats", get_stats, allow_head=False),
+        web.delete(f"{PREFIX}/stats", delete_stats),
+        web.put(f"{PREFIX}/settings", put_settings),
+        web.get(f"{PREFIX}/jobRuns/{{run_id}}/effective", get_effective_configuration, allow_head=False),
+    ]

@@ -1,0 +1,1 @@
+"""Fault injection: the ``/_emulator/faults`` spec and the OCI behaviours it switches on."""

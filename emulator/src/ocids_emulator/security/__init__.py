@@ -1,0 +1,1 @@
+"""Who is calling: request signatures checked against the tenancy's API keys."""

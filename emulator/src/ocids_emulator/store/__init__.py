@@ -1,0 +1,1 @@
+"""Persistence (one SQLite file, read from memory) and the paging of list results."""
