@@ -33,10 +33,12 @@ lint: $(STAMP) ## ruff
 
 typecheck: $(STAMP) ## mypy
 	$(BIN)/mypy operator/src/ocids_operator emulator/src/ocids_emulator tools/controlplane/ocids_controlplane \
-		tools/codegen/ocids_codegen
+		tools/codegen/ocids_codegen tools/demo/ocids_demo
 
-unit: $(STAMP) ## fast tests, no cluster, no emulator process
+unit: $(STAMP) ## fast tests, no cluster, no emulator process (and every test module still imports)
 	$(BIN)/pytest tests/unit -q -n $(XDIST_WORKERS)
+	@# Integration and image tests run late and long: an import they broke should fail here, in seconds.
+	$(BIN)/pytest tests/integration tests/image --collect-only -q -p no:cacheprovider > /dev/null
 
 controlplane: ## build (or reuse) kube-apiserver, kube-controller-manager, kubectl, etcd, helm (needs Go >= 1.26)
 	bash tools/controlplane/build.sh

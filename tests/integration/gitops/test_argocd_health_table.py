@@ -12,7 +12,8 @@ import pytest
 import yaml
 from gitops_health import ARGOCD_DIR, SCRIPTS, argocd_health, kstatus
 from ocids_operator.core import conditions as cond
-from ocids_operator.reconcile_run import run_conditions
+from ocids_operator.core.phases import RunPhase
+from ocids_operator.core.run_status import run_conditions
 
 pytestmark = pytest.mark.integration
 NOW = "2026-01-01T00:00:00Z"
@@ -40,7 +41,7 @@ def run(phase: str, message: str, exit_code: int | None = None) -> dict[str, Any
     status: dict[str, Any] = {
         "phase": phase,
         "observedGeneration": 1,
-        "conditions": cond.merge_conditions(None, run_conditions(phase, message), 1, NOW),
+        "conditions": cond.merge_conditions(None, run_conditions(RunPhase(phase), message), 1, NOW),
     }
     if exit_code is not None:
         status["exitCode"] = exit_code

@@ -157,7 +157,7 @@ def read_ids(data_dir: Path) -> dict[str, str]:
 
 
 def stop_emulator(record: dict[str, Any] | None, data_dir: Path) -> bool:
-    from ocids_emulator.orphans import kill_orphans
+    from ocids_emulator.execution.orphans import kill_orphans
 
     stopped = state.stop(record)
     # Training scripts run in sessions of their own; a crashed emulator could leave one behind.
