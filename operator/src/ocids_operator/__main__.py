@@ -16,11 +16,13 @@ import oci
 
 from . import handlers, metrics
 from .adapters import kube
+from .adapters.artifact_fetch import ArtifactFetcher
 from .adapters.kube import KubeClient
 from .adapters.object_storage import ObjectStore
 from .adapters.oci_client import OciGateway
 from .adapters.oci_sdk import config_and_signer
 from .handlers import wait_logging
+from .handlers.diffbase import DigestedDiffBaseStorage
 from .runtime import Runtime
 from .settings import AuthMode, OperatorSettings, SettingsError, load_settings
 from .workflows.run_poller import RunPoller
@@ -85,9 +87,8 @@ def kopf_settings(settings: OperatorSettings) -> kopf.OperatorSettings:
     ks = kopf.OperatorSettings()
     ks.persistence.finalizer = FINALIZER
     ks.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=PREFIX)
-    ks.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix=PREFIX, key="last-handled-configuration"
-    )
+    # Inline artifact content is kept out of it (as a digest): see handlers/diffbase.py.
+    ks.persistence.diffbase_storage = DigestedDiffBaseStorage(prefix=PREFIX, key="last-handled-configuration")
     # The operator posts its own Events (Created, UpdatedInPlace, Succeeded, a Warning per problem).
     # kopf 1.45 could also post its per-object log records ("Handler 'reconcile' succeeded.",
     # "... failed temporarily: ...") as Events; that stays off, and if it is ever turned on,
@@ -138,6 +139,7 @@ def build_runtime(settings: OperatorSettings) -> Runtime:
         kube=client,
         poller=RunPoller(settings, gateway, client),
         objects=ObjectStore(settings, auth=gateway.auth),
+        artifacts=ArtifactFetcher(settings),
     )
 
 

@@ -28,3 +28,8 @@ def serve(port: int, address: str) -> None:
     """Start the /metrics endpoint on its own thread; port 0 disables it."""
     if port:
         start_http_server(port, addr=address)
+
+
+RUNS_DROPPED = Counter(
+    "ocids_runs_untracked_total", "Runs the poller stopped following after repeated failures of their own."
+)

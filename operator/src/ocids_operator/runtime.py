@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import weakref
 
+from .adapters.artifact_fetch import ArtifactFetcher
 from .adapters.kube import KubeClient
 from .adapters.object_storage import ObjectReader
 from .adapters.oci_client import DataScience
@@ -21,8 +23,14 @@ class Runtime:
     poller: RunPoller
     # `oci://` artifacts; None: such artifacts stall (nothing to read them with).
     objects: ObjectReader | None = None
-    # One lock per object uid: change handlers and the resync timer never reconcile at once.
-    _locks: dict[str, asyncio.Lock] = dataclasses.field(default_factory=dict)
+    # `https://` artifacts (download slots, spool, conditional requests); None: a per-process default.
+    artifacts: ArtifactFetcher | None = None
+    # One lock per object uid: change handlers and the resync timer never reconcile at once. Held
+    # weakly: a lock nobody holds or waits for is dropped, so objects the operator never sees
+    # deleted (a finalizer removed by hand) do not pile up.
+    _locks: weakref.WeakValueDictionary[str, asyncio.Lock] = dataclasses.field(
+        default_factory=weakref.WeakValueDictionary
+    )
 
     def lock(self, uid: str) -> asyncio.Lock:
         return self._locks.setdefault(uid, asyncio.Lock())

@@ -57,6 +57,13 @@ class OperatorSettings(BaseSettings):
     retry_max_seconds: float = Field(default=300.0, gt=0)
     artifact_max_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
     artifact_url_timeout_seconds: float = Field(default=60.0, gt=0)
+    # URL and oci:// artifacts downloaded at once (each is streamed to a spool file, not memory).
+    artifact_fetch_concurrency: int = Field(default=2, ge=1, le=64)
+    # Where downloaded artifacts are spooled; unset: <tmp>/ocids-artifacts (the chart's writable /tmp).
+    artifact_spool_dir: str | None = None
+    # Test and demo only: artifact URLs on loopback addresses. Link-local and cloud metadata
+    # addresses are refused whatever this says.
+    artifact_url_allow_loopback: bool = False
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # Test-only: exit right after this OCI create call returns, before any status write.
     debug_crash_after: Literal["create_job", "create_job_run"] | None = None
@@ -78,7 +85,7 @@ class OperatorSettings(BaseSettings):
             raise ValueError("must be an http:// or https:// URL")
         return value.rstrip("/")
 
-    @field_validator("debug_crash_after", "region", mode="before")
+    @field_validator("debug_crash_after", "region", "artifact_spool_dir", mode="before")
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if value == "" else value

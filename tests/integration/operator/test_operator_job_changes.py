@@ -6,7 +6,7 @@ import json
 
 import operator_scripts as scripts
 import pytest
-from operator_harness import JOBS, Scenario, wait_for
+from operator_harness import JOBS, RUNS, Scenario, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -76,15 +76,18 @@ def test_env_edit_makes_revision_2_while_running_run_finishes_on_revision_1(e2e:
     assert r2["status"]["jobId"] == new_job_id
     assert r2["status"]["jobRevision"] == 2
 
-    # Once nothing runs on it any more, the retired job goes (deletionPolicy Delete, the default).
+    r1 = e2e.get_run("r1")
+    assert r1 is not None and r1["status"]["phase"] == "Succeeded", "a finished run must stay Succeeded"
+    # The retired job keeps r1's history while r1 exists; once r1 is deleted (and its OCI run with
+    # it, deletionPolicy Delete), the retired job goes too.
+    assert old_job_id in (e2e.get_job("evolve")["status"].get("retiredJobIds") or [])  # type: ignore[index]
+    e2e.kube.delete(RUNS, "r1", e2e.namespace, timeout=60)
     wait_for(
         lambda: (j := e2e.oci.get_job(old_job_id)) is None or j.lifecycle_state in ("DELETED", "DELETING"),
         timeout=60,
         message="retired OCI job deleted",
     )
     e2e.wait_job_status("evolve", lambda s: not s.get("retiredJobIds"), "retiredJobIds emptied")
-    r1 = e2e.get_run("r1")
-    assert r1 is not None and r1["status"]["phase"] == "Succeeded", "a finished run must stay Succeeded"
 
 
 def test_two_runs_of_one_job_run_at_once_each_with_its_env(e2e: Scenario) -> None:

@@ -47,7 +47,9 @@ class MemoryKube:
     async def get_training_job(self, namespace: str, name: str) -> dict[str, Any] | None:
         return copy.deepcopy(self.jobs.get(name))
 
-    async def patch_run_status(self, namespace: str, name: str, status: dict[str, Any]) -> dict[str, Any]:
+    async def patch_run_status(
+        self, namespace: str, name: str, uid: str, status: dict[str, Any]
+    ) -> dict[str, Any]:
         self.run_status[name] = {**self.run_status.get(name, {}), **status}
         return {"status": self.run_status[name]}
 

@@ -35,6 +35,13 @@ class FakeDataScience:
         self.jobs: dict[str, StoredJob] = {}
         self.calls: list[str] = []
         self.requests: dict[str, list[Any]] = {}
+        # operation -> the exception it raises (after being recorded), as OCI's errors would arrive
+        self.failures: dict[str, Exception] = {}
+        # Eventual consistency: a created job answers this many GetJobs with 404 (lists show it).
+        self.not_found_after_create = 0
+        self._unseen: dict[str, int] = {}
+        # DeleteJob answers 202, but this many deletions fail later (the job returns to ACTIVE).
+        self.failing_deletes = 0
 
     # Setting up the OCI side -------------------------------------------------------------------
     def add_job(
@@ -61,6 +68,8 @@ class FakeDataScience:
         self.calls.append(operation)
         if request is not None:
             self.requests.setdefault(operation, []).append(to_wire(request))
+        if operation in self.failures:
+            raise self.failures[operation]
 
     def _live(self, job_id: str) -> StoredJob | None:
         stored = self.jobs.get(job_id)
@@ -70,6 +79,9 @@ class FakeDataScience:
     async def get_job(self, job_id: str) -> ObservedJob | None:
         self._record("get_job")
         stored = self.jobs.get(job_id)
+        if self._unseen.get(job_id):
+            self._unseen[job_id] -= 1
+            return None
         if stored is None:
             return None
         return mapping.observe_job(stored.job, etag=str(stored.etag))
@@ -81,15 +93,13 @@ class FakeDataScience:
             return None
         return content_digest(stored.artifact)
 
-    async def find_job_ids(
-        self, compartment_id: str, project_id: str, display_name: str, tags: dict[str, str]
-    ) -> list[str]:
+    async def find_job_ids(self, compartment_id: str, project_id: str, tags: dict[str, str]) -> list[str]:
         self._record("list_jobs")
         return [
             job_id
             for job_id, stored in self.jobs.items()
             if stored.job.lifecycle_state not in ("DELETING", "DELETED")
-            and stored.job.display_name == display_name
+            and stored.job.project_id == project_id
             and all((stored.job.freeform_tags or {}).get(k) == v for k, v in tags.items())
         ]
 
@@ -98,6 +108,7 @@ class FakeDataScience:
         self._record("create_job", details)
         job_id = f"ocid1.datasciencejob.oc1..new{len(self.jobs) + 1}"
         self.jobs[job_id] = StoredJob(self._job_from(details, job_id, "CREATING"))
+        self._unseen[job_id] = self.not_found_after_create
         return job_id
 
     async def job_artifact_exists(self, job_id: str) -> bool:
@@ -108,7 +119,11 @@ class FakeDataScience:
     async def upload_job_artifact(self, job_id: str, artifact: ResolvedArtifact) -> None:
         self._record("create_job_artifact")
         stored = self.jobs[job_id]
-        stored.artifact = artifact.content
+        if artifact.spooled is not None:
+            with open(artifact.spooled.path, "rb") as spooled:
+                stored.artifact = spooled.read()
+        else:
+            stored.artifact = artifact.content
         if stored.job.lifecycle_state == "CREATING":
             stored.job.lifecycle_state = "ACTIVE"
 
@@ -126,6 +141,9 @@ class FakeDataScience:
         stored = self._live(job_id)
         if stored is None:
             return False
+        if self.failing_deletes:
+            self.failing_deletes -= 1
+            return True
         stored.job.lifecycle_state = "DELETED"
         stored.run_states = []
         return True

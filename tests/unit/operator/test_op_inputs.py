@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
+from ocids_operator.adapters.artifact_fetch import ArtifactFetcher
 from ocids_operator.adapters.kube import MissingReference
 from ocids_operator.api import Artifact, EnvVar
 from ocids_operator.core.errors import OutcomeKind, ReconcileError
+from ocids_operator.settings import OperatorSettings
 from ocids_operator.workflows.inputs import file_name_of, resolve_artifact, resolve_env
 
 
@@ -69,12 +72,21 @@ def test_an_unparsable_url_stalls_without_echoing_its_query_token() -> None:
     assert "https://objectstorage.example.com:99999/p/train.py" in info.value.outcome.message
 
 
-def test_an_unreachable_url_is_retried_naming_it_without_password_or_token() -> None:
+def test_an_unreachable_url_is_retried_naming_it_without_password_or_token(tmp_path: Path) -> None:
     artifact = Artifact.model_validate({"url": "https://bob:PASSWORD@127.0.0.1:1/p/train.py?sig=TOKEN#x"})
+    settings = OperatorSettings(artifact_url_allow_loopback=True, artifact_spool_dir=str(tmp_path))
     with pytest.raises(ReconcileError) as info:
         asyncio.run(
-            resolve_artifact(Kube(), "ml", artifact, max_bytes=100, timeout_seconds=5, object_storage=None)
-        )  # type: ignore[arg-type]
+            resolve_artifact(
+                Kube(),  # type: ignore[arg-type]
+                "ml",
+                artifact,
+                max_bytes=100,
+                timeout_seconds=5,
+                object_storage=None,
+                fetcher=ArtifactFetcher(settings),
+            )
+        )
     message = info.value.outcome.message
     assert info.value.outcome.kind is OutcomeKind.RETRY and "https://127.0.0.1:1/p/train.py" in message
     assert "PASSWORD" not in message and "bob" not in message and "TOKEN" not in message

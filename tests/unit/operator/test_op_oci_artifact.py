@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import io
+import tracemalloc
+from pathlib import Path
 from typing import Any
 
 import oci
 import pytest
 from ocids_operator.adapters.object_storage import ObjectStore, ObjectTooLarge, StoredObject
 from ocids_operator.core.errors import OutcomeKind, ReconcileError
+from ocids_operator.core.model import SpooledContent, content_digest
 from ocids_operator.settings import OperatorSettings, SettingsError, load_settings
 from ocids_operator.workflows.inputs import fetch_object, fetch_url, parse_oci_url
 
@@ -60,10 +63,10 @@ def test_malformed_oci_urls_stall_naming_the_field(url: str) -> None:
 
 
 def test_object_becomes_a_url_artifact_with_digest_and_url_kept() -> None:
-    resolved, reader = fetch(StoredObject("etag-1", b"PK\x03\x04zip"))
+    resolved, reader = fetch(StoredObject("etag-1", SpooledContent("/spool/x", "sha256:ab", 7)))
     assert reader.calls == [("axns", "models", "team a/train.zip", 100)]
     assert (resolved.source, resolved.file_name, resolved.url) == ("url", "train.zip", URL)
-    assert resolved.digest.startswith("sha256:") and resolved.size_bytes == 7
+    assert resolved.digest == "sha256:ab" and resolved.size_bytes == 7
 
 
 def test_missing_object_and_missing_bucket_stall_naming_url_and_what_is_missing() -> None:
@@ -140,9 +143,17 @@ class FakeObjectStorage:
 
 
 @pytest.fixture
-def gateway() -> tuple[ObjectStore, FakeObjectStorage]:
+def gateway(tmp_path: Path) -> tuple[ObjectStore, FakeObjectStorage]:
     store = FakeObjectStorage()
-    return ObjectStore(OperatorSettings(), client=store), store  # type: ignore[arg-type]
+    settings = OperatorSettings(artifact_spool_dir=str(tmp_path))
+    return ObjectStore(settings, client=store), store  # type: ignore[arg-type]
+
+
+def held(stored: StoredObject) -> tuple[str, bytes]:
+    """(etag, bytes) of a stored object, checking the digest it was spooled with."""
+    content = Path(stored.content.path).read_bytes()
+    assert stored.content.digest == content_digest(content) and stored.content.size == len(content)
+    return stored.etag, content
 
 
 def test_unchanged_objects_cost_a_head_and_replaced_ones_are_downloaded_again(
@@ -150,11 +161,11 @@ def test_unchanged_objects_cost_a_head_and_replaced_ones_are_downloaded_again(
 ) -> None:
     gw, store = gateway
     store.objects["a.zip"] = ("e1", b"one")
-    assert gw.read_object("ns", "b", "a.zip", 10) == StoredObject("e1", b"one")
-    assert gw.read_object("ns", "b", "a.zip", 10) == StoredObject("e1", b"one")
+    assert held(gw.read_object("ns", "b", "a.zip", 10)) == ("e1", b"one")
+    assert held(gw.read_object("ns", "b", "a.zip", 10)) == ("e1", b"one")
     assert store.calls == ["get_object", "head_object"]
     store.objects["a.zip"] = ("e2", b"two")
-    assert gw.read_object("ns", "b", "a.zip", 10) == StoredObject("e2", b"two")
+    assert held(gw.read_object("ns", "b", "a.zip", 10)) == ("e2", b"two")
     assert store.calls == ["get_object", "head_object", "head_object", "get_object"]
     assert gw.calls["get_object"] == 2 and gw.calls["head_object"] == 2
 
@@ -183,18 +194,29 @@ def test_object_storage_endpoint_setting(monkeypatch: pytest.MonkeyPatch) -> Non
         load_settings()
 
 
-def test_the_etag_cache_holds_a_bounded_number_of_bytes_not_just_of_objects(
+def test_objects_are_streamed_to_disk_and_the_cache_keeps_none_in_memory(
     gateway: tuple[ObjectStore, FakeObjectStorage], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import ocids_operator.adapters.object_storage as object_storage
 
-    monkeypatch.setattr(object_storage, "OBJECT_CACHE_BYTES", 10)
+    monkeypatch.setattr(object_storage, "OBJECT_CACHE_ENTRIES", 2)
     gw, store = gateway
-    for name in ("a", "b", "c"):
+    big = b"PK" + bytes(range(256)) * (16 << 10)  # 4 MiB
+    store.objects["big"] = ("e-big", big)
+    tracemalloc.start()
+    try:
+        stored = gw.read_object("ns", "b", "big", len(big))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert held(stored) == ("e-big", big)
+    assert peak < len(big) // 4, f"peak traced memory {peak} for a {len(big)}-byte object"
+
+    for name in ("a", "c"):
         store.objects[name] = ("e-" + name, b"x" * 4)
         gw.read_object("ns", "b", name, 100)
-    assert gw.cached_object_bytes <= 10  # "a" went; 16 big artifacts would otherwise stay in memory
+    assert not Path(stored.content.path).exists()  # "big" was evicted, and its file went with it
     store.calls.clear()
     gw.read_object("ns", "b", "c", 100)  # the most recent one is still served from the cache
-    gw.read_object("ns", "b", "a", 100)  # the evicted one is downloaded again
+    gw.read_object("ns", "b", "big", len(big))  # the evicted one is downloaded again
     assert store.calls == ["head_object", "get_object"]

@@ -17,6 +17,7 @@ from ocids_operator.adapters.oci_mapping import run_view
 from ocids_operator.core.run_plan import RunView
 from ocids_operator.settings import OperatorSettings
 from ocids_operator.workflows.run_poller import (
+    MAX_RUN_FAILURES,
     RunPoller,
     TrackedRun,
     next_interval,
@@ -36,6 +37,8 @@ class FakeOci:
     def __init__(self) -> None:
         self.runs: dict[str, ds.JobRun] = {}
         self.calls: collections.Counter[str] = collections.Counter()
+        # Runs GetJobRun answers 404 for though they exist (an IAM policy denying reads).
+        self.denied: set[str] = set()
 
     def add(self, run_id: str, state: str = "ACCEPTED") -> None:
         self.runs[run_id] = ds.JobRun(
@@ -53,8 +56,14 @@ class FakeOci:
         if log_id:
             run.log_details = ds.JobRunLogDetails(log_group_id="ocid1.loggroup.oc1..lg", log_id=log_id)
 
-    async def list_job_runs(self, compartment_id: str, lifecycle_state: str) -> list[RunView]:
-        matching = [r for r in self.runs.values() if r.lifecycle_state == lifecycle_state]
+    async def list_job_runs(
+        self, compartment_id: str, lifecycle_state: str | None = None, id: str | None = None
+    ) -> list[RunView]:
+        matching = [
+            r
+            for r in self.runs.values()
+            if r.lifecycle_state == lifecycle_state or (lifecycle_state is None and r.id == id)
+        ]
         self.calls["list_job_runs"] += max(1, -(-len(matching) // PAGE))
         return [
             run_view(
@@ -73,7 +82,7 @@ class FakeOci:
     async def get_job_run(self, run_id: str) -> RunView | None:
         self.calls["get_job_run"] += 1
         run = self.runs.get(run_id)
-        return None if run is None else run_view(run)
+        return None if run is None or run_id in self.denied else run_view(run)
 
 
 class FakeKube:
@@ -83,7 +92,7 @@ class FakeKube:
         self.gone: set[str] = set()
 
     async def patch_run_status(
-        self, namespace: str, name: str, status: dict[str, Any]
+        self, namespace: str, name: str, uid: str, status: dict[str, Any]
     ) -> dict[str, Any] | None:
         if name in self.gone:
             return None
@@ -240,16 +249,18 @@ def test_a_failed_status_write_is_retried_next_cycle_without_stopping_other_runs
         original = kube.patch_run_status
         calls = {"n": 0}
 
-        async def flaky_patch(namespace: str, name: str, status: dict[str, Any]) -> dict[str, Any] | None:
+        async def flaky_patch(
+            namespace: str, name: str, uid: str, status: dict[str, Any]
+        ) -> dict[str, Any] | None:
             if name == "flaky" and calls["n"] == 0:
                 calls["n"] += 1
                 raise ConnectionResetError("API server went away")
-            return await original(namespace, name, status)
+            return await original(namespace, name, uid, status)
 
         kube.patch_run_status = flaky_patch  # type: ignore[method-assign]
-        with pytest.raises(RuntimeError, match="1 run status update"):
-            await poller.cycle(COMPARTMENT)
+        await poller.cycle(COMPARTMENT)
         assert kube.status["fine"]["phase"] == "InProgress" and "flaky" not in kube.status
+        clock.now += 600  # past its own backoff
         await poller.cycle(COMPARTMENT)
         assert kube.status["flaky"]["phase"] == "InProgress"
         await poller.stop()
@@ -275,10 +286,10 @@ def test_a_run_oci_fails_to_return_does_not_hold_back_the_others() -> None:
             return await original(run_id)
 
         oci.get_job_run = failing_get  # type: ignore[method-assign]
-        with pytest.raises(RuntimeError, match="1 run status update"):
-            await poller.cycle(COMPARTMENT)
+        await poller.cycle(COMPARTMENT)
         assert kube.status["fine"]["phase"] == "Succeeded" and "unlucky" not in kube.status
         oci.get_job_run = original  # type: ignore[method-assign]
+        clock.now += 600  # past its own backoff
         await poller.cycle(COMPARTMENT)
         assert kube.status["unlucky"]["phase"] == "Succeeded"
         await poller.stop()
@@ -304,3 +315,63 @@ def test_runs_without_logging_cost_one_get_over_their_life() -> None:
         return oci.calls["get_job_run"] / 50
 
     assert asyncio.run(scenario()) == 1
+
+
+def test_a_run_whose_status_write_keeps_failing_never_slows_the_others_and_is_let_go() -> None:
+    """Issue 15: one bad run used to make every cycle fail, backing off the whole compartment."""
+
+    async def scenario() -> None:
+        poller, oci, kube, clock = make_poller()
+        for run_id in ("bad", "good"):
+            oci.add(run_id)
+            poller.track(tracked(run_id))
+            poller.tracked()[run_id].logs_known = True
+        original = kube.patch_run_status
+
+        async def rejecting(
+            namespace: str, name: str, uid: str, status: dict[str, Any]
+        ) -> dict[str, Any] | None:
+            if name == "bad":
+                raise RuntimeError("admission webhook denied the request")
+            return await original(namespace, name, uid, status)
+
+        kube.patch_run_status = rejecting  # type: ignore[method-assign]
+        # A failing cycle is what backs off the compartment's loop: none may fail because of "bad".
+        cycles, steps = poller.cycles, 0
+        while "bad" in poller.tracked():
+            clock.now += 60
+            steps += 1
+            details = f"step {steps}"
+            oci.set("bad", "IN_PROGRESS", details)
+            oci.set("good", "IN_PROGRESS", details)
+            await poller.cycle(COMPARTMENT)
+            assert kube.status["good"]["lifecycleDetails"] == details  # followed every cycle
+            assert steps < 100, "the failing run is never let go"
+        assert poller.cycles == cycles + steps
+        assert list(poller.tracked()) == ["good"]
+        # Its own backoff: far fewer attempts than cycles before it was let go.
+        assert steps > MAX_RUN_FAILURES
+        await poller.stop()
+
+    asyncio.run(scenario())
+
+
+def test_a_run_get_denies_is_not_taken_for_deleted_while_its_list_shows_it() -> None:
+    """OCI answers 404 NotAuthorizedOrNotFound to a GetJobRun an IAM policy denies."""
+
+    async def scenario() -> None:
+        poller, oci, kube, clock = make_poller()
+        oci.add("denied", "IN_PROGRESS")
+        oci.add("gone", "IN_PROGRESS")
+        for run_id in ("denied", "gone"):
+            poller.track(tracked(run_id, "IN_PROGRESS"))
+        clock.now += 5
+        oci.denied.add("denied")
+        oci.set("denied", "SUCCEEDED", "exit code 0")  # left the lists: needs its one GET
+        del oci.runs["gone"]
+        await poller.cycle(COMPARTMENT)
+        assert kube.status["denied"]["phase"] == "Succeeded"
+        assert kube.status["gone"]["phase"] == "Deleted"
+        await poller.stop()
+
+    asyncio.run(scenario())

@@ -62,7 +62,7 @@ def used_by_our_client() -> set[tuple[str, str, str]]:
         await client.read_secret_key("ns", "s", "k")
         await client.read_config_map_key("ns", "c", "k")
         await client.get_training_job("ns", "j")
-        await client.patch_run_status("ns", "r", {"phase": "Accepted"})
+        await client.patch_run_status("ns", "r", "uid-r", {"phase": "Accepted"})
         await client.post_event({"metadata": {"namespace": "ns", "name": "r"}}, "Normal", "Created", "m")
 
     asyncio.run(every_call())

@@ -12,6 +12,9 @@ import copy
 import datetime
 from typing import Any
 
+import oci
+import pytest
+from oci import exceptions as oci_exceptions
 from oci.data_science import models as ds
 from ocids_operator.adapters.oci_mapping import create_job_run_details, run_view
 from ocids_operator.core.model import RunRequest
@@ -34,7 +37,13 @@ TRAINING_JOB = {
         "conda": {"type": "service", "slug": "generalml_p38_cpu_v1"},
         "infrastructure": {"shape": "VM.Standard2.1"},
     },
-    "status": {"phase": "Active", "jobId": JOB_ID, "revision": 1, "observedGeneration": 1},
+    "status": {
+        "phase": "Active",
+        "jobId": JOB_ID,
+        "revision": 1,
+        "observedGeneration": 1,
+        "conditions": [{"type": "Ready", "status": "True", "observedGeneration": 1}],
+    },
 }
 RUN = {
     "apiVersion": "ocids.io/v1alpha1",
@@ -49,15 +58,30 @@ class Oci:
 
     def __init__(self) -> None:
         self.run: ds.JobRun | None = None
+        self.creates = 0
+        self.denied = False
+        self.create_error: Exception | None = None
+        self.before_create: list[Any] = []  # callables run as a CreateJobRun arrives
 
     async def list_job_runs(self, compartment_id: str, **filters: str) -> list[RunView]:
         if self.run is None:
             return []
         state, name = filters.get("lifecycle_state"), filters.get("display_name")
-        matches = state in (None, self.run.lifecycle_state) and name in (None, self.run.display_name)
+        # As OCI's lists: DELETED runs only when asked for by state.
+        listed = state == self.run.lifecycle_state or (
+            state is None and self.run.lifecycle_state != "DELETED"
+        )
+        matches = (
+            listed and name in (None, self.run.display_name) and filters.get("id") in (None, self.run.id)
+        )
         return [run_view(self.run)] if matches else []
 
     async def create_job_run(self, request: RunRequest) -> RunView:
+        for hook in self.before_create:
+            hook()
+        if self.create_error is not None:
+            raise self.create_error
+        self.creates += 1
         details = create_job_run_details(request)
         self.run = ds.JobRun(
             id=RUN_ID,
@@ -71,7 +95,8 @@ class Oci:
         return run_view(self.run)
 
     async def get_job_run(self, run_id: str) -> RunView | None:
-        return None if self.run is None else run_view(self.run)
+        # `denied`: an IAM policy denies reading it, and OCI answers 404 NotAuthorizedOrNotFound.
+        return None if self.run is None or self.denied else run_view(self.run)
 
     async def cancel_job_run(self, run_id: str) -> None:
         assert self.run is not None and self.run.id == run_id
@@ -87,8 +112,11 @@ class Kube:
     async def get_training_job(self, namespace: str, name: str) -> dict[str, Any] | None:
         return copy.deepcopy(TRAINING_JOB)
 
-    async def patch_run_status(self, namespace: str, name: str, status: dict[str, Any]) -> dict[str, Any]:
-        self.status = {**self.status, **status}
+    async def patch_run_status(
+        self, namespace: str, name: str, uid: str, status: dict[str, Any]
+    ) -> dict[str, Any]:
+        # A null clears the field, as the API server prunes it.
+        self.status = {k: v for k, v in {**self.status, **status}.items() if v is not None}
         return {"status": self.status}
 
     async def post_event(self, involved: dict[str, Any], type_: str, reason: str, message: str) -> None:
@@ -123,7 +151,7 @@ def test_a_run_finishing_before_the_handlers_patch_lands_stays_succeeded() -> No
             await poller.cycle(COMPARTMENT)
             assert kube.status["phase"] == "Succeeded"
             assert not poller.tracked()  # terminal: nobody will write this run's status again
-            await kube.patch_run_status("ml", "attrition-lr", outcome.status)  # kopf's late patch
+            await kube.patch_run_status("ml", "attrition-lr", "uid-run", outcome.status)  # kopf's late patch
             return kube.status
         finally:
             await poller.stop()
@@ -148,3 +176,136 @@ def test_deleting_a_run_whose_status_never_got_its_run_id_cancels_the_oci_run() 
     oci, outcome = asyncio.run(scenario())
     assert oci.run is not None and oci.run.lifecycle_state == "CANCELING"
     assert outcome.requeue_after is not None  # the finalizer stays until the run is gone
+
+
+def service_error(status: int, code: str) -> oci.exceptions.ServiceError:
+    return oci.exceptions.ServiceError(status, code, {}, f"{code} from OCI", operation_name="create_job_run")
+
+
+def reconcile_once(oci: Oci, kube: Kube, run: dict[str, Any] | None = None) -> Any:
+    async def scenario() -> Any:
+        rt = runtime(oci, kube)
+        try:
+            body = copy.deepcopy(run or RUN)
+            body["status"] = copy.deepcopy(kube.status)
+            outcome, _ = await run_workflow.reconcile(rt, body)
+            if outcome.status:
+                await kube.patch_run_status("ml", "attrition-lr", "uid-run", dict(outcome.status))
+            return outcome
+        finally:
+            await rt.poller.stop()
+
+    return asyncio.run(scenario())
+
+
+def test_the_create_attempt_is_recorded_before_the_oci_run_is_requested() -> None:
+    oci, kube = Oci(), Kube()
+    seen: list[Any] = []
+    oci.before_create.append(lambda: seen.append(kube.status.get("createAttemptedAt")))
+    reconcile_once(oci, kube)
+    assert seen and seen[0], "CreateJobRun was sent before status recorded the attempt"
+    assert kube.status["jobRunId"] == RUN_ID
+
+
+def test_a_run_created_then_deleted_while_its_status_was_lost_is_never_created_again() -> None:
+    """Issue 8: a crash after CreateJobRun, the run finishes and is deleted with its retired job, and
+    CreateJobRun with the same token (new body: the new revision's job) answers 409."""
+    oci, kube = Oci(), Kube()
+    kube.status = {"phase": "Pending", "createAttemptedAt": "2026-01-01T00:00:00Z"}
+    oci.create_error = service_error(409, "InvalidatedRetryToken")
+    outcome = reconcile_once(oci, kube)
+    assert kube.status["phase"] == "Failed"
+    assert "not creating a second one" in kube.status["message"]
+    assert outcome.requeue_after is None  # terminal, not retried for the token's 24 hours
+    assert [reason for _, reason, _ in outcome.events] == ["RunNotFound"]
+    # And a later look (a restart, a resync) leaves it as it is.
+    oci.create_error = None
+    reconcile_once(oci, kube)
+    assert oci.creates == 0 and kube.status["phase"] == "Failed"
+
+
+def test_an_attempted_run_found_deleted_is_reported_deleted_not_created_again() -> None:
+    oci, kube = Oci(), Kube()
+    reconcile_once(oci, kube)
+    assert oci.run is not None
+    oci.run.lifecycle_state = "DELETED"  # deleted with its job, while its status was lost
+    kube.status = {"phase": "Pending", "createAttemptedAt": kube.status["createAttemptedAt"]}
+    reconcile_once(oci, kube)
+    assert oci.creates == 1
+    assert kube.status["phase"] == "Deleted" and kube.status["jobRunId"] == RUN_ID
+
+
+def test_an_attempt_older_than_the_retry_token_is_not_repeated() -> None:
+    oci, kube = Oci(), Kube()
+    kube.status = {"phase": "Pending", "createAttemptedAt": "2020-01-01T00:00:00Z"}
+    reconcile_once(oci, kube)
+    assert oci.creates == 0
+    assert kube.status["phase"] == "Failed" and "2020-01-01T00:00:00Z" in kube.status["message"]
+
+
+def test_a_retryable_create_failure_is_retried_with_the_same_token() -> None:
+    oci, kube = Oci(), Kube()
+    oci.create_error = service_error(500, "InternalServerError")
+    with pytest.raises(oci_exceptions.ServiceError):
+        reconcile_once(oci, kube)
+    attempted = kube.status["createAttemptedAt"]
+    oci.create_error = None
+    reconcile_once(oci, kube)
+    assert oci.creates == 1 and kube.status["jobRunId"] == RUN_ID
+    assert kube.status["createAttemptedAt"] == attempted
+
+
+def test_a_run_whose_oci_job_is_missing_waits_for_it_instead_of_failing() -> None:
+    """Issue 7: the OCI job was deleted in the console (or a retirement raced this run)."""
+    oci, kube = Oci(), Kube()
+    oci.create_error = service_error(404, "NotAuthorizedOrNotFound")
+    outcome = reconcile_once(oci, kube)
+    assert kube.status["phase"] == "Pending"
+    ready = next(c for c in kube.status["conditions"] if c["type"] == "Ready")
+    assert ready["reason"] == "OCIJobNotFound" and JOB_ID in ready["message"]
+    assert outcome.requeue_after is not None
+    assert "createAttemptedAt" not in kube.status  # nothing was created: the next try is a first one
+    oci.create_error = None  # the TrainingJob healed
+    reconcile_once(oci, kube)
+    assert oci.creates == 1 and kube.status["jobRunId"] == RUN_ID
+
+
+def finalize_after(oci: Oci, kube: Kube, minutes: float) -> Any:
+    """Run the finalizer of the created run, its deletion having begun `minutes` ago."""
+
+    async def scenario() -> Any:
+        rt = runtime(oci, kube)
+        try:
+            body = copy.deepcopy(RUN)
+            began = datetime.datetime.now(datetime.UTC) - datetime.timedelta(minutes=minutes)
+            body["metadata"]["deletionTimestamp"] = began.strftime("%Y-%m-%dT%H:%M:%SZ")
+            body["status"] = copy.deepcopy(kube.status)
+            return await run_workflow.finalize(rt, body)
+        finally:
+            await rt.poller.stop()
+
+    return asyncio.run(scenario())
+
+
+def test_a_run_oci_will_not_stop_blocks_deletion_only_for_a_bounded_time() -> None:
+    oci, kube = Oci(), Kube()
+    reconcile_once(oci, kube)
+    assert oci.run is not None
+    oci.run.lifecycle_state = "CANCELING"  # and it stays there
+    assert finalize_after(oci, kube, minutes=1).requeue_after is not None  # waits a while
+    outcome = finalize_after(oci, kube, minutes=16)
+    assert outcome.requeue_after is None  # the finalizer is released
+    [(type_, reason, message)] = outcome.events
+    assert (type_, reason) == ("Warning", "RunLeftInOCI") and RUN_ID in message and "CANCELING" in message
+
+
+def test_a_run_whose_get_is_denied_is_still_canceled_on_deletion() -> None:
+    """A 404 on GetJobRun (an IAM denial) must not be taken for "already gone"."""
+    oci, kube = Oci(), Kube()
+    reconcile_once(oci, kube)
+    assert oci.run is not None
+    oci.run.lifecycle_state = "IN_PROGRESS"
+    oci.denied = True
+    outcome = finalize_after(oci, kube, minutes=0)
+    assert oci.run.lifecycle_state == "CANCELING"
+    assert outcome.requeue_after is not None

@@ -225,6 +225,15 @@ def run_run_plan(doc: dict[str, Any], scenario: dict[str, Any]) -> None:
         assert plan.reason == scenario["expect"]["reason"]
 
 
+def run_run_create(doc: dict[str, Any], scenario: dict[str, Any]) -> None:
+    found = scenario.get("found")
+    view = reconcile_run.RunView("ocid1.datasciencejobrun.oc1..r", JOB_ID, None, found) if found else None
+    attempted = parse_time(scenario.get("attempted"))
+    plan = reconcile_run.plan_create(attempted, view, datetime.datetime(2026, 1, 2, 10, tzinfo=datetime.UTC))
+    assert plan.action == reconcile_run.CreateAction(scenario["expect"]["action"]), plan
+    assert scenario["expect"].get("message_contains", "") in plan.message
+
+
 def run_run_request(doc: dict[str, Any], scenario: dict[str, Any]) -> None:
     job = TrainingJobSpec.model_validate(doc["job"])
     run = TrainingJobRunSpec.model_validate(scenario["run"])
@@ -333,6 +342,7 @@ RUNNERS = {
     "job_plan": run_job_plan,
     "run_status": run_run_status,
     "run_plan": run_run_plan,
+    "run_create": run_run_create,
     "run_request": run_run_request,
     "errors": run_errors,
     "job_workflow": run_job_workflow,

@@ -131,11 +131,50 @@ class KubeClient:
 
     # Writes ---------------------------------------------------------------------------------
     async def patch_run_status(
-        self, namespace: str, name: str, status: dict[str, Any]
+        self, namespace: str, name: str, uid: str, status: dict[str, Any]
     ) -> dict[str, Any] | None:
-        path = f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{TRAINING_JOB_RUNS}/{name}/status"
+        """Merge `status` into the TrainingJobRun `name` whose uid is `uid`; None when there is none.
+
+        The uid is a precondition the API server checks (a JSON patch `test` op): by name alone, an
+        object re-created under the same name would receive the status of the run it replaced.
+        """
+        path = f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{TRAINING_JOB_RUNS}/{name}"
+        guard = {"op": "test", "path": "/metadata/uid", "value": uid}
+        # `add` replaces a member; null clears it (the CRD's fields are not nullable, so the API
+        # server prunes a null as a merge patch would).
+        fields = [
+            {"op": "add", "path": f"/status/{_pointer(key)}", "value": value} for key, value in status.items()
+        ]
+        for _ in range(3):
+            try:
+                return await self._json_patch(f"{path}/status", [guard, *fields])
+            except KubeError as exc:
+                if exc.status not in (400, 409, 422):
+                    raise
+            # The uid test failed, or the object has no status yet (no member to add to): look.
+            current = await self.request("GET", path)
+            if current is None or (current.get("metadata") or {}).get("uid") != uid:
+                return None
+            if current.get("status"):
+                continue  # someone wrote status meanwhile: the field-wise patch applies now
+            first = {key: value for key, value in status.items() if value is not None}
+            version = {
+                "op": "test",
+                "path": "/metadata/resourceVersion",
+                "value": current["metadata"]["resourceVersion"],
+            }
+            try:
+                return await self._json_patch(
+                    f"{path}/status", [guard, version, {"op": "add", "path": "/status", "value": first}]
+                )
+            except KubeError as exc:
+                if exc.status not in (400, 409, 422):
+                    raise
+        raise KubeError(409, f"status of TrainingJobRun {namespace}/{name} kept changing while being written")
+
+    async def _json_patch(self, path: str, ops: list[dict[str, Any]]) -> dict[str, Any] | None:
         return await self.request(  # type: ignore[no-any-return]
-            "PATCH", path, {"status": status}, content_type="application/merge-patch+json"
+            "PATCH", path, ops, content_type="application/json-patch+json"
         )
 
     async def post_event(self, involved: dict[str, Any], type_: str, reason: str, message: str) -> None:
@@ -172,3 +211,8 @@ class KubeClient:
             await self.request("POST", f"/api/v1/namespaces/{namespace}/events", event)
         except Exception as exc:  # events must never break reconciliation
             log.warning("could not post event %s on %s/%s: %s", reason, namespace, meta.get("name"), exc)
+
+
+def _pointer(key: str) -> str:
+    """A JSON pointer segment (RFC 6901)."""
+    return key.replace("~", "~0").replace("/", "~1")

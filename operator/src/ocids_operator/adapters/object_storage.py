@@ -1,35 +1,40 @@
-"""Object Storage reads for `oci://` artifacts, with the operator's own credentials and an etag cache."""
+"""Object Storage reads for `oci://` artifacts, with the operator's own credentials and an etag cache.
+
+Objects are streamed into spool files (see `artifact_fetch`), never held in memory: an object may be
+as large as OCIDS_ARTIFACT_MAX_BYTES and several are read at start-up.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import collections
 import dataclasses
+from collections.abc import Iterator
 from typing import Protocol
 
 import oci
 from oci.object_storage import ObjectStorageClient
 
+from ..core.model import SpooledContent
 from ..settings import OperatorSettings
+from .artifact_fetch import CHUNK, Spool, TooLarge, discard
 from .oci_errors import is_not_found
 from .oci_sdk import CallCounter, SdkAuth
 
-# Objects kept by etag, so a resync costs a HEAD, not a download, while the object is unchanged.
+# Objects kept by etag (their spool files: disk, not memory), so a resync costs a HEAD, not a
+# download, while the object is unchanged.
 OBJECT_CACHE_ENTRIES = 16
-# ... and at most this many bytes in all: 16 objects of up to OCIDS_ARTIFACT_MAX_BYTES each would be
-# a gigabyte held for good, far over the chart's memory limit (an OOM-killed operator re-reads them all).
-OBJECT_CACHE_BYTES = 64 << 20
 
 
 @dataclasses.dataclass(frozen=True)
 class StoredObject:
     etag: str
-    content: bytes
+    content: SpooledContent
 
 
 class ObjectTooLarge(Exception):
-    def __init__(self, size: int) -> None:
-        super().__init__(f"{size} bytes")
+    def __init__(self, size: int | None) -> None:
+        super().__init__(f"{size} bytes" if size is not None else "over the limit")
         self.size = size
 
 
@@ -54,6 +59,14 @@ class ObjectStore:
         self._counter = CallCounter()
         self.calls = self._counter.calls
         self._objects: collections.OrderedDict[tuple[str, str, str], StoredObject] = collections.OrderedDict()
+        self._spool: Spool | None = None
+
+    @property
+    def spool(self) -> Spool:
+        with self._auth.lock:
+            if self._spool is None:
+                self._spool = Spool(self._settings.artifact_spool_dir)
+            return self._spool
 
     @property
     def client(self) -> ObjectStorageClient:
@@ -92,20 +105,35 @@ class ObjectStore:
             declared = int(response.headers.get("content-length") or 0)
             if declared > max_bytes:
                 raise ObjectTooLarge(declared)
-            raw = data.raw.read(max_bytes + 1, decode_content=True) if hasattr(data, "raw") else bytes(data)
+            with self.spool.writer(max_bytes) as writer:
+                for chunk in _chunks(data):
+                    writer.write(chunk)
+        except TooLarge:
+            raise ObjectTooLarge(None) from None
         finally:
             if hasattr(data, "close"):
                 data.close()
-        if len(raw) > max_bytes:
-            raise ObjectTooLarge(len(raw))
-        stored = StoredObject(str(response.headers.get("etag") or ""), raw)
+        stored = StoredObject(str(response.headers.get("etag") or ""), writer.done())
         with self._auth.lock:
+            previous = self._objects.pop(key, None)
             self._objects[key] = stored
-            self._objects.move_to_end(key)
-            while len(self._objects) > OBJECT_CACHE_ENTRIES or self.cached_object_bytes > OBJECT_CACHE_BYTES:
-                self._objects.popitem(last=False)
+            evicted = [previous] if previous is not None else []
+            while len(self._objects) > OBJECT_CACHE_ENTRIES:
+                evicted.append(self._objects.popitem(last=False)[1])
+        for old in evicted:
+            discard(old.content.path)
         return stored
 
     @property
     def cached_object_bytes(self) -> int:
-        return sum(len(stored.content) for stored in self._objects.values())
+        """Bytes of the cached objects, all on disk."""
+        return sum(stored.content.size for stored in self._objects.values())
+
+
+def _chunks(data: object) -> Iterator[bytes]:
+    raw = getattr(data, "raw", None)
+    if raw is None:  # a body the SDK already read (bytes)
+        yield bytes(data)  # type: ignore[call-overload]
+        return
+    while chunk := raw.read(CHUNK, decode_content=True):
+        yield chunk

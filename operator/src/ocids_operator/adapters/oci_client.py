@@ -17,12 +17,14 @@ import oci
 from oci.data_science import DataScienceClient
 
 from .. import metrics
+from ..core.errors import retry
 from ..core.job_plan import ObservedJob
 from ..core.model import JobRequest, JobUpdate, ResolvedArtifact, RunRequest, content_digest
 from ..core.phases import GONE_JOB_STATES
 from ..core.run_plan import RunView
 from ..settings import OperatorSettings
 from . import oci_mapping as mapping
+from .oci_errors import is_not_found
 from .oci_sdk import CallCounter, SdkAuth
 
 T = TypeVar("T")
@@ -43,10 +45,11 @@ class DataScience(Protocol):
         """Digest of the job's artifact; None when it has none or it is over `max_bytes`."""
         ...
 
-    async def find_job_ids(
-        self, compartment_id: str, project_id: str, display_name: str, tags: dict[str, str]
-    ) -> list[str]:
-        """Live jobs with this name carrying all `tags` (how a crash before a status write is healed)."""
+    async def find_job_ids(self, compartment_id: str, project_id: str, tags: dict[str, str]) -> list[str]:
+        """Live jobs of the project carrying all `tags` (how a crash before a status write is healed).
+
+        By tags alone: the display name is an in-place field the user may have changed since.
+        """
         ...
 
     async def create_job(self, request: JobRequest) -> str: ...
@@ -146,17 +149,10 @@ class OciGateway:
         return content_digest(raw) if len(raw) <= max_bytes else None
 
     @_off_loop
-    def find_job_ids(
-        self, compartment_id: str, project_id: str, display_name: str, tags: dict[str, str]
-    ) -> list[str]:
+    def find_job_ids(self, compartment_id: str, project_id: str, tags: dict[str, str]) -> list[str]:
         found = []
-        jobs = self._pages(
-            "list_jobs",
-            self.client.list_jobs,
-            compartment_id,
-            project_id=project_id,
-            display_name=display_name,
-        )
+        # OCI's ListJobs has no tag filter: the project's jobs are paged and filtered here.
+        jobs = self._pages("list_jobs", self.client.list_jobs, compartment_id, project_id=project_id)
         for job in jobs:
             if job.lifecycle_state in GONE_JOB_STATES:
                 continue
@@ -180,12 +176,27 @@ class OciGateway:
 
     @_off_loop
     def upload_job_artifact(self, job_id: str, artifact: ResolvedArtifact) -> None:
+        if artifact.spooled is None:
+            self._upload(job_id, artifact, artifact.content)
+            return
+        # Streamed from the spool file: a URL artifact is never read into memory.
+        try:
+            body = open(artifact.spooled.path, "rb")  # noqa: SIM115 - closed below, after the retries
+        except FileNotFoundError:
+            raise retry(
+                "ArtifactSpoolGone", "the downloaded artifact was replaced; fetching it again"
+            ) from None
+        with body:
+            self._upload(job_id, artifact, body, content_length=artifact.spooled.size)
+
+    def _upload(self, job_id: str, artifact: ResolvedArtifact, body: object, **kwargs: object) -> None:
         self._counter.call(
             "create_job_artifact",
             self.client.create_job_artifact,
             job_id,
-            artifact.content,
+            body,
             content_disposition=f"attachment; filename={artifact.file_name}",
+            **kwargs,
         )
 
     @_off_loop
@@ -196,10 +207,18 @@ class OciGateway:
 
     @_off_loop
     def delete_job(self, job_id: str) -> bool:
-        deleted = self._counter.call_unless_missing(
-            "delete_job", self.client.delete_job, job_id, delete_related_job_runs=True
-        )
-        return deleted is not None
+        try:
+            self._counter.call("delete_job", self.client.delete_job, job_id, delete_related_job_runs=True)
+        except oci.exceptions.ServiceError as exc:
+            if not is_not_found(exc):
+                raise
+            # OCI answers an IAM denial with the same 404 NotAuthorizedOrNotFound as a missing job:
+            # only a job that cannot be read either counts as gone, else the denial blocks deletion.
+            job = self._counter.call_unless_missing("get_job", self.client.get_job, job_id)
+            if job is not None and job.data.lifecycle_state not in GONE_JOB_STATES:
+                raise
+            return False
+        return True
 
     # Job runs ---------------------------------------------------------------------------------
     @_off_loop

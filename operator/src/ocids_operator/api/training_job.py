@@ -33,8 +33,10 @@ from .markers import Atomic, ExactlyOne, Immutable, ListMap, Rule
 
 FileName = Annotated[str, StringConstraints(min_length=1, max_length=255, pattern=r"^[^/\\]+$")]
 
-# An inline script lives in etcd with the rest of the object, which caps it well below 1.5 MiB.
-MAX_INLINE_BYTES = 1024 * 1024
+# `kubectl apply` copies the whole object into the last-applied-configuration annotation, and the
+# API server caps all annotations together at 256 KiB: 224 KiB of script leaves room for the rest
+# of the spec and the operator's own (small) annotations. Larger artifacts: a ConfigMap or a URL.
+MAX_INLINE_BYTES = 224 * 1024
 
 TrainingJobPhase = Literal["Pending", "Creating", "Active", "Updating", "Failed", "Deleting"]
 
@@ -45,7 +47,8 @@ class InlineArtifact(ApiModel):
     file_name: FileName
     """File name the artifact gets in OCI (the extension decides how it runs: .py, .sh, .zip, .tar.gz)."""
     content: Annotated[str, StringConstraints(min_length=1, max_length=MAX_INLINE_BYTES)]
-    """The script's text."""
+    """The script's text, at most 224 Ki characters (with `kubectl apply` the JSON-escaped text
+    counts against the 256 KiB annotation limit); use a ConfigMap or a URL for larger artifacts."""
 
 
 class ConfigMapArtifactRef(ApiModel):

@@ -116,6 +116,9 @@ class TrainingJobRunStatus(StatusModel):
     """The OCI job run in the OCI Console."""
     logs: RunLogs | None = None
     """Where the run's logs are."""
+    create_attempted_at: datetime | None = None
+    """When the operator first asked OCI to create this run. Written before the request, so a run
+    whose creation was attempted is never created a second time (see message if none is found)."""
     observed_generation: int | None = None
     """metadata.generation last reconciled."""
     conditions: Annotated[list[Condition], ListMap("type")] = []

@@ -18,6 +18,8 @@ RECONCILING = "Reconciling"
 STALLED = "Stalled"
 SUCCEEDED = "Succeeded"
 FAILED = "Failed"
+# TrainingJob: whether the artifact's source (URL, object) can still be read; its OCI job works either way.
+ARTIFACT_SOURCE_AVAILABLE = "ArtifactSourceAvailable"
 
 
 class Health(enum.StrEnum):
@@ -47,6 +49,15 @@ def health_conditions(health: Health, reason: str, message: str = "") -> list[Co
     ]
 
 
+# The CRD's limit of a condition message (api/common.py): OCI's messages can be longer.
+MAX_MESSAGE = 4096
+
+
+def bounded(message: str) -> str:
+    """A message cut to the condition limit, marked with an ellipsis."""
+    return message if len(message) <= MAX_MESSAGE else message[: MAX_MESSAGE - 1] + "…"
+
+
 def merge_conditions(
     previous: Iterable[Mapping[str, Any]] | None,
     desired: Sequence[Cond],
@@ -67,7 +78,7 @@ def merge_conditions(
             "type": cond.type,
             "status": status,
             "reason": cond.reason,
-            "message": cond.message,
+            "message": bounded(cond.message),
             "lastTransitionTime": transition or now,
         }
         if generation is not None:

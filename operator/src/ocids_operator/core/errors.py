@@ -56,6 +56,8 @@ CREDENTIALS_HINT = (
 CREDENTIALS_REJECTED = "CredentialsRejected"
 CREDENTIALS_INVALID = "CredentialsInvalid"
 OCI_LIMIT_EXCEEDED = "OCILimitExceeded"
+# A permanent error met by a finalizer: deletion waits (retried slowly) instead of giving up.
+DELETION_BLOCKED = "DeletionBlocked"
 # Stalled, but looked at again without a spec change: these get fixed outside the spec.
 RECHECKED_WHILE_STALLED = frozenset({CREDENTIALS_REJECTED, CREDENTIALS_INVALID, OCI_LIMIT_EXCEEDED})
 

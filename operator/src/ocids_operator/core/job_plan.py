@@ -12,7 +12,18 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ..api import Infrastructure, TrainingJobSpec
-from .model import TAG_TEMPLATE, ObjectRef, Template, changed_fields, job_tags, template_hash
+from .model import (
+    TAG_CLUSTER,
+    TAG_NAME,
+    TAG_NAMESPACE,
+    TAG_TEMPLATE,
+    TAG_UID,
+    ObjectRef,
+    Template,
+    changed_fields,
+    job_tags,
+    template_hash,
+)
 from .phases import GONE_JOB_STATES, LIVE_JOB_STATES, JobState
 
 
@@ -152,6 +163,31 @@ def mounts_key(mounts: Iterable[Mapping[str, Any]]) -> tuple[Any, ...]:
     return tuple(sorted(tuple(str(mount.get(key) or "") for key in MOUNT_FIELDS) for mount in mounts))
 
 
+DESTINATION_PATH = MOUNT_FIELDS.index("destination_path")
+
+
+def defaults_as_observed(desired: InPlace, observed: InPlace) -> InPlace:
+    """`desired` with the mount destinationPath the spec leaves out taken from OCI, which fills in a
+    default there: comparing it would update the job forever. (Flex memory cannot be left out.)"""
+    mounts = []
+    for mount in desired.storage_mounts:
+        if mount[DESTINATION_PATH] == "":
+            mount = next(
+                (
+                    theirs
+                    for theirs in observed.storage_mounts
+                    if _without_path(theirs) == _without_path(mount)
+                ),
+                mount,
+            )
+        mounts.append(mount)
+    return dataclasses.replace(desired, storage_mounts=tuple(sorted(mounts)))
+
+
+def _without_path(mount: tuple[Any, ...]) -> tuple[Any, ...]:
+    return mount[:DESTINATION_PATH] + mount[DESTINATION_PATH + 1 :]
+
+
 def adoption_differences(desired: DesiredJob, observed: ObservedJob) -> list[str]:
     """Template fields (names only) where an adopted job differs from the spec."""
     diffs = desired.template.differences(observed.template)
@@ -171,6 +207,16 @@ def plan_job(desired: DesiredJob, state: JobRecord, observed: ObservedJob | None
                     state.revision,
                     "AdoptTargetNotFound",
                     f"adoptJobId {spec.adopt_job_id} was not found in OCI (or the operator may not read it)",
+                )
+            owner = observed.tags.get(TAG_UID)
+            if owner and owner != desired.ref.uid:
+                return JobPlan(
+                    JobAction.STALL,
+                    state.revision,
+                    "AdoptTargetOwned",
+                    f"adoptJobId {spec.adopt_job_id} belongs to another TrainingJob "
+                    f"({observed.tags.get(TAG_NAMESPACE, '?')}/{observed.tags.get(TAG_NAME, '?')}, "
+                    f"uid {owner}, cluster {observed.tags.get(TAG_CLUSTER, '?')}); it is not taken over",
                 )
             if observed.lifecycle_state not in LIVE_JOB_STATES:
                 return JobPlan(
@@ -221,7 +267,11 @@ def plan_job(desired: DesiredJob, state: JobRecord, observed: ObservedJob | None
             JobAction.FINISH_CREATE, state.revision, "Creating", f"OCI job {observed.id} is CREATING"
         )
 
-    changes = tuple(desired.in_place(state.revision).differences(observed.in_place))
+    changes = tuple(
+        defaults_as_observed(desired.in_place(state.revision), observed.in_place).differences(
+            observed.in_place
+        )
+    )
     if changes:
         return JobPlan(
             JobAction.UPDATE,

@@ -42,19 +42,30 @@ class ObjectRef:
 
 
 @dataclasses.dataclass(frozen=True)
+class SpooledContent:
+    """Artifact bytes in a file, hashed while they were written: URL artifacts may be as large as
+    the size cap, and several held in memory at once would outgrow the operator's memory limit."""
+
+    path: str
+    digest: str
+    size: int
+
+
+@dataclasses.dataclass(frozen=True)
 class ResolvedArtifact:
     source: str  # inline | configMap | url
     file_name: str
-    content: bytes
-    url: str | None = None
+    content: bytes = b""  # inline and ConfigMap artifacts (small: a Kubernetes object holds them)
+    url: str | None = None  # as shown: no secrets
+    spooled: SpooledContent | None = None  # URL artifacts: the bytes on disk, `content` unused
 
     @property
     def digest(self) -> str:
-        return content_digest(self.content)
+        return self.spooled.digest if self.spooled else content_digest(self.content)
 
     @property
     def size_bytes(self) -> int:
-        return len(self.content)
+        return self.spooled.size if self.spooled else len(self.content)
 
 
 def content_digest(content: bytes) -> str:

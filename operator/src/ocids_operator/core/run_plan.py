@@ -9,6 +9,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .phases import ACTIVE_RUN_STATES, TERMINAL_RUN_PHASES, JobPhase, RunPhase, RunState
+from .status import ready_for_generation
 
 
 class RunAction(enum.StrEnum):
@@ -54,6 +55,10 @@ def plan_run(run_status: Mapping[str, Any] | None, job: Mapping[str, Any] | None
         return RunPlan(
             RunAction.WAIT, "TrainingJobUpdating", f"waiting for TrainingJob {job_name} to apply its edit"
         )
+    if not ready_for_generation(job):  # e.g. its latest edit was rejected: the jobId is the replaced job's
+        return RunPlan(
+            RunAction.WAIT, "TrainingJobNotReady", f"waiting for TrainingJob {job_name} to be Ready"
+        )
     return RunPlan(RunAction.CREATE, "Creating", f"creating an OCI job run of {job_status['jobId']}")
 
 
@@ -85,3 +90,58 @@ class RunView:
 
 def active_run_ids(runs: Iterable[RunView]) -> list[str]:
     return [run.id for run in runs if run.state in ACTIVE_RUN_STATES]
+
+
+# OCI keeps an opc-retry-token for 24 hours: a CreateJobRun repeated with it inside that time
+# returns the run the first one made instead of a second run. The margin keeps clocks honest.
+RETRY_TOKEN_LIFETIME = datetime.timedelta(hours=23)
+LOST_RUN_REASON = "RunNotFound"
+
+
+class CreateAction(enum.StrEnum):
+    ADOPT = "Adopt"  # a run tagged with this object's uid exists: it is this object's run
+    CREATE = "Create"  # first attempt, or a repeat the retry token still makes at-most-once
+    GIVE_UP = "GiveUp"  # creation was attempted, no run is found and no token protects a repeat
+
+
+@dataclasses.dataclass(frozen=True)
+class CreatePlan:
+    action: CreateAction
+    message: str = ""
+
+
+def plan_create(
+    attempted_at: datetime.datetime | None, found: RunView | None, now: datetime.datetime
+) -> CreatePlan:
+    """Whether to create this object's one OCI run. `found`: its run by uid tag (DELETED included).
+
+    An object gets at most one OCI run over its whole life: once a create was attempted, the only
+    safe repeat is one the retry token still covers; past that, a run that cannot be found has
+    been deleted (or was never made), and creating now could run the workload twice.
+    """
+    if found is not None:
+        return CreatePlan(CreateAction.ADOPT)
+    if attempted_at is None or now - attempted_at < RETRY_TOKEN_LIFETIME:
+        return CreatePlan(CreateAction.CREATE)
+    return CreatePlan(CreateAction.GIVE_UP, lost_run_message(attempted_at))
+
+
+def lost_run_message(attempted_at: datetime.datetime | None) -> str:
+    when = f" at {attempted_at.strftime('%Y-%m-%dT%H:%M:%SZ')}" if attempted_at else ""
+    return (
+        f"an OCI job run was requested for this TrainingJobRun{when}, but no OCI job run tagged with "
+        "its uid exists any more (deleted in OCI, e.g. with a retired job); not creating a second one: "
+        "delete and re-create the TrainingJobRun to run again"
+    )
+
+
+# How long a deletion waits for OCI to stop a run (CANCELING that never ends, NEEDS_ATTENTION OCI
+# will not cancel) before it lets the TrainingJobRun go and leaves the run in OCI, with a Warning.
+CANCEL_WAIT = datetime.timedelta(minutes=15)
+
+
+def cancel_wait_over(deletion_timestamp: str | None, now: datetime.datetime) -> bool:
+    if not deletion_timestamp:
+        return False
+    began = datetime.datetime.fromisoformat(deletion_timestamp.replace("Z", "+00:00"))
+    return now - began >= CANCEL_WAIT

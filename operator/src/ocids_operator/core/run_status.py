@@ -11,7 +11,7 @@ from ..api import RunLogs, TrainingJobRunStatus
 from . import conditions as cond
 from . import links
 from .phases import TERMINAL_RUN_PHASES, WARNING_RUN_PHASES, RunPhase, RunState
-from .run_plan import RunPlan, RunView
+from .run_plan import LOST_RUN_REASON, RunPlan, RunView
 from .status_patch import StatusPatch
 
 EXIT_CODE = re.compile(r"exit code (\d+)", re.IGNORECASE)
@@ -135,6 +135,26 @@ def pending_status(
             message=plan.message,
             observed_generation=generation,
             conditions=conditions,  # type: ignore[arg-type]
+        )
+    )
+
+
+def lost_run_status(
+    message: str, previous: Mapping[str, Any] | None, generation: int | None, now: str
+) -> StatusPatch[TrainingJobRunStatus]:
+    """Failed for good: a create was attempted and its run is gone (see run_plan.plan_create)."""
+    before = previous or {}
+    terminal = [
+        *cond.health_conditions(cond.Health.STALLED, LOST_RUN_REASON, message),
+        cond.Cond(cond.SUCCEEDED, False, LOST_RUN_REASON, message),
+        cond.Cond(cond.FAILED, True, LOST_RUN_REASON, message),
+    ]
+    return StatusPatch(
+        TrainingJobRunStatus(
+            phase=RunPhase.FAILED.value,
+            message=message,
+            observed_generation=generation,
+            conditions=cond.merge_conditions(before.get("conditions"), terminal, generation, now),  # type: ignore[arg-type]
         )
     )
 

@@ -37,37 +37,79 @@ def job_status(
     job_id: str,
     revision: int,
     retired_job_ids: Sequence[str],
-    artifact: ResolvedArtifact,
+    artifact: ResolvedArtifact | None,
     region: str,
     active: bool,
     reason: str,
     previous: Mapping[str, Any] | None,
     generation: int | None,
     now: str,
+    source_problem: tuple[str, str] | None = None,
 ) -> StatusPatch[TrainingJobStatus]:
     """Status once an OCI job exists: Active (Ready) or still Creating (Reconciling).
 
     `reason` names the last thing done (Created, UpdatedInPlace, ...); the message always says
     where the OCI job is now, so a Ready condition never reads like work still in flight.
+    `artifact` None: its source could not be read (`source_problem`: reason, message), so the
+    provenance stays as it was and the ArtifactSourceAvailable condition says why.
     """
     health = cond.Health.READY if active else cond.Health.PROGRESSING
     message = job_state_message(job_id, revision, active)
     # A first job is Creating; a later revision (or a re-created job) is Updating.
     phase = JobPhase.ACTIVE if active else (JobPhase.CREATING if revision <= 1 else JobPhase.UPDATING)
+    conditions = cond.with_health(previous, health, reason, message, generation, now)
+    if source_problem is not None:
+        source = cond.Cond(cond.ARTIFACT_SOURCE_AVAILABLE, False, *source_problem)
+        conditions = cond.merge_conditions(conditions, [source], generation, now)
+    elif any(c.get("type") == cond.ARTIFACT_SOURCE_AVAILABLE for c in conditions):
+        source = cond.Cond(
+            cond.ARTIFACT_SOURCE_AVAILABLE, True, "Fetched", "the artifact's source is readable"
+        )
+        conditions = cond.merge_conditions(conditions, [source], generation, now)
+    fields: dict[str, Any] = {} if artifact is None else {"artifact": artifact_provenance(artifact)}
     return StatusPatch(
         TrainingJobStatus(
             phase=phase.value,
             job_id=job_id,
             revision=revision,
             retired_job_ids=list(retired_job_ids),
-            artifact=artifact_provenance(artifact),
             shape=shape_summary(spec),
             console_url=links.job_console_url(job_id, region),
             observed_generation=generation,
             message=message,
-            conditions=cond.with_health(previous, health, reason, message, generation, now),  # type: ignore[arg-type]
+            conditions=conditions,  # type: ignore[arg-type]
+            **fields,
         )
     )
+
+
+def recorded_job_status(
+    job_id: str | None, revision: int, retired_job_ids: Sequence[str]
+) -> StatusPatch[TrainingJobStatus]:
+    """The OCI job a reconcile got to before an error: recorded along with the error's conditions."""
+    phase = JobPhase.CREATING if revision <= 1 else JobPhase.UPDATING
+    return StatusPatch(
+        TrainingJobStatus(
+            phase=phase.value, job_id=job_id, revision=revision, retired_job_ids=list(retired_job_ids)
+        )
+    )
+
+
+def ready_for_generation(job: Mapping[str, Any] | None) -> bool:
+    """Whether a TrainingJob (raw object) has applied its current spec and its OCI job is usable.
+
+    The one signal runs wait for: Ready=True observed at the object's generation. After a rejected
+    edit the status still names the old job (phase Active) and observedGeneration is current (so
+    kstatus reads Failed), but Ready is False: a run must not start on the job the edit replaces.
+    """
+    if not job:
+        return False
+    generation = (job.get("metadata") or {}).get("generation")
+    status = job.get("status") or {}
+    for condition in status.get("conditions") or []:
+        if condition.get("type") == cond.READY:
+            return condition.get("status") == "True" and condition.get("observedGeneration") == generation
+    return False
 
 
 def job_state_message(job_id: str, revision: int, active: bool) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
@@ -11,12 +12,12 @@ import kopf
 from .. import metrics
 from ..adapters.oci_errors import classify
 from ..core import conditions as cond
-from ..core.errors import OutcomeKind, backoff_delay
+from ..core.errors import DELETION_BLOCKED, ErrorOutcome, OutcomeKind, backoff_delay
 from ..core.kinds import Kind
 from ..core.status import error_status
 from ..core.status_patch import StatusPatch
 from ..runtime import Runtime
-from ..workflows.outcome import Outcome
+from ..workflows.outcome import Outcome, ProgressMade
 from .wait_logging import forget_wait, raise_wait
 
 log = logging.getLogger(__name__)
@@ -48,12 +49,15 @@ async def handle(
 ) -> None:
     """One handler call: under the object's lock (handlers and timers never overlap on an object).
 
-    `last` is for the deletion handlers: the lock is dropped once the object is done with.
+    `last` is for the deletion handlers: an error never ends them (see `execute`), and the lock
+    is dropped once the object is done with.
     """
     rt = runtime_of(memo)
     uid = body["metadata"]["uid"]
     async with rt.lock(uid):
-        await execute(kind, rt, body, patch, retry, lambda: work(rt), writer(rt, body, patch))
+        await execute(
+            kind, rt, body, patch, retry, lambda: work(rt), writer(rt, body, patch), finalizing=last
+        )
     if last:
         rt.forget(uid)
 
@@ -66,8 +70,15 @@ async def execute(
     retry: int,
     work: Callable[[], Awaitable[Outcome]],
     write_status: StatusWriter | None = None,
+    *,
+    finalizing: bool = False,
 ) -> None:
-    """Run one workflow step; always returns None (kopf stores return values in status)."""
+    """Run one workflow step; always returns None (kopf stores return values in status).
+
+    `finalizing`: kopf counts a permanently failed deletion handler as done and drops the
+    finalizer, orphaning what is still running (and billing) in OCI. So during deletion no error
+    is permanent: it is retried every `retry_max_seconds`, with status and an Event saying why.
+    """
     forget_wait()
     write = write_status or through_kopf(rt, body, patch)
     status = dict(body.get("status") or {})
@@ -75,19 +86,28 @@ async def execute(
     generation = metadata.get("generation")
     try:
         outcome = await work()
-    except Exception as exc:
+    except Exception as caught:
+        exc, recorded = caught, None
+        if isinstance(caught, ProgressMade):
+            exc, recorded = caught.cause, caught.status
+            status.update(recorded)
         result = classify(exc)
+        if finalizing and result.kind is OutcomeKind.STALLED:
+            result = blocked_deletion(result, rt.settings.retry_max_seconds)
         if result.reason == "UnexpectedError":
             log.exception("unexpected error reconciling %s", kind.name)
         metrics.RECONCILES.labels(kind.name, result.kind.value).inc()
-        await write(error_status(result, status, generation, cond.now_rfc3339(), kind))
+        failed = error_status(result, status, generation, cond.now_rfc3339(), kind)
+        if recorded is not None:
+            failed = StatusPatch(kind.status_model.model_validate({**recorded, **failed}))
+        await write(failed)
         # One Event per distinct problem, not one per retry.
         if status.get("message") != result.message:
             await rt.kube.post_event(kind.involved_object(metadata), "Warning", result.reason, result.message)
         if result.kind in (OutcomeKind.RETRY, OutcomeKind.LIMIT):
             delay = backoff_delay(retry, rt.settings.retry_base_seconds, rt.settings.retry_max_seconds)
             raise kopf.TemporaryError(result.message, delay=delay) from None
-        if result.kind is OutcomeKind.CREDENTIALS:
+        if result.kind is OutcomeKind.CREDENTIALS or finalizing:
             # Credentials get fixed outside the spec: look again, slowly.
             raise kopf.TemporaryError(result.message, delay=rt.settings.retry_max_seconds) from None
         raise kopf.PermanentError(result.message) from None
@@ -98,6 +118,15 @@ async def execute(
         await rt.kube.post_event(kind.involved_object(metadata), type_, reason, message)
     if outcome.requeue_after is not None:
         raise_wait(outcome.requeue_reason or "waiting", outcome.requeue_after)
+
+
+def blocked_deletion(result: ErrorOutcome, every_seconds: float) -> ErrorOutcome:
+    """A permanent error met while deleting: it blocks the deletion, which is retried slowly."""
+    message = (
+        f"deletion is blocked, retried every {every_seconds:g}s: {result.message}; "
+        "the OCI resources stay until it succeeds (removing the finalizer by hand leaves them in OCI)"
+    )
+    return dataclasses.replace(result, reason=DELETION_BLOCKED, message=message)
 
 
 def register_finalizer(

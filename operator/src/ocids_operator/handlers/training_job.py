@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import random
 from typing import Any
 
 import kopf
@@ -32,7 +33,9 @@ def register(registry: kopf.OperatorRegistry, settings: OperatorSettings) -> Non
         *KIND.gvr,
         id="resync",
         interval=settings.resync_interval_seconds,
-        initial_delay=settings.resync_interval_seconds,
+        # Spread over a second interval: objects resumed together at start-up must not all resync
+        # (and fetch their artifacts) together on every interval after.
+        initial_delay=lambda **_: settings.resync_interval_seconds * (1 + random.random()),
         idle=None,
         registry=registry,
     )

@@ -26,7 +26,7 @@ def through_run_status_writer(rt: Runtime, body: Mapping[str, Any], patch: kopf.
     meta = body["metadata"]
 
     async def write(status: StatusPatch[Any]) -> None:
-        await rt.run_status.write(meta["namespace"], meta["name"], status)
+        await rt.run_status.write(meta["namespace"], meta["name"], meta["uid"], status)
 
     return write
 

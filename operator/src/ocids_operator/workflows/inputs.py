@@ -15,19 +15,18 @@ import aiohttp
 import oci
 from pydantic import ValidationError
 
+from ..adapters.artifact_fetch import ArtifactFetcher, BadUrl, HttpStatus, TooLarge, UrlRefused
 from ..adapters.kube import KubeClient, KubeError, MissingReference
 from ..adapters.object_storage import ObjectReader, ObjectTooLarge
 from ..adapters.oci_errors import classify
 from ..api import Artifact, EnvVar
 from ..core.errors import ReconcileError, retry, stalled
+from ..core.links import shown_url, without_url_secrets
 from ..core.model import ObjectRef, ResolvedArtifact
+from ..settings import OperatorSettings
 
 # oci://bucket@namespace/path/to/object (the object name may contain slashes).
 _OCI_URL = re.compile(r"^oci://(?P<bucket>[^@/]+)@(?P<namespace>[^@/]+)/(?P<name>.+)$")
-# A URL inside free text: its user:password@ and its query string and fragment are dropped.
-_URL_SECRETS = re.compile(
-    r"([a-z][a-z0-9+.-]*://)(?:[^\s'\"/?#@]*@)?([^\s'\"?#]*)(?:[?#][^\s'\"]*)?", re.IGNORECASE
-)
 
 
 def parse_spec(model: type[Any], spec: Mapping[str, Any]) -> Any:
@@ -85,6 +84,7 @@ async def resolve_artifact(
     max_bytes: int,
     timeout_seconds: float,
     object_storage: ObjectReader | None,
+    fetcher: ArtifactFetcher | None = None,
 ) -> ResolvedArtifact:
     if artifact.inline is not None:
         return ResolvedArtifact("inline", artifact.inline.file_name, artifact.inline.content.encode("utf-8"))
@@ -98,7 +98,11 @@ async def resolve_artifact(
         return ResolvedArtifact("configMap", ref.key, content)
     assert artifact.url is not None
     return await fetch_url(
-        artifact.url, max_bytes=max_bytes, timeout_seconds=timeout_seconds, object_storage=object_storage
+        artifact.url,
+        max_bytes=max_bytes,
+        timeout_seconds=timeout_seconds,
+        object_storage=object_storage,
+        fetcher=fetcher,
     )
 
 
@@ -109,59 +113,59 @@ def file_name_of(url: str) -> str:
 
 
 async def fetch_url(
-    url: str, *, max_bytes: int, timeout_seconds: float, object_storage: ObjectReader | None
+    url: str,
+    *,
+    max_bytes: int,
+    timeout_seconds: float,
+    object_storage: ObjectReader | None,
+    fetcher: ArtifactFetcher | None = None,
 ) -> ResolvedArtifact:
+    fetcher = fetcher or _default_fetcher()
     if url.startswith("oci://"):
-        return await fetch_object(url, max_bytes=max_bytes, gateway=object_storage)
+        async with fetcher.slot():
+            return await fetch_object(url, max_bytes=max_bytes, gateway=object_storage)
     if not url.startswith("https://"):
         raise stalled("ArtifactSourceUnsupported", "artifact.url must start with https:// or oci://")
     shown = shown_url(url)
     try:
-        timeout = aiohttp.ClientTimeout(total=timeout_seconds)
-        async with aiohttp.ClientSession(timeout=timeout) as session, session.get(url) as response:
-            if response.status in (401, 403, 404, 410):
-                raise stalled("ArtifactNotFetchable", f"artifact.url {shown} answered HTTP {response.status}")
-            if response.status >= 400:
-                raise retry("ArtifactFetchFailed", f"artifact.url {shown} answered HTTP {response.status}")
-            declared = response.content_length
-            if declared is not None and declared > max_bytes:
-                raise stalled(
-                    "ArtifactTooLarge", f"artifact.url {shown} is {declared} bytes (limit {max_bytes})"
-                )
-            chunks: list[bytes] = []
-            size = 0
-            async for chunk in response.content.iter_chunked(1 << 16):
-                size += len(chunk)
-                if size > max_bytes:
-                    raise stalled(
-                        "ArtifactTooLarge", f"artifact.url {shown} is over the {max_bytes}-byte limit"
-                    )
-                chunks.append(chunk)
-    except aiohttp.InvalidURL:
-        # aiohttp's message is the whole URL, query string (the PAR token) included: never echo it.
+        spooled = await fetcher.fetch(url, max_bytes=max_bytes, timeout_seconds=timeout_seconds)
+    except UrlRefused as exc:
+        raise stalled(
+            "ArtifactURLRefused", f"artifact.url {shown}: {without_url_secrets(str(exc))}"
+        ) from None
+    except HttpStatus as exc:
+        if exc.status in (401, 403, 404, 410):
+            raise stalled(
+                "ArtifactNotFetchable", f"artifact.url {shown} answered HTTP {exc.status}"
+            ) from None
+        raise retry("ArtifactFetchFailed", f"artifact.url {shown} answered HTTP {exc.status}") from None
+    except TooLarge as exc:
+        size = (
+            f"is {exc.size} bytes (limit {max_bytes})" if exc.size else f"is over the {max_bytes}-byte limit"
+        )
+        raise stalled("ArtifactTooLarge", f"artifact.url {shown} {size}") from None
+    except (aiohttp.InvalidURL, BadUrl):
+        # aiohttp's message is the whole URL, tokens included: never echo it.
         raise stalled("InvalidArtifactURL", f"spec.artifact.url {shown} is not a valid URL") from None
-    except (aiohttp.ClientError, TimeoutError) as exc:
-        detail = _without_url_secrets(f"{type(exc).__name__}: {exc}")
+    except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+        detail = without_url_secrets(f"{type(exc).__name__}: {exc}")
         raise retry("ArtifactFetchFailed", f"artifact.url {shown}: {detail}") from None
-    return ResolvedArtifact("url", file_name_of(url), b"".join(chunks), url=shown)
+    return ResolvedArtifact("url", file_name_of(url), url=shown, spooled=spooled)
 
 
-def shown_url(url: str) -> str:
-    """The URL as status, events and logs may show it: without query string, fragment or user:password@.
-
-    Query strings carry tokens (pre-authenticated requests, signed URLs); userinfo is a password.
-    """
-    base = url.split("?", 1)[0].split("#", 1)[0]
-    scheme, sep, rest = base.partition("://")
-    if sep:
-        authority, slash, path = rest.partition("/")
-        return f"{scheme}{sep}{authority.rsplit('@', 1)[-1]}{slash}{path}"
-    return base
+_DEFAULT_FETCHER: ArtifactFetcher | None = None
 
 
-def _without_url_secrets(text: str) -> str:
-    """`shown_url` for every URL inside an error text (redirect targets carry tokens too)."""
-    return _URL_SECRETS.sub(r"\1\2", text)
+def _default_fetcher() -> ArtifactFetcher:
+    """For callers without a Runtime (tools, tests): default settings, one per process."""
+    global _DEFAULT_FETCHER
+    if _DEFAULT_FETCHER is None:
+        _DEFAULT_FETCHER = ArtifactFetcher(OperatorSettings())
+    return _DEFAULT_FETCHER
+
+
+# Kept under their old names: the helpers moved to core/links (URL display is a pure decision).
+_without_url_secrets = without_url_secrets
 
 
 def parse_oci_url(url: str) -> tuple[str, str, str]:
@@ -186,10 +190,8 @@ async def fetch_object(url: str, *, max_bytes: int, gateway: ObjectReader | None
     try:
         stored = await gateway.fetch(namespace, bucket, name, max_bytes)
     except ObjectTooLarge as exc:
-        raise stalled(
-            "ArtifactTooLarge",
-            f"spec.artifact.url {url}: object {name} is {exc.size} bytes (limit {max_bytes})",
-        ) from None
+        size = f"{exc.size} bytes (limit {max_bytes})" if exc.size else f"over the {max_bytes}-byte limit"
+        raise stalled("ArtifactTooLarge", f"spec.artifact.url {url}: object {name} is {size}") from None
     except oci.exceptions.ServiceError as exc:
         if exc.status == 404:
             if exc.code == "BucketNotFound":
@@ -202,7 +204,7 @@ async def fetch_object(url: str, *, max_bytes: int, gateway: ObjectReader | None
         raise
     except Exception as exc:  # config errors, connection errors, timeouts: classified like any OCI call
         raise _about_url(url, exc) from None
-    return ResolvedArtifact("url", file_name_of(name), stored.content, url=url)
+    return ResolvedArtifact("url", file_name_of(name), url=url, spooled=stored.content)
 
 
 def _about_url(url: str, exc: BaseException) -> ReconcileError:

@@ -14,3 +14,13 @@ class Outcome:
     events: list[tuple[str, str, str]] = dataclasses.field(default_factory=list)
     requeue_after: float | None = None
     requeue_reason: str = ""
+
+
+class ProgressMade(Exception):
+    """An error after a step that status must record anyway (an OCI job CreateJob returned, say):
+    whatever went wrong next, the status names what now exists, so nothing is left unrecorded."""
+
+    def __init__(self, cause: Exception, status: StatusPatch[Any]) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+        self.status = status

@@ -40,6 +40,11 @@ log = logging.getLogger(__name__)
 
 # A just-registered run is left alone this long, so the handler's own status write lands first.
 SETTLE_SECONDS = 1.0
+# A run whose own update keeps failing is retried with its own backoff (the poll interval doubled
+# per failure, up to this), and let go after MAX_RUN_FAILURES in a row (about half an hour): one
+# bad run never slows the others, nor stays tracked forever.
+RUN_BACKOFF_CAP_SECONDS = 600.0
+MAX_RUN_FAILURES = 8
 
 
 @dataclasses.dataclass
@@ -57,6 +62,9 @@ class TrackedRun:
     logs_known: bool = False
     # False when neither the run nor its job enables logging: no GET is spent looking for logs.
     expects_logs: bool = True
+    # This run's own failures in a row, and when it is looked at again (its own backoff).
+    failures: int = 0
+    retry_at: float = 0.0
 
     @property
     def involved(self) -> dict[str, Any]:
@@ -204,6 +212,8 @@ class RunPoller:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                # Only the compartment's lists get here (one run's failure is that run's own): with
+                # no list, no run of the compartment can be followed.
                 failures = min(failures + 1, 4)
                 metrics.POLL_CYCLES.labels("error").inc()
                 log.warning(
@@ -221,31 +231,61 @@ class RunPoller:
             for summary in await self._gateway.list_job_runs(compartment_id, lifecycle_state=state):
                 if summary.id in runs:
                     listed[summary.id] = summary
-        plan = plan_tick(runs, listed, cutoff)
-        failures = 0
+        now = self._clock()
+        due = {run_id: run for run_id, run in runs.items() if run.retry_at <= now}
+        plan = plan_tick(due, listed, cutoff)
         for run_id, view in plan.updates:
-            failures += not await self._apply_safely(run_id, view)
+            await self._apply_safely(run_id, view)
         for run_id in plan.fetch:
             try:
-                job_run = await self._gateway.get_job_run(run_id)
+                job_run = await self._gateway.get_job_run(run_id) or await self._confirm_gone(
+                    run_id, listed.get(run_id)
+                )
             except Exception as exc:
                 # One run OCI cannot answer for right now must not hold back the others' updates.
-                log.warning("reading OCI job run %s failed: %s: %s", run_id, type(exc).__name__, exc)
-                failures += 1
+                self._failed(run_id, f"reading OCI job run {run_id} failed: {type(exc).__name__}: {exc}")
                 continue
-            run = self._runs.get(run_id)
-            if job_run is not None:
-                failures += not await self._apply_safely(run_id, job_run)
-            elif run is not None:
-                gone = RunView(
-                    run_id, None, run.compartment_id, RunState.DELETED, "the OCI job run no longer exists"
-                )
-                failures += not await self._apply_safely(run_id, gone)
+            await self._apply_safely(run_id, job_run)
         self.last_cycle = self._clock()
         self.cycles += 1
-        if failures:
-            # The runs keep their last known state, so the next cycle tries them again.
-            raise RuntimeError(f"{failures} run status update(s) failed")
+
+    async def _confirm_gone(self, run_id: str, listed: RunView | None) -> RunView:
+        """What a GetJobRun 404 means: OCI answers 404 for a run it denies us too (IAM), so a run
+        we created is taken as deleted only once the compartment's list agrees."""
+        run = self._runs.get(run_id)
+        compartment = run.compartment_id if run is not None else ""
+        if listed is None:
+            found = await self._gateway.list_job_runs(compartment, id=run_id)
+            listed = next((view for view in found if view.id == run_id), None)
+        if listed is not None and listed.state is not RunState.DELETED:
+            log.warning(
+                "OCI answered 404 to GetJobRun %s, which its list still shows: following the list", run_id
+            )
+            return listed
+        return RunView(run_id, None, compartment, RunState.DELETED, "the OCI job run no longer exists")
+
+    def _failed(self, run_id: str, problem: str) -> None:
+        """One more failure of this run alone: back it off, and let it go after MAX_RUN_FAILURES."""
+        run = self._runs.get(run_id)
+        if run is None:
+            return
+        run.failures += 1
+        if run.failures >= MAX_RUN_FAILURES:
+            log.error(
+                "giving up following run %s (TrainingJobRun %s/%s) after %d failures in a row; last: %s. "
+                "It is followed again when the operator restarts",
+                run_id,
+                run.namespace,
+                run.name,
+                run.failures,
+                problem,
+            )
+            metrics.RUNS_DROPPED.inc()
+            self.untrack(run_id)
+            return
+        delay = min(self._settings.poll_interval_seconds * 2**run.failures, RUN_BACKOFF_CAP_SECONDS)
+        run.retry_at = self._clock() + delay
+        log.warning("%s; this run is tried again in %.0fs", problem, delay)
 
     async def _apply_safely(self, run_id: str, view: RunView) -> bool:
         """One run's update; a failure (e.g. the API server answering 500) must not stop the others."""
@@ -255,7 +295,7 @@ class RunPoller:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            log.warning("updating the status of run %s failed: %s: %s", run_id, type(exc).__name__, exc)
+            self._failed(run_id, f"updating the status of run {run_id} failed: {type(exc).__name__}: {exc}")
             return False
 
     async def _apply(self, run_id: str, view: RunView) -> None:
@@ -266,10 +306,13 @@ class RunPoller:
         status = run_status(view, self._gateway.region, run.status, run.generation, cond.now_rfc3339())
         if view.log_id is None and "logs" in run.status:
             status = status.without("logs")  # a summary knows no logs: keep what we wrote before
-        if not await self._status.write(run.namespace, run.name, status):  # the TrainingJobRun is gone
+        if not await self._status.write(
+            run.namespace, run.name, run.uid, status
+        ):  # the TrainingJobRun is gone
             self.untrack(run_id)
             return
         # Remember what OCI said only once it is written, so a failed patch is retried next cycle.
+        run.failures, run.retry_at = 0, 0.0
         run.lifecycle_state, run.lifecycle_details = view.lifecycle_state, view.lifecycle_details
         run.logs_known = run.logs_known or bool(view.log_id)
         run.status = {**run.status, **status}

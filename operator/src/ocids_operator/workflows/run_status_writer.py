@@ -16,7 +16,7 @@ from ..core.status_patch import StatusPatch
 
 class RunStatusStore(Protocol):
     async def patch_run_status(
-        self, namespace: str, name: str, status: dict[str, Any]
+        self, namespace: str, name: str, uid: str, status: dict[str, Any]
     ) -> dict[str, Any] | None: ...
 
 
@@ -24,8 +24,14 @@ class RunStatusWriter:
     def __init__(self, kube: RunStatusStore) -> None:
         self._kube = kube
 
-    async def write(self, namespace: str, name: str, status: StatusPatch[TrainingJobRunStatus]) -> bool:
-        """Merge `status` into the object's; False when the TrainingJobRun is gone."""
+    async def write(
+        self, namespace: str, name: str, uid: str, status: StatusPatch[TrainingJobRunStatus]
+    ) -> bool:
+        """Merge `status` into the object's; False when the TrainingJobRun is gone.
+
+        Only into the object with this uid: one re-created under the same name is another run,
+        and is "gone" as far as this status is concerned.
+        """
         if not status:
             return True
-        return await self._kube.patch_run_status(namespace, name, dict(status)) is not None
+        return await self._kube.patch_run_status(namespace, name, uid, dict(status)) is not None

@@ -13,15 +13,16 @@ from typing import Any
 from ..api import TrainingJobSpec
 from ..core import conditions as cond
 from ..core import model
-from ..core.errors import retry, stalled
+from ..core.errors import ErrorOutcome, ReconcileError, retry, stalled
 from ..core.job_plan import DesiredJob, JobAction, JobPlan, JobRecord, ObservedJob, plan_job
-from ..core.phases import CANCELABLE_RUN_STATES, JobState
-from ..core.run_plan import active_run_ids
-from ..core.status import deleting_status, job_status
+from ..core.links import shown_url
+from ..core.phases import CANCELABLE_RUN_STATES, JobState, RunState
+from ..core.run_plan import RunView, active_run_ids
+from ..core.status import deleting_status, job_status, recorded_job_status
 from ..runtime import Runtime
 from .crash_point import crash_after
 from .inputs import object_ref, parse_spec, resolve_artifact, resolve_env
-from .outcome import Outcome
+from .outcome import Outcome, ProgressMade
 
 MAX_STEPS = 5
 ADOPTED_DIFFERS = "adopted-template-differs"
@@ -34,74 +35,35 @@ async def reconcile(rt: Runtime, body: Mapping[str, Any]) -> Outcome:
     generation = body["metadata"].get("generation")
 
     user_env = await resolve_env(rt.kube, ref.namespace, spec.env)
-    artifact = await resolve_artifact(
-        rt.kube,
-        ref.namespace,
-        spec.artifact,
-        max_bytes=rt.settings.artifact_max_bytes,
-        timeout_seconds=rt.settings.artifact_url_timeout_seconds,
-        object_storage=rt.objects,
-    )
-    desired = DesiredJob(spec, ref, model.desired_template(spec, user_env), artifact.digest)
-    state = JobRecord(status.get("jobId"), int(status.get("revision") or 0))
-    retired = [job_id for job_id in status.get("retiredJobIds") or [] if job_id]
-    events: list[tuple[str, str, str]] = []
-    # The Ready condition's reason names the last thing done (Created, UpdatedInPlace, NewRevision,
-    # JobRecreated, Adopted), so drift repairs stay visible in the conditions, not only in Events.
-    reason = "Active"
-    active = False
-
-    for _ in range(MAX_STEPS):
-        observed = await _observe(rt, desired, state)
-        plan = plan_job(desired, state, observed)
-        if plan.action is JobAction.NOOP:
-            active = True
-            break
-        if plan.action is JobAction.STALL:
-            raise stalled(plan.reason, plan.message)
-        if plan.action in (JobAction.CREATE, JobAction.RECREATE, JobAction.NEW_REVISION):
-            job_id = await _ensure_job(rt, desired, plan, user_env)
-            await _ensure_artifact(rt, job_id, artifact)
-            if plan.retire_job_id and plan.retire_job_id not in retired:
-                retired.append(plan.retire_job_id)
-            events.append(_event_for(plan, job_id))
-            reason = events[-1][1]
-            state = JobRecord(job_id, plan.revision)
-        elif plan.action is JobAction.ADOPT:
-            assert observed is not None
-            hash_tag = ADOPTED_DIFFERS if plan.changes else desired.template_hash
-            await rt.oci.update_job(observed.id, model.JobUpdate(spec, ref, 1, hash_tag), observed.etag)
-            events.append(("Normal", "Adopted", f"adopted OCI job {observed.id} (revision 1)"))
-            if plan.changes:
-                events.append(("Warning", "AdoptedTemplateDiffers", plan.message))
-            reason = events[-1][1]
-            state = JobRecord(observed.id, 1)
-        elif plan.action is JobAction.FINISH_CREATE:
-            assert observed is not None
-            await _ensure_artifact(rt, observed.id, artifact)
-            job = await rt.oci.get_job(observed.id)
-            if job is None or job.lifecycle_state == JobState.CREATING:
-                break  # not active yet: look again after a poll interval
-        elif plan.action is JobAction.UPDATE:
-            assert observed is not None
-            update = model.JobUpdate(spec, ref, state.revision, desired.template_hash)
-            await rt.oci.update_job(observed.id, update, observed.etag)
-            events.append(("Normal", "UpdatedInPlace", plan.message))
-            reason = "UpdatedInPlace"
-    else:
-        raise retry("StillConverging", f"the OCI job did not converge in {MAX_STEPS} steps; retrying")
-
+    source = await _artifact_source(rt, spec, ref.namespace, status)
+    desired = DesiredJob(spec, ref, model.desired_template(spec, user_env), source.digest)
+    progress = Progress(JobRecord(status.get("jobId"), int(status.get("revision") or 0)))
+    progress.retired = [job_id for job_id in status.get("retiredJobIds") or [] if job_id]
+    initial = progress.state
+    try:
+        active = await _converge(rt, desired, source, user_env, progress)
+        if active:  # earlier revisions are only retired once this one is usable
+            progress.retired = await retire_jobs(rt, spec, progress.retired, progress.events)
+    except Exception as exc:
+        if progress.state == initial:
+            raise
+        # CreateJob (or adoption) went through: record the job before reporting the error, so a
+        # deletion or a later edit finds it instead of leaving it orphaned in OCI.
+        recorded = recorded_job_status(progress.state.job_id, progress.state.revision, progress.retired)
+        raise ProgressMade(exc, recorded) from exc
+    state, retired, events, reason = progress.state, progress.retired, progress.events, progress.reason
     assert state.job_id is not None
-    if active:  # earlier revisions are only retired once this one is usable
-        retired = await retire_jobs(rt, spec, retired, events)
-    elif reason == "Active":
+    if not active and reason == "Active":
         reason = "Creating"
+    if source.problem and not _source_problem_reported(status, source.problem):
+        events.append(("Warning", source.problem.reason, source.problem.message))
     result = job_status(
         spec=spec,
         job_id=state.job_id,
         revision=state.revision,
         retired_job_ids=retired,
-        artifact=artifact,
+        artifact=source.artifact,
+        source_problem=None if source.problem is None else (source.problem.reason, source.problem.message),
         region=rt.region,
         active=active,
         reason=reason,
@@ -116,6 +78,72 @@ async def reconcile(rt: Runtime, body: Mapping[str, Any]) -> Outcome:
     )
 
 
+@dataclasses.dataclass
+class Progress:
+    """What a reconcile has done so far (kept when a later step fails)."""
+
+    state: JobRecord
+    retired: list[str] = dataclasses.field(default_factory=list)
+    events: list[tuple[str, str, str]] = dataclasses.field(default_factory=list)
+    # The Ready condition's reason names the last thing done (Created, UpdatedInPlace, NewRevision,
+    # JobRecreated, Adopted), so drift repairs stay visible in the conditions, not only in Events.
+    reason: str = "Active"
+
+
+async def _converge(
+    rt: Runtime,
+    desired: DesiredJob,
+    source: ArtifactSource,
+    user_env: Mapping[str, str],
+    progress: Progress,
+) -> bool:
+    """Apply plan steps until the job matches the spec; False while it is still CREATING."""
+    spec, ref, events = desired.spec, desired.ref, progress.events
+    for _ in range(MAX_STEPS):
+        state = progress.state
+        observed = await _observe(rt, desired, state)
+        plan = plan_job(desired, state, observed)
+        if plan.action is JobAction.NOOP:
+            return True
+        if plan.action is JobAction.STALL:
+            raise stalled(plan.reason, plan.message)
+        if plan.action is JobAction.RECREATE and observed is None and await _listed(rt, desired, state):
+            # GetJob answers 404 for a while after CreateJob (eventual consistency), while ListJobs
+            # already shows the job: not gone, so not re-created (which would orphan it).
+            return False
+        if plan.action in (JobAction.CREATE, JobAction.RECREATE, JobAction.NEW_REVISION):
+            source.content()  # never a job that could not get its artifact
+            job_id = await _ensure_job(rt, desired, plan, user_env)
+            if plan.retire_job_id and plan.retire_job_id not in progress.retired:
+                progress.retired.append(plan.retire_job_id)
+            progress.state = JobRecord(job_id, plan.revision)
+            await _ensure_artifact(rt, job_id, source)
+            events.append(_event_for(plan, job_id))
+            progress.reason = events[-1][1]
+        elif plan.action is JobAction.ADOPT:
+            assert observed is not None
+            hash_tag = ADOPTED_DIFFERS if plan.changes else desired.template_hash
+            await rt.oci.update_job(observed.id, model.JobUpdate(spec, ref, 1, hash_tag), observed.etag)
+            progress.state = JobRecord(observed.id, 1)
+            events.append(("Normal", "Adopted", f"adopted OCI job {observed.id} (revision 1)"))
+            if plan.changes:
+                events.append(("Warning", "AdoptedTemplateDiffers", plan.message))
+            progress.reason = events[-1][1]
+        elif plan.action is JobAction.FINISH_CREATE:
+            assert observed is not None
+            await _ensure_artifact(rt, observed.id, source)
+            job = await rt.oci.get_job(observed.id)
+            if job is None or job.lifecycle_state == JobState.CREATING:
+                return False  # not active yet: look again after a poll interval
+        elif plan.action is JobAction.UPDATE:
+            assert observed is not None
+            update = model.JobUpdate(spec, ref, state.revision, desired.template_hash)
+            await rt.oci.update_job(observed.id, update, observed.etag)
+            events.append(("Normal", "UpdatedInPlace", plan.message))
+            progress.reason = "UpdatedInPlace"
+    raise retry("StillConverging", f"the OCI job did not converge in {MAX_STEPS} steps; retrying")
+
+
 async def _observe(rt: Runtime, desired: DesiredJob, state: JobRecord) -> ObservedJob | None:
     job_id = state.job_id or desired.spec.adopt_job_id
     if job_id is None:
@@ -128,12 +156,18 @@ async def _observe(rt: Runtime, desired: DesiredJob, state: JobRecord) -> Observ
     return dataclasses.replace(job, artifact_digest=digest)
 
 
+async def _listed(rt: Runtime, desired: DesiredJob, state: JobRecord) -> bool:
+    tags = {model.TAG_UID: desired.ref.uid, model.TAG_REVISION: str(state.revision)}
+    return state.job_id in await rt.oci.find_job_ids(
+        desired.spec.compartment_id, desired.spec.project_id, tags
+    )
+
+
 async def _ensure_job(rt: Runtime, desired: DesiredJob, plan: JobPlan, user_env: Mapping[str, str]) -> str:
     """The job of this revision: found by its tags (a crash after create), else created."""
     spec, ref = desired.spec, desired.ref
     tags = {model.TAG_UID: ref.uid, model.TAG_REVISION: str(plan.revision)}
-    display_name = spec.display_name or ref.default_display_name
-    found = await rt.oci.find_job_ids(spec.compartment_id, spec.project_id, display_name, tags)
+    found = await rt.oci.find_job_ids(spec.compartment_id, spec.project_id, tags)
     if found:
         return found[0]
     job_id = await rt.oci.create_job(
@@ -143,10 +177,68 @@ async def _ensure_job(rt: Runtime, desired: DesiredJob, plan: JobPlan, user_env:
     return job_id
 
 
-async def _ensure_artifact(rt: Runtime, job_id: str, artifact: model.ResolvedArtifact) -> None:
+async def _ensure_artifact(rt: Runtime, job_id: str, source: ArtifactSource) -> None:
     if await rt.oci.job_artifact_exists(job_id):
         return
-    await rt.oci.upload_job_artifact(job_id, artifact)
+    await rt.oci.upload_job_artifact(job_id, source.content())
+
+
+# The source is gone or no longer readable (an expired PAR, an object removed by a lifecycle rule).
+SOURCE_GONE = frozenset({"ArtifactNotFound", "ArtifactNotFetchable"})
+
+
+@dataclasses.dataclass(frozen=True)
+class ArtifactSource:
+    """The artifact as far as a reconcile knows it: its bytes, or only the digest the current OCI
+    job was made with while its source cannot be read (`problem`)."""
+
+    artifact: model.ResolvedArtifact | None
+    digest: str
+    problem: ErrorOutcome | None = None
+
+    def content(self) -> model.ResolvedArtifact:
+        if self.artifact is None:
+            assert self.problem is not None
+            raise ReconcileError(self.problem)
+        return self.artifact
+
+
+async def _artifact_source(
+    rt: Runtime, spec: TrainingJobSpec, namespace: str, status: Mapping[str, Any]
+) -> ArtifactSource:
+    """The spec's artifact. Once an OCI job holds it, a source that went away does not stall the
+    job: the job still works, so it stays Active and resynced on the digest it was made with, and
+    only what needs the bytes (a new revision) waits for the source."""
+    try:
+        artifact = await resolve_artifact(
+            rt.kube,
+            namespace,
+            spec.artifact,
+            max_bytes=rt.settings.artifact_max_bytes,
+            timeout_seconds=rt.settings.artifact_url_timeout_seconds,
+            object_storage=rt.objects,
+            fetcher=rt.artifacts,
+        )
+    except ReconcileError as exc:
+        known = status.get("artifact") or {}
+        # Status shows an https:// URL without its secrets, an oci:// one as written.
+        url = spec.artifact.url
+        same_source = url is not None and known.get("url") in (url, shown_url(url))
+        if exc.outcome.reason not in SOURCE_GONE or not status.get("jobId") or not same_source:
+            raise
+        return ArtifactSource(None, str(known.get("digest")), exc.outcome)
+    return ArtifactSource(artifact, artifact.digest)
+
+
+def _source_problem_reported(status: Mapping[str, Any], problem: ErrorOutcome) -> bool:
+    for condition in status.get("conditions") or []:
+        if condition.get("type") == cond.ARTIFACT_SOURCE_AVAILABLE:
+            return condition.get("status") == "False" and condition.get("message") == problem.message
+    return False
+
+
+def gone(run: RunView) -> bool:
+    return run.state is RunState.DELETED
 
 
 def _event_for(plan: JobPlan, job_id: str) -> tuple[str, str, str]:
@@ -160,21 +252,45 @@ def _event_for(plan: JobPlan, job_id: str) -> tuple[str, str, str]:
 async def retire_jobs(
     rt: Runtime, spec: TrainingJobSpec, retired: list[str], events: list[tuple[str, str, str]]
 ) -> list[str]:
-    """Retire earlier revisions nobody runs any more; return those still in use."""
-    still_used = []
+    """Retire earlier revisions nobody needs any more; return those still needed.
+
+    A retired job is deleted only once it has no runs left in OCI: a TrainingJobRun deletes its
+    OCI run when it goes (policy Delete), so a run still there belongs to an existing
+    TrainingJobRun, to one that asked for Retain, or to an adopted job's history. DeleteJob would
+    take all of those with it.
+    """
+    still_needed = []
     for job_id in retired:
-        runs = await rt.oci.list_job_runs(spec.compartment_id, job_id=job_id)
-        if active_run_ids(runs):
-            still_used.append(job_id)
-            continue
-        if spec.deletion_policy == "Delete":
-            await rt.oci.delete_job(job_id)
-            events.append(("Normal", "RetiredJobDeleted", f"deleted retired OCI job {job_id}"))
-        else:
+        runs = [
+            run for run in await rt.oci.list_job_runs(spec.compartment_id, job_id=job_id) if not gone(run)
+        ]
+        if active_run_ids(runs) or (runs and spec.deletion_policy == "Delete"):
+            still_needed.append(job_id)
+        elif spec.deletion_policy != "Delete":
             events.append(
                 ("Normal", "RetiredJobRetained", f"retired OCI job {job_id} kept (deletionPolicy Retain)")
             )
-    return still_used
+        elif not await delete_until_gone(rt, job_id, events, "RetiredJobDeleted", "deleting retired OCI job"):
+            still_needed.append(job_id)
+    return still_needed
+
+
+async def delete_until_gone(
+    rt: Runtime, job_id: str, events: list[tuple[str, str, str]], reason: str, what: str
+) -> bool:
+    """Delete a job (with its runs); True once it is gone. DeleteJob's 202 is only a start: its work
+    request may still fail and bring the job back, so the job is only let go once OCI shows it
+    gone, and a job back from a failed deletion is deleted again."""
+    job = await rt.oci.get_job(job_id)
+    if job is None or job.lifecycle_state == JobState.DELETED:
+        return True
+    if job.lifecycle_state == JobState.DELETING:
+        return False
+    if not await rt.oci.delete_job(job_id):
+        return True
+    events.append(("Normal", reason, f"{what} {job_id}"))
+    job = await rt.oci.get_job(job_id)
+    return job is None or job.lifecycle_state == JobState.DELETED
 
 
 async def finalize(rt: Runtime, body: Mapping[str, Any]) -> Outcome:
@@ -183,12 +299,22 @@ async def finalize(rt: Runtime, body: Mapping[str, Any]) -> Outcome:
     status = dict(body.get("status") or {})
     compartment = spec.get("compartmentId")
     job_ids = [job_id for job_id in [status.get("jobId"), *(status.get("retiredJobIds") or [])] if job_id]
-    if not job_ids or not compartment:
+    if not compartment:
         return Outcome()
     if spec.get("deletionPolicy", "Delete") == "Retain":
+        if not job_ids:
+            return Outcome()
         # Runs are left to their own TrainingJobRun's deletionPolicy (garbage collection deletes those).
         message = f"left OCI job(s) {', '.join(job_ids)} in place (deletionPolicy Retain)"
         return Outcome(events=[("Normal", "Retained", message)])
+    if spec.get("projectId"):
+        # Jobs this object created but never recorded (an error or a crash right after CreateJob).
+        uid = {model.TAG_UID: body["metadata"]["uid"]}
+        for job_id in await rt.oci.find_job_ids(compartment, spec["projectId"], uid):
+            if job_id not in job_ids:
+                job_ids.append(job_id)
+    if not job_ids:
+        return Outcome()
     active: list[str] = []
     for job_id in job_ids:
         runs = await rt.oci.list_job_runs(compartment, job_id=job_id)
@@ -203,9 +329,18 @@ async def finalize(rt: Runtime, body: Mapping[str, Any]) -> Outcome:
             requeue_after=rt.settings.poll_interval_seconds,
             requeue_reason=message,
         )
-    events = []
-    for job_id in job_ids:
-        deleted = await rt.oci.delete_job(job_id)
-        what = "deleted OCI job" if deleted else "OCI job already gone:"
-        events.append(("Normal", "Deleted", f"{what} {job_id}"))
+    events: list[tuple[str, str, str]] = []
+    pending = [
+        job_id
+        for job_id in job_ids
+        if not await delete_until_gone(rt, job_id, events, "Deleted", "deleting OCI job")
+    ]
+    if pending:
+        message = f"waiting for OCI to delete job(s) {', '.join(pending)}"
+        return Outcome(
+            deleting_status("DeletingJobs", message, status, cond.now_rfc3339()),
+            events,
+            requeue_after=rt.settings.poll_interval_seconds,
+            requeue_reason=message,
+        )
     return Outcome(events=events)

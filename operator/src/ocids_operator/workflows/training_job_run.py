@@ -2,16 +2,30 @@
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Mapping
 from typing import Any
 
+from ..adapters.oci_errors import classify
 from ..api import API_VERSION, TrainingJobRunSpec, TrainingJobRunStatus, TrainingJobSpec
 from ..core import conditions as cond
 from ..core import model
 from ..core.kinds import TRAINING_JOB_KIND
 from ..core.phases import ACTIVE_RUN_STATES, RunPhase, RunState
-from ..core.run_plan import RunAction, RunView, plan_run
-from ..core.run_status import pending_status, run_status
+from ..core.run_plan import (
+    CANCEL_WAIT,
+    LOST_RUN_REASON,
+    CreateAction,
+    RunAction,
+    RunPlan,
+    RunView,
+    cancel_wait_over,
+    is_terminal,
+    lost_run_message,
+    plan_create,
+    plan_run,
+)
+from ..core.run_status import lost_run_status, pending_status, run_status
 from ..core.status_patch import StatusPatch
 from ..runtime import Runtime
 from .crash_point import crash_after
@@ -134,42 +148,134 @@ async def reconcile(rt: Runtime, body: Mapping[str, Any]) -> tuple[Outcome, list
     job_id: str = job_status["jobId"]
     ref = object_ref(body, rt.settings.cluster_name)
     display_name = spec.display_name or ref.default_display_name
-    existing = await _find_existing(rt, job_spec.compartment_id, display_name, ref.uid)
+    attempted_at = _parse_time(status.get("createAttemptedAt"))
+    # Once a create was attempted, a run of ours that was deleted since is still ours: look for it too.
+    existing = await _find_existing(
+        rt, job_spec.compartment_id, display_name, ref.uid, include_deleted=attempted_at is not None
+    )
+    create = plan_create(attempted_at, existing, datetime.datetime.now(datetime.UTC))
+    if create.action is CreateAction.GIVE_UP:
+        return _lost(create.message, status, generation), owners
     events = []
-    if existing is None:
-        job_env = await resolve_env(rt.kube, namespace, job_spec.env)
-        run_env = await resolve_env(rt.kube, namespace, spec.env)
-        view = await rt.oci.create_job_run(model.RunRequest(spec, job_spec, ref, job_id, job_env, run_env))
-        crash_after(rt.settings, "create_job_run")
-        events.append(("Normal", "Created", f"created OCI job run {view.id} of {job_id}"))
-    else:
+    if create.action is CreateAction.ADOPT:
+        assert existing is not None
         view = existing
         events.append(("Normal", "Found", f"found OCI job run {view.id} created before a restart"))
+    else:
+        if attempted_at is None:
+            # Recorded before the request: a crash right after CreateJobRun must never lead to a
+            # second run, whatever happens to the first one meanwhile (plan_create).
+            stamp = StatusPatch(TrainingJobRunStatus(create_attempted_at=datetime.datetime.now(datetime.UTC)))
+            if not await rt.run_status.write(namespace, meta["name"], meta["uid"], stamp):
+                return Outcome(), owners  # the TrainingJobRun is gone
+            status = {**status, **stamp}
+        job_env = await resolve_env(rt.kube, namespace, job_spec.env)
+        run_env = await resolve_env(rt.kube, namespace, spec.env)
+        try:
+            view = await rt.oci.create_job_run(
+                model.RunRequest(spec, job_spec, ref, job_id, job_env, run_env)
+            )
+        except Exception as exc:
+            refused = await _refused_create(rt, body, status, exc, job_id, spec.job_ref.name)
+            if refused is None:
+                raise
+            return refused, owners
+        crash_after(rt.settings, "create_job_run")
+        events.append(("Normal", "Created", f"created OCI job run {view.id} of {job_id}"))
     result = run_status(view, rt.region, status, generation, cond.now_rfc3339())
     result = result.with_fields(job_id=view.job_id or job_id, message=None)
     if view.job_id in (None, job_id):
         result = result.with_fields(job_revision=job_status.get("revision"))
     # Written before the poller follows the run, so the poller's later phases land after it.
-    if not await rt.run_status.write(namespace, meta["name"], result):
+    if not await rt.run_status.write(namespace, meta["name"], meta["uid"], result):
         return Outcome(events=events), owners  # the TrainingJobRun is gone
-    track(rt, body, {**status, **result}, job_spec.compartment_id, job)
+    if not is_terminal(result.get("phase")):
+        track(rt, body, {**status, **result}, job_spec.compartment_id, job)
     return Outcome(events=events), owners
+
+
+def _lost(message: str, status: Mapping[str, Any], generation: int | None) -> Outcome:
+    return Outcome(
+        lost_run_status(message, status, generation, cond.now_rfc3339()),
+        [("Warning", LOST_RUN_REASON, message)],
+    )
+
+
+async def _refused_create(
+    rt: Runtime,
+    body: Mapping[str, Any],
+    status: Mapping[str, Any],
+    exc: Exception,
+    job_id: str,
+    job_name: str,
+) -> Outcome | None:
+    """The outcome of a CreateJobRun OCI answered with a refusal, or None to handle `exc` as any error."""
+    meta = body["metadata"]
+    generation = meta.get("generation")
+    error = classify(exc, "create_job_run")
+    if error.code == "InvalidatedRetryToken":
+        # This object's token was spent on a create with another body: its run was made before
+        # (and is gone, or the lookup would have found it). A second run is never made.
+        return _lost(lost_run_message(_parse_time(status.get("createAttemptedAt"))), status, generation)
+    if error.status is None or not 400 <= error.status < 500 or error.status == 409:
+        return None  # maybe created (a timeout, 5xx): the same token makes the repeat safe
+    # A definite refusal created nothing, so the next attempt is a first attempt again.
+    cleared = StatusPatch(TrainingJobRunStatus(create_attempted_at=None))
+    if not await rt.run_status.write(meta["namespace"], meta["name"], meta["uid"], cleared):
+        return Outcome()
+    if error.status != 404:
+        return None
+    # The OCI job is gone (deleted in the console, a retirement racing this run) or not visible to
+    # us: the TrainingJob re-creates it on its next resync, and this run starts on the new one.
+    plan = RunPlan(
+        RunAction.WAIT,
+        "OCIJobNotFound",
+        f"OCI job {job_id} of TrainingJob {job_name} was not found ({error.message}); "
+        "waiting for the TrainingJob to re-create it",
+    )
+    events = []
+    if (status.get("conditions") or [{}])[0].get("reason") != plan.reason:
+        events.append(("Warning", plan.reason, plan.message))
+    return Outcome(
+        pending_status(plan, status, generation, cond.now_rfc3339()).with_fields(create_attempted_at=None),
+        events,
+        requeue_after=rt.settings.poll_interval_seconds,
+        requeue_reason=plan.message,
+    )
+
+
+def _parse_time(value: Any) -> datetime.datetime | None:
+    if not value:
+        return None
+    if isinstance(value, datetime.datetime):
+        return value
+    return datetime.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
 
 
 def _compartment(job: Mapping[str, Any] | None) -> str | None:
     return ((job or {}).get("spec") or {}).get("compartmentId")
 
 
-async def _find_existing(rt: Runtime, compartment_id: str, display_name: str, uid: str) -> RunView | None:
+async def _find_existing(
+    rt: Runtime, compartment_id: str, display_name: str, uid: str, include_deleted: bool = False
+) -> RunView | None:
     """The OCI run this object already created (a crash before the status write), if any.
 
     Filtered by display name on the server, so the lookup is one small call however many runs
-    the compartment holds; the uid tag then identifies ours.
+    the compartment holds; the uid tag then identifies ours. Lists leave DELETED runs out unless
+    asked for by state, so `include_deleted` costs one more call.
     """
     runs = await rt.oci.list_job_runs(compartment_id, display_name=display_name)
     for run in runs:
         if run.tags.get(model.TAG_UID) == uid and run.state is not RunState.DELETED:
             return run
+    if include_deleted:
+        deleted = await rt.oci.list_job_runs(
+            compartment_id, display_name=display_name, lifecycle_state=RunState.DELETED.value
+        )
+        for run in deleted:
+            if run.tags.get(model.TAG_UID) == uid:
+                return run
     return None
 
 
@@ -189,6 +295,21 @@ async def _created_before_a_crash(rt: Runtime, body: Mapping[str, Any]) -> str |
     return None if existing is None else str(existing.id)
 
 
+async def _listed_run(rt: Runtime, body: Mapping[str, Any], run_id: str) -> RunView | None:
+    """The run as its compartment's list shows it, after a GetJobRun 404: OCI answers 404 to reads
+    IAM denies too, and a live run taken for gone would never be canceled."""
+    tracked = rt.poller.tracked().get(run_id)
+    compartment = tracked.compartment_id if tracked is not None else None
+    if compartment is None:
+        job_ref = ((body.get("spec") or {}).get("jobRef") or {}).get("name")
+        namespace = body["metadata"]["namespace"]
+        compartment = _compartment(await rt.kube.get_training_job(namespace, job_ref) if job_ref else None)
+    if compartment is None:
+        return None
+    listed = await rt.oci.list_job_runs(compartment, id=run_id)
+    return next((run for run in listed if run.id == run_id), None)
+
+
 async def finalize(rt: Runtime, body: Mapping[str, Any]) -> Outcome:
     """Deletion: Delete cancels an active run, then deletes it in OCI; Retain leaves it untouched."""
     spec = body.get("spec") or {}
@@ -203,11 +324,20 @@ async def finalize(rt: Runtime, body: Mapping[str, Any]) -> Outcome:
         return Outcome(
             events=[("Normal", "Retained", f"left OCI job run {run_id} in place (deletionPolicy Retain)")]
         )
-    run = await rt.oci.get_job_run(run_id)
+    run = await rt.oci.get_job_run(run_id) or await _listed_run(rt, body, run_id)
     if run is None or run.state is RunState.DELETED:  # e.g. deleted with its job
         rt.poller.untrack(run_id)
         return Outcome(events=[("Normal", "Deleted", f"OCI job run {run_id} was already gone")])
     if run.state in ACTIVE_RUN_STATES:
+        deletion = (body.get("metadata") or {}).get("deletionTimestamp")
+        if cancel_wait_over(deletion, datetime.datetime.now(datetime.UTC)):
+            rt.poller.untrack(run_id)
+            minutes = int(CANCEL_WAIT.total_seconds() // 60)
+            left = (
+                f"OCI job run {run_id} is still {run.lifecycle_state} {minutes} minutes after deletion "
+                "began; the TrainingJobRun is let go and the run is left in OCI (see it in the console)"
+            )
+            return Outcome(events=[("Warning", "RunLeftInOCI", left)])
         if run.state is not RunState.CANCELING:
             await rt.oci.cancel_job_run(run_id)
         message = f"canceling OCI job run {run_id} before deleting it"
