@@ -39,6 +39,9 @@ class OperatorSettings(BaseSettings):
     namespaces: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # Run polling: fast while runs are starting, slow once every tracked run is long past start.
     poll_interval_seconds: float = Field(default=10.0, gt=0, le=3600)
+    # How long deleting a TrainingJobRun waits for OCI to stop its run (a CANCELING that never ends, a
+    # NEEDS_ATTENTION run OCI will not cancel) before it lets the object go, leaving the run in OCI.
+    run_cancel_timeout_seconds: float = Field(default=900.0, gt=0, le=86400)
     poll_slow_interval_seconds: float = Field(default=60.0, gt=0, le=3600)
     poll_fast_window_seconds: float = Field(default=600.0, ge=0)
     # How often a TrainingJob is compared with its OCI job (drift, retired revisions).

@@ -144,3 +144,52 @@ def test_a_run_whose_reads_iam_denies_is_not_reported_deleted(e2e: Scenario) -> 
     run = e2e.wait_run("guarded-1", {"Succeeded", "Deleted"}, timeout=90)
     assert run["status"]["phase"] == "Succeeded", run["status"]
     e2e.admin.clear_faults()
+
+
+@pytest.mark.parametrize("stuck", ["canceling", "needs-attention"])
+def test_deleting_a_run_oci_will_not_stop_lets_the_object_go_after_the_bound_and_says_so(
+    world: Scenario, start_operator: Callable[..., OperatorProcess], stuck: str
+) -> None:
+    start_operator(env={"OCIDS_RUN_CANCEL_TIMEOUT_SECONDS": "6"})
+    world.apply(world.job("stuck", scripts.GATED))
+    world.wait_job_active("stuck")
+    release = world.release_file("stuck-1")
+    world.apply(world.run("stuck-1", "stuck", env={"RELEASE_FILE": str(release)}))
+    run_id = world.wait_run("stuck-1", "InProgress")["status"]["jobRunId"]
+    if stuck == "canceling":
+        world.admin.hold_canceling(run_id)
+    else:
+        world.admin.needs_attention(run_id)
+        world.wait_run("stuck-1", "NeedsAttention")
+    try:
+        # Deletion must neither hang for good nor drop the run silently.
+        world.kube.delete(RUNS, "stuck-1", world.namespace, timeout=90)
+        event = world.wait_event("stuck-1", "RunLeftInOCI")
+        assert run_id in event["message"] and "OCIDS_RUN_CANCEL_TIMEOUT_SECONDS" in event["message"]
+        assert event["type"] == "Warning"
+        left = world.oci.get_job_run(run_id)
+        assert left.lifecycle_state in ("CANCELING", "NEEDS_ATTENTION"), left.lifecycle_state
+    finally:
+        world.admin.release_canceling()
+        world.admin.clear_needs_attention()
+        release.touch()
+
+
+def test_a_run_whose_deletion_iam_denies_is_not_taken_for_gone(
+    world: Scenario, start_operator: Callable[..., OperatorProcess]
+) -> None:
+    start_operator(env={"OCIDS_RETRY_MAX_SECONDS": "5"})
+    world.apply(world.job("keep", "print('done')\n"))
+    world.wait_job_active("keep")
+    world.apply(world.run("keep-1", "keep"))
+    run_id = world.wait_run("keep-1", "Succeeded")["status"]["jobRunId"]
+    # What OCI answers once a policy no longer lets the operator delete runs: the same 404 as "gone".
+    world.admin.deny("delete_job_run", resource_ids=[run_id], count=None)
+
+    world.kube.delete(RUNS, "keep-1", world.namespace, wait=False)
+    assert "NotAuthorizedOrNotFound" in world.wait_event("keep-1", "DeletionBlocked", timeout=60)["message"]
+    assert world.get_run("keep-1") is not None, "the finalizer holds while OCI refuses"
+
+    world.admin.clear_faults()
+    wait_for(lambda: world.get_run("keep-1") is None, timeout=90, message="deleted once allowed")
+    assert world.oci.get_job_run(run_id) is None or world.oci.get_job_run(run_id).lifecycle_state == "DELETED"

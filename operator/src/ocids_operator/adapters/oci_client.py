@@ -20,7 +20,7 @@ from .. import metrics
 from ..core.errors import retry
 from ..core.job_plan import ObservedJob
 from ..core.model import JobRequest, JobUpdate, ResolvedArtifact, RunRequest, content_digest
-from ..core.phases import GONE_JOB_STATES
+from ..core.phases import GONE_JOB_STATES, RunState
 from ..core.run_plan import RunView
 from ..settings import OperatorSettings
 from . import oci_mapping as mapping
@@ -252,5 +252,14 @@ class OciGateway:
 
     @_off_loop
     def delete_job_run(self, job_run_id: str) -> bool:
-        deleted = self._counter.call_unless_missing("delete_job_run", self.client.delete_job_run, job_run_id)
-        return deleted is not None
+        try:
+            self._counter.call("delete_job_run", self.client.delete_job_run, job_run_id)
+        except oci.exceptions.ServiceError as exc:
+            if not is_not_found(exc):
+                raise
+            # As for jobs: an IAM denial is the same 404, so a run that can still be read is not gone.
+            run = self._counter.call_unless_missing("get_job_run", self.client.get_job_run, job_run_id)
+            if run is not None and run.data.lifecycle_state != RunState.DELETED:
+                raise
+            return False
+        return True

@@ -135,13 +135,10 @@ def lost_run_message(attempted_at: datetime.datetime | None) -> str:
     )
 
 
-# How long a deletion waits for OCI to stop a run (CANCELING that never ends, NEEDS_ATTENTION OCI
-# will not cancel) before it lets the TrainingJobRun go and leaves the run in OCI, with a Warning.
-CANCEL_WAIT = datetime.timedelta(minutes=15)
-
-
-def cancel_wait_over(deletion_timestamp: str | None, now: datetime.datetime) -> bool:
+def cancel_wait_over(deletion_timestamp: str | None, now: datetime.datetime, limit_seconds: float) -> bool:
+    """Whether a deletion has waited long enough for OCI to stop a run (a CANCELING that never ends,
+    a NEEDS_ATTENTION run OCI will not cancel): then the TrainingJobRun is let go, the run left in OCI."""
     if not deletion_timestamp:
         return False
     began = datetime.datetime.fromisoformat(deletion_timestamp.replace("Z", "+00:00"))
-    return now - began >= CANCEL_WAIT
+    return (now - began).total_seconds() >= limit_seconds

@@ -13,7 +13,6 @@ from ..core import model
 from ..core.kinds import TRAINING_JOB_KIND
 from ..core.phases import ACTIVE_RUN_STATES, RunPhase, RunState
 from ..core.run_plan import (
-    CANCEL_WAIT,
     LOST_RUN_REASON,
     CreateAction,
     RunAction,
@@ -330,12 +329,13 @@ async def finalize(rt: Runtime, body: Mapping[str, Any]) -> Outcome:
         return Outcome(events=[("Normal", "Deleted", f"OCI job run {run_id} was already gone")])
     if run.state in ACTIVE_RUN_STATES:
         deletion = (body.get("metadata") or {}).get("deletionTimestamp")
-        if cancel_wait_over(deletion, datetime.datetime.now(datetime.UTC)):
+        limit = rt.settings.run_cancel_timeout_seconds
+        if cancel_wait_over(deletion, datetime.datetime.now(datetime.UTC), limit):
             rt.poller.untrack(run_id)
-            minutes = int(CANCEL_WAIT.total_seconds() // 60)
             left = (
-                f"OCI job run {run_id} is still {run.lifecycle_state} {minutes} minutes after deletion "
-                "began; the TrainingJobRun is let go and the run is left in OCI (see it in the console)"
+                f"OCI job run {run_id} is still {run.lifecycle_state} {limit:g}s after deletion began "
+                "(OCIDS_RUN_CANCEL_TIMEOUT_SECONDS); the TrainingJobRun is let go and the run is left "
+                "in OCI (see it in the console)"
             )
             return Outcome(events=[("Warning", "RunLeftInOCI", left)])
         if run.state is not RunState.CANCELING:
