@@ -38,7 +38,8 @@ typecheck: $(STAMP) ## mypy
 unit: $(STAMP) ## fast tests, no cluster, no emulator process (and every test module still imports)
 	$(BIN)/pytest tests/unit -q -n $(XDIST_WORKERS)
 	@# Integration and image tests run late and long: an import they broke should fail here, in seconds.
-	$(BIN)/pytest tests/integration tests/image --collect-only -q -p no:cacheprovider > /dev/null
+	@# (Without CI=true: under CI the oci CLI contract tests insist at import that `make ocicli` ran.)
+	env -u CI $(BIN)/pytest tests/integration tests/image --collect-only -q -p no:cacheprovider > /dev/null
 
 controlplane: ## build (or reuse) kube-apiserver, kube-controller-manager, kubectl, etcd, helm (needs Go >= 1.26)
 	bash tools/controlplane/build.sh
