@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Collection, Coroutine, Iterator
 from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 import oci
@@ -207,18 +207,12 @@ class OciGateway:
 
     @_off_loop
     def delete_job(self, job_id: str) -> bool:
-        try:
-            self._counter.call("delete_job", self.client.delete_job, job_id, delete_related_job_runs=True)
-        except oci.exceptions.ServiceError as exc:
-            if not is_not_found(exc):
-                raise
-            # OCI answers an IAM denial with the same 404 NotAuthorizedOrNotFound as a missing job:
-            # only a job that cannot be read either counts as gone, else the denial blocks deletion.
-            job = self._counter.call_unless_missing("get_job", self.client.get_job, job_id)
-            if job is not None and job.data.lifecycle_state not in GONE_JOB_STATES:
-                raise
-            return False
-        return True
+        return self._delete_unless_readable(
+            ("delete_job", self.client.delete_job, {"delete_related_job_runs": True}),
+            ("get_job", self.client.get_job),
+            job_id,
+            GONE_JOB_STATES,
+        )
 
     # Job runs ---------------------------------------------------------------------------------
     @_off_loop
@@ -252,14 +246,34 @@ class OciGateway:
 
     @_off_loop
     def delete_job_run(self, job_run_id: str) -> bool:
+        return self._delete_unless_readable(
+            ("delete_job_run", self.client.delete_job_run, {}),
+            ("get_job_run", self.client.get_job_run),
+            job_run_id,
+            {RunState.DELETED},
+        )
+
+    def _delete_unless_readable(
+        self,
+        delete: tuple[str, Callable[..., Any], dict[str, Any]],
+        read: tuple[str, Callable[..., Any]],
+        resource_id: str,
+        gone_states: Collection[str],
+    ) -> bool:
+        """Delete; False when it was already gone.
+
+        OCI answers an IAM denial with the same 404 NotAuthorizedOrNotFound as a missing resource: only
+        one that cannot be read either (or reads as deleted) counts as gone, else the 404 is raised and
+        the deletion stays blocked until the policy allows it.
+        """
+        operation, call, kwargs = delete
         try:
-            self._counter.call("delete_job_run", self.client.delete_job_run, job_run_id)
+            self._counter.call(operation, call, resource_id, **kwargs)
         except oci.exceptions.ServiceError as exc:
             if not is_not_found(exc):
                 raise
-            # As for jobs: an IAM denial is the same 404, so a run that can still be read is not gone.
-            run = self._counter.call_unless_missing("get_job_run", self.client.get_job_run, job_run_id)
-            if run is not None and run.data.lifecycle_state != RunState.DELETED:
+            found = self._counter.call_unless_missing(*read, resource_id)
+            if found is not None and found.data.lifecycle_state not in gone_states:
                 raise
             return False
         return True
