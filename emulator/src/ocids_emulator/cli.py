@@ -1,4 +1,4 @@
-"""``ocids-emulator init`` / ``serve``."""
+"""``ocids-emulator init`` / ``serve`` / ``resource-principal``."""
 
 from __future__ import annotations
 
@@ -15,11 +15,15 @@ from typing import Any
 
 from aiohttp import web
 
+from ocids_emulator.api.httpio import EMULATOR_KEY
+from ocids_emulator.api.identity.proxymux import parse_address, start_proxymux
+from ocids_emulator.api.identity.resource_principal import DEFAULT_RESOURCE_TYPE, write_resource_principal
 from ocids_emulator.config import ENDPOINT_FILE, init_data_dir, is_initialized, read_ids
 from ocids_emulator.core.emulator import Settings, Simulation
 from ocids_emulator.faults.denials import parse_deny_flag
 from ocids_emulator.faults.spec import parse_error_flag
-from ocids_emulator.server import build_app
+from ocids_emulator.security.session_tokens import DEFAULT_LIFETIME_S
+from ocids_emulator.server import TOKENS_KEY, build_app
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -60,7 +64,32 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--max-body-mb", type=int, default=512, help="largest accepted request (artifact) body"
     )
+    serve.add_argument(
+        "--proxymux",
+        type=parse_address,
+        metavar="HOST:PORT",
+        help="serve OKE workload identity's token exchange over TLS here (the SDK dials port 12250)",
+    )
+    serve.add_argument(
+        "--kubeconfig", type=Path, help="the API server that reviews ServiceAccount tokens (with --proxymux)"
+    )
+    serve.add_argument(
+        "--session-token-seconds",
+        type=int,
+        default=DEFAULT_LIFETIME_S,
+        help="lifetime of the security tokens issued (workload identity, instance principals)",
+    )
     serve.add_argument("--log-level", default="INFO")
+    rp = sub.add_parser(
+        "resource-principal",
+        help="write a resource principal v2.2 session token and private key; print the SDK's env",
+    )
+    rp.add_argument("--data-dir", required=True, type=Path)
+    rp.add_argument("--out-dir", type=Path, help="default: DATA_DIR/resource-principal")
+    rp.add_argument("--resource-id", help="default: a new OCID of --resource-type")
+    rp.add_argument("--resource-type", default=DEFAULT_RESOURCE_TYPE)
+    rp.add_argument("--compartment-id", help="default: the tenancy's first compartment")
+    rp.add_argument("--seconds", type=int, default=DEFAULT_LIFETIME_S, help="token lifetime")
     return parser
 
 
@@ -85,6 +114,7 @@ async def _serve(args: argparse.Namespace) -> None:
         minute_seconds=args.minute_seconds,
         provisioning_seconds=args.provisioning_seconds,
         max_body_bytes=args.max_body_mb * 1024 * 1024,
+        session_token_seconds=args.session_token_seconds,
     )
     # One server per data dir: two would interleave writes to the same SQLite file and run folders.
     lock = (data_dir / "serve.lock").open("w")
@@ -97,6 +127,12 @@ async def _serve(args: argparse.Namespace) -> None:
     await runner.setup()
     site = web.TCPSite(runner, args.host, args.port, reuse_address=True)
     await site.start()
+    proxymux = None
+    if args.proxymux:
+        emu = app[EMULATOR_KEY]
+        proxymux = await start_proxymux(
+            args.proxymux, args.kubeconfig.resolve(), data_dir, emu.tenancy, app[TOKENS_KEY]
+        )
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         logging.getLogger("ocids_emulator").warning(
             "binding %s: the emulator's admin endpoint (/_emulator) is unauthenticated and artifacts run"
@@ -117,6 +153,8 @@ async def _serve(args: argparse.Namespace) -> None:
     finally:
         with contextlib.suppress(FileNotFoundError):
             (data_dir / ENDPOINT_FILE).unlink()
+        if proxymux is not None:
+            await proxymux.cleanup()
         await runner.cleanup()
 
 
@@ -134,9 +172,26 @@ def main(argv: list[str] | None = None) -> int:
             ids = init_data_dir(args.data_dir, args.region)
         print("".join(f"{k}={v}\n" for k, v in ids.items()), end="")
         return 0
+    if args.command == "resource-principal":
+        if not is_initialized(args.data_dir):
+            print(f"{args.data_dir} holds no tenancy", file=sys.stderr)
+            return 2
+        env = write_resource_principal(
+            args.data_dir.resolve(),
+            args.out_dir,
+            resource_id=args.resource_id,
+            resource_type=args.resource_type,
+            compartment_id=args.compartment_id,
+            seconds=args.seconds,
+        )
+        print("".join(f"{k}={v}\n" for k, v in env.items()), end="")
+        return 0
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    if args.proxymux and not args.kubeconfig:
+        print("--proxymux needs --kubeconfig (the API server to review tokens)", file=sys.stderr)
+        return 2
     if not is_initialized(args.data_dir):
         print(
             f"{args.data_dir} holds no tenancy; run `ocids-emulator init --data-dir {args.data_dir}` first",

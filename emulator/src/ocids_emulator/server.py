@@ -15,7 +15,8 @@ from aiohttp import web
 from ocids_emulator.api import admin, data_science, object_storage
 from ocids_emulator.api import logging as logging_service
 from ocids_emulator.api.data_science.job_deletion import finish_job_delete
-from ocids_emulator.api.httpio import EMULATOR_KEY, json_response
+from ocids_emulator.api.httpio import EMULATOR_KEY, TOKENS_KEY, json_response
+from ocids_emulator.api.identity import instance
 from ocids_emulator.api.object_storage.buckets import seed_buckets
 from ocids_emulator.core.emulator import JOB, Emulator, Settings
 from ocids_emulator.core.errors import FAULT_CODES, ApiError
@@ -23,6 +24,7 @@ from ocids_emulator.execution.executor import Executor
 from ocids_emulator.execution.orphans import kill_orphans
 from ocids_emulator.faults.denials import not_authorized_or_not_found
 from ocids_emulator.faults.spec import Faults
+from ocids_emulator.security.session_tokens import SessionTokens
 from ocids_emulator.security.signatures import Verifier
 
 LOG = logging.getLogger(__name__)
@@ -95,9 +97,11 @@ async def _dispatch(request: web.Request, handler: Handler) -> web.StreamRespons
         return error_response(status, code, message)
     body_signed = request.method in ("POST", "PUT", "PATCH") and operation not in UNSIGNED_BODY_OPERATIONS
     body = await request.read() if body_signed else None
-    request["principal"] = request.app[VERIFIER_KEY].verify(
+    # The verified principal (user, workload, resource) stays on the request for policy checks.
+    request["principal"] = principal = request.app[VERIFIER_KEY].verify(
         request.method, request.raw_path, request.headers, body, body_signed=body_signed
     )
+    emu.stats.count_principal(principal.kind)
     # OCI authenticates before it authorizes: a denial (or a read that trails a create) is a 404
     # only for a correctly signed request.
     resources = resource_ids(request, body)
@@ -123,12 +127,14 @@ def build_app(settings: Settings, faults: dict[str, Any] | None = None) -> web.A
         emu.faults = Faults.from_dict(faults)
     app = web.Application(middlewares=[oci_middleware], client_max_size=settings.max_body_bytes)
     app[EMULATOR_KEY] = emu
-    app[VERIFIER_KEY] = Verifier(emu.tenancy.key_ids)
+    app[TOKENS_KEY] = SessionTokens.for_data_dir(settings.data_dir, settings.session_token_seconds)
+    app[VERIFIER_KEY] = Verifier(emu.tenancy.key_ids, app[TOKENS_KEY])
     app[EXECUTOR_KEY] = Executor(emu)
     app.add_routes(data_science.routes())
     app.add_routes(logging_service.routes())
     app.add_routes(object_storage.routes())
     app.add_routes(admin.routes())
+    instance.setup(app)
     app.on_startup.append(_on_startup)
     app.on_cleanup.append(_on_cleanup)
     return app

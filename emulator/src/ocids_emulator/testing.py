@@ -23,6 +23,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from ocids_emulator.api.identity.resource_principal import write_resource_principal
+from ocids_emulator.api.identity.tls import CA_CERT_FILE
 from ocids_emulator.config import ENDPOINT_FILE, IDS_FILE, init_data_dir, is_initialized, read_ids
 from ocids_emulator.execution.orphans import kill_orphans
 
@@ -135,8 +137,16 @@ class RunningEmulator:
         simulated: str | None = None,
         faults: dict[str, Any] | None = None,
         extra_args: Sequence[str] = (),
+        proxymux: str | None = None,
+        kubeconfig: str | os.PathLike[str] | None = None,
+        session_token_seconds: int | None = None,
     ) -> None:
         self.data_dir = Path(data_dir).resolve()
+        # OKE workload identity's token exchange (HOST:PORT, TLS); needs the kubeconfig of the API
+        # server that reviews ServiceAccount tokens.
+        self.proxymux = proxymux
+        self.kubeconfig = Path(kubeconfig).resolve() if kubeconfig else None
+        self.session_token_seconds = session_token_seconds
         self.port = port
         self.simulated = simulated
         self.faults = faults
@@ -177,6 +187,30 @@ class RunningEmulator:
             "OCI_CLI_PROFILE": self.profile,
             **{f"OCIDS_EMULATOR_{k}": v for k, v in self.ids.items()},
         }
+
+    @property
+    def proxymux_ca_file(self) -> str:
+        """The CA that signs the proxymux's certificate (``OCI_KUBERNETES_SERVICE_ACCOUNT_CERT_PATH``)."""
+        return str(self.data_dir / CA_CERT_FILE)
+
+    @property
+    def workload_identity_env(self) -> dict[str, str]:
+        """What ``oci.auth.signers.get_oke_workload_identity_resource_principal_signer`` reads
+        (the SDK dials port 12250 of ``KUBERNETES_SERVICE_HOST``; pass the token itself to it)."""
+        if not self.proxymux:
+            raise RuntimeError("this emulator was started without proxymux=")
+        return {
+            "KUBERNETES_SERVICE_HOST": self.proxymux.rpartition(":")[0],
+            "OCI_KUBERNETES_SERVICE_ACCOUNT_CERT_PATH": self.proxymux_ca_file,
+            "OCI_RESOURCE_PRINCIPAL_REGION": self.ids["REGION"],
+        }
+
+    def resource_principal(
+        self, out_dir: str | os.PathLike[str] | None = None, **kwargs: Any
+    ) -> dict[str, str]:
+        """Write a resource principal v2.2 token + key (``ocids-emulator resource-principal``) and
+        return the ``OCI_RESOURCE_PRINCIPAL_*`` environment for ``get_resource_principals_signer()``."""
+        return write_resource_principal(self.data_dir, Path(out_dir) if out_dir else None, **kwargs)
 
     def oci_config(self) -> dict[str, Any]:
         import oci
@@ -230,6 +264,10 @@ class RunningEmulator:
             command += ["--simulated", self.simulated]
         if self.faults:
             command += ["--faults-json", json.dumps(self.faults)]
+        if self.proxymux:
+            command += ["--proxymux", self.proxymux, "--kubeconfig", str(self.kubeconfig)]
+        if self.session_token_seconds is not None:
+            command += ["--session-token-seconds", str(self.session_token_seconds)]
         return command + self.extra_args
 
     def start(self) -> RunningEmulator:
@@ -302,10 +340,23 @@ def running_emulator(
     simulated: str | None = None,
     faults: dict[str, Any] | None = None,
     extra_args: Sequence[str] = (),
+    proxymux: str | None = None,
+    kubeconfig: str | os.PathLike[str] | None = None,
+    session_token_seconds: int | None = None,
 ) -> Iterator[RunningEmulator]:
-    """Start ``ocids-emulator serve`` (after ``init`` when ``data_dir`` is new) and stop it on exit."""
+    """Start ``ocids-emulator serve`` (after ``init`` when ``data_dir`` is new) and stop it on exit.
+
+    ``proxymux="127.0.0.x:12250"`` + ``kubeconfig`` also serve OKE workload identity's token exchange.
+    """
     emulator = RunningEmulator(
-        Path(data_dir), port=port, simulated=simulated, faults=faults, extra_args=extra_args
+        Path(data_dir),
+        port=port,
+        simulated=simulated,
+        faults=faults,
+        extra_args=extra_args,
+        proxymux=proxymux,
+        kubeconfig=kubeconfig,
+        session_token_seconds=session_token_seconds,
     )
     emulator.start()
     try:

@@ -9,9 +9,12 @@ from aiohttp import web
 
 from ocids_emulator.core.emulator import Emulator
 from ocids_emulator.core.errors import cannot_parse
+from ocids_emulator.security.session_tokens import SessionTokens
 from ocids_emulator.security.signatures import Principal
 
 EMULATOR_KEY: web.AppKey[Emulator] = web.AppKey("emulator", Emulator)
+# The security tokens the emulator issues and verifies (workload identity, instance principals).
+TOKENS_KEY: web.AppKey[SessionTokens] = web.AppKey("session_tokens", SessionTokens)
 
 
 def emulator(request: web.Request) -> Emulator:

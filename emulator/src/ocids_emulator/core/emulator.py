@@ -56,6 +56,8 @@ class Settings:
     cancel_grace_seconds: float = 5.0
     container_default: Simulation = field(default_factory=lambda: Simulation(1.0, 0))
     max_body_bytes: int = 512 * 1024 * 1024
+    # Lifetime of the security tokens the emulator issues (OKE workload identity); tests shorten it.
+    session_token_seconds: int = 3600
 
 
 def body_hash(body: Any) -> str:

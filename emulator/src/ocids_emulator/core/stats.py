@@ -18,20 +18,32 @@ UNKNOWN_OPERATION = "unknown"
 class RequestStats:
     def __init__(self) -> None:
         self._counts: Counter[tuple[str, int]] = Counter()
+        # Verified requests by kind of principal (user, workload, resource): shows which auth a client used.
+        self._principals: Counter[str] = Counter()
         self.since = now_rfc3339()
 
     def count(self, operation: str | None, status: int) -> None:
         self._counts[(operation or UNKNOWN_OPERATION, status)] += 1
 
+    def count_principal(self, kind: str) -> None:
+        self._principals[kind] += 1
+
     def reset(self) -> None:
         self._counts.clear()
+        self._principals.clear()
         self.since = now_rfc3339()
 
     def to_dict(self) -> dict[str, Any]:
-        """``{"since", "total", "operations": {op: {"total", "byStatus": {"200": n}}}}``."""
+        """``{"since", "total", "operations": {op: {"total", "byStatus": {"200": n}}}, "principals":
+        {kind: n}}``."""
         operations: dict[str, dict[str, Any]] = {}
         for (operation, status), n in sorted(self._counts.items()):
             entry = operations.setdefault(operation, {"total": 0, "byStatus": {}})
             entry["total"] += n
             entry["byStatus"][str(status)] = n
-        return {"since": self.since, "total": sum(self._counts.values()), "operations": operations}
+        return {
+            "since": self.since,
+            "total": sum(self._counts.values()),
+            "operations": operations,
+            "principals": dict(sorted(self._principals.items())),
+        }

@@ -3,6 +3,10 @@
 The SDK signs ``date (request-target) host`` on every call and adds
 ``content-length content-type x-content-sha256`` on POST/PUT/PATCH, except for streamed uploads
 (create_job_artifact, put_object) that sign only the three generic headers.
+
+``keyId`` is ``<tenancy>/<user>/<fingerprint>`` of an API key in tenancy.json, or ``ST$<token>``
+for a security token this emulator issued (``session_tokens.py``: the request is then verified
+with the key bound into the token).
 """
 
 from __future__ import annotations
@@ -14,12 +18,14 @@ import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import ClassVar
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from ocids_emulator.core.errors import ApiError, not_authenticated
+from ocids_emulator.security.session_tokens import TOKEN_PREFIX, SessionTokens, TokenPrincipal
 
 MAX_SKEW = dt.timedelta(minutes=5)
 GENERIC_HEADERS = ("date", "(request-target)", "host")
@@ -29,6 +35,9 @@ _PARAM = re.compile(r'(\w+)="([^"]*)"')
 
 @dataclass(frozen=True)
 class Principal:
+    """An API-key user; ``kind`` matches TokenPrincipal's so later policy checks can branch on it."""
+
+    kind: ClassVar[str] = "user"
     tenancy_id: str
     user_id: str
     fingerprint: str
@@ -60,8 +69,14 @@ def signing_string(signed: list[str], headers: Mapping[str, str], method: str, t
     return "\n".join(lines)
 
 
+def check_date(value: str | None, now: dt.datetime | None = None) -> None:
+    """401 unless ``value`` (the date header) is within MAX_SKEW of ``now``."""
+    Verifier._check_date(value, now)
+
+
 class Verifier:
-    def __init__(self, key_ids: Mapping[str, str]) -> None:
+    def __init__(self, key_ids: Mapping[str, str], tokens: SessionTokens | None = None) -> None:
+        self.tokens = tokens
         self._keys: dict[str, rsa.RSAPublicKey] = {}
         for key_id, pem in key_ids.items():
             key = serialization.load_pem_public_key(pem.encode())
@@ -78,7 +93,7 @@ class Verifier:
         *,
         body_signed: bool,
         now: dt.datetime | None = None,
-    ) -> Principal:
+    ) -> Principal | TokenPrincipal:
         """Check one request; ``headers`` must be case-insensitive. Raises 401 ApiError."""
         auth = headers.get("authorization")
         if not auth:
@@ -89,9 +104,16 @@ class Verifier:
         absent = [h for h in required if h not in signed]
         if absent:
             raise not_authenticated(f"The signature must cover the headers: {', '.join(absent)}")
-        key = self._keys.get(params["keyId"])
-        if key is None:
-            raise not_authenticated("The keyId is not a known API key of this tenancy")
+        principal: Principal | TokenPrincipal
+        if params["keyId"].startswith(TOKEN_PREFIX) and self.tokens is not None:
+            key, principal = self.tokens.resolve(params["keyId"])
+        else:
+            api_key = self._keys.get(params["keyId"])
+            if api_key is None:
+                raise not_authenticated("The keyId is not a known API key of this tenancy")
+            key = api_key
+            tenancy, user, fp = [*params["keyId"].split("/", 2), "", ""][:3]
+            principal = Principal(tenancy, user, fp)
         self._check_date(headers.get("date") or headers.get("x-date"), now)
         message = signing_string(signed, headers, method, target)
         try:
@@ -109,8 +131,7 @@ class Verifier:
             and headers.get("content-length") != str(len(body))
         ):
             raise not_authenticated("content-length does not match the request body")
-        tenancy, user, fp = [*params["keyId"].split("/", 2), "", ""][:3]
-        return Principal(tenancy, user, fp)
+        return principal
 
     @staticmethod
     def _check_date(value: str | None, now: dt.datetime | None) -> None:
@@ -127,4 +148,4 @@ class Verifier:
             raise not_authenticated("The date header is more than 5 minutes away from the server clock")
 
 
-__all__ = ["ApiError", "Principal", "Verifier", "parse_authorization", "signing_string"]
+__all__ = ["ApiError", "Principal", "TokenPrincipal", "Verifier", "parse_authorization", "signing_string"]
