@@ -22,6 +22,7 @@ from ocids_emulator.config import ENDPOINT_FILE, init_data_dir, is_initialized, 
 from ocids_emulator.core.emulator import Settings, Simulation
 from ocids_emulator.faults.denials import parse_deny_flag
 from ocids_emulator.faults.spec import parse_error_flag
+from ocids_emulator.security.policies import PolicyError
 from ocids_emulator.security.session_tokens import DEFAULT_LIFETIME_S
 from ocids_emulator.server import TOKENS_KEY, build_app
 
@@ -122,7 +123,10 @@ async def _serve(args: argparse.Namespace) -> None:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         raise SystemExit(f"another ocids-emulator is already serving {data_dir}") from None
-    app = build_app(settings, _faults(args))
+    try:
+        app = build_app(settings, _faults(args))
+    except PolicyError as exc:
+        raise SystemExit(f"ocids-emulator: {data_dir}/tenancy.json: {exc}") from None
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, args.host, args.port, reuse_address=True)

@@ -1,8 +1,9 @@
 """The emulated tenancy: files ``init`` writes and ``serve`` reads.
 
 A data folder holds ``config`` (an OCI config file, profile DEFAULT), the API key pair beside it,
-``tenancy.json`` (which tenancy, users, keys, compartments, projects and log groups exist; edit it
-to add compartments) and ``ids.env`` (the ids tests and the operator need).
+``tenancy.json`` (which tenancy, users, keys, compartments, projects and log groups exist, and the
+IAM groups, dynamic groups and policies; edit it to add compartments or change policies) and
+``ids.env`` (the ids tests and the operator need).
 """
 
 from __future__ import annotations
@@ -31,6 +32,11 @@ ENDPOINT_FILE = "endpoint"
 DB_FILE = "emulator.sqlite3"
 DEFAULT_REGION = "us-ashburn-1"
 DEFAULT_BUCKET = "ocids-artifacts"
+ADMIN_GROUP = "Administrators"
+DEFAULT_POLICIES = (
+    f"Allow group {ADMIN_GROUP} to manage all-resources in tenancy",
+    "Allow any-user to manage all-resources in tenancy where request.principal.type != 'user'",
+)
 
 
 @dataclass
@@ -46,6 +52,11 @@ class Tenancy:
     # Object Storage: the tenancy's namespace and the buckets seeded at start ({name, compartmentId}).
     object_storage_namespace: str = ""
     buckets: list[dict[str, Any]] = field(default_factory=list)
+    # IAM (security/policies.py): statements in OCI syntax; None (no key) means allow everything,
+    # so data folders made before policies existed keep working.
+    policies: list[str] | None = None
+    groups: dict[str, list[str]] = field(default_factory=dict)  # name -> user OCIDs
+    dynamic_groups: dict[str, str] = field(default_factory=dict)  # name -> matching rule
 
     @property
     def key_ids(self) -> dict[str, str]:
@@ -109,6 +120,12 @@ def init_data_dir(data_dir: Path, region: str = DEFAULT_REGION) -> dict[str, str
             "namespace": namespace,
             "buckets": [{"name": DEFAULT_BUCKET, "compartmentId": compartment_id}],
         },
+        # Users need policies as in OCI: the config user is an administrator. The keyless
+        # principals this emulator issues (workloads, resource and instance principals) are
+        # trusted too, so they work out of the box; drop that statement to test real policies.
+        "groups": {ADMIN_GROUP: [user_id]},
+        "dynamicGroups": {},
+        "policies": list(DEFAULT_POLICIES),
     }
     (data_dir / TENANCY_FILE).write_text(json.dumps(tenancy, indent=2) + "\n")
     (data_dir / CONFIG_FILE).write_text(
@@ -176,6 +193,9 @@ def load_tenancy(data_dir: Path) -> Tenancy:
         log_groups=list(raw.get("logGroups", [])),
         object_storage_namespace=_namespace_of(raw),
         buckets=list(raw.get("objectStorage", {}).get("buckets", [])),
+        policies=raw.get("policies"),
+        groups=raw.get("groups") or {},
+        dynamic_groups=raw.get("dynamicGroups") or {},
     )
 
 

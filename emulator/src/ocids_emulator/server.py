@@ -24,8 +24,9 @@ from ocids_emulator.execution.executor import Executor
 from ocids_emulator.execution.orphans import kill_orphans
 from ocids_emulator.faults.denials import not_authorized_or_not_found
 from ocids_emulator.faults.spec import Faults
-from ocids_emulator.security.session_tokens import SessionTokens
-from ocids_emulator.security.signatures import Verifier
+from ocids_emulator.security.authorization import requirement, target_compartments
+from ocids_emulator.security.session_tokens import SessionTokens, TokenPrincipal
+from ocids_emulator.security.signatures import Principal, Verifier
 
 LOG = logging.getLogger(__name__)
 EXECUTOR_KEY: web.AppKey[Executor] = web.AppKey("executor", Executor)
@@ -102,12 +103,32 @@ async def _dispatch(request: web.Request, handler: Handler) -> web.StreamRespons
         request.method, request.raw_path, request.headers, body, body_signed=body_signed
     )
     emu.stats.count_principal(principal.kind)
+    if not authorized(emu, request, operation, principal, body):
+        emu.stats.count_denial(principal.kind)
+        raise not_authorized_or_not_found()
     # OCI authenticates before it authorizes: a denial (or a read that trails a create) is a 404
     # only for a correctly signed request.
     resources = resource_ids(request, body)
     if emu.faults.denies(operation, resources) or emu.faults.hides_new(operation, resources):
         raise not_authorized_or_not_found()
     return await handler(request)
+
+
+def authorized(
+    emu: Emulator,
+    request: web.Request,
+    operation: str,
+    principal: Principal | TokenPrincipal,
+    body: bytes | None,
+) -> bool:
+    """IAM: a statement must grant what the operation needs in every compartment the call targets."""
+    needed = requirement(operation)
+    if needed is None or emu.policies.statements is None:
+        return True
+    return all(
+        emu.policies.allows(principal, needed[0], needed[1], compartment, operation)
+        for compartment in target_compartments(emu, request, body)
+    )
 
 
 def resource_ids(request: web.Request, body: bytes | None) -> list[str]:

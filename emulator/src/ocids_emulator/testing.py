@@ -112,6 +112,26 @@ class Admin:
         """DeleteJob still answers 202, but its work request ends FAILED and the job stays."""
         self.patch_faults({"failedJobDeletes": {"jobIds": list(job_ids), "count": count, "message": message}})
 
+    def policies(self) -> dict[str, Any]:
+        """The live IAM: ``{"policies": [...] or None, "groups": {...}, "dynamicGroups": {...}}``."""
+        return dict(self._call("GET", "/policies"))
+
+    def set_policies(
+        self,
+        statements: Sequence[str] | None,
+        *,
+        groups: dict[str, list[str]] | None = None,
+        dynamic_groups: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """Replace the policy statements live (None: allow everything); groups and dynamic groups
+        stay tenancy.json's unless given. Raises urllib's HTTPError 400 for a malformed statement."""
+        body: dict[str, Any] = {"policies": None if statements is None else list(statements)}
+        if groups is not None:
+            body["groups"] = groups
+        if dynamic_groups is not None:
+            body["dynamicGroups"] = dynamic_groups
+        return dict(self._call("PUT", "/policies", body))
+
     def stats(self) -> dict[str, Any]:
         """OCI requests answered since start/reset: ``{"total", "operations": {op: {"total",
         "byStatus": {"200": n}}}, "since"}`` (operations are SDK method names)."""

@@ -1,4 +1,5 @@
-"""The emulator's own admin API (``/_emulator``, not OCI): health, faults, counts, settings, run internals.
+"""The emulator's own admin API (``/_emulator``, not OCI): health, faults, counts, settings, IAM
+policies, run internals.
 
 Unauthenticated and bound to the same address as the OCI paths (loopback unless --host says otherwise).
 """
@@ -8,9 +9,10 @@ from __future__ import annotations
 from aiohttp import web
 
 from ocids_emulator.api.httpio import EMULATOR_KEY, emulator, json_body, json_response
-from ocids_emulator.core.emulator import RUN, Simulation
+from ocids_emulator.core.emulator import RUN, Simulation, policy_set
 from ocids_emulator.core.errors import invalid, not_found
 from ocids_emulator.faults.spec import Faults
+from ocids_emulator.security.policies import PolicyError
 
 PREFIX = "/_emulator"
 
@@ -54,6 +56,27 @@ async def delete_stats(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
+async def get_policies(request: web.Request) -> web.Response:
+    return json_response(request.app[EMULATOR_KEY].policies.to_dict())
+
+
+async def put_policies(request: web.Request) -> web.Response:
+    """Replace the live IAM (``policies``; ``groups``/``dynamicGroups`` when given, else tenancy.json's).
+    ``{"policies": null}`` allows everything. Not written to tenancy.json: a restart reads it again."""
+    emu = request.app[EMULATOR_KEY]
+    body = await json_body(request)
+    if "policies" not in body:
+        raise invalid("the body must name policies (a list of statements, or null)")
+    try:
+        new = policy_set(emu.tenancy, body["policies"], body.get("groups"), body.get("dynamicGroups"))
+    except PolicyError as exc:
+        raise invalid(str(exc)) from None
+    if body["policies"] is None:
+        new.statements = None
+    emu.policies = new
+    return json_response(new.to_dict())
+
+
 async def put_settings(request: web.Request) -> web.Response:
     """Change the simulated default at runtime (``{"simulated": "2:0"}`` or ``null``)."""
     emu = request.app[EMULATOR_KEY]
@@ -89,5 +112,7 @@ def routes() -> list[web.RouteDef]:
         web.get(f"{PREFIX}/stats", get_stats, allow_head=False),
         web.delete(f"{PREFIX}/stats", delete_stats),
         web.put(f"{PREFIX}/settings", put_settings),
+        web.get(f"{PREFIX}/policies", get_policies, allow_head=False),
+        web.put(f"{PREFIX}/policies", put_policies),
         web.get(f"{PREFIX}/jobRuns/{{run_id}}/effective", get_effective_configuration, allow_head=False),
     ]

@@ -16,6 +16,7 @@ from ocids_emulator.core.ocids import new_ocid
 from ocids_emulator.core.stats import RequestStats
 from ocids_emulator.core.timeutil import now_rfc3339
 from ocids_emulator.faults.spec import Faults
+from ocids_emulator.security.policies import PolicySet
 from ocids_emulator.store.sqlite import Record, Store
 
 JOB = "job"
@@ -60,6 +61,18 @@ class Settings:
     session_token_seconds: int = 3600
 
 
+def policy_set(
+    tenancy: Tenancy, policies: Any = None, groups: Any = None, dynamic_groups: Any = None
+) -> PolicySet:
+    """tenancy.json's IAM, with the given parts replaced (the admin API's PUT /_emulator/policies)."""
+    return PolicySet.build(
+        tenancy.policies if policies is None else policies,
+        tenancy.groups if groups is None else groups,
+        tenancy.dynamic_groups if dynamic_groups is None else dynamic_groups,
+        tenancy.compartments,
+    )
+
+
 def body_hash(body: Any) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
@@ -76,6 +89,8 @@ class Emulator:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.tenancy: Tenancy = load_tenancy(settings.data_dir)
+        # Parsed before the store opens: a malformed statement stops serve (PolicyError names it).
+        self.policies = policy_set(self.tenancy)
         self.store = Store(settings.data_dir / DB_FILE)
         self.faults = Faults()
         self.stats = RequestStats()
