@@ -8,11 +8,9 @@ SSL_CERT_FILE); the operator allows loopback artifact hosts only because the tes
 from __future__ import annotations
 
 import contextlib
-import datetime
 import hashlib
 import http.server
 import io
-import ipaddress
 import json
 import secrets
 import ssl
@@ -24,10 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from ocids_controlplane import pki
 from operator_harness import OperatorProcess, Scenario, condition, wait_for
 
 pytestmark = pytest.mark.integration
@@ -38,35 +33,6 @@ def _zip(message: str) -> bytes:
     with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr("main.py", f"print({message!r}, flush=True)\n")
     return buffer.getvalue()
-
-
-def self_signed(work: Path) -> tuple[Path, Path]:
-    """A certificate for 127.0.0.1 that is its own CA: (cert.pem, key.pem)."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"ocids-test-{secrets.token_hex(4)}")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False
-        )
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = work / "artifact-host.pem", work / "artifact-host.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
-    return cert_path, key_path
 
 
 @dataclass
@@ -134,8 +100,8 @@ class ArtifactHost:
 @contextlib.contextmanager
 def serve(host: ArtifactHost, work: Path) -> Iterator[tuple[str, str]]:
     """Run `host` over https and plain http on 127.0.0.1: yields (https base, http base)."""
-    cert, key = self_signed(work)
-    host.ca_file = cert
+    ca, cert, key = pki.write_serving_pair(work)
+    host.ca_file = ca
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
     secure = http.server.ThreadingHTTPServer(("127.0.0.1", 0), host.handler())

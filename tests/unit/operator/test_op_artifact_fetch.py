@@ -9,9 +9,7 @@ the artifact host; nothing leaves the loopback interface.
 from __future__ import annotations
 
 import asyncio
-import datetime
 import hashlib
-import ipaddress
 import logging
 import os
 import ssl
@@ -23,10 +21,7 @@ from typing import Any
 import aiohttp.connector
 import pytest
 from aiohttp import web
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from ocids_controlplane import pki
 from ocids_operator.adapters.artifact_fetch import (
     ArtifactFetcher,
     CheckedResolver,
@@ -44,39 +39,11 @@ PAR_PATH = f"/p/{TOKEN}/n/ns1/b/bucket/o/train.zip"
 
 
 def _tls(tmp: Path) -> ssl.SSLContext:
-    """A self-signed cert for 127.0.0.1 / localhost, added to aiohttp's verifying context."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    # A fresh subject each time: the context picks the CA by subject, and earlier ones stay loaded.
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"ocids-test-{os.urandom(8).hex()}")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-            ),
-            critical=False,
-        )
-        .sign(key, hashes.SHA256())
-    )
-    cert_pem = tmp / "cert.pem"
-    key_pem = tmp / "key.pem"
-    cert_pem.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_pem.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
-    aiohttp.connector._SSL_CONTEXT_VERIFIED.load_verify_locations(cafile=str(cert_pem))
+    """A serving context for 127.0.0.1 / localhost whose throwaway CA aiohttp's verifying context trusts."""
+    ca, cert, key = pki.write_serving_pair(tmp)
+    aiohttp.connector._SSL_CONTEXT_VERIFIED.load_verify_locations(cafile=str(ca))
     server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    server.load_cert_chain(str(cert_pem), str(key_pem))
+    server.load_cert_chain(str(cert), str(key))
     return server
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime
 import ipaddress
 import os
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -131,6 +132,22 @@ def make_leaf(
         sans += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ips]
         builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
     return key, builder.sign(ca_key, hashes.SHA256())
+
+
+def write_serving_pair(
+    directory: Path, *, ips: tuple[str, ...] = ("127.0.0.1",), dns_names: tuple[str, ...] = ("localhost",)
+) -> tuple[Path, Path, Path]:
+    """A throwaway CA and a serving certificate it signed, for a test's local TLS server:
+    (ca.crt, server.crt, server.key). The CA's name is unique, since a client context that already
+    trusts an earlier one picks CAs by subject."""
+    ca_key, ca = make_ca(f"ocids-test-ca-{secrets.token_hex(4)}")
+    key, cert = make_leaf(ca_key, ca, "ocids-test-server", server=True, dns_names=dns_names, ips=ips)
+    directory.mkdir(parents=True, exist_ok=True)
+    return (
+        _write(directory / "ca.crt", _cert_pem(ca)),
+        _write(directory / "server.crt", _cert_pem(cert)),
+        _write(directory / "server.key", _key_pem(key), private=True),
+    )
 
 
 def _key_pem(key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> bytes:
