@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -108,8 +109,18 @@ def kopf_settings(settings: OperatorSettings) -> kopf.OperatorSettings:
 def check_oci_config(settings: OperatorSettings) -> str | None:
     """With api_key the config file is read up front (no network), so a wrong path stops start-up.
 
-    Principal signers reach the network when built, so they are checked on first use instead.
+    Principal signers reach the network when built, so they are checked on first use instead;
+    here only what they need locally (a token file, the proxymux host, a region) is.
     """
+    if settings.auth is AuthMode.OKE_WORKLOAD_IDENTITY:
+        return check_workload_identity(settings)
+    if settings.auth is AuthMode.RESOURCE_PRINCIPAL:
+        if not os.environ.get("OCI_RESOURCE_PRINCIPAL_VERSION"):
+            return (
+                "OCIDS_AUTH=resource_principal needs OCI_RESOURCE_PRINCIPAL_VERSION "
+                "(and _RPST, _PRIVATE_PEM, _REGION)"
+            )
+        return None
     if settings.auth is not AuthMode.API_KEY:
         return None
     try:
@@ -128,6 +139,27 @@ def check_oci_config(settings: OperatorSettings) -> str | None:
     ) as exc:
         return f"invalid OCI config ({settings.oci_config_file}, profile {settings.oci_profile}): {exc}"
     return None
+
+
+def check_workload_identity(settings: OperatorSettings) -> str | None:
+    """OKE workload identity: the ServiceAccount token, the proxymux host and a region must be there."""
+    token = os.path.expanduser(settings.service_account_token_file)
+    if not os.path.isfile(token):
+        return (
+            f"invalid setting OCIDS_SERVICE_ACCOUNT_TOKEN_FILE: no ServiceAccount token at {token} "
+            "(automountServiceAccountToken must stay on)"
+        )
+    if not os.environ.get("KUBERNETES_SERVICE_HOST"):
+        return "OCIDS_AUTH=oke_workload_identity needs KUBERNETES_SERVICE_HOST (set by the kubelet in a Pod)"
+    if not (settings.region or os.environ.get("OCI_RESOURCE_PRINCIPAL_REGION")):
+        return "OCIDS_AUTH=oke_workload_identity needs OCIDS_REGION (or OCI_RESOURCE_PRINCIPAL_REGION)"
+    return None
+
+
+def describe_principal(settings: OperatorSettings, runtime: Runtime) -> str:
+    """Who the operator is to OCI, for the start-up line (no network: principals are built on first use)."""
+    auth = getattr(runtime.oci, "auth", None)
+    return str(auth.principal().description) if auth is not None else settings.auth.value
 
 
 def build_runtime(settings: OperatorSettings) -> Runtime:
@@ -166,9 +198,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"http://{settings.bind_address}:{settings.health_port}/healthz" if settings.health_port else None
     )
     log.info(
-        "starting: namespaces=%s auth=%s datascience_endpoint=%s",
+        "starting: namespaces=%s auth=%s principal=%s datascience_endpoint=%s",
         ",".join(settings.namespaces) or "(all)",
         settings.auth.value,
+        describe_principal(settings, runtime),
         settings.datascience_endpoint or "(SDK default)",
     )
     kopf.run(

@@ -12,6 +12,7 @@ from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ENV_PREFIX = "OCIDS_"
+DEFAULT_SERVICE_ACCOUNT_TOKEN_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/token"
 
 
 class AuthMode(enum.StrEnum):
@@ -29,8 +30,14 @@ class OperatorSettings(BaseSettings):
     auth: AuthMode = AuthMode.API_KEY
     oci_config_file: str = "~/.oci/config"
     oci_profile: str = "DEFAULT"
-    # With api_key the region comes from the config file unless set here.
+    # With api_key the region comes from the config file unless set here; with the principals from
+    # the signer (OCI_RESOURCE_PRINCIPAL_REGION, the instance metadata) unless set here.
     region: str | None = None
+    # oke_workload_identity: the Pod's ServiceAccount token, exchanged for an OCI session token
+    # (reread on every exchange: the kubelet rotates it).
+    service_account_token_file: str = Field(default=DEFAULT_SERVICE_ACCOUNT_TOKEN_FILE, min_length=1)
+    # instance_principal: the X.509 federation endpoint (".../v1/x509"); unset: the region's.
+    federation_endpoint: str | None = None
     datascience_endpoint: str | None = None
     logging_endpoint: str | None = None
     # Object Storage endpoint for `oci://` artifacts; unset: the SDK's regional endpoint.
@@ -78,7 +85,9 @@ class OperatorSettings(BaseSettings):
             return [item.strip() for item in value.split(",") if item.strip()]
         return value
 
-    @field_validator("datascience_endpoint", "logging_endpoint", "object_storage_endpoint")
+    @field_validator(
+        "datascience_endpoint", "logging_endpoint", "object_storage_endpoint", "federation_endpoint"
+    )
     @classmethod
     def _check_endpoint(cls, value: str | None) -> str | None:
         if value in (None, ""):

@@ -192,3 +192,46 @@ def test_namespaced_rbac_stays_in_its_namespaces(cluster: Cluster, namespace: st
         assert not can_i(cluster, kubeconfig, "get", "secrets", "kube-system")
     finally:
         remove_cluster_scoped(cluster, rbac)
+
+
+def test_keyless_modes_render_without_any_secret(tmp_path: Path) -> None:
+    for mode in ("oke_workload_identity", "instance_principal", "resource_principal"):
+        docs = render(tmp_path, "--set", f"oci.auth={mode}", "--set", "oci.region=us-ashburn-1")
+        (deploy,) = by_kind(docs, "Deployment")
+        pod = deploy["spec"]["template"]["spec"]
+        (container,) = pod["containers"]
+        env = env_of(deploy)
+        assert env["OCIDS_AUTH"] == mode
+        assert env["OCIDS_REGION"] == "us-ashburn-1"
+        assert "OCIDS_OCI_CONFIG_FILE" not in env and "OCIDS_OCI_PROFILE" not in env, mode
+        assert not [v for v in pod["volumes"] if "secret" in v], mode
+        assert [m["mountPath"] for m in container["volumeMounts"]] == ["/tmp"], mode
+        # The Pod's ServiceAccount token (workload identity's and the operator's own login) stays on.
+        assert pod.get("automountServiceAccountToken", True) is True
+        assert "OCIDS_FEDERATION_ENDPOINT" not in env
+
+
+def test_instance_principal_federation_endpoint_and_workload_identity_needs_a_region(tmp_path: Path) -> None:
+    docs = render(
+        tmp_path,
+        "--set", "oci.auth=instance_principal",
+        "--set", "oci.federationEndpoint=https://auth.us-ashburn-1.oraclecloud.com/v1/x509",
+    )  # fmt: skip
+    (deploy,) = by_kind(docs, "Deployment")
+    assert env_of(deploy)["OCIDS_FEDERATION_ENDPOINT"] == "https://auth.us-ashburn-1.oraclecloud.com/v1/x509"
+    # Only instance principals federate: the value is not passed to other modes.
+    docs = render(
+        tmp_path,
+        "--set",
+        "oci.federationEndpoint=https://auth.example/v1/x509",
+        "--set",
+        "oci.configSecret.name=x",
+    )
+    (deploy,) = by_kind(docs, "Deployment")
+    assert "OCIDS_FEDERATION_ENDPOINT" not in env_of(deploy)
+    bad = helm(tmp_path, "template", "x", str(CHART), "--set", "oci.federationEndpoint=ftp://x", check=False)
+    assert bad.returncode != 0 and "federationEndpoint" in bad.stderr, bad.stderr
+    missing = helm(
+        tmp_path, "template", "x", str(CHART), "--set", "oci.auth=oke_workload_identity", check=False
+    )
+    assert missing.returncode != 0 and "oci.region is required" in missing.stderr, missing.stderr

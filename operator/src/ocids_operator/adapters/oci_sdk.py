@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import collections
+import json
 import os
 import threading
 from collections.abc import Callable
@@ -11,6 +13,15 @@ from typing import Any, TypeVar
 import oci
 
 from .. import metrics
+from ..core.errors import (
+    CREDENTIALS_HINT,
+    CREDENTIALS_INVALID,
+    NOT_AUTHORIZED,
+    ErrorOutcome,
+    OutcomeKind,
+    Principal,
+    ReconcileError,
+)
 from ..settings import AuthMode, OperatorSettings
 from .oci_errors import is_not_found
 
@@ -31,7 +42,11 @@ def retry_strategy(settings: OperatorSettings) -> oci.retry.RetryStrategy:
 
 
 def config_and_signer(settings: OperatorSettings) -> tuple[dict[str, Any], Any]:
-    """SDK config dict and signer for the configured auth mode. Raises the SDK's config errors."""
+    """SDK config dict and signer for the configured auth mode. Raises the SDK's config errors.
+
+    Principal signers reach the network here (metadata, token exchange): the SDK's own retries of
+    those calls are bounded like every other call.
+    """
     if settings.auth is AuthMode.API_KEY:
         config = oci.config.from_file(os.path.expanduser(settings.oci_config_file), settings.oci_profile)
         if settings.region:
@@ -47,13 +62,125 @@ def config_and_signer(settings: OperatorSettings) -> tuple[dict[str, Any], Any]:
         )
         return config, signer
     if settings.auth is AuthMode.INSTANCE_PRINCIPAL:
-        signer = oci.auth.signers.InstancePrincipalsSecurityTokenSigner()
+        # OCI_METADATA_BASE_URL (the SDK's) moves the metadata service; the federation endpoint
+        # defaults to the region's auth service.
+        kwargs: dict[str, Any] = {"federation_client_retry_strategy": retry_strategy(settings)}
+        if settings.federation_endpoint:
+            kwargs["federation_endpoint"] = settings.federation_endpoint
+        signer = oci.auth.signers.InstancePrincipalsSecurityTokenSigner(**kwargs)
     elif settings.auth is AuthMode.RESOURCE_PRINCIPAL:
+        # OCI_RESOURCE_PRINCIPAL_VERSION (2.2), _RPST, _PRIVATE_PEM, _REGION: the SDK reads them.
         signer = oci.auth.signers.get_resource_principals_signer()
     else:
-        signer = oci.auth.signers.get_oke_workload_identity_resource_principal_signer()
+        # KUBERNETES_SERVICE_HOST (proxymux on :12250), OCI_KUBERNETES_SERVICE_ACCOUNT_CERT_PATH
+        # (default the Pod's ca.crt) and OCI_RESOURCE_PRINCIPAL_REGION: the SDK reads them.
+        signer = oci.auth.signers.get_oke_workload_identity_resource_principal_signer(
+            service_account_token_path=settings.service_account_token_file,
+            retry_strategy=retry_strategy(settings),
+        )
     region = settings.region or getattr(signer, "region", None)
     return {"region": region}, signer
+
+
+def _jwt_claims(token: str) -> dict[str, Any]:
+    """The claims of a JWT, unverified (to name the principal in messages only); {} if unreadable."""
+    try:
+        payload = token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (IndexError, ValueError):
+        return {}
+    return claims if isinstance(claims, dict) else {}
+
+
+def _session_claims(signer: Any) -> dict[str, Any]:
+    token = getattr(getattr(signer, "security_token", None), "security_token", None)
+    if not isinstance(token, str):
+        token = getattr(signer, "security_token", None)
+    return _jwt_claims(token) if isinstance(token, str) else {}
+
+
+def _service_account(settings: OperatorSettings, claims: dict[str, Any]) -> tuple[str, str]:
+    """(namespace, service account) from the session token, else the ServiceAccount token file."""
+    if claims.get("namespace") and claims.get("service_account"):
+        return str(claims["namespace"]), str(claims["service_account"])
+    try:
+        with open(os.path.expanduser(settings.service_account_token_file), encoding="utf-8") as f:
+            sa = _jwt_claims(f.read().strip())
+    except OSError:
+        sa = {}
+    parts = str(sa.get("sub", "")).split(":")
+    if len(parts) == 4 and parts[:2] == ["system", "serviceaccount"]:
+        return parts[2], parts[3]
+    return "<namespace>", "<service account>"
+
+
+def describe_principal(settings: OperatorSettings, config: dict[str, Any] | None, signer: Any) -> Principal:
+    """Who the operator is to OCI (from what is at hand: never a network call)."""
+    if settings.auth is AuthMode.API_KEY:
+        user = (config or {}).get("user") or "<the config file's user>"
+        return Principal(
+            f"user {user} (api_key, {settings.oci_config_file})", f"Allow group <a group of {user}>"
+        )
+    claims = _session_claims(signer)
+    if settings.auth is AuthMode.OKE_WORKLOAD_IDENTITY:
+        namespace, account = _service_account(settings, claims)
+        where = (
+            "all {request.principal.type='workload', "
+            f"request.principal.namespace='{namespace}', request.principal.service_account='{account}'"
+        )
+        if claims.get("cluster_id"):
+            where += f", request.principal.cluster_id='{claims['cluster_id']}'"
+        return Principal(
+            f"OKE workload identity {namespace}/{account} (namespace/service account)",
+            "Allow any-user",
+            where + "}",
+        )
+    if settings.auth is AuthMode.INSTANCE_PRINCIPAL:
+        tenancy = getattr(signer, "tenancy_id", None) or claims.get("res_tenant") or "<tenancy>"
+        instance = claims.get("sub") or claims.get("opc-instance")
+        named = f" ({instance})" if instance else ""
+        return Principal(
+            f"instance principal of {tenancy}{named}",
+            "Allow dynamic-group <a dynamic group matching this instance>",
+        )
+    resource = claims.get("res_id") or claims.get("sub") or os.environ.get("OCI_RESOURCE_PRINCIPAL_RPST_ID")
+    res_type = claims.get("res_type")
+    if resource and res_type:
+        where = f"all {{request.principal.type='{res_type}', request.principal.id='{resource}'}}"
+    else:
+        where = "all {request.principal.type='<resource type>', request.principal.id='<resource OCID>'}"
+    return Principal(
+        f"resource principal {resource or '(OCI_RESOURCE_PRINCIPAL_RPST)'}", "Allow any-user", where
+    )
+
+
+def _auth_failure(settings: OperatorSettings, exc: Exception) -> ReconcileError | None:
+    """Building a principal signer failed: what it means (None: an outage, retried as such)."""
+    mode = settings.auth.value
+    principal = describe_principal(settings, None, None)
+    if isinstance(exc, oci.exceptions.ServiceError) and exc.status in (401, 403, 404):
+        return ReconcileError(
+            ErrorOutcome(
+                OutcomeKind.CREDENTIALS,
+                NOT_AUTHORIZED,
+                f"OCI refused the {mode} token exchange for {principal.description}: {exc.status} "
+                f"{exc.code}: {exc.message}; {CREDENTIALS_HINT}",
+                exc.status,
+                exc.code,
+            )
+        )
+    if isinstance(exc, oci.exceptions.ServiceError | oci.exceptions.RequestException):
+        return None
+    if isinstance(exc, OSError | ValueError | RuntimeError | KeyError | TypeError):
+        return ReconcileError(
+            ErrorOutcome(
+                OutcomeKind.CREDENTIALS,
+                CREDENTIALS_INVALID,
+                f"cannot authenticate as {principal.description} ({mode}): {type(exc).__name__}: {exc}; "
+                f"{CREDENTIALS_HINT}",
+            )
+        )
+    return None
 
 
 class SdkAuth:
@@ -67,10 +194,30 @@ class SdkAuth:
         self.lock = threading.Lock()
         self._auth: tuple[dict[str, Any], Any] | None = None
 
+    def principal(self) -> Principal:
+        """Who the operator is to OCI (named in NotAuthorized messages); never reaches the network."""
+        config, signer = self._auth or (None, None)
+        if config is None and self.settings.auth is AuthMode.API_KEY:
+            try:
+                config = oci.config.from_file(
+                    os.path.expanduser(self.settings.oci_config_file), self.settings.oci_profile
+                )
+            except Exception:
+                config = None
+        return describe_principal(self.settings, config, signer)
+
     def client_args(self, endpoint: str | None, read_timeout: float) -> tuple[dict[str, Any], dict[str, Any]]:
         """(config, kwargs) for an SDK client; call with `lock` held."""
         if self._auth is None:
-            self._auth = config_and_signer(self.settings)
+            try:
+                self._auth = config_and_signer(self.settings)
+            except Exception as exc:
+                failure = (
+                    _auth_failure(self.settings, exc) if self.settings.auth is not AuthMode.API_KEY else None
+                )
+                if failure is None:
+                    raise
+                raise failure from exc
         config, signer = self._auth
         kwargs: dict[str, Any] = {
             "signer": signer,

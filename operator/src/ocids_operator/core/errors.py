@@ -58,8 +58,55 @@ CREDENTIALS_INVALID = "CredentialsInvalid"
 OCI_LIMIT_EXCEEDED = "OCILimitExceeded"
 # A permanent error met by a finalizer: deletion waits (retried slowly) instead of giving up.
 DELETION_BLOCKED = "DeletionBlocked"
+# OCI's answer to a call IAM does not allow (404 NotAuthorizedOrNotFound), or a refused token exchange.
+NOT_AUTHORIZED = "NotAuthorized"
+NOT_AUTHORIZED_CODE = "NotAuthorizedOrNotFound"
 # Stalled, but looked at again without a spec change: these get fixed outside the spec.
-RECHECKED_WHILE_STALLED = frozenset({CREDENTIALS_REJECTED, CREDENTIALS_INVALID, OCI_LIMIT_EXCEEDED})
+RECHECKED_WHILE_STALLED = frozenset(
+    {CREDENTIALS_REJECTED, CREDENTIALS_INVALID, OCI_LIMIT_EXCEEDED, NOT_AUTHORIZED}
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Principal:
+    """Who the operator is to OCI, for messages that say which IAM policy to write.
+
+    `subject`: the start of a policy statement ("Allow group ..." / "Allow any-user"); `where`: its
+    condition, if any (without the compartment).
+    """
+
+    description: str
+    subject: str
+    where: str = ""
+
+    def policy(
+        self, compartment_id: str | None, verb: str = "manage", family: str = "data-science-family"
+    ) -> str:
+        where = f" where {self.where}" if self.where else ""
+        place = (
+            f"compartment id {compartment_id}"
+            if compartment_id
+            else "compartment <the resource's compartment>"
+        )
+        return f"{self.subject} to {verb} {family} in {place}{where}"
+
+
+def as_not_authorized(outcome: ErrorOutcome) -> ErrorOutcome | None:
+    """OCI's 404 NotAuthorizedOrNotFound met by a handler (calls that expect a missing resource
+    handle it themselves): `NotAuthorized`, stalled but looked at again slowly, since policies change
+    outside the spec. None for any other outcome."""
+    if outcome.status == 404 and outcome.code == NOT_AUTHORIZED_CODE:
+        return dataclasses.replace(outcome, kind=OutcomeKind.CREDENTIALS, reason=NOT_AUTHORIZED)
+    return None
+
+
+def not_authorized_message(detail: str, principal: Principal, compartment_id: str | None) -> str:
+    """OCI's answer, who was refused, and the policy statements that let it through."""
+    return (
+        f"{detail}; the operator runs as {principal.description}; OCI answers a denial and a missing "
+        f"resource alike: if the resource exists, grant it e.g. '{principal.policy(compartment_id)}' "
+        f"(and for logs: '{principal.policy(compartment_id, 'use', 'log-content')}')"
+    )
 
 
 def classify_status(status: int | None, code: str | None, message: str, operation: str) -> ErrorOutcome:

@@ -12,7 +12,15 @@ import kopf
 from .. import metrics
 from ..adapters.oci_errors import classify
 from ..core import conditions as cond
-from ..core.errors import DELETION_BLOCKED, ErrorOutcome, OutcomeKind, backoff_delay
+from ..core.errors import (
+    DELETION_BLOCKED,
+    NOT_AUTHORIZED,
+    ErrorOutcome,
+    OutcomeKind,
+    as_not_authorized,
+    backoff_delay,
+    not_authorized_message,
+)
 from ..core.kinds import Kind
 from ..core.status import error_status
 from ..core.status_patch import StatusPatch
@@ -92,7 +100,10 @@ async def execute(
             exc, recorded = caught.cause, caught.status
             status.update(recorded)
         result = classify(exc)
-        if finalizing and result.kind is OutcomeKind.STALLED:
+        denied = as_not_authorized(result)
+        if denied is not None:
+            result = not_authorized(rt, body, denied)
+        if finalizing and (result.kind is OutcomeKind.STALLED or result.reason == NOT_AUTHORIZED):
             result = blocked_deletion(result, rt.settings.retry_max_seconds)
         if result.reason == "UnexpectedError":
             log.exception("unexpected error reconciling %s", kind.name)
@@ -118,6 +129,19 @@ async def execute(
         await rt.kube.post_event(kind.involved_object(metadata), type_, reason, message)
     if outcome.requeue_after is not None:
         raise_wait(outcome.requeue_reason or "waiting", outcome.requeue_after)
+
+
+def not_authorized(rt: Runtime, body: Mapping[str, Any], result: ErrorOutcome) -> ErrorOutcome:
+    """A denial (or a refused token exchange): name who the operator is and the policy it needs."""
+    if result.status != 404:
+        return result  # a token exchange: its message already names the principal
+    spec, status = body.get("spec") or {}, body.get("status") or {}
+    compartment = spec.get("compartmentId") or status.get("compartmentId")
+    auth = getattr(rt.oci, "auth", None)
+    if auth is None:
+        return result
+    message = not_authorized_message(result.message, auth.principal(), compartment)
+    return dataclasses.replace(result, message=message)
 
 
 def blocked_deletion(result: ErrorOutcome, every_seconds: float) -> ErrorOutcome:
