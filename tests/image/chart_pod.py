@@ -75,6 +75,15 @@ class ChartPod:
     workdir: Path
     proxy: ServiceProxy | None = None
     containers: list[Container] = field(default_factory=list)
+    # The `kubernetes` Service's ClusterIP stand-in (ServiceProxy's address); random when unset.
+    service_ip: str | None = None
+    # KUBERNETES_SERVICE_HOST/PORT = that address and 443, as a kubelet sets them, instead of the
+    # API server's own address (kopf dials kubernetes.default.svc either way; OKE workload identity
+    # dials KUBERNETES_SERVICE_HOST:12250, the proxymux).
+    service_env_on_cluster_ip: bool = False
+    # More CA certificates in the mounted ca.crt besides the API server's (a real cluster's CA
+    # signs the proxymux's certificate too; here the emulator's proxymux has its own CA).
+    extra_ca_certs: bytes = b""
     _node: Node | None = None
 
     def of_kind(self, kind: str) -> list[dict[str, Any]]:
@@ -134,14 +143,19 @@ class ChartPod:
             flat = self.cluster.kubectl("config", "view", "--raw", "--minify", "--flatten", "-o", "json")
             ca_data = json.loads(flat.stdout)["clusters"][0]["cluster"]["certificate-authority-data"]
             host, _, port = self.cluster.server.removeprefix("https://").rpartition(":")
-            self.proxy = ServiceProxy((host, int(port)), random_loopback())
+            self.proxy = ServiceProxy((host, int(port)), self.service_ip or random_loopback())
+            if self.service_env_on_cluster_ip:
+                host, port = self.proxy.host, str(self.proxy.port)
+            ca_cert = base64.b64decode(ca_data)
+            if self.extra_ca_certs:
+                ca_cert = ca_cert.rstrip(b"\n") + b"\n" + self.extra_ca_certs
             self._node = Node(
                 workdir=self.workdir,
                 service_host=host,
                 service_port=int(port),
                 service_dns_ip=self.proxy.host,
                 token=token.stdout.strip(),
-                ca_cert=base64.b64decode(ca_data),
+                ca_cert=ca_cert,
                 namespace=self.namespace,
                 secret_data=self.secret_data,
             )

@@ -10,11 +10,13 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+import oci
 from oci.data_science import models as ds
 from oci_wire import to_wire
 from ocids_operator.adapters import oci_mapping as mapping
 from ocids_operator.core.job_plan import ObservedJob
 from ocids_operator.core.model import JobRequest, JobUpdate, ResolvedArtifact, RunRequest, content_digest
+from ocids_operator.core.phases import GONE_JOB_STATES
 from ocids_operator.core.run_plan import RunView
 
 REGION = "us-ashburn-1"
@@ -42,6 +44,9 @@ class FakeDataScience:
         self._unseen: dict[str, int] = {}
         # DeleteJob answers 202, but this many deletions fail later (the job returns to ACTIVE).
         self.failing_deletes = 0
+        # Jobs IAM no longer lets the operator read or delete: GetJob and DeleteJob answer 404
+        # NotAuthorizedOrNotFound, as for a missing job (deny ListJobs too with `failures`).
+        self.denied: set[str] = set()
 
     # Setting up the OCI side -------------------------------------------------------------------
     def add_job(
@@ -79,6 +84,8 @@ class FakeDataScience:
     async def get_job(self, job_id: str) -> ObservedJob | None:
         self._record("get_job")
         stored = self.jobs.get(job_id)
+        if job_id in self.denied:
+            return None
         if self._unseen.get(job_id):
             self._unseen[job_id] -= 1
             return None
@@ -136,10 +143,15 @@ class FakeDataScience:
             setattr(stored.job, attr, getattr(details, attr))
         stored.etag += 1
 
-    async def delete_job(self, job_id: str) -> bool:
+    async def delete_job(self, job_id: str, compartment_id: str) -> bool:
         self._record("delete_job")
         stored = self._live(job_id)
-        if stored is None:
+        if job_id in self.denied or stored is None:
+            # A 404, as OciGateway proves it: gone only if the compartment's ListJobs (filtered by id)
+            # answers without it; a ListJobs denied too raises, as does a job it still shows.
+            self._record("list_jobs")
+            if stored is not None and stored.job.lifecycle_state not in GONE_JOB_STATES:
+                raise not_authorized_or_not_found("delete_job")
             return False
         if self.failing_deletes:
             self.failing_deletes -= 1
@@ -166,5 +178,11 @@ class FakeDataScience:
     async def get_job_run(self, job_run_id: str) -> RunView | None:
         raise NotImplementedError("job scenarios read no runs")
 
-    async def delete_job_run(self, job_run_id: str) -> bool:
+    async def delete_job_run(self, job_run_id: str, compartment_id: str) -> bool:
         raise NotImplementedError("job scenarios delete no runs")
+
+
+def not_authorized_or_not_found(operation: str) -> oci.exceptions.ServiceError:
+    """OCI's answer to a denied call and to a missing resource alike."""
+    message = "Authorization failed or requested resource not found."
+    return oci.exceptions.ServiceError(404, "NotAuthorizedOrNotFound", {}, message, operation_name=operation)

@@ -60,8 +60,9 @@ class DataScience(Protocol):
 
     async def update_job(self, job_id: str, update: JobUpdate, etag: str | None) -> None: ...
 
-    async def delete_job(self, job_id: str) -> bool:
-        """Delete a job and its runs; False when it was already gone."""
+    async def delete_job(self, job_id: str, compartment_id: str) -> bool:
+        """Delete a job and its runs; False when it was already gone (proven by a list of its
+        compartment: a 404 alone may be an IAM denial)."""
         ...
 
     async def create_job_run(self, request: RunRequest) -> RunView: ...
@@ -74,8 +75,8 @@ class DataScience(Protocol):
         """Cancel; a run already gone or past canceling is left alone."""
         ...
 
-    async def delete_job_run(self, job_run_id: str) -> bool:
-        """False when it was already gone."""
+    async def delete_job_run(self, job_run_id: str, compartment_id: str) -> bool:
+        """False when it was already gone (proven as for `delete_job`)."""
         ...
 
 
@@ -206,11 +207,13 @@ class OciGateway:
         self._counter.call("update_job", self.client.update_job, job_id, details, **kwargs)
 
     @_off_loop
-    def delete_job(self, job_id: str) -> bool:
+    def delete_job(self, job_id: str, compartment_id: str) -> bool:
         return self._delete_unless_readable(
             ("delete_job", self.client.delete_job, {"delete_related_job_runs": True}),
             ("get_job", self.client.get_job),
+            ("list_jobs", self.client.list_jobs),
             job_id,
+            compartment_id,
             GONE_JOB_STATES,
         )
 
@@ -245,11 +248,13 @@ class OciGateway:
             raise
 
     @_off_loop
-    def delete_job_run(self, job_run_id: str) -> bool:
+    def delete_job_run(self, job_run_id: str, compartment_id: str) -> bool:
         return self._delete_unless_readable(
             ("delete_job_run", self.client.delete_job_run, {}),
             ("get_job_run", self.client.get_job_run),
+            ("list_job_runs", self.client.list_job_runs),
             job_run_id,
+            compartment_id,
             {RunState.DELETED},
         )
 
@@ -257,14 +262,18 @@ class OciGateway:
         self,
         delete: tuple[str, Callable[..., Any], dict[str, Any]],
         read: tuple[str, Callable[..., Any]],
+        listing: tuple[str, Callable[..., Any]],
         resource_id: str,
+        compartment_id: str,
         gone_states: Collection[str],
     ) -> bool:
         """Delete; False when it was already gone.
 
-        OCI answers an IAM denial with the same 404 NotAuthorizedOrNotFound as a missing resource: only
-        one that cannot be read either (or reads as deleted) counts as gone, else the 404 is raised and
-        the deletion stays blocked until the policy allows it.
+        OCI answers an IAM denial with the same 404 NotAuthorizedOrNotFound as a missing resource, and
+        a policy removed denies the read as well as the delete: a 404 counts as gone only when a call
+        that succeeded proves it, a read showing it deleted or its compartment's list (filtered by
+        id) answering without it. Otherwise the delete's 404 is raised and the deletion stays blocked
+        until the policy allows it.
         """
         operation, call, kwargs = delete
         try:
@@ -272,8 +281,26 @@ class OciGateway:
         except oci.exceptions.ServiceError as exc:
             if not is_not_found(exc):
                 raise
-            found = self._counter.call_unless_missing(*read, resource_id)
-            if found is not None and found.data.lifecycle_state not in gone_states:
+            if not self._proven_gone(read, listing, resource_id, compartment_id, gone_states):
                 raise
             return False
         return True
+
+    def _proven_gone(
+        self,
+        read: tuple[str, Callable[..., Any]],
+        listing: tuple[str, Callable[..., Any]],
+        resource_id: str,
+        compartment_id: str,
+        gone_states: Collection[str],
+    ) -> bool:
+        found = self._counter.call_unless_missing(*read, resource_id)
+        if found is not None:  # readable: the delete's 404 was a denial unless it reads as deleted
+            return found.data.lifecycle_state in gone_states
+        try:
+            listed = list(self._pages(*listing, compartment_id, id=resource_id))
+        except oci.exceptions.ServiceError as exc:
+            if is_not_found(exc):  # the list is denied too: nothing proves it gone
+                return False
+            raise
+        return all(item.lifecycle_state in gone_states for item in listed if item.id == resource_id)

@@ -270,23 +270,31 @@ async def retire_jobs(
             events.append(
                 ("Normal", "RetiredJobRetained", f"retired OCI job {job_id} kept (deletionPolicy Retain)")
             )
-        elif not await delete_until_gone(rt, job_id, events, "RetiredJobDeleted", "deleting retired OCI job"):
+        elif not await delete_until_gone(
+            rt, job_id, spec.compartment_id, events, "RetiredJobDeleted", "deleting retired OCI job"
+        ):
             still_needed.append(job_id)
     return still_needed
 
 
 async def delete_until_gone(
-    rt: Runtime, job_id: str, events: list[tuple[str, str, str]], reason: str, what: str
+    rt: Runtime,
+    job_id: str,
+    compartment_id: str,
+    events: list[tuple[str, str, str]],
+    reason: str,
+    what: str,
 ) -> bool:
     """Delete a job (with its runs); True once it is gone. DeleteJob's 202 is only a start: its work
     request may still fail and bring the job back, so the job is only let go once OCI shows it
-    gone, and a job back from a failed deletion is deleted again."""
+    gone, and a job back from a failed deletion is deleted again. A GetJob 404 is no proof (IAM
+    denies with the same 404): DeleteJob is still asked, and decides with a list of the compartment."""
     job = await rt.oci.get_job(job_id)
-    if job is None or job.lifecycle_state == JobState.DELETED:
+    if job is not None and job.lifecycle_state == JobState.DELETED:
         return True
-    if job.lifecycle_state == JobState.DELETING:
+    if job is not None and job.lifecycle_state == JobState.DELETING:
         return False
-    if not await rt.oci.delete_job(job_id):
+    if not await rt.oci.delete_job(job_id, compartment_id):
         return True
     events.append(("Normal", reason, f"{what} {job_id}"))
     job = await rt.oci.get_job(job_id)
@@ -333,7 +341,7 @@ async def finalize(rt: Runtime, body: Mapping[str, Any]) -> Outcome:
     pending = [
         job_id
         for job_id in job_ids
-        if not await delete_until_gone(rt, job_id, events, "Deleted", "deleting OCI job")
+        if not await delete_until_gone(rt, job_id, compartment, events, "Deleted", "deleting OCI job")
     ]
     if pending:
         message = f"waiting for OCI to delete job(s) {', '.join(pending)}"

@@ -297,16 +297,21 @@ async def _created_before_a_crash(rt: Runtime, body: Mapping[str, Any]) -> str |
 async def _listed_run(rt: Runtime, body: Mapping[str, Any], run_id: str) -> RunView | None:
     """The run as its compartment's list shows it, after a GetJobRun 404: OCI answers 404 to reads
     IAM denies too, and a live run taken for gone would never be canceled."""
-    tracked = rt.poller.tracked().get(run_id)
-    compartment = tracked.compartment_id if tracked is not None else None
-    if compartment is None:
-        job_ref = ((body.get("spec") or {}).get("jobRef") or {}).get("name")
-        namespace = body["metadata"]["namespace"]
-        compartment = _compartment(await rt.kube.get_training_job(namespace, job_ref) if job_ref else None)
+    compartment = await _known_compartment(rt, body, run_id)
     if compartment is None:
         return None
     listed = await rt.oci.list_job_runs(compartment, id=run_id)
     return next((run for run in listed if run.id == run_id), None)
+
+
+async def _known_compartment(rt: Runtime, body: Mapping[str, Any], run_id: str) -> str | None:
+    """The run's compartment as the poller tracks it, else as its TrainingJob's spec names it."""
+    tracked = rt.poller.tracked().get(run_id)
+    if tracked is not None and tracked.compartment_id:
+        return str(tracked.compartment_id)
+    job_ref = ((body.get("spec") or {}).get("jobRef") or {}).get("name")
+    namespace = body["metadata"]["namespace"]
+    return _compartment(await rt.kube.get_training_job(namespace, job_ref) if job_ref else None)
 
 
 async def finalize(rt: Runtime, body: Mapping[str, Any]) -> Outcome:
@@ -347,5 +352,8 @@ async def finalize(rt: Runtime, body: Mapping[str, Any]) -> Outcome:
             requeue_reason=message,
         )
     rt.poller.untrack(run_id)
-    await rt.oci.delete_job_run(run_id)
+    # A 404 from DeleteJobRun counts as gone only once the run's compartment lists it so (IAM denies
+    # with the same 404): else it is raised and the deletion stays blocked.
+    compartment = run.compartment_id or await _known_compartment(rt, body, run_id) or ""
+    await rt.oci.delete_job_run(run_id, compartment)
     return Outcome(events=[("Normal", "Deleted", f"deleted OCI job run {run_id}")])
