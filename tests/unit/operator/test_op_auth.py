@@ -12,10 +12,18 @@ from typing import Any
 import kopf
 import oci
 import pytest
+from oci._vendor import requests as oci_requests
 from ocids_operator.__main__ import check_oci_config
 from ocids_operator.adapters import oci_sdk
+from ocids_operator.adapters.oci_errors import classify
 from ocids_operator.adapters.oci_sdk import SdkAuth, config_and_signer, describe_principal
-from ocids_operator.core.errors import NOT_AUTHORIZED, RECHECKED_WHILE_STALLED, ReconcileError
+from ocids_operator.core.errors import (
+    NOT_AUTHORIZED,
+    RECHECKED_WHILE_STALLED,
+    TOKEN_EXCHANGE_FAILED,
+    OutcomeKind,
+    ReconcileError,
+)
 from ocids_operator.core.kinds import TRAINING_JOB_KIND
 from ocids_operator.handlers.outcome import execute
 from ocids_operator.runtime import Runtime
@@ -131,6 +139,9 @@ def test_a_refused_exchange_is_not_authorized_and_a_local_problem_invalid(
     with pytest.raises(ReconcileError) as err:
         SdkAuth(settings).client_args(None, 30)
     assert err.value.outcome.reason == NOT_AUTHORIZED and "ocids-system/ocids-operator" in str(err.value)
+    assert "ServiceAccount ocids-operator exists in namespace ocids-system" in str(err.value)
+    assert "cluster type is enhanced" in str(err.value)
+    assert "Allow any-user to manage data-science-family in compartment" in str(err.value)
 
     def no_host(**_: Any) -> Any:
         raise ValueError("Kubernetes service host was not provided.")
@@ -144,8 +155,63 @@ def test_a_refused_exchange_is_not_authorized_and_a_local_problem_invalid(
         raise oci.exceptions.RequestException("connection refused")
 
     monkeypatch.setattr(oci.auth.signers, "get_oke_workload_identity_resource_principal_signer", down)
-    with pytest.raises(oci.exceptions.RequestException):  # an outage: retried as any unreachable call
+    with pytest.raises(ReconcileError) as err:  # an outage: retried, saying which exchange failed
         SdkAuth(settings).client_args(None, 30)
+    assert (err.value.outcome.kind, err.value.outcome.reason) == (OutcomeKind.RETRY, TOKEN_EXCHANGE_FAILED)
+    assert "oke_workload_identity token exchange for OKE workload identity" in str(err.value)
+
+
+class FakeSigner:
+    """A principal signer whose refresh (the SDK calls it inside any call) fails as told."""
+
+    def __init__(self, failure: Exception | None) -> None:
+        self.failure, self.refreshes = failure, 0
+
+    def refresh_security_token(self) -> str:
+        self.refreshes += 1
+        if self.failure is not None:
+            raise self.failure
+        return "token"
+
+    def get_security_token(self) -> str:
+        return self.refresh_security_token()
+
+
+SE = oci.exceptions.ServiceError
+REFUSED = (OutcomeKind.CREDENTIALS, NOT_AUTHORIZED)
+RETRIED = (OutcomeKind.RETRY, TOKEN_EXCHANGE_FAILED)
+
+
+@pytest.mark.parametrize(
+    ("failure", "expected"),
+    [
+        (SE(401, "Unauthorized", {}, "Failed to get RPST token from proxymux"), REFUSED),
+        (SE(403, "Forbidden", {}, "Please ensure the cluster type is enhanced"), REFUSED),
+        (SE(500, "Internal Server Error", {}, "Failed to get RPST token from proxymux"), RETRIED),
+        (oci_requests.exceptions.ConnectionError("connection refused"), RETRIED),
+        (
+            RuntimeError("Service account token at /t has expired"),
+            (OutcomeKind.CREDENTIALS, "CredentialsInvalid"),
+        ),
+    ],
+)
+def test_a_failed_refresh_mid_life_is_classified_where_it_happens(
+    failure: Exception, expected: tuple[OutcomeKind, str], tmp_path: Path
+) -> None:
+    settings = load_settings(
+        auth="oke_workload_identity", service_account_token_file=str(sa_token_file(tmp_path))
+    )
+    signer = FakeSigner(failure)
+    oci_sdk.guard_token_refresh(settings, signer)
+    for refresh in (signer.refresh_security_token, signer.get_security_token):
+        with pytest.raises(ReconcileError) as err:
+            refresh()
+        assert (err.value.outcome.kind, err.value.outcome.reason) == expected
+        assert "ocids-system/ocids-operator" in str(err.value)
+        assert classify(err.value) == err.value.outcome  # reaches the handler as-is
+    assert signer.refreshes == 2  # each refresh tried once here: the SDK's own retries bound the rest
+    signer.failure = None  # the exchange works again: the same signer recovers, nothing to rebuild
+    assert signer.refresh_security_token() == "token"
 
 
 def test_workload_identity_start_up_checks(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -212,3 +278,77 @@ def test_a_denial_reaching_a_handler_names_the_principal_and_retries_slowly(tmp_
     assert [(t, r) for t, r, _ in events.posted] == [("Warning", NOT_AUTHORIZED)]
     assert NOT_AUTHORIZED in RECHECKED_WHILE_STALLED  # resync looks at it again without a spec change
     assert oci_sdk.NOT_AUTHORIZED == NOT_AUTHORIZED
+
+
+def _handled(settings: Any, tmp_path: Path, failure: Exception) -> tuple[Any, dict[str, Any], Events]:
+    rt = Runtime(settings, SimpleNamespace(auth=SdkAuth(settings)), Events(), None)  # type: ignore[arg-type]
+    body = {
+        "apiVersion": "ocids.io/v1alpha1",
+        "kind": "TrainingJob",
+        "metadata": {"name": "attrition", "namespace": "ml", "uid": "u", "generation": 2},
+        "spec": {"compartmentId": COMPARTMENT},
+        "status": {},
+    }
+
+    async def work() -> Any:
+        raise failure
+
+    patch = kopf.Patch()
+    with pytest.raises(kopf.TemporaryError) as err:
+        asyncio.run(execute(TRAINING_JOB_KIND, rt, body, patch, 0, work))
+    stalled = next(c for c in patch["status"]["conditions"] if c["type"] == "Stalled")
+    return err.value, stalled, rt.kube
+
+
+def test_a_401_on_an_ordinary_call_is_not_authorized_for_keyless_and_rejected_for_api_key(
+    tmp_path: Path,
+) -> None:
+    # The principal signers' SDK clients refresh the session token on a 401 and retry once: a 401
+    # that reaches the operator means the refreshed token was refused too.
+    unauthenticated = oci.exceptions.ServiceError(
+        401, "NotAuthenticated", {}, "The required information to complete authentication was not provided.",
+        operation_name="get_job_run",
+    )  # fmt: skip
+    workload = load_settings(
+        auth="oke_workload_identity",
+        service_account_token_file=str(sa_token_file(tmp_path)),
+        retry_max_seconds=60,
+    )
+    err, stalled, events = _handled(workload, tmp_path, unauthenticated)
+    assert err.delay == 60 and stalled["reason"] == NOT_AUTHORIZED
+    message = stalled["message"]
+    assert message.startswith("OCI get_job_run failed: 401 NotAuthenticated"), message
+    assert "the operator runs as OKE workload identity ocids-system/ocids-operator" in message
+    assert "even after a refresh" in message and "cluster type is enhanced" in message
+    assert "OCIDS_AUTH and, for api_key" not in message  # the api_key hint does not apply
+    assert [(t, r) for t, r, _ in events.posted] == [("Warning", NOT_AUTHORIZED)]
+
+    api_key = load_settings(auth="api_key", oci_config_file=str(tmp_path / "none"), retry_max_seconds=60)
+    err, stalled, _ = _handled(api_key, tmp_path, unauthenticated)
+    assert stalled["reason"] == "CredentialsRejected" and "OCIDS_AUTH" in stalled["message"]
+
+
+def test_a_failed_token_exchange_reaching_a_handler_is_retried_not_stalled(tmp_path: Path) -> None:
+    workload = load_settings(
+        auth="oke_workload_identity",
+        service_account_token_file=str(sa_token_file(tmp_path)),
+        retry_base_seconds=5,
+        retry_max_seconds=60,
+    )
+    signer = FakeSigner(oci.exceptions.ServiceError(500, "Internal Server Error", {}, "Failed to get RPST"))
+    oci_sdk.guard_token_refresh(workload, signer)
+    try:
+        signer.refresh_security_token()
+    except ReconcileError as exc:
+        failure = exc
+    rt = Runtime(workload, SimpleNamespace(auth=SdkAuth(workload)), Events(), None)  # type: ignore[arg-type]
+    body = {"metadata": {"name": "a", "namespace": "ml", "uid": "u2", "generation": 1}, "spec": {}}
+
+    async def work() -> Any:
+        raise failure
+
+    patch = kopf.Patch()
+    with pytest.raises(kopf.TemporaryError) as err:
+        asyncio.run(execute(TRAINING_JOB_KIND, rt, body, patch, 0, work))
+    assert err.value.delay == 5  # the usual backoff
+    assert patch["status"]["message"].startswith("the oke_workload_identity token exchange for")

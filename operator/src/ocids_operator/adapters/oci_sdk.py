@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import collections
+import functools
 import json
 import os
 import threading
@@ -11,12 +12,14 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import oci
+from oci._vendor import requests as oci_requests
 
 from .. import metrics
 from ..core.errors import (
     CREDENTIALS_HINT,
     CREDENTIALS_INVALID,
     NOT_AUTHORIZED,
+    TOKEN_EXCHANGE_FAILED,
     ErrorOutcome,
     OutcomeKind,
     Principal,
@@ -78,8 +81,36 @@ def config_and_signer(settings: OperatorSettings) -> tuple[dict[str, Any], Any]:
             service_account_token_path=settings.service_account_token_file,
             retry_strategy=retry_strategy(settings),
         )
+    guard_token_refresh(settings, signer)
     region = settings.region or getattr(signer, "region", None)
     return {"region": region}, signer
+
+
+def guard_token_refresh(settings: OperatorSettings, signer: Any) -> None:
+    """Classify a failed session-token refresh where it happens (the SDK refreshes inside any call:
+    before half the token's lifetime, and on a 401): a refused exchange is `NotAuthorized`, an outage
+    `TokenExchangeFailed` (retried), instead of an anonymous error of whichever call was running."""
+
+    def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(fn)
+        def call(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return fn(*args, **kwargs)
+            except ReconcileError:
+                raise
+            except Exception as exc:
+                failure = _auth_failure(settings, exc, signer)
+                if failure is None:
+                    raise
+                raise failure from exc
+
+        return call
+
+    for target in (signer, getattr(signer, "federation_client", None)):
+        for name in ("get_security_token", "refresh_security_token"):
+            fn = getattr(target, name, None) if target is not None else None
+            if callable(fn):
+                setattr(target, name, guarded(fn))
 
 
 def _jwt_claims(token: str) -> dict[str, Any]:
@@ -154,23 +185,67 @@ def describe_principal(settings: OperatorSettings, config: dict[str, Any] | None
     )
 
 
-def _auth_failure(settings: OperatorSettings, exc: Exception) -> ReconcileError | None:
-    """Building a principal signer failed: what it means (None: an outage, retried as such)."""
+def what_to_check(settings: OperatorSettings, signer: Any = None) -> str:
+    """What to look at when OCI refuses the principal's token (exchange or session token)."""
+    policy = describe_principal(settings, None, signer).policy(None)
+    if settings.auth is AuthMode.OKE_WORKLOAD_IDENTITY:
+        namespace, account = _service_account(settings, _session_claims(signer))
+        return (
+            f"check that the ServiceAccount {account} exists in namespace {namespace} and "
+            f"OCIDS_SERVICE_ACCOUNT_TOKEN_FILE ({settings.service_account_token_file}) holds a current "
+            "token of it, that the cluster type is enhanced (OKE workload identity needs an enhanced "
+            f"cluster), and that a policy grants it, e.g. '{policy}'"
+        )
+    if settings.auth is AuthMode.INSTANCE_PRINCIPAL:
+        return (
+            "check that the instance matches a dynamic group (its matching rule) and that a policy "
+            f"grants it, e.g. '{policy}'"
+        )
+    if settings.auth is AuthMode.RESOURCE_PRINCIPAL:
+        return (
+            "check that the OCI_RESOURCE_PRINCIPAL_RPST token and OCI_RESOURCE_PRINCIPAL_PRIVATE_PEM "
+            f"key are current and match, and that a policy grants the resource, e.g. '{policy}'"
+        )
+    return CREDENTIALS_HINT
+
+
+def _auth_failure(settings: OperatorSettings, exc: Exception, signer: Any = None) -> ReconcileError | None:
+    """Building a principal signer, or refreshing its token, failed: what it means (None: unknown)."""
     mode = settings.auth.value
-    principal = describe_principal(settings, None, None)
+    principal = describe_principal(settings, None, signer)
     if isinstance(exc, oci.exceptions.ServiceError) and exc.status in (401, 403, 404):
         return ReconcileError(
             ErrorOutcome(
                 OutcomeKind.CREDENTIALS,
                 NOT_AUTHORIZED,
                 f"OCI refused the {mode} token exchange for {principal.description}: {exc.status} "
-                f"{exc.code}: {exc.message}; {CREDENTIALS_HINT}",
+                f"{exc.code}: {exc.message}; {what_to_check(settings, signer)}",
                 exc.status,
                 exc.code,
             )
         )
-    if isinstance(exc, oci.exceptions.ServiceError | oci.exceptions.RequestException):
-        return None
+    if isinstance(exc, oci.exceptions.ServiceError):
+        return ReconcileError(
+            ErrorOutcome(
+                OutcomeKind.RETRY,
+                TOKEN_EXCHANGE_FAILED,
+                f"the {mode} token exchange for {principal.description} failed (retried): {exc.status} "
+                f"{exc.code}: {exc.message}",
+                exc.status,
+                exc.code,
+            )
+        )
+    # Before OSError: the SDK's vendored requests errors (the exchange endpoint unreachable) are OSErrors.
+    unreachable = oci.exceptions.RequestException | oci_requests.exceptions.RequestException
+    if isinstance(exc, unreachable | ConnectionError | TimeoutError):
+        return ReconcileError(
+            ErrorOutcome(
+                OutcomeKind.RETRY,
+                TOKEN_EXCHANGE_FAILED,
+                f"the {mode} token exchange for {principal.description} failed (retried): "
+                f"{type(exc).__name__}: {exc}",
+            )
+        )
     if isinstance(exc, OSError | ValueError | RuntimeError | KeyError | TypeError):
         return ReconcileError(
             ErrorOutcome(
@@ -205,6 +280,11 @@ class SdkAuth:
             except Exception:
                 config = None
         return describe_principal(self.settings, config, signer)
+
+    def what_to_check(self) -> str:
+        """What to look at when OCI refuses the principal's session token; never reaches the network."""
+        _, signer = self._auth or (None, None)
+        return what_to_check(self.settings, signer)
 
     def client_args(self, endpoint: str | None, read_timeout: float) -> tuple[dict[str, Any], dict[str, Any]]:
         """(config, kwargs) for an SDK client; call with `lock` held."""

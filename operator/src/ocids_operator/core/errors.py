@@ -61,6 +61,9 @@ DELETION_BLOCKED = "DeletionBlocked"
 # OCI's answer to a call IAM does not allow (404 NotAuthorizedOrNotFound), or a refused token exchange.
 NOT_AUTHORIZED = "NotAuthorized"
 NOT_AUTHORIZED_CODE = "NotAuthorizedOrNotFound"
+# A principal's token exchange (OKE proxymux, federation) failed for a reason other than a refusal
+# (5xx, unreachable): retried with backoff.
+TOKEN_EXCHANGE_FAILED = "TokenExchangeFailed"
 # Stalled, but looked at again without a spec change: these get fixed outside the spec.
 RECHECKED_WHILE_STALLED = frozenset(
     {CREDENTIALS_REJECTED, CREDENTIALS_INVALID, OCI_LIMIT_EXCEEDED, NOT_AUTHORIZED}
@@ -91,13 +94,25 @@ class Principal:
         return f"{self.subject} to {verb} {family} in {place}{where}"
 
 
-def as_not_authorized(outcome: ErrorOutcome) -> ErrorOutcome | None:
+def as_not_authorized(outcome: ErrorOutcome, keyless: bool = False) -> ErrorOutcome | None:
     """OCI's 404 NotAuthorizedOrNotFound met by a handler (calls that expect a missing resource
     handle it themselves): `NotAuthorized`, stalled but looked at again slowly, since policies change
-    outside the spec. None for any other outcome."""
+    outside the spec. With a keyless principal (`keyless`), a 401 on an ordinary call too: the SDK
+    has already refreshed the session token and retried once, so the new token was refused as well.
+    None for any other outcome."""
     if outcome.status == 404 and outcome.code == NOT_AUTHORIZED_CODE:
         return dataclasses.replace(outcome, kind=OutcomeKind.CREDENTIALS, reason=NOT_AUTHORIZED)
+    if keyless and outcome.status == 401 and outcome.reason == CREDENTIALS_REJECTED:
+        return dataclasses.replace(outcome, kind=OutcomeKind.CREDENTIALS, reason=NOT_AUTHORIZED)
     return None
+
+
+def session_refused_message(detail: str, principal: Principal, what_to_check: str) -> str:
+    """A keyless principal's session token refused after the SDK's refresh: who, and what to check."""
+    return (
+        f"{detail.removesuffix(f'; {CREDENTIALS_HINT}')}; the operator runs as {principal.description} "
+        f"and OCI refused its session token even after a refresh; {what_to_check}"
+    )
 
 
 def not_authorized_message(detail: str, principal: Principal, compartment_id: str | None) -> str:

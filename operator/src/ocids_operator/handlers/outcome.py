@@ -20,11 +20,13 @@ from ..core.errors import (
     as_not_authorized,
     backoff_delay,
     not_authorized_message,
+    session_refused_message,
 )
 from ..core.kinds import Kind
 from ..core.status import error_status
 from ..core.status_patch import StatusPatch
 from ..runtime import Runtime
+from ..settings import AuthMode
 from ..workflows.outcome import Outcome, ProgressMade
 from .wait_logging import forget_wait, raise_wait
 
@@ -100,7 +102,7 @@ async def execute(
             exc, recorded = caught.cause, caught.status
             status.update(recorded)
         result = classify(exc)
-        denied = as_not_authorized(result)
+        denied = as_not_authorized(result, keyless=rt.settings.auth is not AuthMode.API_KEY)
         if denied is not None:
             result = not_authorized(rt, body, denied)
         if finalizing and (result.kind is OutcomeKind.STALLED or result.reason == NOT_AUTHORIZED):
@@ -133,11 +135,14 @@ async def execute(
 
 def not_authorized(rt: Runtime, body: Mapping[str, Any], result: ErrorOutcome) -> ErrorOutcome:
     """A denial (or a refused token exchange): name who the operator is and the policy it needs."""
+    auth = getattr(rt.oci, "auth", None)
+    if result.status == 401 and auth is not None:  # a keyless session token refused after a refresh
+        message = session_refused_message(result.message, auth.principal(), auth.what_to_check())
+        return dataclasses.replace(result, message=message)
     if result.status != 404:
         return result  # a token exchange: its message already names the principal
     spec, status = body.get("spec") or {}, body.get("status") or {}
     compartment = spec.get("compartmentId") or status.get("compartmentId")
-    auth = getattr(rt.oci, "auth", None)
     if auth is None:
         return result
     message = not_authorized_message(result.message, auth.principal(), compartment)
