@@ -162,9 +162,13 @@ def test_bad_compartment_stalls_once_and_a_waiting_run_starts_when_its_job_appea
     assert condition(run, "Ready")["status"] == "True" and condition(run, "Succeeded")["status"] == "True"
     assert metric(world, "ocids_runs_created_total") == 1
     # The run re-checked its missing TrainingJob every poll interval: routine, so no ERROR line
-    # ("Handler 'reconcile' failed temporarily: ...") and no Error-type Event.
+    # ("Handler 'reconcile' failed temporarily: ...") and no Error-type Event. (The job in the
+    # unknown compartment is a real problem, retried slowly as a possible IAM denial: it may log.)
     log = world["log"].read_text(errors="replace").splitlines()
-    assert [line for line in log if " ERROR " in line and "failed temporarily" in line] == []
+    about_run = f"[{world['ns']}/r] "
+    assert [line for line in log if " ERROR " in line and about_run in line] == []
     events = json.loads(world["cluster"].kubectl("get", "events", "-n", world["ns"], "-o", "json").stdout)
     assert {ev.get("type") for ev in events["items"]} <= {"Normal", "Warning"}, events["items"]
-    assert 'ocids_reconciles_total{kind="TrainingJob",outcome="stalled"}' in fetch(world["metrics"])
+    # OCI's 404 for an unknown compartment is also its answer to an IAM denial: counted as a
+    # credentials outcome (NotAuthorized, re-checked slowly), not a plain spec error.
+    assert 'ocids_reconciles_total{kind="TrainingJob",outcome="credentials"}' in fetch(world["metrics"])
