@@ -11,9 +11,6 @@ is unset (the chart leaves it unset).
 
 from __future__ import annotations
 
-import contextlib
-import random
-import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,32 +19,17 @@ import oci
 import operator_scripts as scripts
 import pytest
 from chart_pod import ChartPod
+from ocids_emulator.testing import PROXYMUX_PORT, free_loopback_host
 from operator_harness import JOBS, RUNS, Scenario, condition, wait_for
 from test_image_starts_like_the_chart import FIRST_RECONCILE, alive, logs_on_failure, wait_phase
 from test_image_starts_like_the_chart import chart as chart_fixture
 
 chart = chart_fixture  # the same `chart` fixture (render + install), here with this module's emulator
 
-PROXYMUX_PORT = 12250  # a constant in the SDK
-
-
-def _free_service_ip() -> str:
-    """A 127.x.y.z address with :443 (the Service) and :12250 (the proxymux) both free."""
-    for _ in range(50):
-        host = f"127.{random.randint(1, 254)}.{random.randint(1, 254)}.{random.randint(2, 254)}"
-        try:
-            for port in (443, PROXYMUX_PORT):
-                with contextlib.closing(socket.socket()) as sock:
-                    sock.bind((host, port))
-        except OSError:
-            continue
-        return host
-    raise RuntimeError("no free loopback address")
-
 
 @pytest.fixture
 def service_ip() -> str:
-    return _free_service_ip()
+    return free_loopback_host(443, PROXYMUX_PORT)
 
 
 @pytest.fixture

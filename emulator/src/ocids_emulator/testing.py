@@ -13,7 +13,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import random
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -350,6 +352,28 @@ class RunningEmulator:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+# The SDK dials OKE workload identity's token exchange at this fixed port of KUBERNETES_SERVICE_HOST.
+PROXYMUX_PORT = 12250
+
+
+def free_loopback_host(*ports: int) -> str:
+    """A 127.x.y.z address on which every one of ``ports`` (default: the proxymux port) is free.
+
+    The SDK's port is fixed, so parallel tests (and other runs on the machine) each take an address
+    of their own instead of a port of their own."""
+    wanted = ports or (PROXYMUX_PORT,)
+    for _ in range(50):
+        host = f"127.{random.randint(1, 254)}.{random.randint(1, 254)}.{random.randint(2, 254)}"
+        try:
+            for port in wanted:
+                with contextlib.closing(socket.socket()) as sock:
+                    sock.bind((host, port))
+        except OSError:
+            continue
+        return host
+    raise RuntimeError("no free loopback address")
 
 
 @contextlib.contextmanager

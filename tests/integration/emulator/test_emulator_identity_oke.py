@@ -13,9 +13,9 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from emulator_support import job_details, wait_for
-from identity_support import PROXYMUX_PORT, ds_client, free_loopback_host, jwt_claims, with_claims
+from identity_support import ds_client, jwt_claims, with_claims
 from oci._vendor import requests
-from ocids_emulator.testing import RunningEmulator, running_emulator
+from ocids_emulator.testing import PROXYMUX_PORT, RunningEmulator, free_loopback_host, running_emulator
 
 SA = "workload"
 

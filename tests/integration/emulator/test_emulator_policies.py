@@ -14,9 +14,9 @@ from typing import Any
 import oci
 import pytest
 from emulator_support import job_details
-from identity_support import PROXYMUX_PORT, ds_client, free_loopback_host
+from identity_support import ds_client
 from ocids_emulator.config import TENANCY_FILE, init_data_dir
-from ocids_emulator.testing import RunningEmulator, running_emulator
+from ocids_emulator.testing import PROXYMUX_PORT, RunningEmulator, free_loopback_host, running_emulator
 
 ADMIN = "Allow group Administrators to manage all-resources in tenancy"
 DENIED = (404, "NotAuthorizedOrNotFound", "Authorization failed or requested resource not found.")

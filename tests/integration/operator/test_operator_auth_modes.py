@@ -8,36 +8,21 @@ stays the kubeconfig's (it reads KUBERNETES_SERVICE_HOST only when the Pod's tok
 
 from __future__ import annotations
 
-import contextlib
-import random
-import socket
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from ocids_emulator.testing import PROXYMUX_PORT, free_loopback_host
 from operator_harness import JOBS, RUNS, Scenario, condition, wait_for
 
 pytestmark = pytest.mark.integration
 
-PROXYMUX_PORT = 12250  # a constant in the SDK
 SA = "ocids-operator"
 HELLO = "print('hello from a keyless operator')\n"
 # Runs ~10 s: longer than a 3 s session token, so the operator's calls meet an expired token.
 SLOW = "import time\nfor i in range(10):\n    print('tick', i, flush=True)\n    time.sleep(1)\n"
-
-
-def _free_loopback_host() -> str:
-    for _ in range(50):
-        host = f"127.{random.randint(1, 254)}.{random.randint(1, 254)}.{random.randint(2, 254)}"
-        with contextlib.closing(socket.socket()) as sock:
-            try:
-                sock.bind((host, PROXYMUX_PORT))
-            except OSError:
-                continue
-            return host
-    raise RuntimeError("no free loopback address")
 
 
 @pytest.fixture
@@ -48,7 +33,7 @@ def emulator(request: pytest.FixtureRequest, tmp_path: Path, cluster: Any) -> It
     seconds = getattr(request, "param", None)
     with running_emulator(
         tmp_path / "emulator",
-        proxymux=f"{_free_loopback_host()}:{PROXYMUX_PORT}",
+        proxymux=f"{free_loopback_host()}:{PROXYMUX_PORT}",
         kubeconfig=cluster.kubeconfig,
         session_token_seconds=seconds,
     ) as emu:

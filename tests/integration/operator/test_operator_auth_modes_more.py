@@ -23,12 +23,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ocids_emulator.testing import PROXYMUX_PORT, free_loopback_host
 from operator_harness import JOBS, RUNS, Scenario, condition, wait_for
 from test_operator_auth_modes import (
     HELLO,
-    PROXYMUX_PORT,
     SA,
-    _free_loopback_host,
     _instance_env,
     _resource_env,
     _workload_env,
@@ -54,7 +53,7 @@ def emulator(tmp_path: Path, cluster: Any) -> Iterator[Any]:
 
     with running_emulator(
         tmp_path / "emulator",
-        proxymux=f"{_free_loopback_host()}:{PROXYMUX_PORT}",
+        proxymux=f"{free_loopback_host()}:{PROXYMUX_PORT}",
         kubeconfig=cluster.kubeconfig,
     ) as emu:
         yield emu

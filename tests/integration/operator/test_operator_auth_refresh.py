@@ -8,16 +8,15 @@ kubelet does for a projected token) lets the same operator process recover.
 
 from __future__ import annotations
 
-import random
-import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from ocids_emulator.testing import free_loopback_host
 from operator_harness import RUNS, Scenario, condition, wait_for
-from test_operator_auth_modes import HELLO, PROXYMUX_PORT, SA, _workload_env, emulator
+from test_operator_auth_modes import HELLO, SA, _workload_env, emulator
 
 pytestmark = pytest.mark.integration
 __all__ = ["emulator"]  # the fixture (3 s session tokens through indirect parametrisation)
@@ -90,25 +89,12 @@ def _check_refused_message(message: str, namespace: str) -> None:
     assert "Allow any-user to manage data-science-family" in message, message
 
 
-def _closed_loopback_host() -> str:
-    """A loopback address where nothing listens on the proxymux port."""
-    for _ in range(50):
-        host = f"127.{random.randint(1, 254)}.{random.randint(1, 254)}.{random.randint(2, 254)}"
-        with socket.socket() as sock:
-            try:
-                sock.bind((host, PROXYMUX_PORT))
-            except OSError:
-                continue
-            return host
-    raise RuntimeError("no free loopback address")
-
-
 def test_an_unreachable_exchange_is_retried_saying_the_token_exchange_failed(
     world: Scenario, emulator: Any, cluster: Any, tmp_path: Path, start_operator: Callable[..., Any]
 ) -> None:
     env = {
         **_workload_env(emulator, cluster, world.namespace, tmp_path),
-        "KUBERNETES_SERVICE_HOST": _closed_loopback_host(),
+        "KUBERNETES_SERVICE_HOST": free_loopback_host(),
         "OCIDS_OCI_MAX_ELAPSED_SECONDS": "2",
         "OCIDS_RETRY_MAX_SECONDS": "3",
     }
