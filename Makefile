@@ -14,7 +14,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 
 .PHONY: help install lint typecheck unit integration test controlplane cluster-up cluster-down \
         crds crds-check emulator bench bench-emulator bench-operator clean \
-        image image-base test-image kstatus demo demo-down
+        image image-base test-image kstatus demo demo-down chaos
 
 help: ## list targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -90,7 +90,17 @@ emulator: $(STAMP) ## run a local OCI Data Science + Logging emulator
 	$(BIN)/ocids-emulator init --data-dir .emulator --if-missing
 	$(BIN)/ocids-emulator serve --data-dir .emulator --port $${PORT:-12000}
 
-bench: bench-emulator bench-operator ## all benchmarks
+# The scale benchmark (not part of `make test`): N runs over 10 TrainingJobs, the compartment poller
+# against the naive per-run baseline in the same run. Figures as JSON in $(BENCH_OUT).
+N ?= 1000
+BENCH_OUT ?= bench/out/latest.json
+BENCH_ARGS ?=
+bench: $(STAMP) controlplane ## scale benchmark: make bench N=1000 (table + JSON in $$BENCH_OUT)
+	BENCH_OUT=$(BENCH_OUT) $(PY) bench/scale_bench.py --n $(N) $(BENCH_ARGS)
+
+# The reliability suite at full scale (the fast cases of the same tests run in `make test`).
+chaos: $(STAMP) controlplane ## crash safety (100+ SIGKILLs), flaky cloud, restarts, bad input, secrets; prints figures
+	OCIDS_CHAOS=full $(BIN)/pytest tests/integration/chaos -q -s -p no:xdist -p no:cacheprovider
 
 bench-emulator: $(STAMP) ## emulator throughput
 	$(PY) bench/emulator_bench.py

@@ -8,7 +8,7 @@ from __future__ import annotations
 import enum
 from typing import Annotated, Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ENV_PREFIX = "OCIDS_"
@@ -74,6 +74,21 @@ class OperatorSettings(BaseSettings):
     # Test and demo only: artifact URLs on loopback addresses. Link-local and cloud metadata
     # addresses are refused whatever this says.
     artifact_url_allow_loopback: bool = False
+    # High availability: only the holder of a coordination.k8s.io Lease reconciles and polls; the
+    # others wait as standbys. Off: a single replica runs without a Lease (and without its RBAC).
+    leader_election: bool = False
+    # Unset: the Pod's namespace (POD_NAMESPACE, or the ServiceAccount's namespace file), else "default".
+    leader_election_namespace: str | None = None
+    leader_election_lease_name: str = Field(default="ocids-operator", min_length=1, max_length=253)
+    # Unset: <hostname>_<pid>, unique per process.
+    leader_election_identity: str | None = None
+    # client-go's defaults: a standby takes over at most lease_duration after the leader stops renewing.
+    leader_election_lease_duration_seconds: float = Field(default=15.0, gt=0, le=600)
+    leader_election_renew_deadline_seconds: float = Field(default=10.0, gt=0, le=600)
+    leader_election_retry_period_seconds: float = Field(default=2.0, gt=0, le=60)
+    # Benchmark only: "per_run" follows each run with its own timer and one GetJobRun per interval
+    # (the naive design), so `make bench` can show what the compartment poller saves.
+    poll_mode: Literal["list", "per_run"] = "list"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # Test-only: exit right after this OCI create call returns, before any status write.
     debug_crash_after: Literal["create_job", "create_job_run"] | None = None
@@ -97,10 +112,32 @@ class OperatorSettings(BaseSettings):
             raise ValueError("must be an http:// or https:// URL")
         return value.rstrip("/")
 
-    @field_validator("debug_crash_after", "region", "artifact_spool_dir", mode="before")
+    @field_validator(
+        "debug_crash_after",
+        "region",
+        "artifact_spool_dir",
+        "leader_election_namespace",
+        "leader_election_identity",
+        mode="before",
+    )
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if value == "" else value
+
+    @model_validator(mode="after")
+    def _check_lease_timing(self) -> OperatorSettings:
+        # As client-go insists: a leader must give up before its lease can expire under it.
+        if self.leader_election_renew_deadline_seconds >= self.leader_election_lease_duration_seconds:
+            raise ValueError(
+                "OCIDS_LEADER_ELECTION_RENEW_DEADLINE_SECONDS must be less than "
+                "OCIDS_LEADER_ELECTION_LEASE_DURATION_SECONDS"
+            )
+        if self.leader_election_retry_period_seconds >= self.leader_election_renew_deadline_seconds:
+            raise ValueError(
+                "OCIDS_LEADER_ELECTION_RETRY_PERIOD_SECONDS must be less than "
+                "OCIDS_LEADER_ELECTION_RENEW_DEADLINE_SECONDS"
+            )
+        return self
 
 
 class SettingsError(Exception):
@@ -119,7 +156,10 @@ def load_settings(**overrides: object) -> OperatorSettings:
 def describe_validation_error(exc: ValidationError) -> str:
     lines = []
     for error in exc.errors():
-        field = str(error["loc"][0]) if error["loc"] else "?"
+        if not error["loc"]:  # a rule across settings: its message names them
+            lines.append(f"invalid settings: {str(error['msg']).removeprefix('Value error, ')}")
+            continue
+        field = str(error["loc"][0])
         # Never echo the offending value: a misplaced secret must not reach the logs.
         lines.append(f"invalid setting {ENV_PREFIX}{field.upper()}: {error['msg']}")
     return "; ".join(lines)
