@@ -131,7 +131,7 @@ def _security(pod: dict[str, Any], container: dict[str, Any]) -> tuple[list[str]
     return args, user, fs_group
 
 
-def _env(container: dict[str, Any], node: Node) -> list[str]:
+def _env(container: dict[str, Any], node: Node, pod_name: str) -> list[str]:
     host, port = node.service_host, node.service_port
     # The variables kubelet injects for the `kubernetes` Service; the container's own come after
     # and win, and a later duplicate wins over an earlier one, as in Kubernetes.
@@ -145,9 +145,15 @@ def _env(container: dict[str, Any], node: Node) -> list[str]:
         f"KUBERNETES_PORT_{port}_TCP_PORT": str(port),
         f"KUBERNETES_PORT_{port}_TCP_ADDR": host,
     }
+    # The downward API: of the pod's fields, what the chart reads.
+    fields = {"metadata.namespace": node.namespace, "metadata.name": pod_name}
     for item in container.get("env", []):
         if "value" not in item and "valueFrom" in item:
-            raise AssertionError(f"env {item['name']}: valueFrom is not reproduced")
+            path = (item["valueFrom"].get("fieldRef") or {}).get("fieldPath")
+            if path not in fields:
+                raise AssertionError(f"env {item['name']}: valueFrom {item['valueFrom']} is not reproduced")
+            env[item["name"]] = fields[path]
+            continue
         env[item["name"]] = str(item.get("value", ""))
     if container.get("envFrom"):
         raise AssertionError("envFrom is not reproduced")
@@ -194,7 +200,7 @@ def podman_run_args(deployment: dict[str, Any], node: Node, name: str) -> list[s
     limits = (container.get("resources") or {}).get("limits") or {}
     if "memory" in limits:
         args += ["--memory", str(quantity_bytes(str(limits["memory"])))]
-    args += _env(container, node)
+    args += _env(container, node, pod_name=name)
     args += _volumes(pod, container, node, user, fs_group)
     if container.get("workingDir"):
         args += ["--workdir", container["workingDir"]]

@@ -125,6 +125,11 @@ def test_image_runs_a_training_job_started_like_the_chart(
         assert re.search(
             r'^ocids_reconciles_total\{kind="TrainingJob",outcome="[a-z]+"\} [1-9]', metrics, re.M
         )
+        # Leader election is on in the chart: the only replica takes the Lease its Role allows.
+        assert re.search(r"^ocids_leader 1\.0$", metrics, re.M)
+        pod_name = str(container.inspect()["Name"]).lstrip("/")
+        lease = f"leading: acquired Lease {world.namespace}/ocids-operator (identity {pod_name})"
+        assert lease in container.logs()
         alive(container)
         assert container.inspect()["RestartCount"] == 0
 

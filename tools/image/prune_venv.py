@@ -191,6 +191,9 @@ def main() -> None:
     others = strip_to_operator(site, scripts)
     for dist in NOT_RUNTIME_DISTS:
         uninstall(dist, site)
+    # The kubernetes client (leader election) ships an asyncio twin of itself, as large again,
+    # that nothing imports: the operator's own async I/O is kopf's.
+    shutil.rmtree(site / "kubernetes" / "aio", ignore_errors=True)
 
     modules = verify(kept)
     for name in others:

@@ -43,3 +43,15 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 app.kubernetes.io/part-of: ocids-operator
 {{- end -}}
 
+
+{{/* Operator pods: replicaCount, else 2 with leader election and 1 without; several need it on. */}}
+{{- define "ocids-operator.replicas" -}}
+{{- $replicas := ternary 2 1 .Values.leaderElection.enabled -}}
+{{- if not (kindIs "invalid" .Values.replicaCount) -}}
+{{- $replicas = int .Values.replicaCount -}}
+{{- end -}}
+{{- if and (gt $replicas 1) (not .Values.leaderElection.enabled) -}}
+{{- fail (printf "replicaCount=%d needs leaderElection.enabled=true: replicas without leader election would all reconcile the same objects" $replicas) -}}
+{{- end -}}
+{{- $replicas -}}
+{{- end -}}

@@ -27,3 +27,8 @@
   resources: ["secrets", "configmaps"]
   verbs: ["get"]
 {{- end -}}
+{{- define "ocids-operator.leaseRules" -}}
+- apiGroups: ["coordination.k8s.io"]
+  resources: ["leases"]
+  verbs: ["get", "create", "update"]
+{{- end -}}

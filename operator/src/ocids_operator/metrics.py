@@ -33,3 +33,9 @@ def serve(port: int, address: str) -> None:
 RUNS_DROPPED = Counter(
     "ocids_runs_untracked_total", "Runs the poller stopped following after repeated failures of their own."
 )
+
+LEADER = Gauge(
+    "ocids_leader",
+    "1 while this replica reconciles and polls (the leader, or the only replica without leader "
+    "election), 0 while it waits as a standby.",
+)

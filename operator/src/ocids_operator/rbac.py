@@ -3,7 +3,8 @@
     python -m ocids_operator.rbac     # {clusterRules: [...], namespacedRules: [...]} as YAML
 
 `namespaced_rules()` go into a ClusterRole when all namespaces are watched, else into one Role per
-watched namespace; `cluster_rules()` are always cluster-wide (kopf scans CRDs and namespaces).
+watched namespace; `cluster_rules()` are always cluster-wide (kopf scans CRDs and namespaces);
+`lease_rules()` go into a Role in the Lease's namespace only, with leader election on.
 tests/unit/operator/test_op_rbac.py derives what kopf's handlers and our Kubernetes client touch
 and requires exactly these rules.
 """
@@ -26,6 +27,9 @@ HANDLED_VERBS = ("get", "list", "watch", "patch", "update")
 STATUS_VERBS = ("get", "patch", "update")
 FINALIZER_VERBS = ("update",)
 EVENT_VERBS = ("create", "patch")
+# The `kubernetes` library's LeaseLock reads, creates and replaces (PUT) its Lease; it never lists,
+# watches, patches or deletes one.
+LEASE_VERBS = ("get", "create", "update")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,10 +71,16 @@ def cluster_rules() -> list[Rule]:
     ]
 
 
+def lease_rules() -> list[Rule]:
+    """Leader election (OCIDS_LEADER_ELECTION): the Lease, in its own namespace only."""
+    return [Rule(("coordination.k8s.io",), ("leases",), LEASE_VERBS)]
+
+
 def main() -> int:
     document = {
         "clusterRules": [rule.as_k8s() for rule in cluster_rules()],
         "namespacedRules": [rule.as_k8s() for rule in namespaced_rules()],
+        "leaseRules": [rule.as_k8s() for rule in lease_rules()],
     }
     sys.stdout.write(yaml.safe_dump(document, sort_keys=False))
     return 0

@@ -60,10 +60,19 @@ def materialize_volumes(cluster: Cluster, deployment: dict[str, Any], root: Path
     return mounts
 
 
+# The downward API fields the chart reads, as the kubelet would fill them in for this local "pod".
+LOCAL_POD_NAME = "local-operator-pod"
+
+
 def _resolve(cluster: Cluster, namespace: str, item: dict[str, Any]) -> str:
     if "value" in item:
         return str(item["value"])
     ref = item["valueFrom"]
+    if "fieldRef" in ref:
+        fields = {"metadata.namespace": namespace, "metadata.name": LOCAL_POD_NAME}
+        path = ref["fieldRef"]["fieldPath"]
+        assert path in fields, f"env {item['name']}: unsupported fieldRef {path}"
+        return fields[path]
     if "secretKeyRef" in ref:
         key = ref["secretKeyRef"]
         return _secret_data(cluster, namespace, key["name"])[key["key"]].decode()

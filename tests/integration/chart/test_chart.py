@@ -37,12 +37,16 @@ def test_default_render(tmp_path: Path) -> None:
         "ClusterRole",
         "ClusterRoleBinding",
         "Deployment",
+        "PodDisruptionBudget",
+        "Role",
+        "RoleBinding",
         "Service",
         "ServiceAccount",
     ]
     (deploy,) = by_kind(docs, "Deployment")
-    assert deploy["spec"]["replicas"] == 1
-    assert deploy["spec"]["strategy"] == {"type": "Recreate"}
+    # Leader election is on by default: a leader and a standby, rolled one at a time.
+    assert deploy["spec"]["replicas"] == 2
+    assert deploy["spec"]["strategy"]["type"] == "RollingUpdate"
     pod = deploy["spec"]["template"]["spec"]
     (container,) = pod["containers"]
     assert container["image"] == "ghcr.io/ocids/ocids-operator:0.1.0"
@@ -69,8 +73,10 @@ def test_default_render(tmp_path: Path) -> None:
 def test_non_default_render(tmp_path: Path) -> None:
     docs = render(tmp_path, *NON_DEFAULT)
     assert not by_kind(docs, "Service")
-    assert sorted(r["metadata"]["namespace"] for r in by_kind(docs, "Role")) == ["ml", "research"]
-    assert sorted(b["metadata"]["namespace"] for b in by_kind(docs, "RoleBinding")) == ["ml", "research"]
+    watched = [r for r in by_kind(docs, "Role") if not r["metadata"]["name"].endswith("-leader-election")]
+    assert sorted(r["metadata"]["namespace"] for r in watched) == ["ml", "research"]
+    bindings = [b for b in by_kind(docs, "RoleBinding") if b["metadata"]["name"] == "ocids-operator"]
+    assert sorted(b["metadata"]["namespace"] for b in bindings) == ["ml", "research"]
     (cluster_role,) = by_kind(docs, "ClusterRole")
     resources = sorted(r for rule in cluster_role["rules"] for r in rule["resources"])
     assert resources == ["customresourcedefinitions", "namespaces"]
@@ -102,6 +108,11 @@ ALLOWED = [
     ("get", "secrets"),
     ("get", "configmaps"),
 ]  # fmt: skip
+# Leader election: its Lease, in the release namespace only.
+LEASE_ALLOWED = [("get", "leases.coordination.k8s.io"), ("create", "leases.coordination.k8s.io"),
+                 ("update", "leases.coordination.k8s.io")]  # fmt: skip
+LEASE_DENIED = [("delete", "leases.coordination.k8s.io"), ("list", "leases.coordination.k8s.io"),
+                ("patch", "leases.coordination.k8s.io")]  # fmt: skip
 CLUSTER_ALLOWED = [
     ("list", "namespaces"),
     ("watch", "namespaces"),
@@ -166,8 +177,11 @@ def test_cluster_wide_rbac_is_sufficient_and_no_more(
             assert can_i(cluster, kubeconfig, verb, resource, None), f"cannot {verb} {resource} cluster-wide"
         for verb, resource in CLUSTER_ALLOWED:
             assert can_i(cluster, kubeconfig, verb, resource, None), f"cannot {verb} {resource}"
-        for verb, resource in DENIED:
+        for verb, resource in DENIED + LEASE_DENIED:
             assert not can_i(cluster, kubeconfig, verb, resource, namespace), f"may {verb} {resource}"
+        for verb, resource in LEASE_ALLOWED:
+            assert can_i(cluster, kubeconfig, verb, resource, namespace), f"cannot {verb} {resource}"
+            assert not can_i(cluster, kubeconfig, verb, resource, "default"), f"may {verb} {resource} there"
         for verb, resource in CLUSTER_DENIED:
             assert not can_i(cluster, kubeconfig, verb, resource, None), f"may {verb} {resource}"
         # And real requests with the token, not just the review API.

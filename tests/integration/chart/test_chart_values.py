@@ -34,7 +34,13 @@ REFUSED = [
     pytest.param(["--set", "metrics.port=70000"], "port", id="port-out-of-range"),
     pytest.param(["--set", "health.port=9090"], "health.port", id="port-clash"),
     pytest.param(["--set", "oci.configSecret.name="], "oci.configSecret.name", id="api-key-without-secret"),
-]
+    pytest.param(["--set", "leaderElection.enabled=false", "--set", "replicaCount=2"], "replicaCount",
+                 id="replicas-without-leader-election"),
+    pytest.param(["--set", "replicaCount=-1"], "replicaCount", id="negative-replicas"),
+    pytest.param(["--set", "leaderElection.retryPeriodSeconds=0"], "retryPeriodSeconds", id="zero-retry"),
+    pytest.param(["--set", "leaderElection.renewDeadlineSeconds=15"], "renewDeadlineSeconds",
+                 id="renew-deadline-not-below-lease"),
+]  # fmt: skip
 
 
 @pytest.mark.parametrize(("args", "key"), REFUSED)
