@@ -1,7 +1,8 @@
 """`python -m ocids_operator` / `ocids-operator`: validate settings, then run kopf standalone.
 
 Exit codes: 2 for a bad setting or flag (the message names it), 1 when Kubernetes access
-cannot be set up, otherwise whatever kopf exits with.
+cannot be set up, 3 when a leader loses its Lease (OCIDS_LEADER_ELECTION=true; see leadership.py),
+otherwise whatever kopf exits with.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from collections.abc import Sequence
 import kopf
 import oci
 
-from . import handlers, metrics
-from .adapters import kube
+from . import handlers, leadership, metrics
+from .adapters import kube, leader_election
 from .adapters.artifact_fetch import ArtifactFetcher
 from .adapters.kube import KubeClient
 from .adapters.object_storage import ObjectStore
@@ -26,7 +27,7 @@ from .handlers import wait_logging
 from .handlers.diffbase import DigestedDiffBaseStorage
 from .runtime import Runtime
 from .settings import AuthMode, OperatorSettings, SettingsError, load_settings
-from .workflows.run_poller import RunPoller
+from .workflows.pollers import make_poller
 
 log = logging.getLogger("ocids_operator")
 PREFIX = "ocids.io"
@@ -79,6 +80,13 @@ def parse_args(argv: Sequence[str] | None) -> dict[str, object]:
     parser.add_argument("--health-port", type=int)
     parser.add_argument("--bind-address")
     parser.add_argument("--log-level")
+    parser.add_argument(
+        "--leader-election",
+        action="store_const",
+        const=True,
+        help="run only while holding the Lease; wait as a standby otherwise",
+    )
+    parser.add_argument("--leader-election-namespace", help="namespace of the Lease (default: the Pod's)")
     args = parser.parse_args(argv)
     return {key: value for key, value in vars(args).items() if value is not None}
 
@@ -169,7 +177,7 @@ def build_runtime(settings: OperatorSettings) -> Runtime:
         settings=settings,
         oci=gateway,
         kube=client,
-        poller=RunPoller(settings, gateway, client),
+        poller=make_poller(settings, gateway, client),
         objects=ObjectStore(settings, auth=gateway.auth),
         artifacts=ArtifactFetcher(settings),
     )
@@ -182,7 +190,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"ocids-operator: {exc}", file=sys.stderr)
         return 2
     configure_logging(settings.log_level)
-    problem = check_oci_config(settings)
+    problem = check_oci_config(settings) or (
+        leader_election.timing_problem(settings) if settings.leader_election else None
+    )
     if problem:
         print(f"ocids-operator: {problem}", file=sys.stderr)
         return 2
@@ -204,15 +214,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         describe_principal(settings, runtime),
         settings.datascience_endpoint or "(SDK default)",
     )
-    kopf.run(
-        registry=registry,
-        settings=kopf_settings(settings),
-        standalone=True,
-        clusterwide=not settings.namespaces,
-        namespaces=settings.namespaces,
-        liveness_endpoint=liveness,
-        memo=kopf.Memo(runtime=runtime),
-    )
+
+    def run_operator() -> None:
+        kopf.run(
+            registry=registry,
+            settings=kopf_settings(settings),
+            standalone=True,
+            clusterwide=not settings.namespaces,
+            namespaces=settings.namespaces,
+            liveness_endpoint=liveness,
+            memo=kopf.Memo(runtime=runtime),
+        )
+
+    if settings.leader_election:
+        return leadership.run_elected(settings, run_operator)
+    metrics.LEADER.set(1)
+    run_operator()
     return 0
 
 

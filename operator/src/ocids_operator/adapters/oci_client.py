@@ -71,6 +71,13 @@ class DataScience(Protocol):
 
     async def list_job_runs(self, compartment_id: str, **filters: str) -> list[RunView]: ...
 
+    async def list_job_runs_page(
+        self, compartment_id: str, page: str | None = None, **filters: str
+    ) -> tuple[list[RunView], str | None]:
+        """One page of ListJobRuns (filters as its query: sort_by, sort_order, lifecycle_state, ...)
+        and the next page's token, None after the last."""
+        ...
+
     async def cancel_job_run(self, job_run_id: str) -> None:
         """Cancel; a run already gone or past canceling is left alone."""
         ...
@@ -236,6 +243,20 @@ class OciGateway:
     def list_job_runs(self, compartment_id: str, **filters: str) -> list[RunView]:
         runs = self._pages("list_job_runs", self.client.list_job_runs, compartment_id, **filters)
         return [mapping.run_view(run) for run in runs]
+
+    @_off_loop
+    def list_job_runs_page(
+        self, compartment_id: str, page: str | None = None, **filters: str
+    ) -> tuple[list[RunView], str | None]:
+        response = self._counter.call(
+            "list_job_runs",
+            self.client.list_job_runs,
+            compartment_id,
+            limit=PAGE_LIMIT,
+            page=page,
+            **filters,
+        )
+        return [mapping.run_view(run) for run in response.data], response.next_page or None
 
     @_off_loop
     def cancel_job_run(self, job_run_id: str) -> None:

@@ -1,11 +1,12 @@
 """One poller per compartment follows every non-terminal run the operator tracks.
 
-Each cycle lists the compartment's runs by non-terminal lifecycle state (paged, 100 a page)
-and fans the states out to the TrainingJobRun resources by patching their status. A tracked
-run missing from those lists has moved on (finished, or into a state not listed this cycle):
-it gets one GET. A run also gets one GET when it changes state before its log details are
-known. So OCI calls per run stay small and constant however many runs there are, instead of
-one timer and one GET per run per interval.
+Each cycle reads the compartment's runs newest first, down to the creation of the oldest run it
+follows, when that fits in the pages the per-state lists would cost; otherwise it lists the
+non-terminal states and looks for the runs those miss (they ended) with a capped newest-first
+read (poller_reads.py). Either way a run's end is learned from a list, not from a GET of its
+own; a run gets one GET only when no list could answer for it, and when it changes state before
+its log details are known (summaries carry none). Status updates of one cycle are written a few
+at a time, so a thousand runs ending together reach their resources within the cycle.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import datetime
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from .. import metrics
@@ -23,18 +25,23 @@ from ..adapters.kube import KubeClient
 from ..adapters.oci_client import DataScience
 from ..core import conditions as cond
 from ..core.kinds import TRAINING_JOB_RUN_KIND
-from ..core.phases import (
-    ACTIVE_RUN_PHASES,
-    ALWAYS_LISTED_RUN_STATES,
-    BUSY_RUN_STATES,
-    LISTED_WHEN_SEEN_RUN_STATES,
-    RunPhase,
-    RunState,
-)
+from ..core.phases import ACTIVE_RUN_PHASES, BUSY_RUN_STATES, RunPhase, RunState
 from ..core.run_plan import RunView, is_terminal
 from ..core.run_status import duration_seconds, phase_event, run_status
 from ..settings import OperatorSettings
+from .poller_reads import CompartmentReader, states_to_list
 from .run_status_writer import RunStatusWriter
+
+__all__ = [
+    "MAX_RUN_FAILURES",
+    "RunPoller",
+    "TickPlan",
+    "TrackedRun",
+    "next_delay",
+    "next_interval",
+    "plan_tick",
+    "states_to_list",
+]
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +52,10 @@ SETTLE_SECONDS = 1.0
 # bad run never slows the others, nor stays tracked forever.
 RUN_BACKOFF_CAP_SECONDS = 600.0
 MAX_RUN_FAILURES = 8
+# Status writes (each with its Event) in flight at once: enough that a thousand runs ending in one
+# cycle are written within a second or two, few enough to leave the API client's 20 connections
+# to the handlers.
+APPLY_CONCURRENCY = 16
 
 
 @dataclasses.dataclass
@@ -65,6 +76,9 @@ class TrackedRun:
     # This run's own failures in a row, and when it is looked at again (its own backoff).
     failures: int = 0
     retry_at: float = 0.0
+    # When OCI accepted the run (what ListJobRuns sorts by as timeCreated); None: not known yet,
+    # and no newest-first read can prove it gone.
+    time_created: datetime.datetime | None = None
 
     @property
     def involved(self) -> dict[str, Any]:
@@ -79,9 +93,14 @@ class TickPlan:
     fetch: tuple[str, ...]  # runs that need one GET (left the lists, or logs not known yet)
 
 
-def states_to_list(tracked: Iterable[TrackedRun]) -> tuple[str, ...]:
-    seen = {run.lifecycle_state for run in tracked}
-    return ALWAYS_LISTED_RUN_STATES + tuple(state for state in LISTED_WHEN_SEEN_RUN_STATES if state in seen)
+def parse_time(value: object) -> datetime.datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=datetime.UTC)
 
 
 def plan_tick(tracked: Mapping[str, TrackedRun], listed: Mapping[str, RunView], cutoff: float) -> TickPlan:
@@ -122,6 +141,12 @@ def next_interval(tracked: Iterable[TrackedRun], settings: OperatorSettings, now
     return settings.poll_slow_interval_seconds
 
 
+def next_delay(interval: float, failures: int, since_last_start: float) -> float:
+    """Wait before the next cycle, counted from the last one's start: a long cycle does not push
+    the next one back, so a run's end reaches its status within an interval plus one cycle."""
+    return max(min(interval * 2**failures, 600.0) - since_last_start, 0.0)
+
+
 class RunPoller:
     """Owns the tracked runs and one asyncio task per compartment that has any."""
 
@@ -140,20 +165,24 @@ class RunPoller:
         self._runs: dict[str, TrackedRun] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._wake: dict[str, asyncio.Event] = {}
+        self.reader = CompartmentReader(gateway)
+        self._batching = 0  # cycles writing right now (compartments poll concurrently)
         self.last_cycle: float | None = None
         self.cycles = 0
 
     # Registration ---------------------------------------------------------------------------------
     def track(self, run: TrackedRun) -> None:
         run.registered_at = self._clock()
+        run.time_created = run.time_created or parse_time(run.status.get("timeAccepted"))
         old = self._runs.get(run.run_id)
         if old is not None:
             run.lifecycle_state, run.lifecycle_details = old.lifecycle_state, old.lifecycle_details
             run.logs_known = run.logs_known or old.logs_known
+            run.time_created = run.time_created or old.time_created
         self._runs[run.run_id] = run
         metrics.TRACKED_RUNS.set(len(self._runs))
         self._refresh_phase_gauge()
-        self._ensure_task(run.compartment_id)
+        self._follow(run)
 
     def untrack(self, run_id: str) -> None:
         self._runs.pop(run_id, None)
@@ -166,6 +195,9 @@ class RunPoller:
             for run_id, run in self._runs.items()
             if compartment_id is None or run.compartment_id == compartment_id
         }
+
+    def _follow(self, run: TrackedRun) -> None:
+        self._ensure_task(run.compartment_id)
 
     def _ensure_task(self, compartment_id: str) -> None:
         task = self._tasks.get(compartment_id)
@@ -185,6 +217,8 @@ class RunPoller:
         self._tasks.clear()
 
     def _refresh_phase_gauge(self) -> None:
+        if self._batching:  # counted once when the cycle's writes are done, not once per run
+            return
         counts: dict[str, int] = {}
         for run in self._runs.values():
             phase = str(run.status.get("phase") or RunPhase.ACCEPTED)
@@ -195,16 +229,20 @@ class RunPoller:
     # The loop ------------------------------------------------------------------------------------
     async def _loop(self, compartment_id: str) -> None:
         failures = 0
+        started = self._clock()
         while True:
             runs = self.tracked(compartment_id)
             if not runs:
                 self._tasks.pop(compartment_id, None)
+                self.reader.forget(compartment_id)
                 return
             interval = next_interval(runs.values(), self._settings, self._clock())
+            delay = next_delay(interval, failures, self._clock() - started)
             wake = self._wake[compartment_id]
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), timeout=min(interval * (2**failures), 600))
+                await asyncio.wait_for(wake.wait(), timeout=delay)
             wake.clear()
+            started = self._clock()
             try:
                 await self.cycle(compartment_id)
                 failures = 0
@@ -226,28 +264,47 @@ class RunPoller:
         if not runs:
             return
         cutoff = self._clock() - SETTLE_SECONDS
-        listed: dict[str, RunView] = {}
-        for state in states_to_list(runs.values()):
-            for summary in await self._gateway.list_job_runs(compartment_id, lifecycle_state=state):
-                if summary.id in runs:
-                    listed[summary.id] = summary
-        now = self._clock()
-        due = {run_id: run for run_id, run in runs.items() if run.retry_at <= now}
-        plan = plan_tick(due, listed, cutoff)
-        for run_id, view in plan.updates:
-            await self._apply_safely(run_id, view)
-        for run_id in plan.fetch:
-            try:
-                job_run = await self._gateway.get_job_run(run_id) or await self._confirm_gone(
-                    run_id, listed.get(run_id)
-                )
-            except Exception as exc:
-                # One run OCI cannot answer for right now must not hold back the others' updates.
-                self._failed(run_id, f"reading OCI job run {run_id} failed: {type(exc).__name__}: {exc}")
-                continue
-            await self._apply_safely(run_id, job_run)
+        # Runs in their own backoff, and runs too new to be in lists taken now, are not asked about.
+        due = {
+            run_id: run
+            for run_id, run in runs.items()
+            if run.retry_at <= self._clock() and run.registered_at <= cutoff
+        }
+        if due:
+            reading = await self.reader.read(compartment_id, due)
+            plan = plan_tick(due, reading.seen, cutoff)
+            work: list[Awaitable[object]] = [
+                self._apply_safely(run_id, view) for run_id, view in plan.updates
+            ]
+            work += [self._fetch_and_apply(run_id, reading.seen.get(run_id)) for run_id in plan.fetch]
+            await self._bounded(work)
         self.last_cycle = self._clock()
         self.cycles += 1
+
+    async def _bounded(self, work: Sequence[Awaitable[object]]) -> None:
+        gate = asyncio.Semaphore(APPLY_CONCURRENCY)
+
+        async def one(step: Awaitable[object]) -> None:
+            async with gate:
+                await step
+
+        self._batching += 1
+        try:
+            await asyncio.gather(*(one(step) for step in work))
+        finally:
+            self._batching -= 1
+            self._refresh_phase_gauge()
+
+    async def _fetch_and_apply(self, run_id: str, listed: RunView | None) -> None:
+        try:
+            job_run = await self._gateway.get_job_run(run_id) or await self._confirm_gone(run_id, listed)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            # One run OCI cannot answer for right now must not hold back the others' updates.
+            self._failed(run_id, f"reading OCI job run {run_id} failed: {type(exc).__name__}: {exc}")
+            return
+        await self._apply_safely(run_id, job_run)
 
     async def _confirm_gone(self, run_id: str, listed: RunView | None) -> RunView:
         """What a GetJobRun 404 means: OCI answers 404 for a run it denies us too (IAM), so a run
@@ -315,6 +372,7 @@ class RunPoller:
         run.failures, run.retry_at = 0, 0.0
         run.lifecycle_state, run.lifecycle_details = view.lifecycle_state, view.lifecycle_details
         run.logs_known = run.logs_known or bool(view.log_id)
+        run.time_created = run.time_created or view.time_accepted
         run.status = {**run.status, **status}
         event = phase_event(old_phase, view)
         if event is not None:

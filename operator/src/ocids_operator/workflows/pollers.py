@@ -1,0 +1,15 @@
+"""Which poller follows the runs: the compartment poller, or the benchmark's naive baseline."""
+
+from __future__ import annotations
+
+from ..adapters.kube import KubeClient
+from ..adapters.oci_client import DataScience
+from ..settings import OperatorSettings
+from .per_run_poller import PerRunPoller
+from .run_poller import RunPoller
+
+
+def make_poller(settings: OperatorSettings, gateway: DataScience, kube: KubeClient) -> RunPoller:
+    if settings.poll_mode == "per_run":
+        return PerRunPoller(settings, gateway, kube)
+    return RunPoller(settings, gateway, kube)
