@@ -23,6 +23,7 @@ from .adapters.kube import KubeClient
 from .adapters.object_storage import ObjectStore
 from .adapters.oci_client import OciGateway
 from .adapters.oci_sdk import config_and_signer
+from .core.links import without_url_secrets
 from .handlers import wait_logging
 from .handlers.diffbase import DigestedDiffBaseStorage
 from .runtime import Runtime
@@ -46,6 +47,11 @@ class ObjectLogFormatter(logging.Formatter):
             where = f"{ref['namespace']}/{ref['name']}" if ref.get("namespace") else str(ref["name"])
             record = logging.makeLogRecord({**record.__dict__, "message": f"[{where}] {record.message}"})
         return super().formatMessage(record)
+
+    def format(self, record: logging.LogRecord) -> str:
+        # At DEBUG kopf logs whole objects and patches, artifact URLs included: a PAR's path token
+        # and any user:password@ must never reach a log line (nor a traceback), whoever wrote it.
+        return without_url_secrets(super().format(record))
 
 
 def configure_logging(level: str) -> None:

@@ -74,6 +74,12 @@ INVALID_JOBS: list[tuple[str, dict[str, Any], str, str]] = [
         "memoryInGBs must be at most 64 GB per OCPU",
     ),
     (
+        "memory-below-1gb-per-ocpu",
+        job_spec(infrastructure={"shape": E4, "ocpus": 16, "memoryInGBs": 8}),
+        "spec.infrastructure.memoryInGBs",
+        "memoryInGBs must be at least 1 GB per OCPU",
+    ),
+    (
         "env-value-and-value-from",
         job_spec(env=[{"name": "A", "value": "1", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}]),
         "spec.env[0]",

@@ -81,3 +81,44 @@ def test_deny_flag():
     assert parse_deny_flag("delete_job:2") == {"operation": "delete_job", "count": 2}
     with pytest.raises(ValueError):
         parse_deny_flag("get_job:x")
+
+
+def _answers(spec: dict[str, object], calls: int = 200) -> list[int | None]:
+    faults = Faults.from_dict(spec)
+    return [faults.pick_error("get_job") for _ in range(calls)]
+
+
+def test_one_rule_answers_a_seeded_mix_of_statuses():
+    spec = {"errors": [{"operation": "*", "statuses": [429, 500, 503], "rate": 0.3}], "seed": 7}
+    answers = _answers(spec)
+    injected = [a for a in answers if a is not None]
+    assert set(injected) == {429, 500, 503}
+    assert 0.2 < len(injected) / len(answers) < 0.4
+    # The same seed replays the same faults; another seed does not.
+    assert _answers(spec) == answers
+    assert _answers({**spec, "seed": 8}) != answers
+    shown = Faults.from_dict(spec).to_dict()
+    assert shown["seed"] == 7 and shown["errors"][0]["statuses"] == [429, 500, 503]
+    assert Faults.from_dict(shown).to_dict() == shown
+
+
+def test_a_single_status_still_reads_as_status():
+    faults = Faults.from_dict({"errors": [{"operation": "get_job", "status": 503, "count": 1}]})
+    assert faults.to_dict()["errors"] == [{"operation": "get_job", "status": 503, "rate": 1.0, "count": 1}]
+    assert [faults.pick_error("get_job"), faults.pick_error("get_job")] == [503, None]
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {"errors": [{"statuses": [429, 404]}]},
+        {"errors": [{"statuses": []}]},
+        {"errors": [{"status": 503, "statuses": [503]}]},
+        {"errors": [{"operation": "get_job"}]},
+        {"seed": "x"},
+    ],
+)
+def test_bad_error_rules_are_400(spec):
+    with pytest.raises(ApiError) as err:
+        Faults.from_dict(spec)
+    assert err.value.status == 400

@@ -3,7 +3,9 @@
 Used by ``PUT|PATCH /_emulator/faults``, the ``--fault``/``--deny``/``--faults-json`` flags and the
 test helper::
 
-    {"errors": [{"operation": "get_job_run", "status": 503, "rate": 1.0, "count": 2}],
+    {"errors": [{"operation": "get_job_run", "status": 503, "rate": 1.0, "count": 2},
+                {"operation": "*", "statuses": [429, 500, 503], "rate": 0.3}],
+     "seed": 42,
      "latencyMs": {"*": 20, "create_job_run": 200},
      "maxActiveRuns": 10,
      "denials": [{"operation": "delete_job", "resourceIds": ["ocid1..."], "count": 1}],
@@ -13,8 +15,12 @@ test helper::
      "failedJobDeletes": {"jobIds": [], "count": 1, "message": "..."}}
 
 ``operation`` is the SDK method name (or ``*``); ``rate`` is the chance per matching request;
-``count`` (optional) caps how many answers a rule injects before it retires. PUT replaces the
-whole spec, PATCH only the sections it names (``null`` removes one).
+``count`` (optional) caps how many answers a rule injects before it retires; ``statuses`` instead of
+``status`` makes one rule answer a mix, each injected answer picking one at random. ``seed`` (with
+``errors``, or alone) restarts the chooser: the same seed and the same sequence of requests get the
+same faults, so a failing chaos run can be replayed. OCI sends no Retry-After header (its SDKs back
+off on their own schedule), so neither does the emulator. PUT replaces the whole spec, PATCH only the
+sections it names (``null`` removes one).
 """
 
 from __future__ import annotations
@@ -35,12 +41,17 @@ ALLOWED_STATUSES = {429, 500, 503}
 @dataclass
 class ErrorRule:
     operation: str
-    status: int
+    statuses: tuple[int, ...]
     rate: float = 1.0
     count: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"operation": self.operation, "status": self.status, "rate": self.rate, "count": self.count}
+        shown: dict[str, Any] = {"operation": self.operation, "rate": self.rate, "count": self.count}
+        if len(self.statuses) == 1:
+            shown["status"] = self.statuses[0]
+        else:
+            shown["statuses"] = list(self.statuses)
+        return shown
 
 
 @dataclass
@@ -54,6 +65,7 @@ class Faults:
     needs_attention: NeedsAttention | None = None
     failed_job_deletes: FailedJobDeletes | None = None
     injected: int = 0
+    seed: int | None = None
     _random: random.Random = field(default_factory=random.Random, repr=False)
 
     @classmethod
@@ -68,6 +80,12 @@ class Faults:
             raise invalid("the faults spec must be an object")
         if "errors" in spec:
             self.errors = _error_rules(spec["errors"])
+        if "seed" in spec:
+            seed = spec["seed"]
+            if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+                raise invalid("seed must be an integer")
+            self.seed = seed
+            self._random = random.Random(seed)
         if "latencyMs" in spec:
             self.latency_ms = {str(k): float(v) for k, v in (spec["latencyMs"] or {}).items()}
         if "maxActiveRuns" in spec:
@@ -95,6 +113,7 @@ class Faults:
             "stuckCanceling": _section(self.stuck_canceling),
             "needsAttention": _section(self.needs_attention),
             "failedJobDeletes": _section(self.failed_job_deletes),
+            "seed": self.seed,
             "injected": self.injected,
         }
 
@@ -109,7 +128,9 @@ class Faults:
                 if rule.count is not None:
                     rule.count -= 1
                 self.injected += 1
-                return rule.status
+                if len(rule.statuses) == 1:
+                    return rule.statuses[0]
+                return self._random.choice(rule.statuses)
         return None
 
     # OCI behaviours ------------------------------------------------------------------------------
@@ -160,13 +181,16 @@ def _section(value: Any) -> dict[str, Any] | None:
 def _error_rules(raw_rules: Any) -> list[ErrorRule]:
     rules = []
     for i, raw in enumerate(raw_rules or []):
-        status = raw.get("status")
-        if status not in ALLOWED_STATUSES:
-            raise invalid(f"errors[{i}].status must be one of 429, 500, 503")
+        if ("status" in raw) == ("statuses" in raw):
+            raise invalid(f"errors[{i}] takes one of status or statuses")
+        statuses = raw["statuses"] if "statuses" in raw else [raw["status"]]
+        if not isinstance(statuses, list) or not statuses or any(s not in ALLOWED_STATUSES for s in statuses):
+            raise invalid(f"errors[{i}].status(es) must be one of 429, 500, 503")
         rate = float(raw.get("rate", 1.0))
         if not 0.0 <= rate <= 1.0:
             raise invalid(f"errors[{i}].rate must be from 0 to 1")
-        rules.append(ErrorRule(str(raw.get("operation", "*")), int(status), rate, raw.get("count")))
+        operation = str(raw.get("operation", "*"))
+        rules.append(ErrorRule(operation, tuple(int(s) for s in statuses), rate, raw.get("count")))
     return rules
 
 

@@ -34,6 +34,9 @@ DeletionPolicy = Literal["Delete", "Retain"]
 
 MAX_ENV = 100
 MAX_ARGS = 100
+# OCI's floor for every flex shape in the catalog: a smaller memory is refused by CreateJob (400).
+MIN_MEMORY_GB_PER_OCPU = 1.0
+MEMORY_FLOOR_MESSAGE = f"memoryInGBs must be at least {MIN_MEMORY_GB_PER_OCPU:g} GB per OCPU"
 MAX_STORAGE_MOUNTS = 5
 
 
@@ -106,6 +109,12 @@ def _flex_rules() -> tuple[Rule, ...]:
             message=shapes.memory_per_ocpu_message(),
             field_path=".memoryInGBs",
         ),
+        Rule(
+            rule="!has(self.ocpus) || !has(self.memoryInGBs) || "
+            f"self.memoryInGBs >= self.ocpus * {MIN_MEMORY_GB_PER_OCPU!r}",
+            message=MEMORY_FLOOR_MESSAGE,
+            field_path=".memoryInGBs",
+        ),
     ]
     for s in shapes.FLEX_SHAPES:
         assert s.flex is not None
@@ -149,11 +158,13 @@ class _Compute(ApiModel):
         validation_alias="memoryInGBs",
         serialization_alias="memoryInGBs",
     )
-    """Memory in GB of a flex shape, at most 64 GB per OCPU (required with a flex shape)."""
+    """Memory in GB of a flex shape, 1 to 64 GB per OCPU (required with a flex shape)."""
 
     @model_validator(mode="after")
     def _shape_fits(self) -> Self:
         problems = shapes.shape_problems(self.shape, self.ocpus, self.memory_in_gbs)
+        if self.ocpus and self.memory_in_gbs and self.memory_in_gbs < self.ocpus * MIN_MEMORY_GB_PER_OCPU:
+            problems.append(MEMORY_FLOOR_MESSAGE)
         if problems:
             raise ValueError("; ".join(problems))
         return self
