@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import signal
 import ssl
 import time
 import urllib.error
@@ -192,6 +194,35 @@ class ControlPlane(Cluster):
             deadline,
             "/healthz ok",
         )
+
+    def restart_apiserver(self, *, hard: bool = False, timeout: float = 60.0) -> float:
+        """Stop kube-apiserver and start it again on the same port with the same etcd data, as in a
+        control-plane upgrade or crash: clients keep their kubeconfig, their watches break. `hard`
+        sends SIGKILL instead of SIGTERM. Returns the seconds until /readyz answered ok again."""
+        index, old = next((i, p) for i, p in enumerate(self.processes) if p.name == "kube-apiserver")
+        began = time.monotonic()
+        if hard:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(old.pid, signal.SIGKILL)
+            old.popen.wait(timeout=10)
+        old.stop()
+        new = ManagedProcess.start(old.name, old.args, old.log_path, cwd=self.workdir, detached=self.detached)
+        self.processes[index] = new
+        p = self.pki
+        admin_tls = ssl.create_default_context(cafile=str(p.ca_cert))
+        admin_tls.load_cert_chain(str(p.admin_cert), str(p.admin_key))
+        try:
+            self._wait(
+                new,
+                lambda: _http_text(f"{self.server}/readyz", admin_tls) == "ok",
+                time.monotonic() + timeout,
+                "/readyz ok after a restart",
+            )
+        except _PortTaken:
+            raise ControlPlaneStartError(
+                f"the API server's port of {self.server} was taken meanwhile"
+            ) from None
+        return time.monotonic() - began
 
     def stop(self) -> None:
         """Stop every process this control plane started (controller manager first); idempotent."""
