@@ -99,8 +99,8 @@ bench: $(STAMP) controlplane ## scale benchmark: make bench N=1000 (table + JSON
 	BENCH_OUT=$(BENCH_OUT) $(PY) bench/scale_bench.py --n $(N) $(BENCH_ARGS)
 
 # The reliability suite at full scale (the fast cases of the same tests run in `make test`).
-chaos: $(STAMP) controlplane ## crash safety (100+ SIGKILLs), flaky cloud, restarts, bad input, secrets; prints figures
-	OCIDS_CHAOS=full $(BIN)/pytest tests/integration/chaos -q -s -p no:xdist -p no:cacheprovider
+chaos: $(STAMP) controlplane ## crash safety (100+ SIGKILLs), flaky cloud, restarts, bad input, secrets, failover; prints figures
+	OCIDS_CHAOS=full $(BIN)/pytest tests/integration/chaos tests/integration/ha -q -s -p no:xdist -p no:cacheprovider
 
 bench-emulator: $(STAMP) ## emulator throughput
 	$(PY) bench/emulator_bench.py
