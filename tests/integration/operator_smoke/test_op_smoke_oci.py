@@ -48,7 +48,7 @@ class MemoryKube:
         return copy.deepcopy(self.jobs.get(name))
 
     async def patch_run_status(
-        self, namespace: str, name: str, uid: str, status: dict[str, Any]
+        self, namespace: str, name: str, uid: str, status: dict[str, Any], *, empty_at: str | None = None
     ) -> dict[str, Any]:
         self.run_status[name] = {**self.run_status.get(name, {}), **status}
         return {"status": self.run_status[name]}

@@ -116,7 +116,7 @@ class FakeKube:
         self.max_in_flight = 0
 
     async def patch_run_status(
-        self, namespace: str, name: str, uid: str, status: dict[str, Any]
+        self, namespace: str, name: str, uid: str, status: dict[str, Any], *, empty_at: str | None = None
     ) -> dict[str, Any] | None:
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)

@@ -113,7 +113,7 @@ class Kube:
         return copy.deepcopy(TRAINING_JOB)
 
     async def patch_run_status(
-        self, namespace: str, name: str, uid: str, status: dict[str, Any]
+        self, namespace: str, name: str, uid: str, status: dict[str, Any], *, empty_at: str | None = None
     ) -> dict[str, Any]:
         # A null clears the field, as the API server prunes it.
         self.status = {k: v for k, v in {**self.status, **status}.items() if v is not None}

@@ -131,15 +131,29 @@ class KubeClient:
 
     # Writes ---------------------------------------------------------------------------------
     async def patch_run_status(
-        self, namespace: str, name: str, uid: str, status: dict[str, Any]
+        self, namespace: str, name: str, uid: str, status: dict[str, Any], *, empty_at: str | None = None
     ) -> dict[str, Any] | None:
         """Merge `status` into the TrainingJobRun `name` whose uid is `uid`; None when there is none.
 
         The uid is a precondition the API server checks (a JSON patch `test` op): by name alone, an
         object re-created under the same name would receive the status of the run it replaced.
+        `empty_at`: the resourceVersion at which the caller saw the object without any status. The
+        first write then sets the whole status in one request, guarded by that version, instead of
+        a field-wise patch the API server refuses (no /status to add to) followed by a GET.
         """
         path = f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{TRAINING_JOB_RUNS}/{name}"
         guard = {"op": "test", "path": "/metadata/uid", "value": uid}
+        if empty_at is not None:
+            first = {key: value for key, value in status.items() if value is not None}
+            version = {"op": "test", "path": "/metadata/resourceVersion", "value": empty_at}
+            try:
+                return await self._json_patch(
+                    f"{path}/status", [guard, version, {"op": "add", "path": "/status", "value": first}]
+                )
+            except KubeError as exc:
+                if exc.status not in (400, 409, 422):
+                    raise
+            # Changed since (or gone): the field-wise write below finds out which.
         # `add` replaces a member; null clears it (the CRD's fields are not nullable, so the API
         # server prunes a null as a merge patch would).
         fields = [

@@ -16,7 +16,7 @@ from ..core.status_patch import StatusPatch
 
 class RunStatusStore(Protocol):
     async def patch_run_status(
-        self, namespace: str, name: str, uid: str, status: dict[str, Any]
+        self, namespace: str, name: str, uid: str, status: dict[str, Any], *, empty_at: str | None = None
     ) -> dict[str, Any] | None: ...
 
 
@@ -25,13 +25,23 @@ class RunStatusWriter:
         self._kube = kube
 
     async def write(
-        self, namespace: str, name: str, uid: str, status: StatusPatch[TrainingJobRunStatus]
+        self,
+        namespace: str,
+        name: str,
+        uid: str,
+        status: StatusPatch[TrainingJobRunStatus],
+        *,
+        empty_at: str | None = None,
     ) -> bool:
         """Merge `status` into the object's; False when the TrainingJobRun is gone.
 
         Only into the object with this uid: one re-created under the same name is another run,
-        and is "gone" as far as this status is concerned.
+        and is "gone" as far as this status is concerned. `empty_at`: the resourceVersion of a
+        body seen without status (a new run's first write costs one request instead of three).
         """
         if not status:
             return True
-        return await self._kube.patch_run_status(namespace, name, uid, dict(status)) is not None
+        if empty_at is None:
+            return await self._kube.patch_run_status(namespace, name, uid, dict(status)) is not None
+        written = await self._kube.patch_run_status(namespace, name, uid, dict(status), empty_at=empty_at)
+        return written is not None
