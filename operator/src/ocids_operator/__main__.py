@@ -115,6 +115,12 @@ def kopf_settings(settings: OperatorSettings) -> kopf.OperatorSettings:
     ks.peering.standalone = True
     ks.peering.clusterwide = not settings.namespaces
     ks.execution.default_backoff = settings.retry_base_seconds
+    # kopf's client has no connection limit: each object's worker that patches opens its own TLS
+    # connection, and Python keeps a 256 KiB buffer per connection. 1,000 runs applied at once
+    # opened ~150 (38 MB of the operator's 233 MB peak, measured with memray). Bounded workers bound
+    # the connections; a worker with nothing to do exits soon, so idle ones do not hold the slots.
+    ks.queueing.worker_limit = 64
+    ks.queueing.idle_timeout = 0.5
     ks.networking.request_timeout = 60
     ks.watching.server_timeout = 300
     return ks

@@ -164,12 +164,6 @@ def test_oci_refusals_stall_with_ocis_message_and_no_retry_storm(
     assert world.operator.running and "Traceback" not in world.operator.log_text()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="workflows/training_job_run.py _refused_create reads any 404 from CreateJobRun as 'the OCI "
-    "job is gone' (OCIJobNotFound, Stalled=False, retried every poll interval), even when the job exists "
-    "and the 404 is about the run's own log group",
-)
 def test_run_naming_an_unknown_log_group_stalls_naming_it(
     world: Scenario, start_operator: Callable[..., OperatorProcess]
 ) -> None:

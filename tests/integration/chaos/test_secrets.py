@@ -51,7 +51,7 @@ def _workload(world: Scenario, prefix: str, par_url: str, gone_url: str) -> None
     for run in runs.values():
         run["spec"]["env"] = [_secret_env("RUN_TOKEN", "run-token")]
     # IAM refuses the first run (404 NotAuthorizedOrNotFound: a message naming what was asked for;
-    # how the operator words it: test_oci_refusals' xfail). Then the other run goes through.
+    # the run ends NotAuthorized with OCI's words). Then the other run goes through.
     world.admin.deny("create_job_run", resource_ids=[job_id])
     world.apply(runs[f"{prefix}-denied"])
     for name in (f"{prefix}-par-gone", f"{prefix}-refused"):

@@ -163,8 +163,11 @@ def test_job_lifecycle_and_a_run_against_the_emulator(world: Any) -> None:
         assert kube.run_status["r1"]["jobRevision"] == 2 and kube.run_status["r1"]["phase"] == "Accepted"
         run_id = kube.run_status["r1"]["jobRunId"]
 
-        # A crash before the status write: the next attempt finds the run instead of making another.
-        again, _ = await run_workflow.reconcile(rt, run_body)
+        # A crash right after CreateJobRun, before its status write: the object then shows only the
+        # attempt, recorded before the request. The next attempt finds the run instead of making another.
+        attempted = kube.run_status["r1"]["createAttemptedAt"]
+        assert attempted
+        again, _ = await run_workflow.reconcile(rt, {**run_body, "status": {"createAttemptedAt": attempted}})
         assert kube.run_status["r1"]["jobRunId"] == run_id and again.events[0][1] == "Found"
         assert len(client.list_job_runs(ids["COMPARTMENT_ID"], job_id=status["jobId"]).data) == 1
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import datetime
+import types
 from typing import Any
 
 import oci
@@ -62,6 +63,10 @@ class Oci:
         self.denied = False
         self.create_error: Exception | None = None
         self.before_create: list[Any] = []  # callables run as a CreateJobRun arrives
+        self.job_gone = False  # the OCI job was deleted behind the operator's back
+
+    async def get_job(self, job_id: str) -> Any:
+        return None if self.job_gone else types.SimpleNamespace(id=job_id, lifecycle_state="ACTIVE")
 
     async def list_job_runs(self, compartment_id: str, **filters: str) -> list[RunView]:
         if self.run is None:
@@ -259,6 +264,7 @@ def test_a_run_whose_oci_job_is_missing_waits_for_it_instead_of_failing() -> Non
     """Issue 7: the OCI job was deleted in the console (or a retirement raced this run)."""
     oci, kube = Oci(), Kube()
     oci.create_error = service_error(404, "NotAuthorizedOrNotFound")
+    oci.job_gone = True
     outcome = reconcile_once(oci, kube)
     assert kube.status["phase"] == "Pending"
     ready = next(c for c in kube.status["conditions"] if c["type"] == "Ready")
@@ -268,6 +274,16 @@ def test_a_run_whose_oci_job_is_missing_waits_for_it_instead_of_failing() -> Non
     oci.create_error = None  # the TrainingJob healed
     reconcile_once(oci, kube)
     assert oci.creates == 1 and kube.status["jobRunId"] == RUN_ID
+
+
+def test_a_404_about_something_else_than_the_job_is_the_runs_own_refusal() -> None:
+    """E.g. the run names a log group OCI cannot find: nothing for the TrainingJob to re-create."""
+    oci, kube = Oci(), Kube()
+    oci.create_error = service_error(404, "NotAuthorizedOrNotFound")
+    with pytest.raises(oci_exceptions.ServiceError):  # the handler turns it into NotAuthorized
+        reconcile_once(oci, kube)
+    assert "OCIJobNotFound" not in repr(kube.status)
+    assert "createAttemptedAt" not in kube.status and oci.creates == 0
 
 
 def finalize_after(oci: Oci, kube: Kube, minutes: float) -> Any:

@@ -11,7 +11,7 @@ from ..api import API_VERSION, TrainingJobRunSpec, TrainingJobRunStatus, Trainin
 from ..core import conditions as cond
 from ..core import model
 from ..core.kinds import TRAINING_JOB_KIND
-from ..core.phases import ACTIVE_RUN_STATES, RunPhase, RunState
+from ..core.phases import ACTIVE_RUN_STATES, GONE_JOB_STATES, RunPhase, RunState
 from ..core.run_plan import (
     LOST_RUN_REASON,
     CreateAction,
@@ -148,10 +148,14 @@ async def reconcile(rt: Runtime, body: Mapping[str, Any]) -> tuple[Outcome, list
     ref = object_ref(body, rt.settings.cluster_name)
     display_name = spec.display_name or ref.default_display_name
     attempted_at = _parse_time(status.get("createAttemptedAt"))
-    # Once a create was attempted, a run of ours that was deleted since is still ours: look for it too.
-    existing = await _find_existing(
-        rt, job_spec.compartment_id, display_name, ref.uid, include_deleted=attempted_at is not None
-    )
+    # The attempt is recorded before every CreateJobRun, so without one there is no run to find:
+    # the lookup (a ListJobRuns per run, half of its OCI calls) is spent only after an attempt, and
+    # then a run of ours that was deleted since is still ours: it looks for that too.
+    existing = None
+    if attempted_at is not None:
+        existing = await _find_existing(
+            rt, job_spec.compartment_id, display_name, ref.uid, include_deleted=True
+        )
     create = plan_create(attempted_at, existing, datetime.datetime.now(datetime.UTC))
     if create.action is CreateAction.GIVE_UP:
         return _lost(create.message, status, generation), owners
@@ -165,7 +169,8 @@ async def reconcile(rt: Runtime, body: Mapping[str, Any]) -> tuple[Outcome, list
             # Recorded before the request: a crash right after CreateJobRun must never lead to a
             # second run, whatever happens to the first one meanwhile (plan_create).
             stamp = StatusPatch(TrainingJobRunStatus(create_attempted_at=datetime.datetime.now(datetime.UTC)))
-            if not await rt.run_status.write(namespace, meta["name"], meta["uid"], stamp):
+            empty_at = None if body.get("status") else meta.get("resourceVersion")
+            if not await rt.run_status.write(namespace, meta["name"], meta["uid"], stamp, empty_at=empty_at):
                 return Outcome(), owners  # the TrainingJobRun is gone
             status = {**status, **stamp}
         job_env = await resolve_env(rt.kube, namespace, job_spec.env)
@@ -223,6 +228,12 @@ async def _refused_create(
     if not await rt.run_status.write(meta["namespace"], meta["name"], meta["uid"], cleared):
         return Outcome()
     if error.status != 404:
+        return None
+    # OCI answers 404 for anything the request names that it cannot find or we may not see: the
+    # job, or e.g. the run's own log group. Only a job that is really gone is the TrainingJob's to
+    # re-create; otherwise the refusal is this run's (a NotAuthorized, OCI's message, checked slowly).
+    job = await rt.oci.get_job(job_id)
+    if job is not None and job.lifecycle_state not in GONE_JOB_STATES:
         return None
     # The OCI job is gone (deleted in the console, a retirement racing this run) or not visible to
     # us: the TrainingJob re-creates it on its next resync, and this run starts on the new one.

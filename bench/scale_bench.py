@@ -1,0 +1,335 @@
+"""Scale benchmark (issue 10): N TrainingJobRuns over 10 TrainingJobs, applied at once.
+
+    make bench N=1000                       # table, and the figures as JSON in $BENCH_OUT
+    .venv/bin/python bench/scale_bench.py --n 200 --run-seconds 30 --no-baseline
+
+The local control plane (or OCIDS_TEST_KUBECONFIG's cluster), the emulator with simulated runs of
+--run-seconds, and the operator as a process at its default poll interval. It measures the time
+from the apply to the last OCI run created and to the last status Succeeded; the status lag of
+each run (the watch seeing its terminal phase minus the emulator's timeFinished); the OCI calls per
+run (the emulator's own count, by operation); the Kubernetes writes per run (the API server's
+apiserver_request_total, Events apart); the operator's peak RSS and CPU seconds. Then the same for
+the naive baseline, OCIDS_POLL_MODE=per_run (one timer and one GetJobRun per run per interval),
+each mode with its own namespace, emulator and operator, one after the other.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT / "tests" / "integration" / "operator"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import scale_report  # noqa: E402
+import scale_stats as stats  # noqa: E402
+from ocids_controlplane.cluster import _tool  # noqa: E402
+from ocids_controlplane.waiting import wait_until  # noqa: E402
+from ocids_operator.settings import OperatorSettings  # noqa: E402
+from operator_bench import cluster_for_bench, oci_calls, server_requests  # noqa: E402
+from operator_harness import JOBS, RUNS, Kube, OciTarget, OperatorProcess  # noqa: E402
+from operator_manifests import training_job, training_job_run  # noqa: E402
+from scale_probe import WATCH_TEMPLATE, PhaseWatch, cpu_seconds, load_average, peak_rss_mb  # noqa: E402
+
+DEFAULT_POLL = float(OperatorSettings.model_fields["poll_interval_seconds"].default)
+SCRIPT = "print('simulated: never executed')\n"
+APPLY_PROCESSES = 8
+LIST_TEMPLATE = "{range .items[*]}" + WATCH_TEMPLATE + "{end}"
+
+
+def apply_at_once(kube: Kube, manifests: list[dict[str, Any]]) -> None:
+    """`kubectl create` of one List per process, several processes at once: the N creates reach the
+    API server within seconds (kubectl apply in chunks of 50 took 28 s for 1000)."""
+    chunks = [manifests[i::APPLY_PROCESSES] for i in range(APPLY_PROCESSES)]
+    procs = []
+    for chunk in chunks:
+        if not chunk:
+            continue
+        proc = subprocess.Popen(
+            [kube.kubectl_bin, "--kubeconfig", str(kube.kubeconfig), "create", "-f", "-", "-o", "name"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=kube.env,
+        )
+        procs.append((proc, json.dumps({"apiVersion": "v1", "kind": "List", "items": chunk})))
+    for proc, text in procs:
+        _, err = proc.communicate(text, timeout=600)
+        if proc.returncode != 0:
+            raise SystemExit(f"kubectl create failed: {err.strip()[:2000]}")
+
+
+def apiserver_metrics(kube: Kube) -> str:
+    return kube.kubectl("get", "--raw", "/metrics", timeout=60).stdout
+
+
+def oci_runs(emu: Any, compartment_id: str) -> list[Any]:
+    import oci
+
+    client = emu.datascience_client()
+    return list(oci.pagination.list_call_get_all_results(client.list_job_runs, compartment_id).data)
+
+
+def bench_mode(kube: Kube, mode: str, args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    from ocids_emulator.testing import running_emulator
+
+    n, poll = args.n, args.poll_interval
+    namespace = f"bench-{mode.replace('_', '-')}-{int(time.time())}"
+    kube.kubectl("create", "namespace", namespace)
+    print(f"[{mode}] namespace {namespace}: starting the emulator and the operator", flush=True)
+    with running_emulator(work / f"emulator-{mode}", simulated=f"{args.run_seconds:g}:0") as emu:
+        ids = {str(k): str(v) for k, v in dict(emu.ids).items()}
+        target = OciTarget(str(emu.endpoint), Path(emu.config_file), str(emu.profile), ids["REGION"])
+        extra = {
+            "OCIDS_POLL_MODE": mode,
+            "OCIDS_POLL_INTERVAL_SECONDS": f"{poll:g}",
+            # The harness's 3 s TrainingJob resync would add GetJob calls: the default, as shipped.
+            "OCIDS_RESYNC_INTERVAL_SECONDS": "",
+            # And the shipped retry backoff (5 s doubling), not the tests' hurried 1 s.
+            "OCIDS_RETRY_BASE_SECONDS": "",
+            "OCIDS_RETRY_MAX_SECONDS": "",
+        }
+        log_path = args.logs / f"operator-{mode}-{n}.log"
+        log_path.unlink(missing_ok=True)
+        op = OperatorProcess(kube.kubeconfig, target, [namespace], log_path, extra_env=extra)
+        if args.memray:
+            op.python = memray_python(args, mode)
+        watch: PhaseWatch | None = None
+        try:
+            op.start()
+            wait_until(lambda: op.metrics_text(), timeout=60, message="operator metrics")
+            jobs = [f"bench-{j:02d}" for j in range(args.jobs)]
+            kube.apply(
+                *(
+                    training_job(
+                        name,
+                        namespace,
+                        compartment_id=ids["COMPARTMENT_ID"],
+                        project_id=ids["PROJECT_ID"],
+                        script=SCRIPT,
+                        logging={"enabled": False},
+                    )
+                    for name in jobs
+                )
+            )
+
+            def jobs_active() -> bool:
+                items = kube.list_objects(JOBS, namespace)
+                return len(items) == len(jobs) and all(
+                    (i.get("status") or {}).get("phase") == "Active" for i in items
+                )
+
+            wait_until(jobs_active, timeout=180, interval=1.0, message=f"{len(jobs)} TrainingJobs Active")
+            kubectl = [kube.kubectl_bin, "--kubeconfig", str(kube.kubeconfig)]
+            watch = PhaseWatch(kubectl, RUNS, namespace, env=kube.env).start()
+            assert op.proc is not None
+            pid = op.proc.pid
+            load_before = load_average()
+            emu_before = server_requests(emu.admin.stats())
+            op_before = oci_calls(op)
+            writes_before = stats.apiserver_writes(apiserver_metrics(kube))
+            cpu_before = cpu_seconds(pid)
+            others = {"emulator": emu.process.pid, **args.plane_pids}
+            others_before = {name: cpu_seconds(p) for name, p in others.items()}
+
+            profiler = start_profiler(pid, args, mode) if args.profile else None
+            runs = [training_job_run(f"run-{i:05d}", namespace, jobs[i % len(jobs)]) for i in range(n)]
+            started = time.time()
+            apply_at_once(kube, runs)
+            apply_s = time.time() - started
+            print(f"[{mode}] applied {n} TrainingJobRuns in {apply_s:.1f}s", flush=True)
+            wait_for_all(watch, kube, namespace, op, n, mode, started, args.timeout)
+            if profiler is not None:
+                profiler.wait(timeout=args.profile + 60)
+            succeeded_all_s = max(watch.finished_at.values()) - started
+
+            cpu_s = cpu_seconds(pid) - cpu_before
+            others_cpu = {name: round(cpu_seconds(p) - others_before[name], 1) for name, p in others.items()}
+            rss = peak_rss_mb(pid)
+            load_after = load_average()
+            writes = stats.delta(writes_before, stats.apiserver_writes(apiserver_metrics(kube)))
+            emu_calls = stats.calls_delta(emu_before, server_requests(emu.admin.stats()))
+            op_calls = stats.calls_delta(op_before, oci_calls(op))
+            listed = oci_runs(emu, ids["COMPARTMENT_ID"])
+        except BaseException:
+            print(f"--- operator log (last 40 lines; all of it in {log_path}):", file=sys.stderr)
+            print("\n".join(op.log_text().splitlines()[-40:]), file=sys.stderr)
+            raise
+        finally:
+            if watch is not None:
+                watch.stop()
+            op.stop()
+
+    accepted = {r.freeform_tags.get("ocids.io/name"): r.time_accepted.timestamp() for r in listed}
+    finished = {
+        r.freeform_tags.get("ocids.io/name"): r.time_finished.timestamp() for r in listed if r.time_finished
+    }
+    lag = stats.lag_summary(stats.status_lags(watch.finished_at, finished))
+    write_figures = stats.writes_per_run(writes, n, applied_by_bench=n)
+    return {
+        "mode": mode,
+        "n": n,
+        "namespace": namespace,
+        "oci_runs_created": len(accepted),
+        "apply_s": round(apply_s, 2),
+        # The operator cannot create a run before the API server has it: the apply's own end is the floor.
+        "create_after_apply_s": round(max(accepted.values()) - started - apply_s, 2) if accepted else None,
+        "create_all_s": round(max(accepted.values()) - started, 2) if accepted else None,
+        "succeeded_all_s": round(succeeded_all_s, 2),
+        "status_lag_p50_s": lag["p50"],
+        "status_lag_p95_s": lag["p95"],
+        "status_lag_max_s": lag["max"],
+        "status_lag_runs": lag["count"],
+        "watch_missed": watch.missed,
+        "oci_calls_per_run": sum(emu_calls.values()) / n,
+        "oci_calls_by_operation": {k: v / n for k, v in emu_calls.items()},
+        "operator_oci_calls_per_run": sum(op_calls.values()) / n,
+        "kube_writes_per_run": write_figures["total"],
+        "kube_writes_by_verb_resource": write_figures["by_verb_resource"],
+        "kube_events_per_run": write_figures["events"],
+        "kube_events_by_verb": write_figures["events_by_verb"],
+        "peak_rss_mb": round(rss, 1),
+        "cpu_s": round(cpu_s, 1),
+        "poll_interval_s": poll,
+        "other_cpu_s": others_cpu,
+        "load_before": load_before,
+        "load_after": load_after,
+        "operator_log": str(log_path),
+    }
+
+
+def memray_python(args: argparse.Namespace, mode: str) -> str:
+    """A python that runs the operator under memray (pip install memray): where its peak RSS goes.
+
+    `memray summary` (or `memray flamegraph`) of the .bin shows the allocations at the high-water mark.
+    """
+    out = args.logs / f"memray-{mode}-{args.n}.bin"
+    out.unlink(missing_ok=True)
+    wrapper = args.logs / f"memray-python-{mode}"
+    memray = Path(sys.executable).parent / "memray"
+    wrapper.write_text(f'#!/bin/sh\nexec {memray} run -q --aggregate -o {out} "$@"\n')
+    wrapper.chmod(0o755)
+    print(f"[{mode}] the operator runs under memray: {out}", flush=True)
+    return str(wrapper)
+
+
+def start_profiler(pid: int, args: argparse.Namespace, mode: str) -> subprocess.Popen[bytes]:
+    """py-spy (pip install py-spy) on the operator from the apply on, as collapsed stacks."""
+    out = args.logs / f"profile-{mode}-{args.n}.txt"
+    print(f"[{mode}] profiling the operator for {args.profile:g}s into {out}", flush=True)
+    spy = Path(sys.executable).parent / "py-spy"
+    command = [str(spy), "record", "-p", str(pid), "-d", f"{args.profile:g}", "-f", "raw", "-o", str(out)]
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def wait_for_all(
+    watch: PhaseWatch,
+    kube: Kube,
+    namespace: str,
+    op: OperatorProcess,
+    n: int,
+    mode: str,
+    started: float,
+    timeout: float,
+) -> None:
+    """Until the watch has seen every run end; a progress line every 10 s meanwhile."""
+    next_line = time.time() + 10
+    progress, progress_at = 0, time.time()
+    while len(watch.finished_at) < n:
+        now = time.time()
+        if len(watch.finished_at) != progress:
+            progress, progress_at = len(watch.finished_at), now
+        elif now - progress_at > 15:
+            # No end seen for a while: check the watch against a list.
+            listing = kube.kubectl("get", RUNS, "-n", namespace, "-o", f"jsonpath={LIST_TEMPLATE}").stdout
+            missed = watch.catch_up(listing, now)
+            if missed:
+                print(
+                    f"[{mode}] the watch missed {missed} ends a list shows (lag counted up to now)",
+                    flush=True,
+                )
+            progress_at = now
+        if now - started > timeout:
+            raise SystemExit(f"[{mode}] only {len(watch.finished_at)} of {n} runs ended in {timeout:g}s")
+        if not op.running:
+            raise SystemExit(f"[{mode}] the operator exited ({op.proc and op.proc.returncode})")
+        ended_badly = {p for p in watch.phases.values() if p in ("Failed", "Canceled", "Deleted")}
+        if ended_badly:
+            raise SystemExit(f"[{mode}] runs ended {sorted(ended_badly)}; see {op.log_path}")
+        if now >= next_line:
+            counts = ", ".join(f"{phase}={count}" for phase, count in sorted(watch.counts().items()))
+            print(f"[{mode}] {now - started:5.0f}s  {counts}  load {load_average()}", flush=True)
+            next_line = now + 10
+        time.sleep(0.5)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--n", type=int, default=1000, help="TrainingJobRuns to apply at once")
+    parser.add_argument("--jobs", type=int, default=10, help="TrainingJobs the runs are spread over")
+    parser.add_argument("--run-seconds", type=float, default=180.0, help="simulated run length")
+    parser.add_argument("--poll-interval", type=float, default=DEFAULT_POLL, help="operator poll interval")
+    parser.add_argument("--no-baseline", action="store_true", help="skip the naive per-run baseline")
+    parser.add_argument(
+        "--profile", type=float, default=0, help="py-spy the operator this many s after the apply"
+    )
+    parser.add_argument(
+        "--memray", action="store_true", help="run the operator under memray (its peak memory)"
+    )
+    parser.add_argument("--timeout", type=float, default=None, help="per mode; default run-seconds + 600")
+    parser.add_argument(
+        "--out", type=Path, default=Path(os.environ.get("BENCH_OUT", "bench/out/latest.json"))
+    )
+    args = parser.parse_args(argv)
+    # SIGTERM (a timeout, a CI cancel) unwinds like Ctrl-C: the operator and emulator are stopped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    args.timeout = args.timeout or args.run_seconds + 600
+    args.logs = args.out.resolve().parent / "logs"
+    args.logs.mkdir(parents=True, exist_ok=True)
+    modes = ["list"] if args.no_baseline else ["list", "per_run"]
+    results: dict[str, dict[str, Any]] = {}
+    with tempfile.TemporaryDirectory(prefix="ocids-scale-") as tmp:
+        work = Path(tmp)
+        with cluster_for_bench(work / "cluster") as cluster:
+            kube = Kube(cluster.kubeconfig, _tool("kubectl"), env=cluster.env())
+            kube.install_crds()
+            # CPU of the API server and etcd too, when they are ours: on 2 shared cores it explains a lot.
+            args.plane_pids = {
+                p.name: p.popen.pid
+                for p in getattr(cluster, "processes", [])
+                if p.name in ("etcd", "kube-apiserver")
+            }
+            # Each mode's namespace stays until the end: deleting one would add the other's writes.
+            for mode in modes:
+                results[mode] = bench_mode(kube, mode, args, work)
+    meta = {
+        "jobs": args.jobs,
+        "run_seconds": args.run_seconds,
+        "cpus": os.cpu_count(),
+        "logging": "disabled",
+        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    doc = scale_report.document(results["list"], results.get("per_run"), meta)
+    scale_report.write(doc, args.out)
+    print()
+    print(scale_report.table(doc))
+    print(f"\nJSON: {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    with contextlib.suppress(KeyboardInterrupt):
+        raise SystemExit(main())

@@ -1,0 +1,129 @@
+"""The pure figures of the scale benchmark: percentiles, status lag, and API server write counts.
+
+No processes and no I/O here, so tests/unit/test_bench_scale.py covers all of it.
+"""
+
+from __future__ import annotations
+
+import datetime
+import math
+from collections.abc import Iterable, Mapping
+
+from prometheus_client.parser import text_string_to_metric_families
+
+WRITE_VERBS = frozenset({"POST", "PUT", "PATCH", "DELETE", "DELETECOLLECTION", "APPLY"})
+# What the benchmark counts as the operator's Kubernetes writes (Events are counted apart).
+OBJECT_RESOURCES = frozenset({"trainingjobruns", "trainingjobs"})
+EVENT_RESOURCES = frozenset({"events"})
+
+# (verb, resource, subresource, code)
+WriteKey = tuple[str, str, str, str]
+
+
+def percentile(values: Iterable[float], q: float) -> float | None:
+    """The q-th percentile (0..100) by linear interpolation between closest ranks; None when empty."""
+    ordered = sorted(values)
+    if not ordered:
+        return None
+    if len(ordered) == 1:
+        return ordered[0]
+    rank = (len(ordered) - 1) * q / 100.0
+    low, high = math.floor(rank), math.ceil(rank)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def parse_rfc3339(value: str) -> float:
+    """Seconds since the epoch of an RFC 3339 time as OCI (and the emulator) write it."""
+    parsed = datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=datetime.UTC)
+    return parsed.timestamp()
+
+
+def status_lags(seen: Mapping[str, float], finished: Mapping[str, float]) -> dict[str, float]:
+    """Per run: when its status first showed the end (seen) minus when OCI finished it, in seconds.
+
+    Runs missing from either side are left out (the caller reports how many made it).
+    """
+    return {name: seen[name] - finished[name] for name in seen.keys() & finished.keys()}
+
+
+def lag_summary(lags: Mapping[str, float]) -> dict[str, float | int | None]:
+    values = list(lags.values())
+    return {
+        "count": len(values),
+        "p50": percentile(values, 50),
+        "p95": percentile(values, 95),
+        "max": max(values) if values else None,
+    }
+
+
+def apiserver_writes(metrics_text: str) -> dict[WriteKey, float]:
+    """apiserver_request_total of the write verbs, by verb, resource, subresource and code."""
+    counts: dict[WriteKey, float] = {}
+    for family in text_string_to_metric_families(metrics_text):
+        if family.name != "apiserver_request":
+            continue
+        for sample in family.samples:
+            if sample.name != "apiserver_request_total":
+                continue
+            labels = sample.labels
+            verb = labels.get("verb", "")
+            if verb not in WRITE_VERBS:
+                continue
+            key = (verb, labels.get("resource", ""), labels.get("subresource", ""), labels.get("code", ""))
+            counts[key] = counts.get(key, 0.0) + float(sample.value)
+    return counts
+
+
+def delta(before: Mapping[WriteKey, float], after: Mapping[WriteKey, float]) -> dict[WriteKey, float]:
+    """What happened between two scrapes (counters only grow; a key new in `after` started at 0)."""
+    out = {key: value - before.get(key, 0.0) for key, value in after.items()}
+    return {key: value for key, value in out.items() if value}
+
+
+def label(key: WriteKey) -> str:
+    verb, resource, subresource, code = key
+    what = f"{resource}/{subresource}" if subresource else resource
+    return f"{verb} {what} {code}".strip()
+
+
+def writes_per_run(
+    writes: Mapping[WriteKey, float], runs: int, applied_by_bench: int
+) -> dict[str, float | dict[str, float]]:
+    """The operator's writes per run, by verb and resource, and Events apart.
+
+    The benchmark's own creates of the N TrainingJobRuns are the API server's POSTs too: they are
+    taken off (`applied_by_bench`), so what is left is what the operator (and kopf) wrote.
+    """
+    objects: dict[str, float] = {}
+    events: dict[str, float] = {}
+    for key, value in sorted(writes.items()):
+        resource = key[1]
+        if resource in OBJECT_RESOURCES:
+            if key[0] == "POST" and resource == "trainingjobruns" and not key[2] and key[3] == "201":
+                value -= applied_by_bench
+                applied_by_bench = 0
+            if value:
+                objects[label(key)] = value / runs
+        elif resource in EVENT_RESOURCES:
+            events[label(key)] = value / runs
+    return {
+        "total": sum(objects.values()),
+        "by_verb_resource": objects,
+        "events": sum(events.values()),
+        "events_by_verb": events,
+    }
+
+
+def calls_delta(before: Mapping[str, float], after: Mapping[str, float]) -> dict[str, float]:
+    """Per-operation counters between two reads (e.g. the emulator's answered requests)."""
+    out = {op: after.get(op, 0.0) - before.get(op, 0.0) for op in after}
+    return {op: value for op, value in sorted(out.items()) if value}
+
+
+def ratio(ours: float | None, baseline: float | None) -> float | None:
+    """baseline / ours: how many times worse the naive mode is (None when it cannot be said)."""
+    if ours is None or baseline is None or ours == 0:
+        return None
+    return baseline / ours
