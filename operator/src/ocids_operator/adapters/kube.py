@@ -144,15 +144,9 @@ class KubeClient:
         path = f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{TRAINING_JOB_RUNS}/{name}"
         guard = {"op": "test", "path": "/metadata/uid", "value": uid}
         if empty_at is not None:
-            first = {key: value for key, value in status.items() if value is not None}
-            version = {"op": "test", "path": "/metadata/resourceVersion", "value": empty_at}
-            try:
-                return await self._json_patch(
-                    f"{path}/status", [guard, version, {"op": "add", "path": "/status", "value": first}]
-                )
-            except KubeError as exc:
-                if exc.status not in (400, 409, 422):
-                    raise
+            written = await self._set_whole_status(path, guard, empty_at, status)
+            if written is not None:
+                return written
             # Changed since (or gone): the field-wise write below finds out which.
         # `add` replaces a member; null clears it (the CRD's fields are not nullable, so the API
         # server prunes a null as a merge patch would).
@@ -171,20 +165,27 @@ class KubeClient:
                 return None
             if current.get("status"):
                 continue  # someone wrote status meanwhile: the field-wise patch applies now
-            first = {key: value for key, value in status.items() if value is not None}
-            version = {
-                "op": "test",
-                "path": "/metadata/resourceVersion",
-                "value": current["metadata"]["resourceVersion"],
-            }
-            try:
-                return await self._json_patch(
-                    f"{path}/status", [guard, version, {"op": "add", "path": "/status", "value": first}]
-                )
-            except KubeError as exc:
-                if exc.status not in (400, 409, 422):
-                    raise
+            written = await self._set_whole_status(
+                path, guard, current["metadata"]["resourceVersion"], status
+            )
+            if written is not None:
+                return written
         raise KubeError(409, f"status of TrainingJobRun {namespace}/{name} kept changing while being written")
+
+    async def _set_whole_status(
+        self, path: str, guard: dict[str, Any], empty_at: str, status: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        """The first status of an object seen without one at `empty_at`; None when that is stale."""
+        first = {key: value for key, value in status.items() if value is not None}
+        version = {"op": "test", "path": "/metadata/resourceVersion", "value": empty_at}
+        try:
+            return await self._json_patch(
+                f"{path}/status", [guard, version, {"op": "add", "path": "/status", "value": first}]
+            )
+        except KubeError as exc:
+            if exc.status not in (400, 409, 422):
+                raise
+            return None
 
     async def _json_patch(self, path: str, ops: list[dict[str, Any]]) -> dict[str, Any] | None:
         return await self.request(  # type: ignore[no-any-return]
