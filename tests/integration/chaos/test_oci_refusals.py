@@ -8,6 +8,7 @@ does not duplicate (OCI's own numbers may change) and OCIDs that are well formed
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -181,8 +182,11 @@ def test_run_naming_an_unknown_log_group_stalls_naming_it(
     started = time.monotonic()
     time.sleep(WAIT_S)  # an observation window, as in the sweep above
     further = world.admin.stats()["total"] - before
-    report(
-        "oci-refusals-run-404", wait_s=time.monotonic() - started, further_calls=further, condition=stalled
-    )
+    elapsed = time.monotonic() - started
+    # The base job's resync (every 3 s in tests), and per backoff step (at most 8 s in tests) one
+    # CreateJobRun plus the GetJob that tells this refusal from a job that is gone.
+    bound = math.ceil(elapsed / 3) + 2 * (math.ceil(elapsed / 8) + 1)
+    report("oci-refusals-run-404", wait_s=elapsed, further_calls=further, bound=int(bound), condition=stalled)
     assert stalled["status"] == "True" and group in stalled["message"], stalled
     assert "re-create" not in stalled["message"], "the OCI job exists: nothing is re-created"
+    assert further <= bound
