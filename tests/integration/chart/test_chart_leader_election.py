@@ -35,7 +35,7 @@ def test_by_default_a_leader_and_a_standby_elect_on_a_lease_in_the_release_names
     assert [
         env[f"OCIDS_LEADER_ELECTION_{k}_SECONDS"]["value"]
         for k in ("LEASE_DURATION", "RENEW_DEADLINE", "RETRY_PERIOD")
-    ] == ["15", "10", "2"]
+    ] == ["12", "8", "2"]
 
     (role,) = by_kind(docs, "Role")
     assert role["metadata"] == {
