@@ -43,6 +43,7 @@ def bench_count(kube: Kube, n: int, artifact: Path, work: Path) -> tuple[float, 
     try:
         with running_emulator(work / f"emulator-{n}") as emu, serve(host, work) as (https, _):
             ids = {str(k): str(v) for k, v in dict(emu.ids).items()}
+            kube.grant_compartments(namespace, ids["COMPARTMENT_ID"])  # as the namespace's admin would
             target = OciTarget(str(emu.endpoint), Path(emu.config_file), str(emu.profile), ids["REGION"])
             env = {**operator_env(host), "OCIDS_RESYNC_INTERVAL_SECONDS": "300"}
             op = OperatorProcess(kube.kubeconfig, target, [namespace], work / f"operator-{n}.log", env)

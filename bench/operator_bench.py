@@ -107,6 +107,7 @@ def bench_size(kube: Kube, n: int, work: Path, run_seconds: float) -> Result:
     try:
         with running_emulator(work / f"emulator-{n}", simulated=f"{run_seconds}:0") as emu:
             ids = {str(k): str(v) for k, v in dict(emu.ids).items()}
+            kube.grant_compartments(namespace, ids["COMPARTMENT_ID"])  # as the namespace's admin would
             target = OciTarget(str(emu.endpoint), Path(emu.config_file), str(emu.profile), ids["REGION"])
             op = OperatorProcess(kube.kubeconfig, target, [namespace], work / f"operator-{n}.log")
             op.start()

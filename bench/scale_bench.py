@@ -90,6 +90,7 @@ def bench_mode(kube: Kube, mode: str, args: argparse.Namespace, work: Path) -> d
     print(f"[{mode}] namespace {namespace}: starting the emulator and the operator", flush=True)
     with running_emulator(work / f"emulator-{mode}", simulated=f"{args.run_seconds:g}:0") as emu:
         ids = {str(k): str(v) for k, v in dict(emu.ids).items()}
+        kube.grant_compartments(namespace, ids["COMPARTMENT_ID"])  # as the namespace's admin would
         target = OciTarget(str(emu.endpoint), Path(emu.config_file), str(emu.profile), ids["REGION"])
         extra = {
             "OCIDS_POLL_MODE": mode,

@@ -75,12 +75,10 @@ class ChartPod:
     workdir: Path
     proxy: ServiceProxy | None = None
     containers: list[Container] = field(default_factory=list)
-    # The `kubernetes` Service's ClusterIP stand-in (ServiceProxy's address); random when unset.
+    # The `kubernetes` Service's ClusterIP stand-in (ServiceProxy's address, random when unset):
+    # KUBERNETES_SERVICE_HOST/PORT are that address and 443, as a kubelet sets them (OKE workload
+    # identity dials KUBERNETES_SERVICE_HOST:12250 too, the proxymux).
     service_ip: str | None = None
-    # KUBERNETES_SERVICE_HOST/PORT = that address and 443, as a kubelet sets them, instead of the
-    # API server's own address (kopf dials kubernetes.default.svc either way; OKE workload identity
-    # dials KUBERNETES_SERVICE_HOST:12250, the proxymux).
-    service_env_on_cluster_ip: bool = False
     # More CA certificates in the mounted ca.crt besides the API server's (a real cluster's CA
     # signs the proxymux's certificate too; here the emulator's proxymux has its own CA).
     extra_ca_certs: bytes = b""
@@ -135,7 +133,8 @@ class ChartPod:
         return {k: base64.b64decode(v) for k, v in (secret.get("data") or {}).items()}
 
     def node(self) -> Node:
-        """The node's side: a token of the chart's ServiceAccount, the cluster CA, the Service."""
+        """The node's side: a token of the chart's ServiceAccount, the cluster CA, the Service
+        (no cluster DNS: only KUBERNETES_SERVICE_HOST/PORT lead to the API server)."""
         if self._node is None:
             pod = self.deployment["spec"]["template"]["spec"]
             account = pod.get("serviceAccountName", "default")
@@ -143,17 +142,20 @@ class ChartPod:
             flat = self.cluster.kubectl("config", "view", "--raw", "--minify", "--flatten", "-o", "json")
             ca_data = json.loads(flat.stdout)["clusters"][0]["cluster"]["certificate-authority-data"]
             host, _, port = self.cluster.server.removeprefix("https://").rpartition(":")
-            self.proxy = ServiceProxy((host, int(port)), self.service_ip or random_loopback())
-            if self.service_env_on_cluster_ip:
-                host, port = self.proxy.host, str(self.proxy.port)
-            ca_cert = base64.b64decode(ca_data)
-            if self.extra_ca_certs:
-                ca_cert = ca_cert.rstrip(b"\n") + b"\n" + self.extra_ca_certs
+            cluster_ca = base64.b64decode(ca_data)
+            self.proxy = ServiceProxy(
+                (host, int(port)), self.service_ip or random_loopback(), cluster_ca, self.workdir
+            )
+            ca_cert = (
+                b"\n".join(
+                    c.rstrip(b"\n") for c in (cluster_ca, self.proxy.ca_cert, self.extra_ca_certs) if c
+                )
+                + b"\n"
+            )
             self._node = Node(
                 workdir=self.workdir,
-                service_host=host,
-                service_port=int(port),
-                service_dns_ip=self.proxy.host,
+                service_host=self.proxy.host,
+                service_port=self.proxy.port,
                 token=token.stdout.strip(),
                 ca_cert=ca_cert,
                 namespace=self.namespace,

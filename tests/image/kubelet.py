@@ -3,26 +3,31 @@
 Everything comes from the rendered YAML: command/args, env, the pod and container security
 contexts (user, group, fsGroup, read-only root, capabilities, no-new-privileges, seccomp), memory
 limit, and each volumeMount (emptyDir, Secret items with their modes). What the node adds is
-reproduced too: the ServiceAccount token + ca.crt + namespace, the KUBERNETES_SERVICE_* variables
-and `kubernetes.default.svc` (cluster DNS) pointing at the API server through a stand-in for the
-Service's ClusterIP:443 (`ServiceProxy`, a kube-proxy of one rule). Anything the function cannot reproduce
-faithfully raises instead of being skipped.
+reproduced too: the ServiceAccount token + ca.crt + namespace and the KUBERNETES_SERVICE_* variables
+pointing at the API server through a stand-in for the Service's ClusterIP:443 (`ServiceProxy`, a
+kube-proxy of one rule). There is no cluster DNS: `kubernetes.default.svc` does not resolve in the
+container, as in a hostNetwork Pod or while CoreDNS is down, so anything that dials that name fails.
+Anything the function cannot reproduce faithfully raises instead of being skipped.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
 import shlex
-import socket
+import ssl
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ocids_controlplane import pki
+
 SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
+# The names cluster DNS would give the `kubernetes` Service: none of them resolves in the container.
 SERVICE_NAMES = (
     "kubernetes",
     "kubernetes.default",
@@ -37,13 +42,9 @@ class Node:
     """What the node gives the pod besides the image."""
 
     workdir: Path
-    # KUBERNETES_SERVICE_HOST/PORT: a ClusterIP and 443 on a node; here the API server itself
-    # (127.0.0.1, which its certificate covers, as a real one covers its ClusterIP).
+    # KUBERNETES_SERVICE_HOST/PORT: a ClusterIP and 443 on a node; here ServiceProxy's address.
     service_host: str
     service_port: int
-    # What `kubernetes.default.svc` resolves to (ServiceProxy's address, port 443): kopf's
-    # service-account login ignores the variables above and dials that name.
-    service_dns_ip: str
     token: str
     ca_cert: bytes
     namespace: str
@@ -196,7 +197,6 @@ def podman_run_args(deployment: dict[str, Any], node: Node, name: str) -> list[s
         raise AssertionError("init containers are not reproduced")
     security, user, fs_group = _security(pod, container)
     args = ["--name", name, "--network", "host", *security]
-    args += [arg for n in SERVICE_NAMES for arg in ("--add-host", f"{n}:{node.service_dns_ip}")]
     limits = (container.get("resources") or {}).get("limits") or {}
     if "memory" in limits:
         args += ["--memory", str(quantity_bytes(str(limits["memory"])))]
@@ -215,40 +215,52 @@ def describe(args: list[str]) -> str:
 
 
 class ServiceProxy:
-    """The `kubernetes` Service: a ClusterIP-like address (a loopback one, port 443) forwarding
-    every connection to the API server, as kube-proxy does. TLS passes through untouched, so the
-    operator verifies the API server's certificate (it covers kubernetes.default.svc) itself."""
+    """The `kubernetes` Service: a ClusterIP-like address (a loopback one, port 443) in front of the
+    API server, as kube-proxy puts one.
 
-    def __init__(self, target: tuple[str, int], host: str, port: int = 443) -> None:
+    A real API server's certificate covers its Service's ClusterIP (and names), and in-cluster
+    clients (client-go, the operator) verify the address they dial. The test API server's covers
+    127.0.0.1 only, so the stand-in presents a certificate for its own address and the Service's
+    names, signed by a CA of its own that the Pod's ca.crt carries next to the cluster's
+    (`ca_cert`), and relays the bytes to the API server over TLS verified with the cluster's CA.
+    Bearer tokens pass through untouched."""
+
+    def __init__(
+        self, target: tuple[str, int], host: str, upstream_ca: bytes, workdir: Path, port: int = 443
+    ) -> None:
         self.target = target
-        self.server = socket.create_server((host, port), reuse_port=False)
         self.host, self.port = host, port
-        self._thread = threading.Thread(target=self._accept, daemon=True)
-        self._thread.start()
+        # The names and the address a real API server's certificate carries for its Service.
+        ca, cert, key = pki.write_serving_pair(workdir / "service-tls", ips=(host,), dns_names=SERVICE_NAMES)
+        self.ca_cert = ca.read_bytes()
+        self._serve = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self._serve.load_cert_chain(cert, key)
+        self._upstream = ssl.create_default_context(cadata=upstream_ca.decode())
+        self._loop = asyncio.new_event_loop()
+        threading.Thread(target=self._loop.run_forever, daemon=True).start()
+        self.server = asyncio.run_coroutine_threadsafe(
+            asyncio.start_server(self._relay, host, port, ssl=self._serve), self._loop
+        ).result(timeout=10)
 
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self.server.accept()
-            except OSError:
-                return
-            try:
-                upstream = socket.create_connection(self.target, timeout=10)
-            except OSError:
-                client.close()
-                continue
-            upstream.settimeout(None)
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            up_reader, up_writer = await asyncio.wait_for(
+                asyncio.open_connection(*self.target, ssl=self._upstream), timeout=10
+            )
+        except (OSError, TimeoutError):
+            writer.close()
+            return
+        await asyncio.gather(self._pump(reader, up_writer), self._pump(up_reader, writer))
 
     @staticmethod
-    def _pump(src: socket.socket, dst: socket.socket) -> None:
-        # One direction; its end is passed on as a half-close so the other can finish.
-        with contextlib.suppress(OSError):
-            while data := src.recv(65536):
-                dst.sendall(data)
-        with contextlib.suppress(OSError):
-            dst.shutdown(socket.SHUT_WR)
+    async def _pump(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+        # TLS has no half-close: one side's end ends the connection, as HTTP/1.1 expects anyway.
+        with contextlib.suppress(OSError, ssl.SSLError, asyncio.IncompleteReadError):
+            while data := await src.read(65536):
+                dst.write(data)
+                await dst.drain()
+        dst.close()
 
     def close(self) -> None:
-        self.server.close()
+        self._loop.call_soon_threadsafe(self.server.close)
+        self._loop.call_soon_threadsafe(self._loop.stop)

@@ -77,5 +77,8 @@ class Container:
                 continue
         return sorted(lines, key=lambda item: item[0])
 
+    def exec(self, *command: str) -> subprocess.CompletedProcess[str]:
+        return podman("exec", self.id, *command, check=False)
+
     def remove(self) -> None:
         podman("rm", "--force", "--time", "10", self.id, check=False)

@@ -18,6 +18,7 @@ from typing import Any
 import operator_scripts as scripts
 import pytest
 from chart_pod import ChartPod, helm_template, split_image
+from kubelet import SERVICE_NAMES
 from ocids_controlplane.ports import free_ports
 from operator_harness import RUNS, Scenario, wait_for
 from podman_cli import Container
@@ -77,6 +78,22 @@ def logs_on_failure(request: pytest.FixtureRequest, container: Container, comman
         raise
 
 
+def resolvable_service_names(container: Container) -> list[str]:
+    """The `kubernetes` Service's DNS names the container resolves (none: there is no cluster DNS)."""
+    script = (
+        "import socket, sys\n"
+        "for name in sys.argv[1:]:\n"
+        "    try:\n"
+        "        socket.getaddrinfo(name, 443)\n"
+        "        print(name)\n"
+        "    except OSError:\n"
+        "        pass\n"
+    )
+    result = container.exec("python", "-c", script, *SERVICE_NAMES)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.split()
+
+
 def alive(container: Container) -> None:
     if not container.running:
         raise AssertionError(f"container exited with {container.exit_code()}:\n{container.logs()[-4000:]}")
@@ -110,6 +127,9 @@ def test_image_runs_a_training_job_started_like_the_chart(
     )
     container, command = pod.start()
     with logs_on_failure(request, container, command):
+        # As in a hostNetwork Pod or with CoreDNS down: only KUBERNETES_SERVICE_HOST/PORT lead to the
+        # API server. kopf's own login dialed kubernetes.default.svc and created nothing then.
+        assert resolvable_service_names(container) == []
         run = wait_phase(world, container, RUNS, "attrition-1", "Succeeded", timeout=180)
         assert run["status"]["exitCode"] == 0
         job = world.wait_job_active("attrition", timeout=30)
@@ -141,6 +161,7 @@ def test_image_runs_a_training_job_started_like_the_chart(
             f"first reconcile {(first_reconcile - started).total_seconds():.2f}s after the process started"
         )
         assert "Traceback" not in container.logs()
+        assert "kubernetes.default.svc" not in container.logs()
 
 
 @pytest.mark.parametrize(

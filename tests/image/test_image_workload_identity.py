@@ -21,7 +21,13 @@ import pytest
 from chart_pod import ChartPod
 from ocids_emulator.testing import PROXYMUX_PORT, free_loopback_host
 from operator_harness import JOBS, RUNS, Scenario, condition, wait_for
-from test_image_starts_like_the_chart import FIRST_RECONCILE, alive, logs_on_failure, wait_phase
+from test_image_starts_like_the_chart import (
+    FIRST_RECONCILE,
+    alive,
+    logs_on_failure,
+    resolvable_service_names,
+    wait_phase,
+)
 from test_image_starts_like_the_chart import chart as chart_fixture
 
 chart = chart_fixture  # the same `chart` fixture (render + install), here with this module's emulator
@@ -86,7 +92,7 @@ def test_image_runs_on_workload_identity_and_names_the_missing_policy(
     volumes = pod.deployment["spec"]["template"]["spec"].get("volumes") or []
     assert not [v for v in volumes if "secret" in v], "this mode mounts no Secret"
     account = pod.deployment["spec"]["template"]["spec"]["serviceAccountName"]
-    pod.service_ip, pod.service_env_on_cluster_ip = service_ip, True
+    pod.service_ip = service_ip
     pod.extra_ca_certs = Path(emulator.proxymux_ca_file).read_bytes()
 
     compartment, ns = world.compartment_id, world.namespace
@@ -100,6 +106,7 @@ def test_image_runs_on_workload_identity_and_names_the_missing_policy(
     )
     container, command = pod.start()
     with logs_on_failure(request, container, command):
+        assert resolvable_service_names(container) == []  # KUBERNETES_SERVICE_HOST is the only way
         run = wait_phase(world, container, RUNS, "attrition-1", "Succeeded", timeout=180)
         assert run["status"]["exitCode"] == 0
         job = world.wait_job_active("attrition", timeout=30)

@@ -41,6 +41,7 @@ __all__ = ["e2e", "emulator", "kube", "oci_target", "pytest_runtest_makereport",
 
 EXTERNAL_ENV = "OCIDS_TEST_KUBECONFIG"
 NAMESPACE_LABEL = "ocids-test/namespace"
+ALLOWED_COMPARTMENTS = "ocids.io/allowed-compartments"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -88,6 +89,11 @@ def namespace(cluster: Cluster, request: pytest.FixtureRequest) -> Iterator[str]
     name = _namespace_name(request.node.name)
     cluster.kubectl("create", "namespace", name)
     cluster.kubectl("label", "namespace", name, f"{NAMESPACE_LABEL}=true")
+    if "emulator" in request.fixturenames:
+        # As a cluster admin would: the operator (OCIDS_COMPARTMENT_POLICY=annotated, the default)
+        # serves a namespace only in the compartments granted to it, here the test's emulator's.
+        compartment = request.getfixturevalue("emulator").ids["COMPARTMENT_ID"]
+        cluster.kubectl("annotate", "namespace", name, f"{ALLOWED_COMPARTMENTS}={compartment}")
     yield name
     # --wait=false: objects with finalizers of an operator the test already stopped must not
     # block the run; the namespace goes once they are released (or with the throwaway cluster).

@@ -13,7 +13,11 @@ set -euo pipefail
 IMAGE=${IMAGE:-localhost/ocids-operator:dev}
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
-BASE_IMAGE=$(awk 'toupper($1) == "FROM" { print $2; exit }' "$ROOT/Dockerfile")
+# The Dockerfile's base, pinned by digest (ARG BASE_IMAGE=python:3.11-slim@sha256:...).
+PINNED_BASE=$(awk -F= '$1 == "ARG BASE_IMAGE" { print $2; exit }' "$ROOT/Dockerfile")
+# An image cannot be tagged with a digest: the buildah path builds FROM the tag (the digest
+# stripped), where a real python:3.11-slim or the stand-in lives, passed as the build argument.
+BASE_IMAGE=${PINNED_BASE%%@*}
 # Fully qualified as Docker reads it (python:3.11-slim is docker.io/library/python:3.11-slim), so
 # the stand-in is found under the name FROM resolves to, not committed as localhost/python.
 first=${BASE_IMAGE%%/*}
@@ -67,6 +71,7 @@ else
   fi
   buildah build \
     --isolation chroot --runtime runc --layers --pull-never --force-rm \
+    --build-arg "BASE_IMAGE=$BASE_IMAGE" \
     "${build_args[@]}" \
     --label "$HASH_LABEL=$hash" \
     --tag "$IMAGE" --file Dockerfile .

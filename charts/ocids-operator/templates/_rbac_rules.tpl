@@ -5,7 +5,7 @@
   verbs: ["list", "watch"]
 - apiGroups: [""]
   resources: ["namespaces"]
-  verbs: ["list", "watch"]
+  verbs: ["get", "list", "watch"]
 {{- end -}}
 {{- define "ocids-operator.namespacedRules" -}}
 - apiGroups: ["ocids.io"]
@@ -31,4 +31,14 @@
 - apiGroups: ["coordination.k8s.io"]
   resources: ["leases"]
   verbs: ["get", "create", "update"]
+{{- end -}}
+{{- define "ocids-operator.serviceAccountTokenRules" -}}
+- apiGroups: [""]
+  resources: ["serviceaccounts/token"]
+  verbs: ["create"]
+{{- end -}}
+{{- define "ocids-operator.configSecretRules" -}}
+- apiGroups: [""]
+  resources: ["secrets"]
+  verbs: ["get"]
 {{- end -}}

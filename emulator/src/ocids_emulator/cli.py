@@ -127,7 +127,9 @@ async def _serve(args: argparse.Namespace) -> None:
         app = build_app(settings, _faults(args))
     except PolicyError as exc:
         raise SystemExit(f"ocids-emulator: {data_dir}/tenancy.json: {exc}") from None
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    # auto_decompress=False: OCI keeps a body as sent (an object put with Content-Encoding: gzip is
+    # stored gzipped and served so); aiohttp would otherwise decode request bodies.
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, auto_decompress=False)
     await runner.setup()
     site = web.TCPSite(runner, args.host, args.port, reuse_address=True)
     await site.start()

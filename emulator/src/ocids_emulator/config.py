@@ -1,7 +1,8 @@
 """The emulated tenancy: files ``init`` writes and ``serve`` reads.
 
 A data folder holds ``config`` (an OCI config file, profile DEFAULT), the API key pair beside it,
-``tenancy.json`` (which tenancy, users, keys, compartments, projects and log groups exist, and the
+``tenancy.json`` (which tenancy, users, keys, compartments, projects, log groups, subnets and
+container repositories exist, and the
 IAM groups, dynamic groups and policies; edit it to add compartments or change policies) and
 ``ids.env`` (the ids tests and the operator need).
 """
@@ -36,6 +37,8 @@ ADMIN_GROUP = "Administrators"
 DEFAULT_POLICIES = (
     f"Allow group {ADMIN_GROUP} to manage all-resources in tenancy",
     "Allow any-user to manage all-resources in tenancy where request.principal.type != 'user'",
+    # OCI's own Data Science service attaches a job run's VNIC to the job's subnet.
+    "Allow service datascience to use virtual-network-family in tenancy",
 )
 
 
@@ -57,11 +60,22 @@ class Tenancy:
     policies: list[str] | None = None
     groups: dict[str, list[str]] = field(default_factory=dict)  # name -> user OCIDs
     dynamic_groups: dict[str, str] = field(default_factory=dict)  # name -> matching rule
+    # Networking and Container Registry, only as far as IAM needs them: where each lives.
+    subnets: dict[str, str] = field(default_factory=dict)  # subnet id -> compartment id
+    subnet_names: dict[str, str] = field(default_factory=dict)  # subnet id -> display name
+    # OCIR repository "<namespace>/<name>" -> compartment id; others are in the root compartment.
+    repositories: dict[str, str] = field(default_factory=dict)
+
+    # More API-key users (tenancy.json `users`): user OCID -> {fingerprint: PEM public key}.
+    users: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @property
     def key_ids(self) -> dict[str, str]:
         """keyId as the SDK sends it (tenancy/user/fingerprint) -> PEM public key."""
-        return {f"{self.tenancy_id}/{self.user_id}/{fp}": pem for fp, pem in self.api_keys.items()}
+        keys = {f"{self.tenancy_id}/{self.user_id}/{fp}": pem for fp, pem in self.api_keys.items()}
+        for user, api_keys in self.users.items():
+            keys.update({f"{self.tenancy_id}/{user}/{fp}": pem for fp, pem in api_keys.items()})
+        return keys
 
 
 def fingerprint(public_pem: bytes) -> str:
@@ -116,6 +130,8 @@ def init_data_dir(data_dir: Path, region: str = DEFAULT_REGION) -> dict[str, str
         "compartments": [{"id": compartment_id, "name": "emulator"}],
         "projects": [{"id": project_id, "compartmentId": compartment_id, "displayName": "emulator-project"}],
         "logGroups": [{"id": log_group_id, "compartmentId": compartment_id, "displayName": "emulator-logs"}],
+        "subnets": [{"id": subnet_id, "compartmentId": compartment_id, "displayName": "emulator-subnet"}],
+        "containerRepositories": [],
         "objectStorage": {
             "namespace": namespace,
             "buckets": [{"name": DEFAULT_BUCKET, "compartmentId": compartment_id}],
@@ -196,7 +212,26 @@ def load_tenancy(data_dir: Path) -> Tenancy:
         policies=raw.get("policies"),
         groups=raw.get("groups") or {},
         dynamic_groups=raw.get("dynamicGroups") or {},
+        users={
+            user["id"]: {
+                key.get("fingerprint") or fingerprint(key["publicKey"].encode()): key["publicKey"]
+                for key in user.get("apiKeys", [])
+            }
+            for user in raw.get("users", [])
+        },
+        subnets=_subnets_of(raw, data_dir),
+        subnet_names={s["id"]: s.get("displayName", "subnet") for s in raw.get("subnets", [])},
+        repositories={r["name"]: r["compartmentId"] for r in raw.get("containerRepositories", [])},
     )
+
+
+def _subnets_of(raw: dict[str, Any], data_dir: Path) -> dict[str, str]:
+    if "subnets" in raw:
+        return {s["id"]: s["compartmentId"] for s in raw["subnets"]}
+    # Data folders made before subnets existed: ids.env's SUBNET_ID, in the first compartment.
+    subnet = read_ids(data_dir).get("SUBNET_ID") if (data_dir / IDS_FILE).exists() else None
+    compartments = raw.get("compartments") or []
+    return {subnet: compartments[0]["id"]} if subnet and compartments else {}
 
 
 def content_md5(data: bytes) -> str:

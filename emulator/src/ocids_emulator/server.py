@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
-from ocids_emulator.api import admin, data_science, object_storage
+from ocids_emulator.api import admin, data_science, networking, object_storage
 from ocids_emulator.api import logging as logging_service
 from ocids_emulator.api.data_science.job_deletion import finish_job_delete
 from ocids_emulator.api.httpio import EMULATOR_KEY, TOKENS_KEY, json_response
@@ -24,7 +24,7 @@ from ocids_emulator.execution.executor import Executor
 from ocids_emulator.execution.orphans import kill_orphans
 from ocids_emulator.faults.denials import not_authorized_or_not_found
 from ocids_emulator.faults.spec import Faults
-from ocids_emulator.security.authorization import requirement, target_compartments
+from ocids_emulator.security.authorization import required_checks
 from ocids_emulator.security.session_tokens import SessionTokens, TokenPrincipal
 from ocids_emulator.security.signatures import Principal, Verifier
 
@@ -32,7 +32,7 @@ LOG = logging.getLogger(__name__)
 EXECUTOR_KEY: web.AppKey[Executor] = web.AppKey("executor", Executor)
 VERIFIER_KEY: web.AppKey[Verifier] = web.AppKey("verifier", Verifier)
 # Object Storage has no version in its paths: /n (get_namespace) and /n/{namespace}/...
-OCI_PREFIXES = ("/20190101/", "/20190909/", "/20200531/", "/n/")
+OCI_PREFIXES = ("/20190101/", "/20190909/", "/20200531/", "/20160918/", "/n/")
 # Streamed uploads are signed without the body headers (the SDK's create_job_artifact, put_object).
 UNSIGNED_BODY_OPERATIONS = {"create_job_artifact", "put_object"}
 BODY_RESOURCE_FIELDS = ("jobId", "projectId", "compartmentId")
@@ -121,14 +121,17 @@ def authorized(
     principal: Principal | TokenPrincipal,
     body: bytes | None,
 ) -> bool:
-    """IAM: a statement must grant what the operation needs in every compartment the call targets."""
-    needed = requirement(operation)
-    if needed is None or emu.policies.statements is None:
+    """IAM: a statement must grant what the operation needs in every compartment the call targets,
+    and the caller's rights on what a create names (project, log group, subnet)."""
+    if emu.policies.statements is None:
         return True
-    return all(
-        emu.policies.allows(principal, needed[0], needed[1], compartment, operation)
-        for compartment in target_compartments(emu, request, body)
-    )
+    for check in required_checks(emu, request, operation, body):
+        if not emu.policies.allows(
+            principal, check.resource_type, check.verb, check.compartment_id, operation, check.target_vars
+        ):
+            emu.record_denial(principal, operation, check.text())
+            return False
+    return True
 
 
 def resource_ids(request: web.Request, body: bytes | None) -> list[str]:
@@ -154,6 +157,7 @@ def build_app(settings: Settings, faults: dict[str, Any] | None = None) -> web.A
     app.add_routes(data_science.routes())
     app.add_routes(logging_service.routes())
     app.add_routes(object_storage.routes())
+    app.add_routes(networking.routes())
     app.add_routes(admin.routes())
     instance.setup(app)
     app.on_startup.append(_on_startup)

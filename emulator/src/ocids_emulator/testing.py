@@ -27,10 +27,52 @@ from typing import Any
 
 from ocids_emulator.api.identity.resource_principal import write_resource_principal
 from ocids_emulator.api.identity.tls import CA_CERT_FILE
-from ocids_emulator.config import ENDPOINT_FILE, IDS_FILE, init_data_dir, is_initialized, read_ids
+from ocids_emulator.config import (
+    ADMIN_GROUP,
+    DEFAULT_POLICIES,
+    ENDPOINT_FILE,
+    IDS_FILE,
+    TENANCY_FILE,
+    init_data_dir,
+    is_initialized,
+    read_ids,
+)
 from ocids_emulator.execution.orphans import kill_orphans
 
 START_TIMEOUT_S = 30.0
+# Tests always run under explicit IAM (deny by default): the config user administers the tenancy,
+# the keyless principals this emulator issues are trusted, the Data Science service may use subnets.
+FIXTURE_POLICIES: tuple[str, ...] = DEFAULT_POLICIES
+
+
+class _Unset:
+    pass
+
+
+UNSET: Any = _Unset()
+
+
+def write_policies(
+    data_dir: Path,
+    policies: Sequence[str] | _Unset | None = UNSET,
+    dynamic_groups: dict[str, str] | None = None,
+) -> None:
+    """Put IAM into tenancy.json before ``serve`` reads it. ``UNSET``: the fixture's allow set where the
+    file has no ``policies`` (a test never runs in the legacy allow-everything mode by accident);
+    a list: exactly those statements; None: leave the file as it is."""
+    if policies is None:
+        return
+    path = data_dir / TENANCY_FILE
+    tenancy = json.loads(path.read_text())
+    if isinstance(policies, _Unset):
+        if "policies" in tenancy:
+            return
+        policies = FIXTURE_POLICIES
+    tenancy["policies"] = list(policies)
+    tenancy.setdefault("groups", {ADMIN_GROUP: [tenancy["userId"]]})
+    if dynamic_groups is not None:
+        tenancy["dynamicGroups"] = dynamic_groups
+    path.write_text(json.dumps(tenancy, indent=2) + "\n")
 
 
 class Admin:
@@ -134,6 +176,15 @@ class Admin:
             body["dynamicGroups"] = dynamic_groups
         return dict(self._call("PUT", "/policies", body))
 
+    def denials(self) -> list[dict[str, str]]:
+        """IAM refusals since start / ``clear_denials``, oldest first: ``{operation, principalType,
+        principalId, needs}`` (``needs``: the missing permission, e.g. ``use log-content in
+        compartment id ... where target.loggroup.id='...'``)."""
+        return list(self._call("GET", "/policies/denials")["denials"])
+
+    def clear_denials(self) -> None:
+        self._call("DELETE", "/policies/denials")
+
     def stats(self) -> dict[str, Any]:
         """OCI requests answered since start/reset: ``{"total", "operations": {op: {"total",
         "byStatus": {"200": n}}}, "since"}`` (operations are SDK method names)."""
@@ -162,6 +213,8 @@ class RunningEmulator:
         proxymux: str | None = None,
         kubeconfig: str | os.PathLike[str] | None = None,
         session_token_seconds: int | None = None,
+        policies: Sequence[str] | _Unset | None = UNSET,
+        dynamic_groups: dict[str, str] | None = None,
     ) -> None:
         self.data_dir = Path(data_dir).resolve()
         # OKE workload identity's token exchange (HOST:PORT, TLS); needs the kubeconfig of the API
@@ -177,6 +230,7 @@ class RunningEmulator:
         self.endpoint = ""
         if not is_initialized(self.data_dir):
             init_data_dir(self.data_dir)
+        write_policies(self.data_dir, policies, dynamic_groups)
         self.ids: dict[str, str] = read_ids(self.data_dir)
 
     # ids and clients -------------------------------------------------------------------------
@@ -203,6 +257,7 @@ class RunningEmulator:
             "OCIDS_DATASCIENCE_ENDPOINT": self.endpoint,
             "OCIDS_LOGGING_ENDPOINT": self.endpoint,
             "OCIDS_OBJECT_STORAGE_ENDPOINT": self.endpoint,
+            "OCIDS_NETWORK_ENDPOINT": self.endpoint,
             "OCI_CONFIG_FILE": self.config_file,
             "OCI_CLI_CONFIG_FILE": self.config_file,
             "OCI_CONFIG_PROFILE": self.profile,
@@ -387,10 +442,14 @@ def running_emulator(
     proxymux: str | None = None,
     kubeconfig: str | os.PathLike[str] | None = None,
     session_token_seconds: int | None = None,
+    policies: Sequence[str] | _Unset | None = UNSET,
+    dynamic_groups: dict[str, str] | None = None,
 ) -> Iterator[RunningEmulator]:
     """Start ``ocids-emulator serve`` (after ``init`` when ``data_dir`` is new) and stop it on exit.
 
     ``proxymux="127.0.0.x:12250"`` + ``kubeconfig`` also serve OKE workload identity's token exchange.
+    ``policies``: the IAM statements tenancy.json gets (default: ``FIXTURE_POLICIES`` unless it has
+    some; None: tenancy.json untouched, e.g. a legacy folder without policies); ``dynamic_groups`` too.
     """
     emulator = RunningEmulator(
         Path(data_dir),
@@ -401,6 +460,8 @@ def running_emulator(
         proxymux=proxymux,
         kubeconfig=kubeconfig,
         session_token_seconds=session_token_seconds,
+        policies=policies,
+        dynamic_groups=dynamic_groups,
     )
     emulator.start()
     try:

@@ -17,13 +17,16 @@ import kopf
 import oci
 
 from . import handlers, leadership, metrics
-from .adapters import kube, leader_election
+from .adapters import kube_login, leader_election
 from .adapters.artifact_fetch import ArtifactFetcher
 from .adapters.kube import KubeClient
+from .adapters.namespaces import NamespaceDirectory
 from .adapters.object_storage import ObjectStore
 from .adapters.oci_client import OciGateway
+from .adapters.oci_identities import Identities, operator_namespace
 from .adapters.oci_sdk import config_and_signer
-from .core.links import without_url_secrets
+from .core import log_records
+from .core.tenancy import ALLOWED_COMPARTMENTS_ANNOTATION, CompartmentPolicy
 from .handlers import wait_logging
 from .handlers.diffbase import DigestedDiffBaseStorage
 from .runtime import Runtime
@@ -36,22 +39,35 @@ FINALIZER = f"{PREFIX}/finalizer"
 
 
 class ObjectLogFormatter(logging.Formatter):
-    """Names the object a kopf per-object line is about ("[ml/attrition] Handler 'reconcile' ...").
+    """Names the object a kopf per-object line is about ("[ml/attrition] Handler 'reconcile' ..."),
+    and writes each record as `core.log_records` says: its message on one line, a traceback's lines
+    indented, at most MAX_RECORD_CHARS, without URL secrets.
 
     kopf keeps the object in the record's `k8s_ref`; its own prefixing formatter is private API.
     """
 
     def formatMessage(self, record: logging.LogRecord) -> str:
+        message = record.message
         ref = getattr(record, "k8s_ref", None)
         if isinstance(ref, dict) and ref.get("name"):
             where = f"{ref['namespace']}/{ref['name']}" if ref.get("namespace") else str(ref["name"])
-            record = logging.makeLogRecord({**record.__dict__, "message": f"[{where}] {record.message}"})
+            message = f"[{where}] {message}"
+        record = logging.makeLogRecord({**record.__dict__, "message": log_records.one_line(message)})
         return super().formatMessage(record)
 
     def format(self, record: logging.LogRecord) -> str:
+        record.message = record.getMessage()
+        if self.usesTime():
+            record.asctime = self.formatTime(record, self.datefmt)
+        text = self.formatMessage(record)
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        for block in (record.exc_text, record.stack_info and self.formatStack(record.stack_info)):
+            if block:
+                text += log_records.continuation_lines(block)
         # At DEBUG kopf logs whole objects and patches, artifact URLs included: a PAR's path token
         # and any user:password@ must never reach a log line (nor a traceback), whoever wrote it.
-        return without_url_secrets(super().format(record))
+        return log_records.shown_record(text)
 
 
 def configure_logging(level: str) -> None:
@@ -182,20 +198,43 @@ def describe_principal(settings: OperatorSettings, runtime: Runtime) -> str:
     return str(auth.principal().description) if auth is not None else settings.auth.value
 
 
+def open_policy_warning(settings: OperatorSettings) -> str | None:
+    """Said once at start: with the open policy, namespaces are not isolated from each other in OCI."""
+    if settings.compartment_policy is not CompartmentPolicy.OPEN or settings.default_allowed_compartments:
+        return None
+    return (
+        f"OCIDS_COMPARTMENT_POLICY=open: a namespace without the {ALLOWED_COMPARTMENTS_ANNOTATION} "
+        "annotation may use any compartment, project, log group and subnet the operator's OCI principal "
+        "can reach; set the policy to `annotated` and annotate the namespaces to isolate them"
+    )
+
+
 def build_runtime(settings: OperatorSettings) -> Runtime:
     gateway = OciGateway(settings)
-    client = KubeClient(kube.login())
+    client = KubeClient(kube_login.login())
+    fetcher = ArtifactFetcher(settings)
+    # One spool, one byte budget, for https:// and oci:// artifacts alike.
+    objects = ObjectStore(settings, auth=gateway.auth, spool=fetcher.spool)
+    namespaces = NamespaceDirectory(client, ttl=settings.poll_interval_seconds)
+    identities = Identities(settings, client, namespaces, gateway, objects, operator_namespace())
     return Runtime(
         settings=settings,
         oci=gateway,
         kube=client,
-        poller=make_poller(settings, gateway, client),
-        objects=ObjectStore(settings, auth=gateway.auth),
-        artifacts=ArtifactFetcher(settings),
+        poller=make_poller(settings, gateway, client, identities),
+        objects=objects,
+        artifacts=fetcher,
+        namespaces=namespaces,
+        identities=identities,
     )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    given = list(sys.argv[1:] if argv is None else argv)
+    if given[:1] == ["iam-policy"]:  # a subcommand that needs no cluster and no OCI access
+        from . import iam_policy
+
+        return iam_policy.main(given[1:])
     try:
         settings = load_settings(**parse_args(argv))
     except SettingsError as exc:
@@ -226,6 +265,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         describe_principal(settings, runtime),
         settings.datascience_endpoint or "(SDK default)",
     )
+    warning = open_policy_warning(settings)
+    if warning:
+        log.warning("%s", warning)
 
     def run_operator() -> None:
         kopf.run(

@@ -5,6 +5,9 @@
 `namespaced_rules()` go into a ClusterRole when all namespaces are watched, else into one Role per
 watched namespace; `cluster_rules()` are always cluster-wide (kopf scans CRDs and namespaces);
 `lease_rules()` go into a Role in the Lease's namespace only, with leader election on.
+Per-namespace OCI identities (opt-in): `service_account_token_rules()` join the namespaced rules in
+oke_workload_identity mode; `config_secret_rules()` go into a Role in the operator's namespace in
+api_key mode.
 tests/unit/operator/test_op_rbac.py derives what kopf's handlers and our Kubernetes client touch
 and requires exactly these rules.
 """
@@ -67,8 +70,23 @@ def namespaced_rules() -> list[Rule]:
 def cluster_rules() -> list[Rule]:
     return [
         Rule(("apiextensions.k8s.io",), ("customresourcedefinitions",), ("list", "watch")),
-        Rule(("",), ("namespaces",), ("list", "watch")),
+        # kopf lists and watches namespaces; the operator reads a namespace's annotations by name
+        # (ocids.io/allowed-compartments and the per-namespace identity: adapters/namespaces.py).
+        Rule(("",), ("namespaces",), ("get", "list", "watch")),
     ]
+
+
+def service_account_token_rules() -> list[Rule]:
+    """Per-namespace OCI identities in oke_workload_identity mode: tokens of the teams' ServiceAccounts
+    (TokenRequest), in the watched namespaces. Opt-in (chart `namespaceIdentity.enabled`): a token
+    minted so is also valid against the API server as that ServiceAccount."""
+    return [Rule(("",), ("serviceaccounts/token",), ("create",))]
+
+
+def config_secret_rules() -> list[Rule]:
+    """Per-namespace OCI identities in api_key mode: the OCI config Secrets, in the operator's own
+    namespace only (where teams cannot read them)."""
+    return [Rule(("",), ("secrets",), ("get",))]
 
 
 def lease_rules() -> list[Rule]:
@@ -81,6 +99,8 @@ def main() -> int:
         "clusterRules": [rule.as_k8s() for rule in cluster_rules()],
         "namespacedRules": [rule.as_k8s() for rule in namespaced_rules()],
         "leaseRules": [rule.as_k8s() for rule in lease_rules()],
+        "serviceAccountTokenRules": [rule.as_k8s() for rule in service_account_token_rules()],
+        "configSecretRules": [rule.as_k8s() for rule in config_secret_rules()],
     }
     sys.stdout.write(yaml.safe_dump(document, sort_keys=False))
     return 0

@@ -6,10 +6,15 @@ Validated before kopf starts, so a bad value stops start-up with a message namin
 from __future__ import annotations
 
 import enum
+import ipaddress
+import re
+import urllib.parse
 from typing import Annotated, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from .core.tenancy import CompartmentPolicy
 
 ENV_PREFIX = "OCIDS_"
 DEFAULT_SERVICE_ACCOUNT_TOKEN_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/token"
@@ -36,14 +41,27 @@ class OperatorSettings(BaseSettings):
     # oke_workload_identity: the Pod's ServiceAccount token, exchanged for an OCI session token
     # (reread on every exchange: the kubelet rotates it).
     service_account_token_file: str = Field(default=DEFAULT_SERVICE_ACCOUNT_TOKEN_FILE, min_length=1)
+    # Refuse work from namespaces with no OCI identity of their own (a ServiceAccount in
+    # oke_workload_identity mode, an OCI config Secret in api_key mode): none uses the operator's.
+    require_namespace_identity: bool = False
+    # api_key: where the OCI config Secrets named by `ocids.io/oci-config-secret` live (out of the
+    # teams' reach). Unset: the Pod's namespace (POD_NAMESPACE, the ServiceAccount's namespace file).
+    oci_config_secret_namespace: str | None = None
     # instance_principal: the X.509 federation endpoint (".../v1/x509"); unset: the region's.
     federation_endpoint: str | None = None
     datascience_endpoint: str | None = None
     logging_endpoint: str | None = None
     # Object Storage endpoint for `oci://` artifacts; unset: the SDK's regional endpoint.
     object_storage_endpoint: str | None = None
+    # Core Networking endpoint (GetSubnet: a subnet's compartment); unset: the SDK's regional endpoint.
+    network_endpoint: str | None = None
     # Empty: watch all namespaces.
     namespaces: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Tenancy isolation (core/tenancy.py): what a namespace without the ocids.io/allowed-compartments
+    # annotation may use: `annotated` nothing (or the default list below), `open` any compartment.
+    compartment_policy: CompartmentPolicy = CompartmentPolicy.ANNOTATED
+    # Compartment OCIDs (comma-separated) for namespaces without the annotation.
+    default_allowed_compartments: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # Run polling: fast while runs are starting, slow once every tracked run is long past start.
     poll_interval_seconds: float = Field(default=10.0, gt=0, le=3600)
     # How long deleting a TrainingJobRun waits for OCI to stop its run (a CANCELING that never ends, a
@@ -74,6 +92,15 @@ class OperatorSettings(BaseSettings):
     # Test and demo only: artifact URLs on loopback addresses. Link-local and cloud metadata
     # addresses are refused whatever this says.
     artifact_url_allow_loopback: bool = False
+    # How long a fetch waits for a download slot before it is retried later.
+    artifact_fetch_wait_seconds: float = Field(default=120.0, gt=0, le=3600)
+    # Bytes the spool may hold (downloads in flight and the files kept for conditional requests);
+    # below the chart's /tmp sizeLimit. Cached files are evicted least recently used first.
+    artifact_spool_max_bytes: int = Field(default=512 * 1024 * 1024, gt=0)
+    # Empty: any host. Else only these: exact names, `*.suffix` names, CIDRs (comma-separated).
+    artifact_url_allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # http:// endpoints anywhere but loopback send signed requests (and artifacts) in clear text.
+    allow_insecure_endpoints: bool = False
     # High availability: only the holder of a coordination.k8s.io Lease reconciles and polls; the
     # others wait as standbys. Off: a single replica runs without a Lease (and without its RBAC).
     leader_election: bool = False
@@ -94,7 +121,7 @@ class OperatorSettings(BaseSettings):
     # Test-only: exit right after this OCI create call returns, before any status write.
     debug_crash_after: Literal["create_job", "create_job_run"] | None = None
 
-    @field_validator("namespaces", mode="before")
+    @field_validator("namespaces", "default_allowed_compartments", mode="before")
     @classmethod
     def _split_namespaces(cls, value: object) -> object:
         if isinstance(value, str):
@@ -102,7 +129,11 @@ class OperatorSettings(BaseSettings):
         return value
 
     @field_validator(
-        "datascience_endpoint", "logging_endpoint", "object_storage_endpoint", "federation_endpoint"
+        "datascience_endpoint",
+        "logging_endpoint",
+        "object_storage_endpoint",
+        "federation_endpoint",
+        "network_endpoint",
     )
     @classmethod
     def _check_endpoint(cls, value: str | None) -> str | None:
@@ -113,17 +144,53 @@ class OperatorSettings(BaseSettings):
             raise ValueError("must be an http:// or https:// URL")
         return value.rstrip("/")
 
+    @field_validator("artifact_url_allowed_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [item.strip() for item in value.split(",") if item.strip()]
+        if isinstance(value, list):
+            for item in value:
+                if not _HOST_PATTERN.match(str(item)) or not _network_or_name(str(item)):
+                    raise ValueError(
+                        "entries are host names, *.suffix names or CIDRs (10.0.0.0/8), comma-separated"
+                    )
+        return value
+
     @field_validator(
         "debug_crash_after",
         "region",
         "artifact_spool_dir",
         "leader_election_namespace",
         "leader_election_identity",
+        "oci_config_secret_namespace",
         mode="before",
     )
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if value == "" else value
+
+    @model_validator(mode="after")
+    def _check_endpoint_security(self) -> OperatorSettings:
+        if self.allow_insecure_endpoints:
+            return self
+        for name in sorted(type(self).model_fields):
+            value = getattr(self, name)
+            if name.endswith("_endpoint") and isinstance(value, str) and not _secure_endpoint(value):
+                raise ValueError(
+                    f"{ENV_PREFIX}{name.upper()} is plain http:// to a host other than loopback: use "
+                    f"https://, or set {ENV_PREFIX}ALLOW_INSECURE_ENDPOINTS=true"
+                )
+        return self
+
+    @model_validator(mode="after")
+    def _check_spool_budget(self) -> OperatorSettings:
+        if self.artifact_spool_max_bytes < self.artifact_max_bytes:
+            raise ValueError(
+                f"{ENV_PREFIX}ARTIFACT_SPOOL_MAX_BYTES must be at least {ENV_PREFIX}ARTIFACT_MAX_BYTES "
+                "(one artifact must fit the spool)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _check_lease_timing(self) -> OperatorSettings:
@@ -139,6 +206,37 @@ class OperatorSettings(BaseSettings):
                 "OCIDS_LEADER_ELECTION_RENEW_DEADLINE_SECONDS"
             )
         return self
+
+
+_HOST_PATTERN = re.compile(
+    r"^(\*\.)?[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?$"  # a name or *.suffix
+    r"|^[0-9.]+(/[0-9]{1,2})?$"  # an IPv4 address or CIDR
+    r"|^[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*(/[0-9]{1,3})?$"  # an IPv6 address or CIDR
+)
+
+
+def _network_or_name(entry: str) -> bool:
+    if "/" not in entry and not entry.replace(".", "").isdigit() and ":" not in entry:
+        return True
+    try:
+        ipaddress.ip_network(entry, strict=False)
+    except ValueError:
+        return False
+    return True
+
+
+def _secure_endpoint(url: str) -> bool:
+    """https://, or http:// to this machine (the emulator, a local proxy)."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme != "http":
+        return True
+    host = (parts.hostname or "").rstrip(".")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class SettingsError(Exception):

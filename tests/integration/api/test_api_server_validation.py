@@ -52,7 +52,7 @@ INVALID = [
         "two-artifact-sources",
         job(artifact={"inline": {"fileName": "a.py", "content": "x"}, "url": "https://example.com/a.py"}),
         "spec.artifact",
-        "exactly one of inline, configMapRef or url must be set",
+        "exactly one of inline, configMapRef, url or urlFrom must be set",
     ),
     (
         "conda-and-container",

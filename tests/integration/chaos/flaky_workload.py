@@ -93,6 +93,7 @@ def run_pass(
     try:
         with running_emulator(work / f"emulator-{label}", simulated=f"{run_seconds}:0") as emu:
             ids = {str(k): str(v) for k, v in dict(emu.ids).items()}
+            kube.grant_compartments(namespace, ids["COMPARTMENT_ID"])  # as the namespace's admin would
             target = OciTarget(str(emu.endpoint), Path(emu.config_file), str(emu.profile), ids["REGION"])
             op = OperatorProcess(
                 kube.kubeconfig,

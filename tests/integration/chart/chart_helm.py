@@ -16,7 +16,14 @@ REPO = Path(__file__).resolve().parents[3]
 CHART = REPO / "charts" / "ocids-operator"
 INSTANCE = "app.kubernetes.io/instance"
 # Every kind the chart can create: what an uninstall must leave behind none of.
-NAMESPACED_KINDS = ("deployments", "services", "serviceaccounts", "roles", "rolebindings")
+NAMESPACED_KINDS = (
+    "deployments",
+    "services",
+    "serviceaccounts",
+    "roles",
+    "rolebindings",
+    "networkpolicies",
+)
 CLUSTER_KINDS = ("clusterroles", "clusterrolebindings")
 
 

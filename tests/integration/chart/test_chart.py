@@ -22,6 +22,9 @@ NON_DEFAULT = [
     "--set", "metrics.service.enabled=false",
     "--set", "image.tag=dev",
     "--set", "clusterName=prod-east",
+    "--set", "tenancy.compartmentPolicy=open",
+    "--set", "tenancy.defaultAllowedCompartments={ocid1.compartment.oc1..ml,ocid1.compartment.oc1..shared}",
+    "--set", "oci.endpoints.network=http://emulator:12000",
 ]  # fmt: skip
 
 
@@ -37,6 +40,7 @@ def test_default_render(tmp_path: Path) -> None:
         "ClusterRole",
         "ClusterRoleBinding",
         "Deployment",
+        "NetworkPolicy",
         "PodDisruptionBudget",
         "Role",
         "RoleBinding",
@@ -60,6 +64,8 @@ def test_default_render(tmp_path: Path) -> None:
     assert env["OCIDS_OCI_CONFIG_FILE"] == "/etc/oci/config"
     assert env["OCIDS_HEALTH_PORT"] == "8080" and env["OCIDS_METRICS_PORT"] == "9090"
     assert "OCIDS_NAMESPACES" not in env
+    # Tenancy isolation is on: a namespace uses only the compartments its annotation grants.
+    assert env["OCIDS_COMPARTMENT_POLICY"] == "annotated" and "OCIDS_DEFAULT_ALLOWED_COMPARTMENTS" not in env
     secret_volume = next(v for v in pod["volumes"] if "secret" in v)
     assert secret_volume["secret"]["secretName"] == "oci-config"
     assert {i["key"] for i in secret_volume["secret"]["items"]} == {"config", "oci_api_key.pem"}
@@ -87,6 +93,10 @@ def test_non_default_render(tmp_path: Path) -> None:
     assert env["OCIDS_DATASCIENCE_ENDPOINT"] == "http://emulator:12000"
     assert env["OCIDS_REGION"] == "us-ashburn-1"
     assert env["OCIDS_CLUSTER_NAME"] == "prod-east"
+    assert env["OCIDS_COMPARTMENT_POLICY"] == "open"
+    allowed = env["OCIDS_DEFAULT_ALLOWED_COMPARTMENTS"]
+    assert allowed == "ocid1.compartment.oc1..ml,ocid1.compartment.oc1..shared"
+    assert env["OCIDS_NETWORK_ENDPOINT"] == "http://emulator:12000"
     assert "OCIDS_OCI_CONFIG_FILE" not in env
     pod = deploy["spec"]["template"]["spec"]
     assert all("secret" not in v for v in pod["volumes"])
@@ -114,6 +124,7 @@ LEASE_ALLOWED = [("get", "leases.coordination.k8s.io"), ("create", "leases.coord
 LEASE_DENIED = [("delete", "leases.coordination.k8s.io"), ("list", "leases.coordination.k8s.io"),
                 ("patch", "leases.coordination.k8s.io")]  # fmt: skip
 CLUSTER_ALLOWED = [
+    ("get", "namespaces"),  # a namespace's annotations: its allowed compartments
     ("list", "namespaces"),
     ("watch", "namespaces"),
     ("list", "customresourcedefinitions.apiextensions.k8s.io"),

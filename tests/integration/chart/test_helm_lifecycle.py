@@ -45,9 +45,12 @@ def releases(cluster: Cluster) -> Iterator[Callable[[str, str], Release]]:
 
 
 @pytest.fixture
-def other_namespace(cluster: Cluster, namespace: str) -> Iterator[str]:
+def other_namespace(cluster: Cluster, namespace: str, emulator: Any) -> Iterator[str]:
     name = f"{namespace[:50]}-b"
     cluster.kubectl("create", "namespace", name)
+    # As its admin would: the namespace may use the emulator's compartment (tenancy isolation).
+    grant = f"ocids.io/allowed-compartments={emulator.ids['COMPARTMENT_ID']}"
+    cluster.kubectl("annotate", "namespace", name, grant)
     yield name
     cluster.kubectl("delete", "namespace", name, "--wait=false", "--ignore-not-found", check=False)
 
@@ -202,9 +205,10 @@ def test_two_releases_do_not_collide(
     second.install("--set", f"watchNamespaces={{{other_namespace}}}", "--set", "oci.auth=instance_principal")
 
     mine, theirs = first.objects(namespace, other_namespace), second.objects(namespace, other_namespace)
-    assert set(mine) == set(theirs) == {*("deployments", "services", "serviceaccounts", "roles")} | {
-        "rolebindings", "clusterroles", "clusterrolebindings"
-    }  # fmt: skip
+    kinds = {"deployments", "services", "serviceaccounts", "roles", "rolebindings", "clusterroles"}
+    # api_key gets the NetworkPolicy denying the metadata range; instance_principal needs that range.
+    assert set(mine) == kinds | {"clusterrolebindings", "networkpolicies"}
+    assert set(theirs) == kinds | {"clusterrolebindings"}
     assert not set(mine["clusterroles"]) & set(theirs["clusterroles"])
     assert all(name.startswith(f"{namespace}/") for name in mine["roles"]), mine
     assert all(name.startswith(f"{other_namespace}/") for name in theirs["roles"]), theirs

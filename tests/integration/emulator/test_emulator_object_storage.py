@@ -164,3 +164,16 @@ def test_unsigned_or_foreign_key_requests_are_refused(emu: RunningEmulator, ns: 
         assert (refused.status, refused.code) == (401, "NotAuthenticated")
     counts = emu.admin.stats()["operations"]
     assert counts["put_object"]["byStatus"]["401"] == 2
+
+
+def test_a_gzip_encoded_object_is_kept_and_served_as_sent(store: Any, ns: str, emu: RunningEmulator) -> None:
+    import gzip
+
+    sent = gzip.compress(b"print('kept as sent')\n" * 50)
+    bucket = emu.ids["OBJECT_STORAGE_BUCKET"]
+    store.put_object(ns, bucket, "gz/a.py.gz", sent, content_encoding="gzip")
+    head = store.head_object(ns, bucket, "gz/a.py.gz")
+    assert int(head.headers["content-length"]) == len(sent)
+    assert head.headers["content-encoding"] == "gzip"
+    raw = store.get_object(ns, bucket, "gz/a.py.gz").data.raw
+    assert raw.read(decode_content=False) == sent

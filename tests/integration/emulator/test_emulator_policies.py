@@ -104,7 +104,7 @@ def test_data_folder_without_policies_allows_everything(tmp_path: Path) -> None:
     for key in ("policies", "groups", "dynamicGroups"):
         tenancy.pop(key)
     (data_dir / TENANCY_FILE).write_text(json.dumps(tenancy))
-    with running_emulator(data_dir) as emu:
+    with running_emulator(data_dir, policies=None) as emu:
         assert emu.admin.policies()["policies"] is None
         assert emu.datascience_client(retries=False).create_job(job_details(emu.ids)).status == 200
 
@@ -168,12 +168,13 @@ def test_workload_allowed_by_namespace_condition_then_denied_when_removed(
     ) as emu:
         for key, value in emu.workload_identity_env.items():
             monkeypatch.setenv(key, value)
-        operator = (
-            f"Allow any-user to manage data-science-family in compartment id {emu.ids['COMPARTMENT_ID']} "
-            f"where all {{request.principal.type='workload', request.principal.namespace='{namespace}', "
-            "request.principal.service_account='ocids-operator'}"
+        where = (
+            f"in compartment id {emu.ids['COMPARTMENT_ID']} where all {{request.principal.type='workload', "
+            f"request.principal.namespace='{namespace}', request.principal.service_account='ocids-operator'}}"
         )
-        emu.admin.set_policies([ADMIN, operator])
+        # The job names a subnet and a log group: the caller needs rights on them too, as in OCI.
+        needs = ("manage data-science-family", "use virtual-network-family", "manage logging-family")
+        emu.admin.set_policies([ADMIN, *(f"Allow any-user to {need} {where}" for need in needs)])
         signer = oci.auth.signers.get_oke_workload_identity_resource_principal_signer(
             service_account_token=sa_token
         )

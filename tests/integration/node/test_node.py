@@ -179,6 +179,8 @@ def test_helm_install_runs_the_operator(
         "--set", f"image.repository={repo}", "--set", f"image.tag={tag}", "--set", "image.pullPolicy=Never",
         "--set", f"oci.endpoints.dataScience={url}", "--set", f"oci.endpoints.logging={url}",
         "--set", f"oci.endpoints.objectStorage={url}",
+        # The emulator speaks plain http on the bridge address, not loopback as the Pod sees it.
+        "--set", "oci.allowInsecureEndpoints=true",
     )  # fmt: skip
     (pod,) = plane.kubectl_json("get", "pods", "-n", ns)["items"]
     assert pod["status"]["phase"] == "Running" and pod["spec"]["nodeName"]
@@ -189,6 +191,9 @@ def test_helm_install_runs_the_operator(
         .replace("ocid1.compartment.oc1..exampleuniqueid", ids["COMPARTMENT_ID"])
         .replace("ocid1.datascienceproject.oc1.iad.exampleuniqueid", ids["PROJECT_ID"])
     )
+    # As a cluster admin: the namespace may use the emulator's compartment (tenancy isolation).
+    grant = f"ocids.io/allowed-compartments={ids['COMPARTMENT_ID']}"
+    plane.kubectl("annotate", "namespace", "default", grant, "--overwrite")
     plane.kubectl("apply", "-n", "default", "-f", "-", input=manifest)
 
     def ready() -> bool:

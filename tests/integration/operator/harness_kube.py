@@ -22,6 +22,9 @@ RUNS = "trainingjobruns"
 # in a fresh test cluster the first collection of TrainingJobRuns can take that long.
 GC_TIMEOUT = 120.0
 
+# Tenancy isolation: the compartments a namespace may use (the operator's core/tenancy.py).
+ALLOWED_COMPARTMENTS = "ocids.io/allowed-compartments"
+
 
 def wait_for(
     predicate: Callable[[], Any],
@@ -50,6 +53,17 @@ class Kube:
         if check and proc.returncode != 0:
             raise AssertionError(f"{' '.join(args)} failed ({proc.returncode}): {proc.stderr.strip()}")
         return proc
+
+    def grant_compartments(self, namespace: str, *compartments: str) -> None:
+        """As a cluster admin: let the namespace use these OCI compartments too (the operator's
+        ocids.io/allowed-compartments annotation, added to what it already lists)."""
+        proc = self.kubectl("get", "namespace", namespace, "-o", "json")
+        annotations = json.loads(proc.stdout)["metadata"].get("annotations") or {}
+        listed = [c for c in annotations.get(ALLOWED_COMPARTMENTS, "").split(",") if c]
+        wanted = listed + [c for c in compartments if c not in listed]
+        if wanted != listed:
+            value = f"{ALLOWED_COMPARTMENTS}={','.join(wanted)}"
+            self.kubectl("annotate", "namespace", namespace, value, "--overwrite")
 
     def apply(self, *manifests: dict[str, Any], check: bool = True) -> subprocess.CompletedProcess[str]:
         text = yaml.safe_dump_all(list(manifests))

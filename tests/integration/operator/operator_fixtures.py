@@ -89,6 +89,11 @@ def start_operator(
         )
         started.append(op)
         logs.append(log_path)
+        if target is not None:
+            # An operator pointed at another emulator: the namespace is granted that one's compartment.
+            ids = Path(target.config_file).parent / "ids.env"
+            if ids.is_file():
+                kube.grant_compartments(str(namespace), *_compartments_in(ids))
         op.start()
         if wait_ready:
             wait_operator_ready(op)
@@ -97,6 +102,11 @@ def start_operator(
     yield start
     for op in started:
         op.stop()
+
+
+def _compartments_in(ids_env: Path) -> list[str]:
+    lines = ids_env.read_text().splitlines()
+    return [line.partition("=")[2].strip() for line in lines if line.startswith("COMPARTMENT_ID=")]
 
 
 def wait_operator_ready(op: OperatorProcess, timeout: float = 60) -> None:

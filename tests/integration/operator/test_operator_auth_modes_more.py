@@ -7,8 +7,10 @@ logging-family, objects), so what is proved is that those statements are enough:
 deletionPolicy Delete. With the data-science statement removed a new TrainingJob stalls
 `NotAuthorized` naming the mode's principal and the statement; restoring it heals the job.
 
-The chart's `where target.bucket.name='<bucket>'` on the objects statement is left out: the
-emulator's policy grammar has no `target.bucket.*` variable (a statement with it is refused).
+The chart's `where target.bucket.name='<bucket>'` on the objects statement is left out here; it is
+tested with every other statement of docs/iam.md in
+tests/integration/emulator/test_emulator_iam_statements.py.
+Job runs push their logs as themselves, so their dynamic group's `use log-content` is added.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ KIND = {
 }
 OBJECT = "keyless/train.zip"
 NODES = "ocids-operator-nodes"
+JOB_RUNS_GROUP = "ocids-job-runs"
 ADMINS = "Allow group Administrators to manage all-resources in tenancy"
 
 
@@ -68,12 +71,20 @@ class Mode:
     where: str = ""
     dynamic_groups: dict[str, str] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        # Job runs push their logs as themselves (docs/iam.md): their own dynamic group.
+        self.dynamic_groups.setdefault(JOB_RUNS_GROUP, "ALL {resource.type = 'datasciencejobrun'}")
+
     def statements(self, compartment: str, data_science: bool = True) -> list[str]:
         where = f" where {self.where}" if self.where else ""
         needs = ["use log-content", "manage logging-family", "read objects"]
         if data_science:
             needs.insert(0, "manage data-science-family")
-        return [f"Allow {self.subject} to {need} in compartment id {compartment}{where}" for need in needs]
+        runs = f"Allow dynamic-group {JOB_RUNS_GROUP} to use log-content in compartment id {compartment}"
+        return [
+            *(f"Allow {self.subject} to {need} in compartment id {compartment}{where}" for need in needs),
+            runs,
+        ]
 
 
 def _jwt_claims(path: str) -> dict[str, Any]:

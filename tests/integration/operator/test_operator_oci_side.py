@@ -13,6 +13,8 @@ M = oci.data_science.models
 
 def _create_job_with_sdk(e2e: Scenario, script: str) -> str:
     details = M.CreateJobDetails(
+        # Its owner in OCI consents to its adoption by this namespace (core/tenancy.py).
+        freeform_tags={"ocids.io/adoptable-by": e2e.namespace},
         project_id=e2e.ids["PROJECT_ID"],
         compartment_id=e2e.compartment_id,
         display_name="made-by-hand",

@@ -32,6 +32,10 @@ def world(cluster: Any, namespace: str, tmp_path: Path) -> Iterator[dict[str, An
     for plural in ("trainingjobs", "trainingjobruns"):
         cluster.kubectl("wait", "--for=condition=Established", f"crd/{plural}.ocids.io", "--timeout=60s")
     with running_emulator(tmp_path / "emulator", simulated="1:0") as emu:
+        # As an admin would: the emulator's compartment, and one OCI does not know (the bad-compartment
+        # test is about OCI's 404, not the operator's allow-list).
+        grant = f"{emu.ids['COMPARTMENT_ID']},ocid1.compartment.oc1..doesnotexist"
+        cluster.kubectl("annotate", "namespace", namespace, f"ocids.io/allowed-compartments={grant}")
         metrics_port, health_port = free_ports(2)
         env = {k: v for k, v in os.environ.items() if not k.startswith("OCIDS_")}
         env.update(

@@ -68,6 +68,8 @@ def world(tmp_path: Path) -> Any:
             datascience_endpoint=emu.endpoint,
             cluster_name="smoke",
             poll_interval_seconds=0.5,
+            # No namespace directory here: the compartment is allowed operator-wide.
+            default_allowed_compartments=[emu.ids["COMPARTMENT_ID"]],
         )
         gateway = OciGateway(settings)
         kube = MemoryKube()

@@ -29,13 +29,24 @@ INVALID_JOBS: list[tuple[str, dict[str, Any], str, str]] = [
         "two-artifact-sources",
         job_spec(artifact={"inline": INLINE, "url": "https://example.com/a.zip"}),
         "spec.artifact",
-        "exactly one of inline, configMapRef or url must be set",
+        "exactly one of inline, configMapRef, url or urlFrom must be set",
     ),
     (
         "no-artifact-source",
         job_spec(artifact={}),
         "spec.artifact",
-        "exactly one of inline, configMapRef or url",
+        "exactly one of inline, configMapRef, url or urlFrom",
+    ),
+    (
+        "url-and-url-from",
+        job_spec(
+            artifact={
+                "url": "https://example.com/a.zip",
+                "urlFrom": {"secretKeyRef": {"name": "s", "key": "k"}},
+            }
+        ),
+        "spec.artifact.urlFrom",
+        "url and urlFrom cannot both be set",
     ),
     (
         "conda-and-container",

@@ -8,8 +8,22 @@ import pytest
 from aiohttp.test_utils import make_mocked_request
 from ocids_emulator.config import init_data_dir, load_tenancy
 from ocids_emulator.core.emulator import Emulator, Settings
-from ocids_emulator.security.authorization import OPERATIONS, target_compartments
-from ocids_emulator.security.policies import PolicyError, PolicySet, Statement
+from ocids_emulator.execution.run_identity import repository_name
+from ocids_emulator.security.authorization import (
+    OPERATIONS,
+    Check,
+    referenced_checks,
+    required_checks,
+    target_compartments,
+)
+from ocids_emulator.security.policies import (
+    PolicyError,
+    PolicySet,
+    Statement,
+    job_run_principal,
+    permission_text,
+    service_principal,
+)
 from ocids_emulator.security.session_tokens import TokenPrincipal
 from ocids_emulator.security.signatures import Principal
 from ocids_emulator.server import EMULATOR_KEY, build_app, is_oci_path
@@ -211,9 +225,115 @@ def test_target_compartments_cover_path_body_and_search(tmp_path: Path) -> None:
             "ocid1.compartment.oc1..dest",
             ids["COMPARTMENT_ID"],
         ]
+        # A log search: each stream in its compartment, its log group as target.loggroup.id.
         search = b'{"searchQuery": "search \\"c1/g\\", \\"c2\\" | sort by datetime"}'
-        assert target_compartments(emu, make_mocked_request("POST", "/s"), search) == ["c1", "c2"]
+        assert required_checks(emu, make_mocked_request("POST", "/s"), "search_logs", search) == [
+            Check("log-content", "read", "c1", (("target.loggroup.id", "g"),)),
+            Check("log-content", "read", "c2"),
+        ]
         missing = make_mocked_request("GET", "/j", match_info={"job_id": "ocid1.datasciencejob.oc1..none"})
         assert target_compartments(emu, missing, None) == [None]
+    finally:
+        emu.store.close()
+
+
+def test_service_subject_names_only_that_service() -> None:
+    policies = PolicySet.build(
+        [
+            "Allow service datascience to use virtual-network-family in compartment id c1",
+            "Allow any-user to manage all-resources in tenancy",
+        ]
+    )
+    assert policies.allows(service_principal("datascience"), "subnets", "use", "c1")
+    assert not policies.allows(service_principal("datascience"), "subnets", "use", "c2")
+    # any-user (and groups) never name a service; another service is not datascience.
+    assert not policies.allows(service_principal("objectstorage"), "subnets", "use", "c1")
+    only_any = PolicySet.build(["Allow any-user to manage all-resources in tenancy"])
+    assert not only_any.allows(service_principal("datascience"), "subnets", "use", "c1")
+
+
+def test_target_bucket_and_log_group_conditions() -> None:
+    run = job_run_principal("ocid1.datasciencejobrun.oc1..r", "c1")
+    policies = PolicySet.build(
+        [
+            "Allow dynamic-group runs to read objects in compartment id c1 where target.bucket.name='envs'",
+            "Allow dynamic-group runs to use log-content in compartment id c1 where target.loggroup.id='lg1'",
+        ],
+        dynamic_groups={"runs": "ALL {resource.type='datasciencejobrun', resource.compartment.id='c1'}"},
+    )
+    assert policies.allows(run, "objects", "read", "c1", target={"target.bucket.name": "envs"})
+    assert not policies.allows(run, "objects", "read", "c1", target={"target.bucket.name": "other"})
+    # A condition on a variable the request lacks is false, as in OCI.
+    assert not policies.allows(run, "objects", "read", "c1")
+    assert policies.allows(run, "log-content", "use", "c1", target={"target.loggroup.id": "lg1"})
+    assert not policies.allows(run, "log-content", "use", "c1", target={"target.loggroup.id": "lg2"})
+    other_compartment_run = job_run_principal("ocid1.datasciencejobrun.oc1..r2", "c2")
+    assert not policies.allows(
+        other_compartment_run, "log-content", "use", "c1", target={"target.loggroup.id": "lg1"}
+    )
+
+
+def test_permission_text_reads_like_a_statement() -> None:
+    assert permission_text("repos", "read", None) == "read repos in tenancy"
+    assert (
+        permission_text("log-content", "use", "c1", {"target.loggroup.id": "lg"})
+        == "use log-content in compartment id c1 where target.loggroup.id='lg'"
+    )
+
+
+@pytest.mark.parametrize(
+    ("image", "repository"),
+    [
+        ("iad.ocir.io/ns/trainer:1", "ns/trainer"),
+        ("iad.ocir.io/ns/team/trainer@sha256:ab", "ns/team/trainer"),
+        ("localhost:5000/ns/t", "ns/t"),
+    ],
+)
+def test_repository_name_of_an_image(image: str, repository: str) -> None:
+    assert repository_name(image) == repository
+
+
+def test_referenced_resources_need_the_callers_rights_where_they_live(tmp_path: Path) -> None:
+    ids = init_data_dir(tmp_path)
+    emu = Emulator(Settings(data_dir=tmp_path))
+    try:
+        compartment, group = ids["COMPARTMENT_ID"], ids["LOG_GROUP_ID"]
+        body = {
+            "projectId": ids["PROJECT_ID"],
+            "jobInfrastructureConfigurationDetails": {"subnetId": ids["SUBNET_ID"]},
+            "jobLogConfigurationDetails": {"enableLogging": True, "logGroupId": group},
+        }
+        target = (("target.loggroup.id", group),)
+        assert referenced_checks(emu, "create_job", body) == [
+            Check("data-science-projects", "read", compartment),
+            Check("subnets", "use", compartment),
+            Check("vnics", "use", compartment),
+            Check("log-groups", "use", target=target, compartment_id=compartment),
+            Check("log-content", "use", compartment, target),
+        ]
+        # A run that creates its log on the caller's behalf needs manage log-groups.
+        run_body = {
+            "projectId": ids["PROJECT_ID"],
+            "jobLogConfigurationOverrideDetails": {
+                "enableLogging": True,
+                "enableAutoLogCreation": True,
+                "logGroupId": group,
+            },
+        }
+        assert Check("log-groups", "manage", compartment, target) in referenced_checks(
+            emu, "create_job_run", run_body
+        )
+        # Every path that names a subnet: a run's infrastructure override, a job's update.
+        subnet_checks = [Check("subnets", "use", compartment), Check("vnics", "use", compartment)]
+        override = {"jobInfrastructureConfigurationOverrideDetails": {"subnetId": ids["SUBNET_ID"]}}
+        assert referenced_checks(emu, "create_job_run", override) == subnet_checks
+        update = {"jobInfrastructureConfigurationDetails": {"subnetId": ids["SUBNET_ID"]}}
+        assert referenced_checks(emu, "update_job", update) == subnet_checks
+        # An unknown subnet has no compartment: only tenancy-wide statements reach it.
+        unknown = {"jobInfrastructureConfigurationDetails": {"subnetId": "ocid1.subnet.oc1..none"}}
+        assert referenced_checks(emu, "update_job", unknown) == [
+            Check("subnets", "use", None),
+            Check("vnics", "use", None),
+        ]
     finally:
         emu.store.close()

@@ -15,7 +15,16 @@ from oci.data_science import models as ds
 from oci_wire import to_wire
 from ocids_operator.adapters import oci_mapping as mapping
 from ocids_operator.core.job_plan import ObservedJob
-from ocids_operator.core.model import JobRequest, JobUpdate, ResolvedArtifact, RunRequest, content_digest
+from ocids_operator.core.model import (
+    TAG_CLUSTER,
+    TAG_NAMESPACE,
+    TAG_UID,
+    JobRequest,
+    JobUpdate,
+    ResolvedArtifact,
+    RunRequest,
+    content_digest,
+)
 from ocids_operator.core.phases import GONE_JOB_STATES
 from ocids_operator.core.run_plan import RunView
 
@@ -47,6 +56,8 @@ class FakeDataScience:
         # Jobs IAM no longer lets the operator read or delete: GetJob and DeleteJob answer 404
         # NotAuthorizedOrNotFound, as for a missing job (deny ListJobs too with `failures`).
         self.denied: set[str] = set()
+        # Where referenced projects, log groups and subnets live (tenancy isolation); missing: 404.
+        self.compartments: dict[str, str] = {}
 
     # Setting up the OCI side -------------------------------------------------------------------
     def add_job(
@@ -92,6 +103,15 @@ class FakeDataScience:
         if stored is None:
             return None
         return mapping.observe_job(stored.job, etag=str(stored.etag))
+
+    async def compartment_of(self, ocid: str) -> str | None:
+        kind = ocid.split(".")[1]
+        operation = {"datascienceproject": "project", "datasciencejob": "job", "loggroup": "log_group"}.get(
+            kind, kind
+        )
+        self._record(f"get_{operation}")
+        stored = self.jobs.get(ocid)
+        return str(stored.job.compartment_id) if stored is not None else self.compartments.get(ocid)
 
     async def job_artifact_digest(self, job_id: str, max_bytes: int) -> str | None:
         self._record("get_job_artifact_content")
@@ -163,14 +183,28 @@ class FakeDataScience:
     async def list_job_runs(self, compartment_id: str, **filters: str) -> list[RunView]:
         self._record("list_job_runs")
         stored = self.jobs.get(filters.get("job_id", ""))
-        states = stored.run_states if stored else []
+        if stored is None:
+            return []
+        # Made by TrainingJobRuns of the job's namespace and cluster: this operator's runs.
+        job_tags = stored.job.freeform_tags or {}
+        owner = {key: job_tags[key] for key in (TAG_NAMESPACE, TAG_CLUSTER) if key in job_tags}
         return [
-            RunView(f"ocid1.datasciencejobrun.oc1..{index}", filters.get("job_id"), compartment_id, state)
-            for index, state in enumerate(states)
+            RunView(
+                f"ocid1.datasciencejobrun.oc1..{index}",
+                filters.get("job_id"),
+                compartment_id,
+                state,
+                tags={TAG_UID: f"uid-run-{index}", **owner},
+            )
+            for index, state in enumerate(stored.run_states)
         ]
 
-    async def cancel_job_run(self, job_run_id: str) -> None:
+    async def cancel_job_run(self, job_run_id: str, compartment_id: str) -> bool:
         self._record("cancel_job_run")
+        return True
+
+    async def tag_job_run(self, job_run_id: str, freeform_tags: dict[str, str]) -> None:
+        raise NotImplementedError("job scenarios tag no runs")
 
     async def create_job_run(self, request: RunRequest) -> RunView:
         raise NotImplementedError("job scenarios create no runs")

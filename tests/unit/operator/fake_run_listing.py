@@ -1,7 +1,8 @@
 """An in-memory compartment of OCI job runs behind the calls the run pollers make.
 
 ListJobRuns as OCI answers it: summaries (no logDetails), DELETED runs only when asked for by
-state, 100 a page, newest first by timeCreated when asked, with keyset page tokens. Every page
+state, 100 a page, newest first by timeCreated, with keyset page tokens; times to the
+microsecond, as the SDK parses OCI's milliseconds. Every page
 and GET is counted, and the order of reads is recorded for the scenario tables.
 """
 
@@ -86,10 +87,13 @@ class FakeRunsOci:
     async def list_job_runs_page(
         self, compartment_id: str, page: str | None = None, **filters: Any
     ) -> tuple[list[RunView], str | None]:
-        assert filters == {"sort_by": "timeCreated", "sort_order": "DESC"}, filters
+        state = filters.pop("lifecycle_state", None)
+        assert filters in ({}, {"sort_by": "timeCreated", "sort_order": "DESC"}), filters
+        assert state or filters, "the poller pages through everything only newest first"
         self.calls["list_job_runs"] += 1
-        self.reads.append("window")
-        ordered = sorted(self._listed(None, None), key=lambda r: (r.time_accepted, r.id), reverse=True)
+        self.reads.append(f"list {state}" if state else "window")
+        # OCI's default order, too: timeCreated, newest first.
+        ordered = sorted(self._listed(state, None), key=lambda r: (r.time_accepted, r.id), reverse=True)
         if page:
             when, _, after_id = page.partition("|")
             after = (datetime.datetime.fromisoformat(when), after_id)

@@ -94,7 +94,10 @@ def test_workload_principal_and_policy_from_the_token(tmp_path: Path) -> None:
     assert principal.policy(COMPARTMENT) == (
         f"Allow any-user to manage data-science-family in compartment id {COMPARTMENT} where all "
         "{request.principal.type='workload', request.principal.namespace='ocids-system', "
-        "request.principal.service_account='ocids-operator'}"
+        "request.principal.service_account='ocids-operator', "
+        # Before the first exchange the cluster is unknown, but never left out (it would grant
+        # every cluster of the tenancy): a placeholder says to fill it in.
+        "request.principal.cluster_id='<cluster OCID>'}"
     )
     # Once exchanged, the session token's claims (with the cluster) are used.
     signer = SimpleNamespace(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import pytest
 from ocids_operator.adapters.artifact_fetch import ArtifactFetcher
@@ -11,7 +12,7 @@ from ocids_operator.adapters.kube import MissingReference
 from ocids_operator.api import Artifact, EnvVar
 from ocids_operator.core.errors import OutcomeKind, ReconcileError
 from ocids_operator.settings import OperatorSettings
-from ocids_operator.workflows.inputs import file_name_of, resolve_artifact, resolve_env
+from ocids_operator.workflows.inputs import file_name_of, parse_spec, resolve_artifact, resolve_env
 
 
 class Kube:
@@ -100,3 +101,88 @@ def test_fetch_error_details_lose_the_secrets_of_every_url_they_name() -> None:
     assert "url='https://h/p/o'" in _without_url_secrets(text) and "(from http://x/" in _without_url_secrets(
         text
     )
+
+
+class UrlSecrets:
+    """Secrets holding artifact URLs; `par` is a pre-authenticated request URL (a bearer credential)."""
+
+    PAR = "https://127.0.0.1:1/p/PARTOKEN-secret/n/ns1/b/bucket/o/train.py"
+
+    def __init__(self, values: dict[tuple[str, str], str]) -> None:
+        self.values = values
+        self.reads: list[tuple[str, str, str]] = []
+
+    async def read_secret_key(
+        self, namespace: str, name: str, key: str, optional: bool = False
+    ) -> str | None:
+        self.reads.append((namespace, name, key))
+        if (name, key) not in self.values:
+            raise MissingReference(f"Secret {namespace}/{name} does not exist")
+        return self.values[(name, key)]
+
+
+def url_from(name: str = "artifact-par", key: str = "url") -> Artifact:
+    return Artifact.model_validate({"urlFrom": {"secretKeyRef": {"name": name, "key": key}}})
+
+
+def _resolve_from(kube: UrlSecrets, artifact: Artifact, tmp_path: Path) -> Any:
+    settings = OperatorSettings(artifact_url_allow_loopback=True, artifact_spool_dir=str(tmp_path))
+    return asyncio.run(
+        resolve_artifact(
+            kube,  # type: ignore[arg-type]
+            "ml",
+            artifact,
+            max_bytes=100,
+            timeout_seconds=2,
+            object_storage=None,
+            fetcher=ArtifactFetcher(settings),
+        )
+    )
+
+
+def test_url_from_a_secret_is_read_in_the_namespace_and_its_token_never_shown(tmp_path: Path) -> None:
+    kube = UrlSecrets({("artifact-par", "url"): UrlSecrets.PAR + "\n"})  # files end with a newline
+    with pytest.raises(ReconcileError) as info:
+        _resolve_from(kube, url_from(), tmp_path)  # nothing listens on port 1: the fetch itself fails
+    assert kube.reads == [("ml", "artifact-par", "url")]
+    message = info.value.outcome.message
+    assert info.value.outcome.reason == "ArtifactFetchFailed", info.value.outcome
+    assert "artifact.urlFrom (Secret artifact-par, key url)" in message
+    assert "/p/***/n/ns1/b/bucket/o/train.py" in message and "PARTOKEN" not in message
+
+
+def test_a_missing_url_secret_is_retried_and_a_bad_value_stalls_without_echoing_it(tmp_path: Path) -> None:
+    with pytest.raises(ReconcileError) as missing:
+        _resolve_from(UrlSecrets({}), url_from(), tmp_path)
+    assert missing.value.outcome.kind is OutcomeKind.RETRY
+    assert missing.value.outcome.reason == "ArtifactMissing"
+    assert "Secret ml/artifact-par does not exist" in missing.value.outcome.message
+    for bad in ("ftp://host/x SECRETVALUE", "https://h/x\r\nX-Injected: SECRETVALUE", "SECRETVALUE"):
+        with pytest.raises(ReconcileError) as info:
+            _resolve_from(UrlSecrets({("artifact-par", "url"): bad}), url_from(), tmp_path)
+        assert info.value.outcome.kind is OutcomeKind.STALLED
+        assert info.value.outcome.reason == "InvalidArtifactURL"
+        assert "artifact.urlFrom (Secret artifact-par, key url)" in info.value.outcome.message
+        assert "SECRETVALUE" not in info.value.outcome.message
+
+
+def test_url_and_url_from_are_one_source_named_in_the_error() -> None:
+    with pytest.raises(ReconcileError) as both:
+        parse_spec(
+            Artifact,
+            {"url": "https://h/a.py", "urlFrom": {"secretKeyRef": {"name": "s", "key": "url"}}},
+        )
+    assert "urlFrom" in both.value.outcome.message and both.value.outcome.reason == "InvalidSpec"
+
+
+@pytest.mark.parametrize("field", ["url", "conda"])
+def test_urls_with_control_characters_are_refused_naming_the_field(field: str) -> None:
+    from ocids_operator.api import Conda
+
+    with pytest.raises(ReconcileError) as info:
+        if field == "url":
+            parse_spec(Artifact, {"url": "https://h/a.py\r\nX-Evil: 1"})
+        else:
+            parse_spec(Conda, {"type": "published", "uri": "oci://b@ns/env\n.tar.gz"})
+    expected = "spec.url" if field == "url" else "spec.uri"
+    assert expected in info.value.outcome.message, info.value.outcome.message

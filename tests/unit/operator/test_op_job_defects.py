@@ -34,6 +34,9 @@ class Kube:
     def __init__(self) -> None:
         self.events: list[tuple[str, str, str]] = []
 
+    async def list_training_job_runs(self, namespace: str) -> list[dict[str, Any]]:
+        return []
+
     async def post_event(self, involved: dict[str, Any], type_: str, reason: str, message: str) -> None:
         self.events.append((type_, reason, message))
 

@@ -15,6 +15,7 @@ import time
 import pytest
 from fake_run_listing import COMPARTMENT, FakeKube, FakeRunsOci, created_at
 from ocids_operator.core.phases import RunState
+from ocids_operator.core.run_window import MAX_CREDIT, PROBE_EVERY
 from ocids_operator.settings import OperatorSettings
 from ocids_operator.workflows.per_run_poller import PerRunPoller
 from ocids_operator.workflows.pollers import make_poller
@@ -120,7 +121,10 @@ def simulate(
 def test_a_thousand_three_minute_runs_cost_under_one_read_each_and_the_naive_baseline_ten_times_more() -> (
     None
 ):
-    """Issue 10: with the create, at most 2 OCI calls per run over its life; the baseline >= 10x."""
+    """Issue 10: with the create, at most 2 OCI calls per run over its life; the baseline >= 10x.
+
+    Issue 14 measured 0.198 reads per run before the reads were weighed against GETs; not worse.
+    """
     listing = simulate(RunPoller, FakeRunsOci(), 1000, 180, 30)
     before = simulate(RunPoller, NoWindowOci(), 1000, 180, 30)
     naive = simulate(PerRunPoller, FakeRunsOci(), 1000, 180, 30)
@@ -131,19 +135,148 @@ def test_a_thousand_three_minute_runs_cost_under_one_read_each_and_the_naive_bas
     print(f"\nreads per run (plus 1 create): {reads}")
     for name, figures in (("window", listing), ("before", before), ("naive", naive)):
         print(f"  {name}: {figures}")
-    assert listing.calls_per_run.get("get_job_run", 0) == 0  # every end learned from a list
-    assert 1 + reads["window"] <= 2
+    # Every end learned from a list, but for the last run left alone (its GET costs what a page does).
+    assert listing.calls_per_run.get("get_job_run", 0) <= 0.002
+    assert reads["window"] <= 0.198
     assert (1 + reads["naive"]) >= 10 * (1 + reads["window"])
     assert listing.p95_lag_s <= 1.5 * INTERVAL
 
 
 @pytest.mark.parametrize("runs", [10, 200])
 def test_runs_ending_long_after_others_are_still_learned_without_a_get_each(runs: int) -> None:
-    """Submitted over a long time (the window spans finished runs too): never worse than before."""
+    """Submitted over a long time (the window spans finished runs too): never worse than before,
+    nor than a GET per run per cycle (10 runs: each alone, and read by its GET)."""
     listing = simulate(RunPoller, FakeRunsOci(), runs, 60, 600)
     before = simulate(RunPoller, NoWindowOci(), runs, 60, 600)
     assert sum(listing.calls_per_run.values()) <= sum(before.calls_per_run.values())
-    assert listing.calls_per_run.get("get_job_run", 0) <= 0.05
+    assert sum(listing.calls_per_run.values()) <= 60 / INTERVAL
+    if runs > 10:
+        assert listing.calls_per_run.get("get_job_run", 0) <= 0.05
+
+
+def calls_per_cycle(oci: FakeRunsOci, followed: dict[str, float | None], cycles: int) -> list[int]:
+    """The OCI calls of each of `cycles` cycles following `followed` (id -> known creation time)."""
+
+    async def scenario() -> list[int]:
+        poller = RunPoller(OperatorSettings(), oci, FakeKube(), clock=lambda: 1000.0)  # type: ignore[arg-type]
+        for run_id, created in followed.items():
+            run = follow(run_id, 0)
+            run.lifecycle_state = RunState(oci.runs[run_id].lifecycle_state)
+            run.time_created = None if created is None else created_at(created)
+            poller.track(run)
+            run.registered_at = 0.0
+        counts = []
+        for _ in range(cycles):
+            before = sum(oci.calls.values())
+            await poller.cycle(COMPARTMENT)
+            counts.append(sum(oci.calls.values()) - before)
+        assert set(poller.tracked()) == set(followed)
+        await poller.stop()
+        return counts
+
+    return asyncio.run(scenario())
+
+
+def test_a_followed_run_on_a_page_boundary_or_known_to_whole_seconds_costs_one_page_a_cycle() -> None:
+    """Issue 14, F: a run the window showed is answered, whatever the time comparison says. Before,
+    such a run sent the cycle to the state lists, and the window was then skipped for 1, 2, 4...
+    up to 16 cycles."""
+    oci = FakeRunsOci()
+    for i in range(50):
+        oci.add(f"foreign{i}", "SUCCEEDED", i)
+    oci.add("x", "IN_PROGRESS", 100.5)  # known as 100, as status keeps it
+    oci.add("before-x", "SUCCEEDED", 100.2)  # ends the first page
+    for i in range(98):
+        oci.add(f"f{i}", "IN_PROGRESS", 101 + i)
+    followed: dict[str, float | None] = {"x": 100, **{f"f{i}": 101 + i for i in range(98)}}
+    assert calls_per_cycle(oci, followed, 40) == [1] * 40
+
+
+@pytest.mark.parametrize("mine", [1, 3, 20])
+def test_followed_runs_among_5000_foreign_active_runs_cost_no_more_than_their_gets(mine: int) -> None:
+    """Issue 14, G: the state lists paging through 5,000 foreign runs cost ~51 calls a cycle. Now a
+    cycle costs at most a GET per followed run plus the pages earlier cycles saved (2 at most),
+    one probe page every 16 cycles where lists stopped paying, and a lone run just its GET."""
+    oci = FakeRunsOci()
+    for i in range(mine):
+        oci.add(f"mine{i}", "IN_PROGRESS", i)
+    for i in range(5000):
+        oci.add(f"foreign{i}", "IN_PROGRESS", 100 + i)
+    counts = calls_per_cycle(oci, {f"mine{i}": i for i in range(mine)}, 40)
+    print(f"\n{mine} followed among 5,000 foreign active runs, calls per cycle: {counts}")
+    if mine == 1:
+        assert counts == [1] * 40
+        return
+    assert all(count <= mine + MAX_CREDIT for count in counts)
+    assert sum(counts) <= 40 * mine + MAX_CREDIT + 40 // PROBE_EVERY
+    assert counts[1:PROBE_EVERY] == [mine] * (PROBE_EVERY - 1)
+
+
+def test_a_sweep_submitted_where_lists_stopped_paying_is_listed_again_at_once() -> None:
+    """Three old runs among 5,000 foreign active runs drain the pages a cycle may risk; 300 runs
+    submitted then are the newest: a probe page shows them, and the window answers again."""
+
+    async def scenario() -> list[int]:
+        oci = FakeRunsOci()
+        poller = RunPoller(OperatorSettings(), oci, FakeKube(), clock=lambda: 1000.0)  # type: ignore[arg-type]
+
+        def submit(run_id: str, created: float) -> None:
+            oci.add(run_id, "IN_PROGRESS", created)
+            run = follow(run_id, created)
+            run.lifecycle_state = RunState.IN_PROGRESS
+            poller.track(run)
+            run.registered_at = 0.0
+
+        for i in range(3):
+            submit(f"old{i}", i)
+        for i in range(5000):
+            oci.add(f"foreign{i}", "IN_PROGRESS", 100 + i)
+        counts = []
+        for cycle in range(6):
+            if cycle == 3:
+                for i in range(300):
+                    submit(f"sweep{i}", 6000 + i)
+            before = sum(oci.calls.values())
+            await poller.cycle(COMPARTMENT)
+            counts.append(sum(oci.calls.values()) - before)
+        await poller.stop()
+        return counts
+
+    counts = asyncio.run(scenario())
+    print(f"\n3 old runs among 5,000 foreign, then a sweep of 300: calls per cycle {counts}")
+    assert counts[1:3] == [3, 3]  # the lists stopped paying: GETs
+    # The sweep's 3 pages, a few more looking for the old runs, their 3 GETs: not 303 GETs.
+    assert all(count < 303 / 20 for count in counts[3:])
+
+
+def test_a_lone_run_read_by_its_get_is_written_only_when_it_changed_and_a_denied_get_is_not_retried() -> None:
+    """A lone run is read, not listed (a page costs what its GET does): an unchanged read writes no
+    status; a run whose GET IAM denies while its list shows it is read by a list by id (one call)."""
+
+    async def scenario() -> tuple[FakeRunsOci, FakeKube]:
+        oci, kube = FakeRunsOci(), FakeKube()
+        oci.add("lone", "IN_PROGRESS", 0)
+        oci.add("secret", "IN_PROGRESS", 0)
+        oci.denied.add("secret")
+        pollers = [RunPoller(OperatorSettings(), oci, kube, clock=lambda: 1000.0) for _ in range(2)]  # type: ignore[arg-type]
+        for poller, run_id in zip(pollers, ("lone", "secret"), strict=True):
+            run = follow(run_id, 0)
+            run.lifecycle_state = RunState.IN_PROGRESS
+            poller.track(run)
+            run.registered_at = 0.0
+        for _ in range(3):
+            for poller in pollers:
+                await poller.cycle(COMPARTMENT)
+        oci.set("lone", "SUCCEEDED", "exit code 0")
+        await pollers[0].cycle(COMPARTMENT)
+        for poller in pollers:
+            await poller.stop()
+        return oci, kube
+
+    oci, kube = asyncio.run(scenario())
+    assert oci.reads.count("get") == 4 + 1  # lone: every cycle; secret: its first only
+    assert oci.reads.count("list id") == 3  # secret: after its 404, then instead of its GET
+    assert set(kube.status) == {"lone"} and kube.status["lone"]["phase"] == "Succeeded"
 
 
 def test_a_thousand_runs_ending_in_one_cycle_are_written_a_bounded_number_at_a_time() -> None:

@@ -12,6 +12,7 @@ from typing import Any
 import kopf
 from ocids_operator import handlers, rbac
 from ocids_operator.adapters.kube import KubeClient
+from ocids_operator.adapters.namespaces import NamespaceDirectory
 from ocids_operator.settings import OperatorSettings
 
 VERB_OF_METHOD = {"GET": "get", "PATCH": "patch", "POST": "create", "PUT": "update", "DELETE": "delete"}
@@ -62,8 +63,12 @@ def used_by_our_client() -> set[tuple[str, str, str]]:
         await client.read_secret_key("ns", "s", "k")
         await client.read_config_map_key("ns", "c", "k")
         await client.get_training_job("ns", "j")
+        await client.get_training_job_run("ns", "r")
+        await client.list_training_job_runs("ns")
+        await client.patch_run_status_at("ns", "r", "uid-r", {"phase": "Accepted"}, "1")
         await client.patch_run_status("ns", "r", "uid-r", {"phase": "Accepted"})
         await client.post_event({"metadata": {"namespace": "ns", "name": "r"}}, "Normal", "Created", "m")
+        await NamespaceDirectory(client).annotations("ns")
 
     asyncio.run(every_call())
     used = set()
@@ -71,6 +76,9 @@ def used_by_our_client() -> set[tuple[str, str, str]]:
         parts = path.strip("/").split("/")
         group = "" if parts[0] == "api" else parts[1]
         after_namespace = parts[parts.index("namespaces") + 2 :]
+        if not after_namespace:  # the Namespace itself
+            used.add((group, "namespaces", VERB_OF_METHOD[method]))
+            continue
         resource = after_namespace[0] + ("/" + after_namespace[2] if len(after_namespace) > 2 else "")
         used.add((group, resource, VERB_OF_METHOD[method]))
     return used

@@ -5,10 +5,15 @@ from __future__ import annotations
 from fake_run_listing import created_at
 from ocids_operator.core.run_plan import RunView
 from ocids_operator.core.run_window import (
+    MAX_CREDIT,
     MAX_WINDOW_SKIP,
+    PROBE_EVERY,
+    CycleBudget,
+    ListCredit,
     WindowRead,
     next_window_skip,
     states_seen_pages,
+    states_worth_listing,
     window_budget,
     window_floor,
 )
@@ -60,3 +65,54 @@ def test_a_window_that_keeps_not_fitting_is_tried_ever_less_often() -> None:
     while skips[-1] < MAX_WINDOW_SKIP:
         skips.append(next_window_skip(skips[-1]))
     assert skips == [1, 2, 4, 8, 16] and next_window_skip(MAX_WINDOW_SKIP) == MAX_WINDOW_SKIP
+
+
+def test_a_page_is_read_only_while_the_pages_answered_as_many_runs_as_they_cost_less_the_allowance() -> None:
+    cycle = CycleBudget(allowance=2)
+    assert cycle.may_page(could_answer=5)
+    cycle.took(answered=0)
+    assert cycle.may_page(could_answer=5)
+    cycle.took(answered=0)
+    assert not cycle.may_page(could_answer=5)  # 2 pages answered nothing: the allowance is spent
+    cycle.new_phase()
+    cycle.took(answered=40)
+    assert cycle.may_page(could_answer=5)  # paid for, many times over
+
+
+def test_a_page_for_one_run_can_only_tie_with_its_get_and_dry_pages_stop_at_the_runs_left() -> None:
+    assert not CycleBudget(allowance=2).may_page(could_answer=1)
+    cycle = CycleBudget(allowance=0, pages=1, answered=100)
+    assert cycle.may_page(could_answer=3)
+    cycle.took(answered=0)
+    assert cycle.may_page(could_answer=3)
+    cycle.took(answered=0)
+    assert not cycle.may_page(could_answer=3)  # a third dry page: the 3 GETs are no dearer
+
+
+def test_savings_are_banked_up_to_a_cap_and_spent_pages_come_back_only_as_a_rare_probe() -> None:
+    credit, old = ListCredit(), [created_at(0)]
+    assert credit.allowance(old) == MAX_CREDIT  # what a first cycle may risk
+    credit.close(CycleBudget(allowance=2, pages=2, answered=0))
+    assert credit.balance == 0
+    allowances = [credit.allowance(old) for _ in range(2 * PROBE_EVERY)]
+    assert allowances == ([0] * (PROBE_EVERY - 1) + [1]) * 2
+    credit.close(CycleBudget(allowance=1, pages=1, answered=0))  # a dry probe is never banked
+    assert credit.balance == 0
+    credit.close(CycleBudget(allowance=1, pages=1, answered=100))
+    assert credit.balance == MAX_CREDIT and credit.idle == 0
+
+
+def test_runs_created_since_the_last_cycle_get_a_probe_page_at_once() -> None:
+    """A sweep submitted where lists had stopped paying: the newest runs fill the first page."""
+    credit = ListCredit(balance=0)
+    assert credit.allowance([created_at(0), None]) == 0
+    assert credit.allowance([created_at(0)]) == 0
+    assert credit.allowance([created_at(0), created_at(50)]) == 1
+    assert credit.allowance([created_at(0), created_at(50)]) == 0
+
+
+def test_only_the_states_the_runs_may_be_in_now_are_listed_the_fullest_first() -> None:
+    assert states_worth_listing(["IN_PROGRESS", "IN_PROGRESS"]) == ("IN_PROGRESS",)
+    assert states_worth_listing(["ACCEPTED"]) == ("ACCEPTED", "IN_PROGRESS")
+    assert states_worth_listing(["ACCEPTED", "IN_PROGRESS"]) == ("IN_PROGRESS", "ACCEPTED")
+    assert states_worth_listing(["CANCELING", "CANCELING", "IN_PROGRESS"]) == ("CANCELING", "IN_PROGRESS")

@@ -103,9 +103,14 @@ class Oci:
         # `denied`: an IAM policy denies reading it, and OCI answers 404 NotAuthorizedOrNotFound.
         return None if self.run is None or self.denied else run_view(self.run)
 
-    async def cancel_job_run(self, run_id: str) -> None:
+    async def cancel_job_run(self, run_id: str, compartment_id: str) -> bool:
         assert self.run is not None and self.run.id == run_id
         self.run.lifecycle_state = "CANCELING"
+        return True
+
+    async def tag_job_run(self, run_id: str, freeform_tags: dict[str, str]) -> None:
+        assert self.run is not None and self.run.id == run_id
+        self.run.freeform_tags = dict(freeform_tags)
 
 
 class Kube:
@@ -308,7 +313,10 @@ def test_a_run_oci_will_not_stop_blocks_deletion_only_for_a_bounded_time() -> No
     reconcile_once(oci, kube)
     assert oci.run is not None
     oci.run.lifecycle_state = "CANCELING"  # and it stays there
-    assert finalize_after(oci, kube, minutes=1).requeue_after is not None  # waits a while
+    first = finalize_after(oci, kube, minutes=1)
+    assert first.requeue_after is not None  # waits a while, counted from the cancel it sent
+    sent = datetime.datetime.now(datetime.UTC) - datetime.timedelta(minutes=16)
+    kube.status["cancelRequestedAt"] = sent.strftime("%Y-%m-%dT%H:%M:%SZ")
     outcome = finalize_after(oci, kube, minutes=16)
     assert outcome.requeue_after is None  # the finalizer is released
     [(type_, reason, message)] = outcome.events

@@ -112,7 +112,10 @@ def run_job_plan(doc: dict[str, Any], scenario: dict[str, Any]) -> None:
     if not side.get("missing") and (state.job_id or side.get("adopted")):
         observed_spec = TrainingJobSpec.model_validate(merge(base["spec"], side.get("spec") or {}))
         job = oci_job(
-            observed_spec, user_env(observed_spec, base["env"]), 1, {} if side.get("adopted") else None
+            observed_spec,
+            user_env(observed_spec, base["env"]),
+            1,
+            side.get("tags", {}) if side.get("adopted") else None,
         )
         job.lifecycle_state = side.get("lifecycleState", "ACTIVE")
         content = side.get("artifact")
@@ -287,6 +290,17 @@ class SecretKube:
         return self.value
 
 
+class FixedNamespaces:
+    """The namespace's annotations, as an admin set them."""
+
+    def __init__(self, annotations: dict[str, str]) -> None:
+        self.values = annotations
+
+    async def annotations(self, namespace: str) -> dict[str, str]:
+        assert namespace == REF.namespace
+        return dict(self.values)
+
+
 def run_job_workflow(doc: dict[str, Any], scenario: dict[str, Any]) -> None:
     base = doc["base"]
     oci = FakeDataScience()
@@ -305,23 +319,33 @@ def run_job_workflow(doc: dict[str, Any], scenario: dict[str, Any]) -> None:
             job["id"],
             job.get("lifecycleState", "ACTIVE"),
             artifact=content if artifact else None,
-            tags={} if job.get("untagged") else None,
+            tags=job.get("tags", {}) if job.get("untagged") else None,
         )
         oci.jobs[job["id"]].run_states = job.get("runs", [])
+    # Tenancy isolation: the namespace's annotations, and where referenced resources live in OCI.
+    tenancy = scenario.get("tenancy")
+    oci.compartments = dict((tenancy or {}).get("compartments") or {})
     body = {
         "metadata": {"namespace": REF.namespace, "name": REF.name, "uid": REF.uid, "generation": 2},
         "spec": merge(base["spec"], scenario.get("spec") or {}),
         "status": scenario.get("status", {"jobId": "ocid1.datasciencejob.oc1..j1", "revision": 1}),
     }
     secret = scenario.get("secret", base["secret"])
-    settings = OperatorSettings(cluster_name=REF.cluster)
+    settings = OperatorSettings(
+        cluster_name=REF.cluster,
+        compartment_policy=(tenancy or {}).get("policy", "annotated" if tenancy else "open"),
+    )
     rt = Runtime(settings, oci, SecretKube(secret), None)  # type: ignore[arg-type]
+    if tenancy is not None:
+        rt.namespaces = FixedNamespaces(tenancy.get("annotations") or {})  # type: ignore[assignment]
     want = scenario["expect"]
     try:
         outcome = asyncio.run(training_job.reconcile(rt, body))
     except errors.ReconcileError as exc:
         assert exc.outcome.reason == want["error"], exc.outcome
         assert oci.calls == want["calls"]
+        for part in want.get("message_contains", []):
+            assert part in exc.outcome.message, exc.outcome.message
         return
     assert "error" not in want, outcome
     assert oci.calls == want["calls"]

@@ -212,6 +212,7 @@ def operator_env(kubeconfig: str, emulator: dict[str, Any], ports: tuple[int, in
         OCIDS_DATASCIENCE_ENDPOINT=endpoint,
         OCIDS_LOGGING_ENDPOINT=endpoint,
         OCIDS_OBJECT_STORAGE_ENDPOINT=endpoint,
+        OCIDS_NETWORK_ENDPOINT=endpoint,
         OCIDS_NAMESPACES=state.NAMESPACE,
         # The emulator's runs take seconds: poll every second instead of the production 10.
         OCIDS_POLL_INTERVAL_SECONDS="1",

@@ -77,6 +77,17 @@ async def put_policies(request: web.Request) -> web.Response:
     return json_response(new.to_dict())
 
 
+async def get_denials(request: web.Request) -> web.Response:
+    """What IAM refused lately, oldest first: ``{"denials": [{time, operation, principalType,
+    principalId, needs}]}``; ``needs`` is the missing permission in statement form."""
+    return json_response({"denials": list(request.app[EMULATOR_KEY].denials)})
+
+
+async def delete_denials(request: web.Request) -> web.Response:
+    request.app[EMULATOR_KEY].denials.clear()
+    return web.Response(status=204)
+
+
 async def put_settings(request: web.Request) -> web.Response:
     """Change the simulated default at runtime (``{"simulated": "2:0"}`` or ``null``)."""
     emu = request.app[EMULATOR_KEY]
@@ -114,5 +125,7 @@ def routes() -> list[web.RouteDef]:
         web.put(f"{PREFIX}/settings", put_settings),
         web.get(f"{PREFIX}/policies", get_policies, allow_head=False),
         web.put(f"{PREFIX}/policies", put_policies),
+        web.get(f"{PREFIX}/policies/denials", get_denials, allow_head=False),
+        web.delete(f"{PREFIX}/policies/denials", delete_denials),
         web.get(f"{PREFIX}/jobRuns/{{run_id}}/effective", get_effective_configuration, allow_head=False),
     ]

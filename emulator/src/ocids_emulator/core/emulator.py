@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +17,7 @@ from ocids_emulator.core.ocids import new_ocid
 from ocids_emulator.core.stats import RequestStats
 from ocids_emulator.core.timeutil import now_rfc3339
 from ocids_emulator.faults.spec import Faults
-from ocids_emulator.security.policies import PolicySet
+from ocids_emulator.security.policies import PolicySet, principal_attributes
 from ocids_emulator.store.sqlite import Record, Store
 
 JOB = "job"
@@ -98,7 +99,21 @@ class Emulator:
         self.start_run: Callable[[Record], None] = lambda record: None
         self.cancel_run: Callable[[Record], None] = lambda record: None
         self.faults_changed: Callable[[], None] = lambda: None
+        # What IAM refused lately, with the permission that was missing (GET /_emulator/policies/denials).
+        self.denials: deque[dict[str, str]] = deque(maxlen=500)
         self._seed_log_groups()
+
+    def record_denial(self, principal: Any, operation: str, needs: str) -> None:
+        attrs = principal_attributes(principal)
+        self.denials.append(
+            {
+                "time": now_rfc3339(),
+                "operation": operation,
+                "principalType": attrs["request.principal.type"],
+                "principalId": attrs["request.principal.id"],
+                "needs": needs,
+            }
+        )
 
     def set_faults(self, faults: Faults) -> None:
         self.faults = faults
@@ -129,6 +144,12 @@ class Emulator:
     def check_compartment(self, compartment_id: str) -> None:
         if compartment_id not in self.tenancy.compartments and compartment_id != self.tenancy.tenancy_id:
             raise not_found(f"compartment {compartment_id}")
+
+    def check_subnet(self, infrastructure: Any) -> None:
+        """A job's (or run's) subnet must exist, as in OCI (tenancy.json's ``subnets``)."""
+        subnet = infrastructure.get("subnetId") if isinstance(infrastructure, dict) else None
+        if subnet and subnet not in self.tenancy.subnets:
+            raise not_found(f"subnet {subnet}")
 
     def check_project(self, project_id: str) -> dict[str, Any]:
         project = self.tenancy.projects.get(project_id)

@@ -21,6 +21,7 @@ from ocids_emulator.core.logs import append_lines
 from ocids_emulator.core.timeutil import now_rfc3339
 from ocids_emulator.execution.artifacts import BootstrapError, command_for, find_entrypoint, unpack
 from ocids_emulator.execution.holds import RunHolds
+from ocids_emulator.execution.run_identity import bootstrap_refusal, may_push_logs, provisioning_refusal
 from ocids_emulator.store.sqlite import Record
 
 LOG = logging.getLogger(__name__)
@@ -108,6 +109,9 @@ class Executor:
         try:
             if await self._pause(run.id, emu.settings.provisioning_seconds):
                 return self._finish(run, "CANCELED", CANCELED_DETAILS)
+            refusal = provisioning_refusal(emu, run)
+            if refusal:
+                return self._finish(run, "FAILED", refusal)
             self._progress(run, "Infrastructure provisioned.")
             self.holds.advance(
                 run,
@@ -115,6 +119,9 @@ class Executor:
                 lifecycleDetails="Job run bootstrap starting.",
                 timeStarted=now_rfc3339(),
             )
+            refusal = bootstrap_refusal(emu, run)
+            if refusal:
+                return self._finish(run, "FAILED", refusal)
             simulation = run.meta.get("simulation")
             if simulation is not None:
                 await self._simulate(run, simulation)
@@ -190,6 +197,9 @@ class Executor:
             _signal_group(proc, signal.SIGTERM)
         self._progress(run, "Job run artifact execution in progress.")
         log_id = (run.doc.get("logDetails") or {}).get("logId")
+        # The run pushes its logs as itself: without `use log-content` they never arrive (as in OCI).
+        if log_id and not may_push_logs(emu, run, log_id):
+            log_id = None
         pump = asyncio.get_running_loop().create_task(self._pump(proc, run.id, log_id, folder / "output.log"))
         minutes = config.get("maximumRuntimeInMinutes")
         timed_out = False

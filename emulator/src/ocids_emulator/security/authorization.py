@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 
 from ocids_emulator.api.object_storage.buckets import BUCKET
 from ocids_emulator.core.emulator import JOB, LOG_GROUP, LOGGING_WORK_REQUEST, RUN, WORK_REQUEST, Emulator
+from ocids_emulator.security.policies import permission_text
 
 DS, RUNS, PROJECTS, WRS = (
     "data-science-jobs",
@@ -68,16 +70,130 @@ OPERATIONS: dict[str, tuple[str, str] | None] = {
     "head_object": ("objects", "read"),
     "put_object": ("objects", "manage"),
     "delete_object": ("objects", "manage"),
+    "get_subnet": ("subnets", "read"),
 }
 # An operation missing from the table needs the most: only `manage all-resources` reaches it.
 UNLISTED = ("all-resources", "manage")
 
 _PATH_KINDS = {"job_id": JOB, "run_id": RUN, "wr_id": WORK_REQUEST, "log_group_id": LOG_GROUP}
-_SEARCH_COMPARTMENTS = re.compile(r'"([^"/]+)(?:/[^"]*)?"')
+_SEARCH_STREAMS = re.compile(r'"([^"/]+)(?:/([^"/]+))?(?:/[^"]*)?"')
+# Creates and updates that name other resources: the caller needs rights where those live too.
+REFERENCING = frozenset({"create_job", "update_job", "create_job_run"})
+
+
+@dataclass(frozen=True)
+class Check:
+    """One permission a call needs: ``verb`` on ``resource_type`` in ``compartment_id`` (None: the
+    tenancy, or unknown), with the ``target.*`` variables its statements' conditions may test."""
+
+    resource_type: str
+    verb: str
+    compartment_id: str | None
+    target: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def target_vars(self) -> dict[str, str]:
+        return dict(self.target)
+
+    def text(self) -> str:
+        return permission_text(self.resource_type, self.verb, self.compartment_id, self.target_vars)
 
 
 def requirement(operation: str) -> tuple[str, str] | None:
     return OPERATIONS.get(operation, UNLISTED)
+
+
+def required_checks(emu: Emulator, request: web.Request, operation: str, body: bytes | None) -> list[Check]:
+    """Everything a call needs: the operation's own permission in every compartment it targets, and
+    for creates that name a project, log group or subnet, the caller's rights where those live."""
+    needed = requirement(operation)
+    if needed is None:
+        return []
+    doc = _json(body)
+    target = _path_target(request, doc)
+    query = doc.get("searchQuery")
+    if isinstance(query, str):
+        checks = _search_checks(needed, query)
+        if checks:
+            return checks
+    checks = [Check(needed[0], needed[1], c, target) for c in target_compartments(emu, request, body)]
+    if operation in REFERENCING:
+        checks += referenced_checks(emu, operation, doc)
+    return checks
+
+
+def _path_target(request: web.Request, doc: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+    match = request.match_info
+    found = []
+    bucket = match.get("bucket") or (
+        _str(doc.get("name")) if request.path.rstrip("/").endswith("/b") else None
+    )
+    if bucket:
+        found.append(("target.bucket.name", bucket))
+    if "log_group_id" in match:
+        found.append(("target.loggroup.id", match["log_group_id"]))
+    return tuple(found)
+
+
+def _search_checks(needed: tuple[str, str], query: str) -> list[Check]:
+    """search "<compartment>/<logGroup>/<log>" [, "..."] | ...: each stream in its compartment, with
+    its log group as target.loggroup.id when the stream names one."""
+    checks = []
+    for compartment, group in _SEARCH_STREAMS.findall(query.split("|", 1)[0]):
+        target = (("target.loggroup.id", group),) if group else ()
+        checks.append(Check(needed[0], needed[1], compartment, target))
+    return list(dict.fromkeys(checks))
+
+
+def referenced_checks(emu: Emulator, operation: str, doc: dict[str, Any]) -> list[Check]:
+    """The caller's rights on what a create or update names (OCI checks them as the caller):
+    ``read data-science-projects`` where the project is (unverified), ``use subnets`` and ``use
+    vnics`` where the subnet is, and for logging ``use log-content`` plus ``use log-groups``
+    (``manage log-groups`` with automatic log creation, which creates a log on the caller's
+    behalf) where the log group is."""
+    checks = []
+    project = emu.tenancy.projects.get(_str(doc.get("projectId")) or "")
+    if project:
+        checks.append(Check(PROJECTS, "read", _str(project.get("compartmentId"))))
+    infra_key = (
+        "jobInfrastructureConfigurationOverrideDetails"
+        if operation == "create_job_run"
+        else "jobInfrastructureConfigurationDetails"
+    )
+    subnet = (
+        _str((doc.get(infra_key) or {}).get("subnetId")) if isinstance(doc.get(infra_key), dict) else None
+    )
+    if subnet:
+        where = emu.tenancy.subnets.get(subnet)
+        checks += [Check("subnets", "use", where), Check("vnics", "use", where)]
+    checks += _log_checks(emu, operation, doc)
+    return checks
+
+
+def _log_checks(emu: Emulator, operation: str, doc: dict[str, Any]) -> list[Check]:
+    if operation == "update_job":
+        return []
+    log = doc.get(
+        "jobLogConfigurationOverrideDetails"
+        if operation == "create_job_run"
+        else "jobLogConfigurationDetails"
+    )
+    if log is None and operation == "create_job_run":
+        job = emu.store.get(JOB, _str(doc.get("jobId")) or "")
+        log = job.doc.get("jobLogConfigurationDetails") if job else None
+    if not isinstance(log, dict) or not log.get("enableLogging") or not _str(log.get("logGroupId")):
+        return []
+    group_id = str(log["logGroupId"])
+    compartment = _doc_compartment(emu, LOG_GROUP, group_id)
+    target = (("target.loggroup.id", group_id),)
+    groups_verb = "manage" if log.get("enableAutoLogCreation") and not log.get("logId") else "use"
+    # A job only records the configuration; the log is created (or written to) by its runs.
+    if operation == "create_job":
+        groups_verb = "use"
+    return [
+        Check("log-groups", groups_verb, compartment, target),
+        Check("log-content", "use", compartment, target),
+    ]
 
 
 def target_compartments(emu: Emulator, request: web.Request, body: bytes | None) -> list[str | None]:
@@ -91,10 +207,6 @@ def target_compartments(emu: Emulator, request: web.Request, body: bytes | None)
         _str(doc.get("compartmentId")),
         _path_compartment(emu, request),
     ]
-    query = doc.get("searchQuery")
-    if isinstance(query, str):
-        # search "<compartment>/<logGroup>/<log>" [, "..."] | ...: every stream's compartment.
-        found += _SEARCH_COMPARTMENTS.findall(query.split("|", 1)[0])
     return list(dict.fromkeys(c for c in found if c)) or [None]
 
 
@@ -108,6 +220,8 @@ def _path_compartment(emu: Emulator, request: web.Request) -> str | None:
     if "project_id" in match:
         project = emu.tenancy.projects.get(match["project_id"])
         return _str(project.get("compartmentId")) if project else None
+    if "subnet_id" in match:
+        return emu.tenancy.subnets.get(match["subnet_id"])
     if "bucket" in match:
         bucket = next((b for b in emu.store.all(BUCKET) if b.doc.get("name") == match["bucket"]), None)
         return _str(bucket.doc.get("compartmentId")) if bucket else None

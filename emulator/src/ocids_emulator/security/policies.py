@@ -36,11 +36,24 @@ FAMILIES: dict[str, frozenset[str]] = {
     ),
     "logging-family": frozenset({"log-groups", "log-content", "unified-configuration"}),
     "object-family": frozenset({"buckets", "objects"}),
+    # Networking: a job's subnet (the caller and `service datascience` need `use` on it).
+    "virtual-network-family": frozenset(
+        {"vcns", "subnets", "vnics", "vnic-attachments", "network-security-groups", "private-ips"}
+    ),
+    # Container Registry: pulling a job's image needs `read repos`.
+    "repos": frozenset({"repos"}),
 }
 RESOURCE_TYPES = frozenset({ALL_RESOURCES, *FAMILIES, *(t for ts in FAMILIES.values() for t in ts)})
 # Variables a `where` clause may test; request.principal.* is open-ended (see principal_attributes).
 CONDITION_VARIABLES = frozenset(
-    {"request.user.id", "request.operation", "target.compartment.id", "target.compartment.name"}
+    {
+        "request.user.id",
+        "request.operation",
+        "target.compartment.id",
+        "target.compartment.name",
+        "target.bucket.name",
+        "target.loggroup.id",
+    }
 )
 RULE_VARIABLES = frozenset(
     {"instance.id", "instance.compartment.id", "resource.id", "resource.type", "resource.compartment.id"}
@@ -54,6 +67,21 @@ _STATEMENT = re.compile(
 )
 _GROUPED = re.compile(r"^(all|any)\s*\{(.*)\}$", re.IGNORECASE | re.DOTALL)
 _COMPARISON = re.compile(r"^([A-Za-z][\w.]*)\s*(!=|=)\s*(?:'([^']*)'|([^\s',{}]+))$")
+
+
+SERVICE = "service"
+
+
+def service_principal(name: str, tenancy_id: str = "") -> TokenPrincipal:
+    """An OCI service's own principal (``service datascience``), for what the service does itself."""
+    return TokenPrincipal(SERVICE, tenancy_id, name, {})
+
+
+def job_run_principal(run_id: str, compartment_id: str, tenancy_id: str = "") -> TokenPrincipal:
+    """The resource principal a job run acts as (its logs, its image pull, its conda download):
+    type ``datasciencejobrun``, matched by dynamic-group rules on resource.type / .id / .compartment.id."""
+    claims = {"res_type": "datasciencejobrun", "res_id": run_id, "res_compartment": compartment_id}
+    return TokenPrincipal("resource", tenancy_id, run_id, claims)
 
 
 class PolicyError(ValueError):
@@ -111,7 +139,7 @@ def parse_condition(text: str, allowed: Iterable[str], open_prefix: str | None, 
 
 @dataclass(frozen=True)
 class Subject:
-    kind: str  # any-user | any-group | group | dynamic-group
+    kind: str  # any-user | any-group | group | dynamic-group | service
     names: tuple[str, ...] = ()
     by_id: bool = False
 
@@ -123,8 +151,10 @@ def parse_subject(text: str, where: str) -> Subject:
         if len(words) > 1:
             raise PolicyError(f"{where}: unexpected {words[1]!r} after {kind}")
         return Subject(kind)
-    if kind not in ("group", "dynamic-group") or len(words) < 2:
-        raise PolicyError(f"{where}: the subject must be any-user, any-group, group or dynamic-group")
+    if kind not in ("group", "dynamic-group", "service") or len(words) < 2:
+        raise PolicyError(
+            f"{where}: the subject must be any-user, any-group, group, dynamic-group or service"
+        )
     rest = words[1].strip()
     by_id = rest.lower().startswith("id ")
     if by_id:
@@ -272,13 +302,16 @@ class PolicySet:
         verb: str,
         compartment_id: str | None,
         operation: str = "",
+        target: Mapping[str, str] | None = None,
     ) -> bool:
         """Whether a statement grants ``verb`` on ``resource_type`` in ``compartment_id`` (None: the
-        target is the tenancy itself or unknown, so only ``in tenancy`` statements reach it)."""
+        target is the tenancy itself or unknown, so only ``in tenancy`` statements reach it).
+        ``target``: the request's ``target.*`` variables (``target.bucket.name``, ``target.loggroup.id``)."""
         if self.statements is None:
             return True
         attrs = principal_attributes(principal)
         attrs["request.operation"] = operation
+        attrs.update(target or {})
         if compartment_id:
             attrs["target.compartment.id"] = compartment_id
             attrs["target.compartment.name"] = self.compartments.get(compartment_id, "")
@@ -300,6 +333,16 @@ class PolicySet:
         return self.compartments.get(compartment_id, "").lower() == (statement.compartment_name or "").lower()
 
     def _names(self, subject: Subject, principal: Principal | TokenPrincipal, attrs: dict[str, str]) -> bool:
+        # An OCI service acting for the tenancy (`service datascience` attaching a job's VNIC) is
+        # named only by `service <name>`, never by any-user or a group.
+        if principal.kind == SERVICE or subject.kind == "service":
+            wanted = {n.lower() for n in subject.names}
+            return (
+                subject.kind == "service"
+                and isinstance(principal, TokenPrincipal)
+                and principal.kind == SERVICE
+                and principal.subject in wanted
+            )
         if subject.kind == "any-user":
             return True
         if subject.kind in ("any-group", "group"):
@@ -319,3 +362,16 @@ class PolicySet:
             (rule := self._rules.get(name.lower())) is not None and rule.holds(attrs)
             for name in subject.names
         )
+
+
+def permission_text(
+    resource_type: str, verb: str, compartment_id: str | None, target: Mapping[str, str] | None = None
+) -> str:
+    """What a refused call needed, in statement form after ``Allow <subject> to``: for denial records
+    and the lifecycle details of runs that fail on a missing statement."""
+    place = f"compartment id {compartment_id}" if compartment_id else "tenancy"
+    conditions = [f"{k}='{v}'" for k, v in sorted((target or {}).items())]
+    where = f" where {conditions[0]}" if len(conditions) == 1 else ""
+    if len(conditions) > 1:
+        where = " where all {" + ", ".join(conditions) + "}"
+    return f"{verb} {resource_type} in {place}{where}"

@@ -4,15 +4,23 @@ Memory: an artifact may be as large as OCIDS_ARTIFACT_MAX_BYTES, every TrainingJ
 at start-up and on each resync, and the chart's limit is 512 Mi. So the bytes go through a hash into
 a file under the spool directory (the chart's writable /tmp) and never sit in memory; the upload to
 OCI reads that file. A resync sends `If-None-Match` / `If-Modified-Since`, and a 304 keeps the known
-digest and file. At most OCIDS_ARTIFACT_FETCH_CONCURRENCY downloads (URL and oci://) run at once.
+digest and file. The spool has a byte budget (`spool`).
 
-Addresses: redirects are followed by hand, and every hop is checked again: https only, never a
-link-local or cloud metadata address (169.254.0.0/16, fe80::/10, fd00:ec2::254: the instance's
-credentials live there), never loopback (the operator's own endpoints) unless
-OCIDS_ARTIFACT_URL_ALLOW_LOOPBACK. Names are checked on the addresses they resolve to, in the
-resolver the connection uses, so a DNS answer cannot differ between check and connect.
+Time: each fetch has one deadline (OCIDS_ARTIFACT_URL_TIMEOUT_SECONDS) across all its redirects and
+its body, so a slow chain cannot hold a slot longer than that. At most OCIDS_ARTIFACT_FETCH_CONCURRENCY
+downloads (URL and oci://) run at once, shared fairly between namespaces, and waiting for one is
+bounded too (`fetch_slots`).
+
+Addresses (`url_guard`): redirects are followed by hand, and every hop is checked again: https only,
+never a link-local or cloud metadata address, never loopback unless OCIDS_ARTIFACT_URL_ALLOW_LOOPBACK,
+never a numeric IPv4 form other than a dotted quad, and (when set) only OCIDS_ARTIFACT_URL_ALLOWED_HOSTS.
 Private ranges (10/8, 172.16/12, 192.168/16, fc00::/7) are allowed: in-cluster and on-premises
-artifact servers are a normal setup, and https still needs a certificate valid for the name.
+artifact servers are a normal setup, and https still needs a certificate valid for the name. A
+failed connection to a private address reads the same whatever failed (refused, timed out, TLS), so
+an artifact URL cannot be used to map the operator's network.
+
+Content: stored byte-exact. No transparent decoding (`Accept-Encoding: identity`, and a gzip body a
+server sends anyway is kept as served): the digest is of the bytes OCI gets.
 """
 
 from __future__ import annotations
@@ -21,35 +29,51 @@ import asyncio
 import collections
 import contextlib
 import dataclasses
-import fcntl
-import hashlib
-import ipaddress
 import os
-import shutil
-import socket
-import tempfile
-from collections.abc import AsyncIterator, Iterator
-from typing import Any, BinaryIO
+from collections.abc import AsyncIterator
+from typing import Any
 
 import aiohttp
-import aiohttp.abc
 import yarl
 
 from ..core.links import shown_url
 from ..core.model import SpooledContent
 from ..settings import OperatorSettings
+from .fetch_slots import FairSlots, SlotWaitTimeout
+from .spool import Spool, SpoolFull, TooLarge, discard
+from .url_guard import (
+    ALLOW_LIST_SETTING,
+    CheckedResolver,
+    HostAllowList,
+    UrlRefused,
+    address_refusal,
+    ip_literal,
+    is_private,
+    legacy_ipv4,
+)
+
+__all__ = [
+    "CHUNK",
+    "ArtifactFetcher",
+    "BadUrl",
+    "CheckedResolver",
+    "FetchTimeout",
+    "HttpStatus",
+    "SlotWaitTimeout",
+    "Spool",
+    "SpoolFull",
+    "TooLarge",
+    "Unreachable",
+    "UrlRefused",
+    "address_refusal",
+    "discard",
+]
 
 CHUNK = 1 << 16
 MAX_REDIRECTS = 5
-# Downloads kept (one spool file each) for conditional requests: disk, not memory.
+# Downloads kept (one spool file each) for conditional requests: disk, not memory, within the budget.
 CACHE_ENTRIES = 32
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
-_NAT64 = ipaddress.ip_network("64:ff9b::/96")
-_METADATA = (ipaddress.ip_network("169.254.169.254/32"), ipaddress.ip_network("fd00:ec2::254/128"))
-
-
-class UrlRefused(Exception):
-    """The URL (or a redirect hop) points somewhere artifacts are never read from. Message: shown URL."""
 
 
 class BadUrl(Exception):
@@ -62,116 +86,27 @@ class HttpStatus(Exception):
         self.status = status
 
 
-class TooLarge(Exception):
-    def __init__(self, size: int | None) -> None:
-        super().__init__(f"{size} bytes" if size is not None else "over the limit")
-        self.size = size
+class FetchTimeout(Exception):
+    def __init__(self, seconds: float) -> None:
+        super().__init__(
+            f"not fetched within {seconds:g} s "
+            "(OCIDS_ARTIFACT_URL_TIMEOUT_SECONDS, redirects and body together)"
+        )
 
 
-def address_refusal(address: str, *, allow_loopback: bool) -> str | None:
-    """Why an artifact is never read from this address, or None."""
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address):
-        # IPv4 carried in IPv6 reaches the IPv4 address: judge that one.
-        if ip.ipv4_mapped is not None or ip.sixtofour is not None:
-            ip = ip.ipv4_mapped or ip.sixtofour  # type: ignore[assignment]
-        elif ip in _NAT64:
-            ip = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
-    if any(ip in network for network in _METADATA):
-        return "a cloud metadata address"
-    if ip.is_link_local:
-        return "a link-local address"
-    if ip.is_loopback:
-        return None if allow_loopback else "a loopback address"
-    if ip.is_unspecified or ip.is_multicast or ip.is_reserved:
-        return "not a unicast address"
-    return None
+class Unreachable(Exception):
+    """A fetch from a private address failed to connect, to finish the TLS handshake or to finish
+    in time. One message whatever failed: which one would tell the state of a private port."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(
+            f"no connection, TLS handshake or complete answer within {seconds:g} s "
+            "(OCIDS_ARTIFACT_URL_TIMEOUT_SECONDS; details are withheld for private addresses)"
+        )
 
 
-class CheckedResolver(aiohttp.abc.AbstractResolver):
-    """The connector's resolver: refuses a name whose addresses include a refused one."""
-
-    def __init__(self, *, allow_loopback: bool, inner: aiohttp.abc.AbstractResolver | None = None) -> None:
-        self._allow_loopback = allow_loopback
-        self._inner = inner or aiohttp.DefaultResolver()
-
-    async def resolve(
-        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
-    ) -> list[aiohttp.abc.ResolveResult]:
-        results = await self._inner.resolve(host, port, family)
-        for result in results:
-            reason = address_refusal(result["host"], allow_loopback=self._allow_loopback)
-            if reason is not None:
-                raise UrlRefused(f"host {host} resolves to {result['host']}, {reason}")
-        return results
-
-    async def close(self) -> None:
-        await self._inner.close()
-
-
-class Spool:
-    """Files of downloaded artifacts; each is written once, under a fresh name, and hashed on the way.
-
-    Each process spools into its own directory, locked for its lifetime: several operators (tests,
-    a dev machine) may share the root, and an emptyDir outlives a container restart, so a directory
-    whose lock can be taken belongs to a process that is gone and is removed.
-    """
-
-    def __init__(self, root: str | None) -> None:
-        root = root or os.path.join(tempfile.gettempdir(), "ocids-artifacts")
-        os.makedirs(root, mode=0o700, exist_ok=True)
-        for entry in os.scandir(root):
-            if entry.is_dir(follow_symlinks=False):
-                _remove_if_abandoned(entry.path)
-        self.directory = tempfile.mkdtemp(prefix="spool-", dir=root)
-        self._lock = open(os.path.join(self.directory, ".lock"), "wb")  # noqa: SIM115 - held for life
-        fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-
-    @contextlib.contextmanager
-    def writer(self, max_bytes: int) -> Iterator[SpoolWriter]:
-        handle, path = tempfile.mkstemp(prefix="artifact-", dir=self.directory)
-        writer = SpoolWriter(os.fdopen(handle, "wb"), path, max_bytes)
-        try:
-            yield writer
-        except BaseException:
-            writer.file.close()
-            discard(path)
-            raise
-        writer.file.close()
-
-
-class SpoolWriter:
-    def __init__(self, file: BinaryIO, path: str, max_bytes: int) -> None:
-        self.file, self.path, self.max_bytes = file, path, max_bytes
-        self._hash = hashlib.sha256()
-        self._size = 0
-
-    def write(self, chunk: bytes) -> None:
-        self._size += len(chunk)
-        if self._size > self.max_bytes:
-            raise TooLarge(None)
-        self._hash.update(chunk)
-        self.file.write(chunk)
-
-    def done(self) -> SpooledContent:
-        return SpooledContent(self.path, "sha256:" + self._hash.hexdigest(), self._size)
-
-
-def _remove_if_abandoned(directory: str) -> None:
-    try:
-        with open(os.path.join(directory, ".lock"), "rb") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except FileNotFoundError:
-        pass  # no lock: a directory being set up right now, or not ours; left alone
-    except OSError:
-        return  # locked: its process is alive
-    else:
-        shutil.rmtree(directory, ignore_errors=True)
-
-
-def discard(path: str) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(path)
+class _Evicted(Exception):
+    """The cached copy a conditional request referred to was evicted before the 304 came back."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -186,31 +121,46 @@ class ArtifactFetcher:
 
     def __init__(self, settings: OperatorSettings) -> None:
         self._settings = settings
-        self.spool = Spool(settings.artifact_spool_dir)
-        self._slots = asyncio.Semaphore(settings.artifact_fetch_concurrency)
+        self.spool = Spool(settings.artifact_spool_dir, settings.artifact_spool_max_bytes)
+        self.slots = FairSlots(settings.artifact_fetch_concurrency)
+        self._allowed = HostAllowList.parse(settings.artifact_url_allowed_hosts)
         self._known: collections.OrderedDict[str, _Known] = collections.OrderedDict()
 
     @contextlib.asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
-        async with self._slots:
+    async def slot(self, namespace: str = "") -> AsyncIterator[None]:
+        """One download slot for `namespace`. Raises SlotWaitTimeout."""
+        async with self.slots.slot(namespace, self._settings.artifact_fetch_wait_seconds):
             yield
 
-    async def fetch(self, url: str, *, max_bytes: int, timeout_seconds: float) -> SpooledContent:
-        """The bytes behind an http(s) URL, spooled. Raises UrlRefused, HttpStatus, TooLarge,
-        aiohttp.ClientError, TimeoutError (their texts may quote URLs: show them through
-        `without_url_secrets`)."""
+    async def fetch(
+        self, url: str, *, max_bytes: int, timeout_seconds: float, namespace: str = ""
+    ) -> SpooledContent:
+        """The bytes behind an https URL, spooled. Raises UrlRefused, HttpStatus, TooLarge, SpoolFull,
+        SlotWaitTimeout, FetchTimeout, Unreachable, aiohttp.ClientError (their texts may quote URLs:
+        show them through `without_url_secrets`)."""
         try:
             target = yarl.URL(url, encoded=True)
             target.port  # noqa: B018 - parses the port, so a bad one is refused here
         except ValueError:
             raise BadUrl() from None
-        async with self.slot():
-            known = self._known.get(url)
-            if known is not None and not os.path.exists(known.content.path):
-                known = None
-            resolver = CheckedResolver(allow_loopback=self._settings.artifact_url_allow_loopback)
+        async with self.slot(namespace):
+            resolver = CheckedResolver(
+                allow_loopback=self._settings.artifact_url_allow_loopback, allowed=self._allowed
+            )
+            private = [False]
             try:
-                return await self._get(url, target, known, max_bytes, timeout_seconds, resolver)
+                async with asyncio.timeout(timeout_seconds):
+                    try:
+                        return await self._get(url, target, self._usable(url), max_bytes, resolver, private)
+                    except _Evicted:
+                        # Evicted for room while the server said 304: the bytes must come again.
+                        return await self._get(url, target, None, max_bytes, resolver, private)
+            except (TimeoutError, aiohttp.ClientConnectionError, OSError) as exc:
+                if private[0] or resolver.private_seen:
+                    raise Unreachable(timeout_seconds) from None
+                if isinstance(exc, TimeoutError):
+                    raise FetchTimeout(timeout_seconds) from None
+                raise
             finally:
                 await resolver.close()  # the connector closes only a resolver it made itself
 
@@ -220,22 +170,25 @@ class ArtifactFetcher:
         target: yarl.URL,
         known: _Known | None,
         max_bytes: int,
-        timeout_seconds: float,
         resolver: CheckedResolver,
+        private: list[bool],
     ) -> SpooledContent:
-        headers = {}
+        # identity: the stored bytes are the served bytes (no gzip decoding on either side).
+        headers = {"Accept-Encoding": "identity"}
         if known is not None and known.etag:
             headers["If-None-Match"] = known.etag
         elif known is not None and known.last_modified:
             headers["If-Modified-Since"] = known.last_modified
         connector = aiohttp.TCPConnector(resolver=resolver, use_dns_cache=False)
-        timeout = aiohttp.ClientTimeout(total=timeout_seconds)
         async with (
-            aiohttp.ClientSession(connector=connector, timeout=timeout) as session,
-            self._follow(session, target, headers) as response,
+            aiohttp.ClientSession(connector=connector, auto_decompress=False) as session,
+            self._follow(session, target, headers, private) as response,
         ):
             if response.status == 304 and known is not None:
+                if self._usable(url) is not known:
+                    raise _Evicted()
                 self._known.move_to_end(url)
+                self.spool.touch(known.content.path)
                 return known.content
             if response.status != 200:
                 raise HttpStatus(response.status)
@@ -251,10 +204,10 @@ class ArtifactFetcher:
 
     @contextlib.asynccontextmanager
     async def _follow(
-        self, session: aiohttp.ClientSession, url: yarl.URL, headers: dict[str, str]
+        self, session: aiohttp.ClientSession, url: yarl.URL, headers: dict[str, str], private: list[bool]
     ) -> AsyncIterator[aiohttp.ClientResponse]:
         for hop in range(MAX_REDIRECTS + 1):
-            self._check(url, redirected=hop > 0)
+            private[0] = self._check(url, redirected=hop > 0) or private[0]
             response = await session.get(url, headers=headers, allow_redirects=False)
             try:
                 location = response.headers.get("Location")
@@ -269,28 +222,47 @@ class ArtifactFetcher:
                 response.release()
         raise UrlRefused(f"more than {MAX_REDIRECTS} redirects")
 
-    def _check(self, url: yarl.URL, *, redirected: bool) -> None:
+    def _usable(self, url: str) -> _Known | None:
+        """What a conditional request may refer to: a remembered answer whose file still exists."""
+        known = self._known.get(url)
+        return known if known is not None and os.path.exists(known.content.path) else None
+
+    def _check(self, url: yarl.URL, *, redirected: bool) -> bool:
+        """Refuse a hop artifacts are never read from; True when it is a private IP literal."""
         # The caller names the URL itself; a redirect hop is named here (shown: no secrets).
         hop = f"a redirect to {shown_url(str(url))}: " if redirected else ""
         if url.scheme != "https":
             raise UrlRefused(f"{hop}artifacts are read over https:// only")
         host = (url.host or "").strip("[]")
-        try:
-            ipaddress.ip_address(host.split("%", 1)[0])
-        except ValueError:
-            return  # a name: checked on its addresses by CheckedResolver, at connect time
+        if legacy_ipv4(host):
+            raise UrlRefused(f"{hop}{host} is a numeric IPv4 form other than a dotted quad")
+        if ip_literal(host) is None:
+            if not self._allowed.allows_name(host) and not self._allowed.networks:
+                raise UrlRefused(f"{hop}host {host} is not in {ALLOW_LIST_SETTING}")
+            return False  # a name: checked on its addresses by CheckedResolver, at connect time
         reason = address_refusal(host, allow_loopback=self._settings.artifact_url_allow_loopback)
         if reason is not None:
             raise UrlRefused(f"{hop}{host} is {reason}")
+        if not self._allowed.allows_address(host):
+            raise UrlRefused(f"{hop}{host} is not in {ALLOW_LIST_SETTING}")
+        return is_private(host)
 
     def _remember(self, url: str, known: _Known) -> None:
         previous = self._known.pop(url, None)
         if previous is not None and previous.content.path != known.content.path:
-            discard(previous.content.path)
+            self.spool.release(previous.content.path)
         self._known[url] = known
+        path = known.content.path
+
+        def forget() -> None:
+            entry = self._known.get(url)
+            if entry is not None and entry.content.path == path:
+                del self._known[url]
+
+        self.spool.cache(path, forget)
         while len(self._known) > CACHE_ENTRIES:
             _, evicted = self._known.popitem(last=False)
-            discard(evicted.content.path)
+            self.spool.release(evicted.content.path)
 
 
 def _validator(response: aiohttp.ClientResponse, name: str) -> str | None:

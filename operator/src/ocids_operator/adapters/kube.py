@@ -1,8 +1,9 @@
 """A small Kubernetes client for what kopf does not do for us.
 
 Reads Secrets/ConfigMaps (env `valueFrom`, artifacts), reads a TrainingJob from a run's
-handler, patches run status from the poller, and posts Events. It reuses kopf's own login
-(service account, else kubeconfig), so it needs no extra library.
+handler, patches run status from the poller, and posts Events. It logs in as kopf does
+(`kube_login.login`: in a Pod, KUBERNETES_SERVICE_HOST:PORT and the ServiceAccount token; else the
+kubeconfig), so it needs no extra library.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import aiohttp
 import kopf
 
 from ..api import GROUP, TRAINING_JOB_RUNS, TRAINING_JOBS, VERSION
+from . import kube_login
 
 log = logging.getLogger(__name__)
 COMPONENT = "ocids-operator"
@@ -34,17 +36,11 @@ class MissingReference(Exception):
     """A Secret/ConfigMap (or key in it) named by the spec does not exist; the message names it."""
 
 
-def login(settings: kopf.OperatorSettings | None = None) -> kopf.ConnectionInfo:
-    settings = settings or kopf.OperatorSettings()
-    info = kopf.login_with_service_account(settings=settings) or kopf.login_with_kubeconfig(settings=settings)
-    if info is None:
-        raise kopf.LoginError("no service account and no kubeconfig (set KUBECONFIG)")
-    return info
-
-
 class KubeClient:
     def __init__(
-        self, connection: kopf.ConnectionInfo, login_again: Callable[[], kopf.ConnectionInfo] = login
+        self,
+        connection: kopf.ConnectionInfo,
+        login_again: Callable[[], kopf.ConnectionInfo] = kube_login.login,
     ) -> None:
         self._conn = connection
         # Projected service account tokens are rotated by the kubelet and expire (an hour, where the
@@ -129,7 +125,38 @@ class KubeClient:
         path = f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{TRAINING_JOBS}/{name}"
         return await self.request("GET", path)  # type: ignore[no-any-return]
 
+    async def list_training_job_runs(self, namespace: str) -> list[dict[str, Any]]:
+        """The namespace's TrainingJobRuns (a TrainingJob's deletion reads which runs say Retain)."""
+        path = f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{TRAINING_JOB_RUNS}"
+        listed = await self.request("GET", path)
+        return list((listed or {}).get("items") or [])
+
+    async def get_training_job_run(self, namespace: str, name: str) -> dict[str, Any] | None:
+        path = f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{TRAINING_JOB_RUNS}/{name}"
+        return await self.request("GET", path)  # type: ignore[no-any-return]
+
     # Writes ---------------------------------------------------------------------------------
+    async def patch_run_status_at(
+        self, namespace: str, name: str, uid: str, status: dict[str, Any], resource_version: str
+    ) -> bool:
+        """Set these status fields only if the object (with this uid, and a status) is still at
+        `resource_version`; False when it changed since or is gone."""
+        path = f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{TRAINING_JOB_RUNS}/{name}/status"
+        ops = [
+            {"op": "test", "path": "/metadata/uid", "value": uid},
+            {"op": "test", "path": "/metadata/resourceVersion", "value": resource_version},
+            *(
+                {"op": "add", "path": f"/status/{_pointer(key)}", "value": value}
+                for key, value in status.items()
+            ),
+        ]
+        try:
+            return await self._json_patch(path, ops) is not None
+        except KubeError as exc:
+            if exc.status not in (400, 409, 422):
+                raise
+            return False
+
     async def patch_run_status(
         self, namespace: str, name: str, uid: str, status: dict[str, Any], *, empty_at: str | None = None
     ) -> dict[str, Any] | None:

@@ -25,24 +25,25 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import kopf
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 from kubernetes.leaderelection import electionconfig, leaderelection
 from kubernetes.leaderelection.resourcelock.leaselock import LeaseLock
 
 from ..settings import OperatorSettings
+from . import kube_login
 
 log = logging.getLogger(__name__)
 # The library logs every attempt at INFO ("yet to finish lease_duration ..." every retry period);
 # the transitions that matter are logged here instead.
 LIBRARY_LOGGER = "leaderelection"
-IN_CLUSTER_SERVER_NAME = "kubernetes.default.svc"
-NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+NAMESPACE_FILE = kube_login.SERVICE_ACCOUNT_DIR / "namespace"
 # The library refuses periods under one second and a renew deadline within 1.2 retry periods
 # (with sys.exit): checked before it is called, so the message names our settings.
 MIN_SECONDS = 1.0
@@ -103,20 +104,31 @@ def lease_config(
     )
 
 
-def api_client() -> client.ApiClient:
-    """The operator's credentials, from the sources `kube_login.login` reads, in the same order.
+def api_client(account_dir: Path | None = None, environ: Mapping[str, str] | None = None) -> client.ApiClient:
+    """The operator's credentials by `kube_login`'s rule, the one kopf and the operator's client use.
 
-    In a Pod: KUBERNETES_SERVICE_HOST and the ServiceAccount token (reread every minute: the kubelet
-    rotates it); else the kubeconfig (KUBECONFIG or ~/.kube/config), never written back.
+    In a Pod: KUBERNETES_SERVICE_HOST:PORT verified with the ServiceAccount's ca.crt, and its token
+    (read again for every request: the kubelet rotates it); else the kubeconfig (KUBECONFIG or
+    ~/.kube/config), never written back.
     """
     configuration = client.Configuration()
-    try:
-        config.load_incluster_config(client_configuration=configuration)
-        # Verified as kubernetes.default.svc, the name every API server certificate carries and the one
-        # the operator's own client (kube.login) checks, whatever address the Service env names.
-        configuration.tls_server_name = IN_CLUSTER_SERVER_NAME
-    except config.ConfigException:
-        config.load_kube_config(client_configuration=configuration, persist_config=False)
+    settings = kopf.OperatorSettings()
+    info = kube_login.in_cluster(settings, account_dir, environ)
+    if info is not None:
+        configuration.host = info.server
+        configuration.ssl_ca_cert = str(info.ca_path) if info.ca_path else None
+
+        def fresh_token(conf: client.Configuration) -> None:
+            latest = kube_login.in_cluster(settings, account_dir, environ) or info
+            if latest.token:  # a token file caught mid-rotation (empty) keeps the previous token
+                conf.api_key["BearerToken"] = f"Bearer {latest.token}"
+
+        fresh_token(configuration)
+        configuration.refresh_api_key_hook = fresh_token  # type: ignore[assignment]
+    else:
+        # The KUBECONFIG kopf reads now, not the one the library saw when it was imported.
+        kubeconfig = (os.environ if environ is None else environ).get("KUBECONFIG") or None
+        config.load_kube_config(kubeconfig, client_configuration=configuration, persist_config=False)
     # One request per attempt: the election retries every period itself, and urllib3's own retries
     # would stretch an attempt past the renew deadline.
     configuration.retries = False

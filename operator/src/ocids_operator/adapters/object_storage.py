@@ -1,7 +1,8 @@
 """Object Storage reads for `oci://` artifacts, with the operator's own credentials and an etag cache.
 
-Objects are streamed into spool files (see `artifact_fetch`), never held in memory: an object may be
-as large as OCIDS_ARTIFACT_MAX_BYTES and several are read at start-up.
+Objects are streamed into spool files (see `spool`), never held in memory: an object may be
+as large as OCIDS_ARTIFACT_MAX_BYTES and several are read at start-up. The bytes are stored as
+served: an object with a `Content-Encoding` is not decoded (OCI runs the bytes it is given).
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ from oci.object_storage import ObjectStorageClient
 
 from ..core.model import SpooledContent
 from ..settings import OperatorSettings
-from .artifact_fetch import CHUNK, Spool, TooLarge, discard
+from .artifact_fetch import CHUNK
 from .oci_errors import is_not_found
 from .oci_sdk import CallCounter, SdkAuth
+from .spool import Spool, TooLarge
 
 # Objects kept by etag (their spool files: disk, not memory), so a resync costs a HEAD, not a
 # download, while the object is unchanged.
@@ -52,6 +54,7 @@ class ObjectStore:
         settings: OperatorSettings,
         auth: SdkAuth | None = None,
         client: ObjectStorageClient | None = None,
+        spool: Spool | None = None,
     ) -> None:
         self._settings = settings
         self._auth = auth or SdkAuth(settings)
@@ -59,13 +62,16 @@ class ObjectStore:
         self._counter = CallCounter()
         self.calls = self._counter.calls
         self._objects: collections.OrderedDict[tuple[str, str, str], StoredObject] = collections.OrderedDict()
-        self._spool: Spool | None = None
+        # Shared with the https:// fetcher in the operator: one byte budget for both caches.
+        self._spool = spool
 
     @property
     def spool(self) -> Spool:
         with self._auth.lock:
             if self._spool is None:
-                self._spool = Spool(self._settings.artifact_spool_dir)
+                self._spool = Spool(
+                    self._settings.artifact_spool_dir, self._settings.artifact_spool_max_bytes
+                )
             return self._spool
 
     @property
@@ -95,9 +101,8 @@ class ObjectStore:
                 if not is_not_found(exc):
                     raise
             else:
-                if head.headers.get("etag") == cached.etag:
-                    with self._auth.lock:
-                        self._objects.move_to_end(key)
+                if head.headers.get("etag") == cached.etag and self._still_cached(key, cached):
+                    self.spool.touch(cached.content.path)
                     return cached
         response = self._counter.call("get_object", self.client.get_object, namespace, bucket, name)
         data = response.data
@@ -120,9 +125,24 @@ class ObjectStore:
             evicted = [previous] if previous is not None else []
             while len(self._objects) > OBJECT_CACHE_ENTRIES:
                 evicted.append(self._objects.popitem(last=False)[1])
+        path = stored.content.path
+
+        def forget() -> None:
+            # Called under the spool's lock, from any thread: a plain dict operation, no other lock.
+            if self._objects.get(key) is stored:
+                self._objects.pop(key, None)
+
+        self.spool.cache(path, forget)
         for old in evicted:
-            discard(old.content.path)
+            self.spool.release(old.content.path)
         return stored
+
+    def _still_cached(self, key: tuple[str, str, str], cached: StoredObject) -> bool:
+        with self._auth.lock:
+            if self._objects.get(key) is not cached:
+                return False  # evicted for room since: its file is gone
+            self._objects.move_to_end(key)
+            return True
 
     @property
     def cached_object_bytes(self) -> int:
@@ -135,5 +155,5 @@ def _chunks(data: object) -> Iterator[bytes]:
     if raw is None:  # a body the SDK already read (bytes)
         yield bytes(data)  # type: ignore[call-overload]
         return
-    while chunk := raw.read(CHUNK, decode_content=True):
+    while chunk := raw.read(CHUNK, decode_content=False):
         yield chunk

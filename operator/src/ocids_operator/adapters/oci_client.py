@@ -16,13 +16,16 @@ from collections.abc import Callable, Collection, Coroutine, Iterator
 from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 import oci
+from oci.core import VirtualNetworkClient
 from oci.data_science import DataScienceClient
+from oci.data_science.models import UpdateJobRunDetails
+from oci.logging import LoggingManagementClient
 
 from .. import metrics
 from ..core.errors import retry
 from ..core.job_plan import ObservedJob
 from ..core.model import JobRequest, JobUpdate, ResolvedArtifact, RunRequest, content_digest
-from ..core.phases import GONE_JOB_STATES, RunState
+from ..core.phases import ACTIVE_RUN_STATES, GONE_JOB_STATES, RunState
 from ..core.run_plan import RunView
 from ..settings import OperatorSettings
 from . import oci_mapping as mapping
@@ -45,6 +48,11 @@ class DataScience(Protocol):
 
     async def job_artifact_digest(self, job_id: str, max_bytes: int) -> str | None:
         """Digest of the job's artifact; None when it has none or it is over `max_bytes`."""
+        ...
+
+    async def compartment_of(self, ocid: str) -> str | None:
+        """The compartment a project, job, log group or subnet lives in, as OCI says (cached: a
+        resource's compartment is read once); None when OCI answers 404 (missing, or not readable)."""
         ...
 
     async def find_job_ids(self, compartment_id: str, project_id: str, tags: dict[str, str]) -> list[str]:
@@ -80,12 +88,18 @@ class DataScience(Protocol):
         and the next page's token, None after the last."""
         ...
 
-    async def cancel_job_run(self, job_run_id: str) -> None:
-        """Cancel; a run already gone or past canceling is left alone."""
+    async def cancel_job_run(self, job_run_id: str, compartment_id: str) -> bool:
+        """Cancel; False when there is nothing to stop: after a 404, a read that succeeded shows the run
+        ended or gone (proven as for `delete_job`: a 404 alone may be an IAM denial of the cancel, and
+        is raised). A 409 (past canceling, or NEEDS_ATTENTION) is left alone: True."""
         ...
 
     async def delete_job_run(self, job_run_id: str, compartment_id: str) -> bool:
         """False when it was already gone (proven as for `delete_job`)."""
+        ...
+
+    async def tag_job_run(self, job_run_id: str, freeform_tags: dict[str, str]) -> None:
+        """Replace the run's freeform tags (UpdateJobRun): pass the run's tags with the new ones."""
         ...
 
 
@@ -123,6 +137,10 @@ class OciGateway:
         self._counter = CallCounter()
         # Per-operation call counts, readable without Prometheus (tests, benchmark).
         self.calls = self._counter.calls
+        # Referenced resource OCID -> its compartment (tenancy isolation reads each one once).
+        self._compartments: dict[str, str] = {}
+        self._compartments_reading: dict[str, asyncio.Future[str | None]] = {}
+        self._other_clients: dict[str, Any] = {}
 
     @property
     def region(self) -> str:
@@ -147,6 +165,54 @@ class OciGateway:
             page = response.next_page
             if not page:
                 return
+
+    # Where referenced resources live (tenancy isolation) ---------------------------------------
+    async def compartment_of(self, ocid: str) -> str | None:
+        if ocid in self._compartments:
+            return self._compartments[ocid]
+        # Objects of one namespace are reconciled at once: they share one read, not one each.
+        reading = self._compartments_reading.get(ocid)
+        if reading is None:
+            reading = asyncio.ensure_future(self._read_compartment(ocid))
+            self._compartments_reading[ocid] = reading
+            reading.add_done_callback(lambda _: self._compartments_reading.pop(ocid, None))
+        return await asyncio.shield(reading)
+
+    @_off_loop
+    def _read_compartment(self, ocid: str) -> str | None:
+        read = self._compartment_reads().get(ocid.split(".")[1] if ocid.count(".") >= 2 else "")
+        if read is None:
+            raise ValueError(f"{ocid}: not an OCID of a project, job, log group or subnet")
+        operation, fn = read
+        response = self._counter.call_unless_missing(operation, fn, ocid)
+        if response is None:
+            return None  # not cached: a resource created a moment ago may show up on the next read
+        compartment = str(response.data.compartment_id)
+        self._compartments[ocid] = compartment
+        return compartment
+
+    def _compartment_reads(self) -> dict[str, tuple[str, Callable[[str], Any]]]:
+        return {
+            "datascienceproject": ("get_project", self.client.get_project),
+            "datasciencejob": ("get_job", self.client.get_job),
+            "loggroup": (
+                "get_log_group",
+                self._other_client("logging", LoggingManagementClient).get_log_group,
+            ),
+            "subnet": ("get_subnet", self._other_client("network", VirtualNetworkClient).get_subnet),
+        }
+
+    def _other_client(self, service: str, factory: Callable[..., T]) -> T:
+        """A client of another OCI service, made on first use with the same auth as Data Science."""
+        with self.auth.lock:
+            if service not in self._other_clients:
+                endpoint = {
+                    "logging": self._settings.logging_endpoint,
+                    "network": self._settings.network_endpoint,
+                }[service]
+                config, kwargs = self.auth.client_args(endpoint, self._settings.oci_timeout_seconds)
+                self._other_clients[service] = factory(config, **kwargs)
+            return self._other_clients[service]  # type: ignore[no-any-return]
 
     # Jobs -------------------------------------------------------------------------------------
     @_off_loop
@@ -270,14 +336,27 @@ class OciGateway:
         return [mapping.run_view(run) for run in response.data], response.next_page or None
 
     @_off_loop
-    def cancel_job_run(self, job_run_id: str) -> None:
+    def cancel_job_run(self, job_run_id: str, compartment_id: str) -> bool:
         try:
-            self._counter.call("cancel_job_run", self.client.cancel_job_run, job_run_id)
+            return self._delete_unless_readable(
+                ("cancel_job_run", self.client.cancel_job_run, {}),
+                ("get_job_run", self.client.get_job_run),
+                ("list_job_runs", self.client.list_job_runs),
+                job_run_id,
+                compartment_id,
+                {state for state in RunState if state not in ACTIVE_RUN_STATES},
+            )
         except oci.exceptions.ServiceError as exc:
-            # Gone, or already past the point of canceling: both mean there is nothing to stop.
-            if exc.status in (404, 409):
-                return
+            # Already past the point of canceling (or NEEDS_ATTENTION, which OCI will not cancel):
+            # nothing to stop now; the caller's bound decides how long it waits for the run to end.
+            if exc.status == 409:
+                return True
             raise
+
+    @_off_loop
+    def tag_job_run(self, job_run_id: str, freeform_tags: dict[str, str]) -> None:
+        details = UpdateJobRunDetails(freeform_tags=dict(freeform_tags))
+        self._counter.call("update_job_run", self.client.update_job_run, job_run_id, details)
 
     @_off_loop
     def delete_job_run(self, job_run_id: str, compartment_id: str) -> bool:
@@ -299,7 +378,7 @@ class OciGateway:
         compartment_id: str,
         gone_states: Collection[str],
     ) -> bool:
-        """Delete; False when it was already gone.
+        """Delete (or cancel); False when it was already gone.
 
         OCI answers an IAM denial with the same 404 NotAuthorizedOrNotFound as a missing resource, and
         a policy removed denies the read as well as the delete: a 404 counts as gone only when a call

@@ -227,6 +227,7 @@ def observe_job(job: ds.Job, artifact_digest: str | None = None, etag: str | Non
         tags=dict(job.freeform_tags or {}),
         artifact_digest=artifact_digest,
         etag=etag,
+        compartment_id=job.compartment_id,
     )
 
 

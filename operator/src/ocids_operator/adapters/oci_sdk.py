@@ -9,7 +9,7 @@ import json
 import os
 import threading
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import oci
 from oci._vendor import requests as oci_requests
@@ -86,7 +86,7 @@ def config_and_signer(settings: OperatorSettings) -> tuple[dict[str, Any], Any]:
     return {"region": region}, signer
 
 
-def guard_token_refresh(settings: OperatorSettings, signer: Any) -> None:
+def guard_token_refresh(settings: OperatorSettings, signer: Any, source: AuthSource | None = None) -> None:
     """Classify a failed session-token refresh where it happens (the SDK refreshes inside any call:
     before half the token's lifetime, and on a 401): a refused exchange is `NotAuthorized`, an outage
     `TokenExchangeFailed` (retried), instead of an anonymous error of whichever call was running."""
@@ -99,7 +99,7 @@ def guard_token_refresh(settings: OperatorSettings, signer: Any) -> None:
             except ReconcileError:
                 raise
             except Exception as exc:
-                failure = _auth_failure(settings, exc, signer)
+                failure = _auth_failure(settings, exc, signer, source)
                 if failure is None:
                     raise
                 raise failure from exc
@@ -155,17 +155,7 @@ def describe_principal(settings: OperatorSettings, config: dict[str, Any] | None
     claims = _session_claims(signer)
     if settings.auth is AuthMode.OKE_WORKLOAD_IDENTITY:
         namespace, account = _service_account(settings, claims)
-        where = (
-            "all {request.principal.type='workload', "
-            f"request.principal.namespace='{namespace}', request.principal.service_account='{account}'"
-        )
-        if claims.get("cluster_id"):
-            where += f", request.principal.cluster_id='{claims['cluster_id']}'"
-        return Principal(
-            f"OKE workload identity {namespace}/{account} (namespace/service account)",
-            "Allow any-user",
-            where + "}",
-        )
+        return workload_principal(namespace, account, claims.get("cluster_id"))
     if settings.auth is AuthMode.INSTANCE_PRINCIPAL:
         tenancy = getattr(signer, "tenancy_id", None) or claims.get("res_tenant") or "<tenancy>"
         instance = claims.get("sub") or claims.get("opc-instance")
@@ -182,6 +172,45 @@ def describe_principal(settings: OperatorSettings, config: dict[str, Any] | None
         where = "all {request.principal.type='<resource type>', request.principal.id='<resource OCID>'}"
     return Principal(
         f"resource principal {resource or '(OCI_RESOURCE_PRINCIPAL_RPST)'}", "Allow any-user", where
+    )
+
+
+def workload_principal(namespace: str, account: str, cluster_id: object = None) -> Principal:
+    where = (
+        "all {request.principal.type='workload', "
+        f"request.principal.namespace='{namespace}', request.principal.service_account='{account}'"
+    )
+    # Always named: a statement without cluster_id grants every cluster of the tenancy (docs/iam.md).
+    where += f", request.principal.cluster_id='{cluster_id or '<cluster OCID>'}'"
+    description = f"OKE workload identity {namespace}/{account} (namespace/service account)"
+    return Principal(description, "Allow any-user", where + "}")
+
+
+def session_cluster_id(signer: Any) -> object:
+    """The cluster a workload session token names (None before the first exchange)."""
+    return _session_claims(signer).get("cluster_id")
+
+
+def workload_signer(settings: OperatorSettings, token_provider: Any) -> Any:
+    """OKE's exchange with ServiceAccount tokens from `token_provider` (`get_sa_token()`, read at each
+    exchange), as `get_oke_workload_identity_resource_principal_signer` builds it from a token file."""
+    from oci.auth.signers.oke_workload_identity_resource_principal_signer import (
+        OkeWorkloadIdentityResourcePrincipalSigner,
+    )
+    from oci.auth.signers.resource_principals_signer import (
+        DEFAULT_OCI_KUBERNETES_SERVICE_ACCOUNT_CERT_PATH,
+        OCI_KUBERNETES_PROXYMUX_SERVICE_PORT,
+    )
+
+    return OkeWorkloadIdentityResourcePrincipalSigner(
+        sa_token_provider=token_provider,
+        sa_cert_path=os.environ.get(
+            "OCI_KUBERNETES_SERVICE_ACCOUNT_CERT_PATH", DEFAULT_OCI_KUBERNETES_SERVICE_ACCOUNT_CERT_PATH
+        ),
+        service_host=os.environ.get("KUBERNETES_SERVICE_HOST"),
+        service_port=OCI_KUBERNETES_PROXYMUX_SERVICE_PORT,
+        region=settings.region or os.environ.get("OCI_RESOURCE_PRINCIPAL_REGION"),
+        retry_strategy=retry_strategy(settings),
     )
 
 
@@ -209,17 +238,20 @@ def what_to_check(settings: OperatorSettings, signer: Any = None) -> str:
     return CREDENTIALS_HINT
 
 
-def _auth_failure(settings: OperatorSettings, exc: Exception, signer: Any = None) -> ReconcileError | None:
+def _auth_failure(
+    settings: OperatorSettings, exc: Exception, signer: Any = None, source: AuthSource | None = None
+) -> ReconcileError | None:
     """Building a principal signer, or refreshing its token, failed: what it means (None: unknown)."""
     mode = settings.auth.value
-    principal = describe_principal(settings, None, signer)
+    principal = source.principal(None, signer) if source else describe_principal(settings, None, signer)
+    check = source.what_to_check(signer) if source else what_to_check(settings, signer)
     if isinstance(exc, oci.exceptions.ServiceError) and exc.status in (401, 403, 404):
         return ReconcileError(
             ErrorOutcome(
                 OutcomeKind.CREDENTIALS,
                 NOT_AUTHORIZED,
                 f"OCI refused the {mode} token exchange for {principal.description}: {exc.status} "
-                f"{exc.code}: {exc.message}; {what_to_check(settings, signer)}",
+                f"{exc.code}: {exc.message}; {check}",
                 exc.status,
                 exc.code,
             )
@@ -252,26 +284,42 @@ def _auth_failure(settings: OperatorSettings, exc: Exception, signer: Any = None
                 OutcomeKind.CREDENTIALS,
                 CREDENTIALS_INVALID,
                 f"cannot authenticate as {principal.description} ({mode}): {type(exc).__name__}: {exc}; "
-                f"{CREDENTIALS_HINT}",
+                f"{check if source else CREDENTIALS_HINT}",
             )
         )
     return None
+
+
+class AuthSource(Protocol):
+    """An identity other than the operator's own (a namespace's; `adapters/oci_identities.py`)."""
+
+    def build(self) -> tuple[dict[str, Any], Any]:
+        """SDK config and signer; may reach the network (a token exchange)."""
+        ...
+
+    def principal(self, config: dict[str, Any] | None, signer: Any) -> Principal: ...
+
+    def what_to_check(self, signer: Any) -> str: ...
 
 
 class SdkAuth:
     """One config and signer for every SDK client, built on first use.
 
     Principal signers reach the network when constructed, so nothing is built at start-up.
+    `source`: a namespace's identity; None: the operator's own (OCIDS_AUTH).
     """
 
-    def __init__(self, settings: OperatorSettings) -> None:
+    def __init__(self, settings: OperatorSettings, source: AuthSource | None = None) -> None:
         self.settings = settings
+        self.source = source
         self.lock = threading.Lock()
         self._auth: tuple[dict[str, Any], Any] | None = None
 
     def principal(self) -> Principal:
         """Who the operator is to OCI (named in NotAuthorized messages); never reaches the network."""
         config, signer = self._auth or (None, None)
+        if self.source is not None:
+            return self.source.principal(config, signer)
         if config is None and self.settings.auth is AuthMode.API_KEY:
             try:
                 config = oci.config.from_file(
@@ -284,10 +332,14 @@ class SdkAuth:
     def what_to_check(self) -> str:
         """What to look at when OCI refuses the principal's session token; never reaches the network."""
         _, signer = self._auth or (None, None)
+        if self.source is not None:
+            return self.source.what_to_check(signer)
         return what_to_check(self.settings, signer)
 
     def client_args(self, endpoint: str | None, read_timeout: float) -> tuple[dict[str, Any], dict[str, Any]]:
         """(config, kwargs) for an SDK client; call with `lock` held."""
+        if self._auth is None and self.source is not None:
+            self._auth = self._build_source(self.source)
         if self._auth is None:
             try:
                 self._auth = config_and_signer(self.settings)
@@ -309,6 +361,19 @@ class SdkAuth:
         if endpoint:
             kwargs["service_endpoint"] = endpoint
         return config, kwargs
+
+    def _build_source(self, source: AuthSource) -> tuple[dict[str, Any], Any]:
+        try:
+            config, signer = source.build()
+        except ReconcileError:
+            raise
+        except Exception as exc:
+            failure = _auth_failure(self.settings, exc, None, source)
+            if failure is None:
+                raise
+            raise failure from exc
+        guard_token_refresh(self.settings, signer, source)
+        return config, signer
 
 
 class CallCounter:

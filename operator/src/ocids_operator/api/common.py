@@ -27,6 +27,15 @@ SubnetId = Annotated[str, StringConstraints(max_length=255, pattern=r"^ocid1\.su
 LogGroupId = Annotated[str, StringConstraints(max_length=255, pattern=r"^ocid1\.loggroup\.")]
 LogId = Annotated[str, StringConstraints(max_length=255, pattern=r"^ocid1\.log\.")]
 Ocid = Annotated[str, StringConstraints(max_length=255, pattern=r"^ocid1\.")]
+# URL fields take no control characters (a CR/LF would split a log line or an HTTP header).
+NO_CONTROL = r"[^\x00-\x1f\x7f]"
+ArtifactUrl = Annotated[str, StringConstraints(max_length=2048, pattern=rf"^(https://|oci://){NO_CONTROL}*$")]
+ObjectStorageUri = Annotated[
+    str,
+    StringConstraints(
+        max_length=1024, pattern=r"^oci://[^/@\x00-\x1f\x7f]+@[^/\x00-\x1f\x7f]+/" + NO_CONTROL + "+$"
+    ),
+]
 ShapeName = Annotated[str, Enum(shapes.SHAPE_NAMES), StringConstraints(max_length=64)]
 
 DeletionPolicy = Literal["Delete", "Retain"]
@@ -49,6 +58,15 @@ class KeySelector(ApiModel):
     """The key to read."""
     optional: bool = False
     """When true a missing object or key leaves the variable unset instead of failing."""
+
+
+class SecretKeySelector(ApiModel):
+    """A key of a Secret in the same namespace."""
+
+    name: KubeName
+    """Name of the Secret."""
+    key: ConfigKey
+    """The key to read."""
 
 
 class EnvVarSource(ApiModel):
@@ -236,7 +254,7 @@ class Conda(ApiModel):
     """service: an environment Oracle publishes (by slug); published: one you published to Object Storage."""
     slug: Annotated[str, StringConstraints(min_length=1, max_length=255)] | None = None
     """Slug of the environment, e.g. generalml_p38_cpu_v1."""
-    uri: Annotated[str, StringConstraints(max_length=1024, pattern=r"^oci://[^/@]+@[^/]+/.+")] | None = None
+    uri: ObjectStorageUri | None = None
     """Object Storage location of a published environment: oci://bucket@namespace/path."""
     region: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
     """Region of the bucket of a published environment, when it differs from the job's."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Literal, Self
 
 from pydantic import AfterValidator, Field, StringConstraints, model_validator
@@ -12,6 +13,7 @@ from .common import (
     MAX_ENV,
     MAX_STORAGE_MOUNTS,
     Arg,
+    ArtifactUrl,
     CompartmentId,
     Conda,
     Condition,
@@ -26,11 +28,21 @@ from .common import (
     KubeName,
     LoggingConfig,
     ProjectId,
+    SecretKeySelector,
     StorageMount,
     unique_env_names,
 )
 from .markers import Atomic, ExactlyOne, Immutable, ListMap, Rule
 
+# A ServiceAccount name (a DNS subdomain).
+ServiceAccountName = Annotated[
+    str,
+    StringConstraints(
+        min_length=1,
+        max_length=253,
+        pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$",
+    ),
+]
 FileName = Annotated[str, StringConstraints(min_length=1, max_length=255, pattern=r"^[^/\\]+$")]
 
 # `kubectl apply` copies the whole object into the last-applied-configuration annotation, and the
@@ -60,21 +72,44 @@ class ConfigMapArtifactRef(ApiModel):
     """Key holding the artifact; its name is the artifact's file name."""
 
 
+class ArtifactUrlSource(ApiModel):
+    """Where the artifact's URL is kept instead of the spec: a pre-authenticated request URL is a
+    bearer credential, and a Secret keeps it out of the spec, annotations and Git."""
+
+    secret_key_ref: SecretKeySelector
+    """A Secret key holding one https:// or oci:// URL (surrounding whitespace is ignored)."""
+
+
 class Artifact(ApiModel):
     """The code to run; exactly one source."""
 
-    cel_rules = (ExactlyOne("inline", "configMapRef", "url", name="one-source"),)
+    cel_rules = (
+        Rule(
+            rule="!has(self.url) || !has(self.urlFrom)",
+            message="url and urlFrom cannot both be set: write the URL in the spec or read it from a Secret",
+            field_path=".urlFrom",
+            reason="FieldValueForbidden",
+            name="url-or-url-from",
+        ),
+        ExactlyOne("inline", "configMapRef", "url", "urlFrom", name="one-source"),
+    )
 
     inline: InlineArtifact | None = None
     """A script written into the TrainingJob."""
     config_map_ref: ConfigMapArtifactRef | None = None
     """A ConfigMap key holding the artifact."""
-    url: Annotated[str, StringConstraints(max_length=2048, pattern=r"^(https://|oci://)")] | None = None
+    url: ArtifactUrl | None = None
     """https:// URL or oci://bucket@namespace/object of the artifact, fetched by the operator."""
+    url_from: ArtifactUrlSource | None = None
+    """The artifact's URL read from a Secret (e.g. a pre-authenticated request URL); status shows it
+    without its secret parts. A changed Secret is picked up at the next resync, like a changed url."""
 
     @model_validator(mode="after")
     def _one_source(self) -> Self:
-        if sum(x is not None for x in (self.inline, self.config_map_ref, self.url)) != 1:
+        if self.url is not None and self.url_from is not None:
+            raise ValueError(self.cel_rule("url-or-url-from").message)
+        sources = (self.inline, self.config_map_ref, self.url, self.url_from)
+        if sum(x is not None for x in sources) != 1:
             raise ValueError(self.cel_rule("one-source").message)
         return self
 
@@ -97,6 +132,13 @@ class TrainingJobSpec(ApiModel):
             "(!has(self.adoptJobId) || self.adoptJobId == oldSelf.adoptJobId)",
             message="adoptJobId is immutable",
             field_path=".adoptJobId",
+            reason="FieldValueForbidden",
+        ),
+        Rule(
+            rule="has(self.serviceAccountName) == has(oldSelf.serviceAccountName) && "
+            "(!has(self.serviceAccountName) || self.serviceAccountName == oldSelf.serviceAccountName)",
+            message="serviceAccountName is immutable: the OCI resources are deleted as they were created",
+            field_path=".serviceAccountName",
             reason="FieldValueForbidden",
         ),
     )
@@ -139,6 +181,10 @@ class TrainingJobSpec(ApiModel):
     """Delete: deleting the TrainingJob deletes its OCI jobs. Retain: they are left in OCI."""
     adopt_job_id: JobId | None = None
     """Take over this existing OCI job instead of creating one (immutable)."""
+    service_account_name: ServiceAccountName | None = None
+    """oke_workload_identity: the ServiceAccount of this namespace whose OCI identity creates, reads and
+    deletes this job and its runs (immutable); default: the namespace's ocids.io/service-account
+    annotation, then the operator's own identity."""
 
     @model_validator(mode="after")
     def _one_runtime(self) -> Self:
@@ -181,6 +227,9 @@ class TrainingJobStatus(StatusModel):
     """Current shape, e.g. VM.Standard.E4.Flex (2 OCPU, 32 GB)."""
     console_url: str | None = None
     """The OCI job in the OCI Console."""
+    cancel_requested_at: datetime | None = None
+    """When deleting this object first sent CancelJobRun to its runs. Its wait for OCI to stop them
+    (OCIDS_RUN_CANCEL_TIMEOUT_SECONDS) counts from here."""
     observed_generation: int | None = None
     """metadata.generation last reconciled."""
     conditions: Annotated[list[Condition], ListMap("type")] = []

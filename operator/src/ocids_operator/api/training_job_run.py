@@ -119,6 +119,12 @@ class TrainingJobRunStatus(StatusModel):
     create_attempted_at: datetime | None = None
     """When the operator first asked OCI to create this run. Written before the request, so a run
     whose creation was attempted is never created a second time (see message if none is found)."""
+    create_refusals: int | None = None
+    """How many CreateJobRun requests OCI refused outright (a 4xx that created nothing). Each refusal
+    makes the next request a new one, with its own retry token."""
+    cancel_requested_at: datetime | None = None
+    """When deleting this object first sent CancelJobRun. Its wait for OCI to stop the run
+    (OCIDS_RUN_CANCEL_TIMEOUT_SECONDS) counts from here, not from the deletion."""
     observed_generation: int | None = None
     """metadata.generation last reconciled."""
     conditions: Annotated[list[Condition], ListMap("type")] = []

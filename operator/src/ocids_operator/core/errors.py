@@ -65,8 +65,19 @@ NOT_AUTHORIZED_CODE = "NotAuthorizedOrNotFound"
 # (5xx, unreachable): retried with backoff.
 TOKEN_EXCHANGE_FAILED = "TokenExchangeFailed"
 # Stalled, but looked at again without a spec change: these get fixed outside the spec.
+# A spec names a compartment its namespace was not granted (core/tenancy.py): an admin may grant it.
+COMPARTMENT_NOT_ALLOWED = "CompartmentNotAllowed"
+# A job to adopt lacks its owner's consent tag: someone with OCI rights may add it.
+ADOPTION_NOT_ALLOWED = "AdoptionNotAllowed"
 RECHECKED_WHILE_STALLED = frozenset(
-    {CREDENTIALS_REJECTED, CREDENTIALS_INVALID, OCI_LIMIT_EXCEEDED, NOT_AUTHORIZED}
+    {
+        CREDENTIALS_REJECTED,
+        CREDENTIALS_INVALID,
+        OCI_LIMIT_EXCEEDED,
+        NOT_AUTHORIZED,
+        COMPARTMENT_NOT_ALLOWED,
+        ADOPTION_NOT_ALLOWED,
+    }
 )
 
 
@@ -120,7 +131,9 @@ def not_authorized_message(detail: str, principal: Principal, compartment_id: st
     return (
         f"{detail}; the operator runs as {principal.description}; OCI answers a denial and a missing "
         f"resource alike: if the resource exists, grant it e.g. '{principal.policy(compartment_id)}' "
-        f"(and for logs: '{principal.policy(compartment_id, 'use', 'log-content')}')"
+        f"(and for logs: '{principal.policy(compartment_id, 'use', 'log-content')}'); a subnet, log "
+        "group, container image or published conda pack needs more, for the operator, the job runs and "
+        "the Data Science service: `ocids-operator iam-policy` prints them (docs/iam.md)"
     )
 
 

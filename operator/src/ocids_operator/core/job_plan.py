@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ..api import Infrastructure, TrainingJobSpec
+from .errors import ADOPTION_NOT_ALLOWED
 from .model import (
     TAG_CLUSTER,
     TAG_NAME,
@@ -25,6 +26,7 @@ from .model import (
     template_hash,
 )
 from .phases import GONE_JOB_STATES, LIVE_JOB_STATES, JobState
+from .tenancy import adoption_refusal
 
 
 class JobAction(enum.StrEnum):
@@ -61,6 +63,7 @@ class ObservedJob:
     tags: Mapping[str, str]
     artifact_digest: str | None = None  # only known when fetched (adoption)
     etag: str | None = None  # UpdateJob's if-match
+    compartment_id: str | None = None
 
     @property
     def template_hash(self) -> str | None:
@@ -218,6 +221,11 @@ def plan_job(desired: DesiredJob, state: JobRecord, observed: ObservedJob | None
                     f"({observed.tags.get(TAG_NAMESPACE, '?')}/{observed.tags.get(TAG_NAME, '?')}, "
                     f"uid {owner}, cluster {observed.tags.get(TAG_CLUSTER, '?')}); it is not taken over",
                 )
+            # Consent is asked once: a job already tagged as ours was adopted before a crash (our
+            # UpdateJob replaced its tags), and finishing that adoption needs no new consent.
+            refusal = None if owner else adoption_refusal(desired.ref.namespace, observed.id, observed.tags)
+            if refusal is not None:
+                return JobPlan(JobAction.STALL, state.revision, ADOPTION_NOT_ALLOWED, refusal)
             if observed.lifecycle_state not in LIVE_JOB_STATES:
                 return JobPlan(
                     JobAction.STALL,

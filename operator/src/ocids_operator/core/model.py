@@ -95,8 +95,9 @@ def job_retry_token(uid: str, revision: int) -> str:
     return retry_token("job", uid, str(revision))
 
 
-def run_retry_token(uid: str) -> str:
-    return retry_token("run", uid)
+def run_retry_token(uid: str, refusals: int = 0) -> str:
+    """One token per attempt: a new one only after OCI refused the last outright (created nothing)."""
+    return retry_token("run", uid) if refusals == 0 else retry_token("run", uid, str(refusals))
 
 
 # Environment ----------------------------------------------------------------------------------
@@ -240,7 +241,8 @@ class RunRequest:
     job_id: str
     job_user_env: Mapping[str, str]
     run_user_env: Mapping[str, str]
+    refusals: int = 0  # CreateJobRuns OCI refused outright so far (status.createRefusals)
 
     @property
     def retry_token(self) -> str:
-        return run_retry_token(self.ref.uid)
+        return run_retry_token(self.ref.uid, self.refusals)

@@ -135,10 +135,15 @@ def lost_run_message(attempted_at: datetime.datetime | None) -> str:
     )
 
 
-def cancel_wait_over(deletion_timestamp: str | None, now: datetime.datetime, limit_seconds: float) -> bool:
+def cancel_wait_over(
+    cancel_requested_at: datetime.datetime | None, now: datetime.datetime, limit_seconds: float
+) -> bool:
     """Whether a deletion has waited long enough for OCI to stop a run (a CANCELING that never ends,
-    a NEEDS_ATTENTION run OCI will not cancel): then the TrainingJobRun is let go, the run left in OCI."""
-    if not deletion_timestamp:
+    a NEEDS_ATTENTION run OCI will not cancel): then the object is let go, the run left in OCI.
+
+    Counted from the first CancelJobRun actually sent, never from the deletion: an object deleted
+    while the operator was down longer than the bound must still get its run canceled first.
+    """
+    if cancel_requested_at is None:
         return False
-    began = datetime.datetime.fromisoformat(deletion_timestamp.replace("Z", "+00:00"))
-    return (now - began).total_seconds() >= limit_seconds
+    return (now - cancel_requested_at).total_seconds() >= limit_seconds

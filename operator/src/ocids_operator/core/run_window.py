@@ -3,23 +3,31 @@
 ListJobRuns sorted by timeCreated, newest first, shows every run created after a moment in the
 first pages, whatever its state. Read down to the creation time of the oldest run being followed,
 it answers for all of them at once, finished ones included: no GET per run to learn an end.
-How far such a read may go is capped, so it never costs more than what it replaces.
+A page costs one call, as a GET does, so every list page a cycle reads is weighed against the
+GETs it saves (`CycleBudget`, `ListCredit`): lists never cost more than a GET per run, except by
+what earlier cycles saved.
 """
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import datetime
 import math
 from collections.abc import Iterable, Mapping, Sequence
 
-from .phases import ALWAYS_LISTED_RUN_STATES, LISTED_WHEN_SEEN_RUN_STATES
+from .phases import ALWAYS_LISTED_RUN_STATES, LISTED_WHEN_SEEN_RUN_STATES, RunState
 from .run_plan import RunView
 
 PAGE_SIZE = 100
 # After a window read that ran out of pages, the next few cycles use the state lists; the wait
 # doubles with each failure so a compartment where windows never fit wastes little on trying.
 MAX_WINDOW_SKIP = 16
+# Pages that earlier cycles saved and a later one may risk (what the first cycle may risk, too):
+# the two state lists always read before windows existed.
+MAX_CREDIT = len(ALWAYS_LISTED_RUN_STATES)
+# Where lists have stopped paying, one page is risked again after this many cycles.
+PROBE_EVERY = MAX_WINDOW_SKIP
 
 
 @dataclasses.dataclass
@@ -103,3 +111,86 @@ def states_seen_pages(views: Iterable[RunView]) -> int:
 
 def next_window_skip(skip: int) -> int:
     return min(max(1, skip * 2), MAX_WINDOW_SKIP)
+
+
+def states_worth_listing(last_states: Iterable[str]) -> tuple[str, ...]:
+    """The active states the runs last seen in `last_states` may be in now, the fullest first.
+
+    A run never returns to ACCEPTED once it left it: without a run last seen there, that list
+    could answer for none of them.
+    """
+    counts = collections.Counter(str(state) for state in last_states)
+    could_hold = {
+        RunState.ACCEPTED: counts[RunState.ACCEPTED],
+        RunState.IN_PROGRESS: counts[RunState.ACCEPTED] + counts[RunState.IN_PROGRESS],
+        **{state: counts[state] for state in LISTED_WHEN_SEEN_RUN_STATES},
+    }
+    return tuple(
+        sorted(
+            (state for state, held in could_hold.items() if held),
+            key=lambda state: -could_hold[state],
+        )
+    )
+
+
+@dataclasses.dataclass
+class ListCredit:
+    """What a compartment's list pages saved against a GET per followed run, over its cycles."""
+
+    balance: int = MAX_CREDIT  # pages saved, at most MAX_CREDIT, that a cycle may risk
+    idle: int = 0  # cycles since lists last paid (balance 0)
+    # The newest creation among the runs followed last cycle: runs created after it are new.
+    newest: datetime.datetime | None = None
+
+    def allowance(self, created: Iterable[datetime.datetime | None]) -> int:
+        """Pages this cycle may read beyond the runs they answer (`created`: the due runs').
+
+        The balance. At 0 (lists stopped paying: foreign runs crowding them), one page when a run
+        created since the last cycle is due (the newest runs fill the first page: a sweep just
+        submitted is listed again at once), else one every PROBE_EVERY cycles.
+        """
+        known = [when for when in created if when is not None]
+        fresh = self.newest is not None and any(when > self.newest for when in known)
+        self.newest = max(known + ([self.newest] if self.newest else []), default=None)
+        if self.balance:
+            return self.balance
+        if fresh:
+            return 1
+        self.idle += 1
+        if self.idle < PROBE_EVERY:
+            return 0
+        self.idle = 0
+        return 1
+
+    def close(self, cycle: CycleBudget) -> None:
+        """Bank what the cycle saved (a probe's page is lent, never banked)."""
+        self.balance = max(0, min(MAX_CREDIT, self.balance + cycle.answered - cycle.pages))
+        if self.balance:
+            self.idle = 0
+
+
+@dataclasses.dataclass
+class CycleBudget:
+    """One cycle's list pages against the GETs they replace.
+
+    A page is read only while the pages read so far, this one included, answered (showed) at
+    least as many followed runs as they cost, less `allowance`; the cycle then costs at most a
+    GET per run plus the allowance. And only while a phase's pages in a row that answered no run
+    stay below the runs still to answer less one: past that, their GETs are cheaper.
+    """
+
+    allowance: int
+    pages: int = 0
+    answered: int = 0
+    dry: int = 0  # this phase's pages in a row that answered no run
+
+    def may_page(self, could_answer: int) -> bool:
+        return self.dry + 1 < could_answer and self.pages + 1 <= self.answered + self.allowance
+
+    def took(self, answered: int) -> None:
+        self.pages += 1
+        self.answered += answered
+        self.dry = 0 if answered else self.dry + 1
+
+    def new_phase(self) -> None:
+        self.dry = 0

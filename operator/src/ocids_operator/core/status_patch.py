@@ -33,6 +33,17 @@ class StatusPatch(Mapping[str, Any], Generic[M]):
         kept = {key: value for key, value in self._wire.items() if key not in wire_names}
         return StatusPatch(type(self.model).model_validate(kept))
 
+    def over(self, current: Mapping[str, Any]) -> StatusPatch[M]:
+        """This patch to write over `current` (the object's status as it is now): its conditions merged
+        by type into the current ones, so a patch computed from an older body never drops a condition
+        written since (e.g. a run's Succeeded, written by the poller meanwhile)."""
+        if "conditions" not in self._wire or self.model is None:
+            return self
+        ours = {str(c.get("type")): c for c in self._wire["conditions"]}
+        merged = [ours.pop(str(c.get("type")), c) for c in current.get("conditions") or []]
+        kept = {**self._wire, "conditions": merged + list(ours.values())}
+        return StatusPatch(type(self.model).model_validate(kept))
+
     def __getitem__(self, key: str) -> Any:
         return self._wire[key]
 

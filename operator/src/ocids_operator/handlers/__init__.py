@@ -5,6 +5,8 @@ The RBAC these handlers (and the operator's own Kubernetes client) need is `ocid
 
 from __future__ import annotations
 
+from typing import Any
+
 import kopf
 
 from ..adapters import kube_login
@@ -13,8 +15,10 @@ from . import lifecycle, training_job, training_job_run
 
 
 def register(registry: kopf.OperatorRegistry, settings: OperatorSettings) -> None:
-    @kopf.on.login(registry=registry)  # type: ignore[arg-type]
-    def login(settings: kopf.OperatorSettings, **_: object) -> kopf.ConnectionInfo:
+    # The only login handler: kopf would pick at random among several (and its own service-account
+    # login dials kubernetes.default.svc, which needs cluster DNS). See adapters/kube_login.py.
+    @kopf.on.login(id="login", registry=registry)
+    def login(settings: kopf.OperatorSettings, **_: Any) -> kopf.ConnectionInfo:
         return kube_login.login(settings)
 
     lifecycle.register(registry, settings)

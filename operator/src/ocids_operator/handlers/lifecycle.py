@@ -1,4 +1,4 @@
-"""Operator-wide handlers: login (shared with our own Kubernetes client), cleanup, health probe."""
+"""Operator-wide handlers: cleanup, health probe (the one login handler is in handlers/__init__.py)."""
 
 from __future__ import annotations
 
@@ -7,16 +7,11 @@ from typing import Any
 
 import kopf
 
-from ..adapters import kube
 from ..settings import OperatorSettings
 from .outcome import runtime_of
 
 
 def register(registry: kopf.OperatorRegistry, settings: OperatorSettings) -> None:
-    @kopf.on.login(id="login", registry=registry)
-    def login(settings: kopf.OperatorSettings, **_: Any) -> kopf.ConnectionInfo:
-        return kube.login(settings)
-
     @kopf.on.cleanup(id="stop-runtime", registry=registry)
     async def stop_runtime(memo: Any, **_: Any) -> None:
         rt = runtime_of(memo)

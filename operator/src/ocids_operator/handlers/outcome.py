@@ -15,6 +15,7 @@ from ..core import conditions as cond
 from ..core.errors import (
     DELETION_BLOCKED,
     NOT_AUTHORIZED,
+    RECHECKED_WHILE_STALLED,
     ErrorOutcome,
     OutcomeKind,
     as_not_authorized,
@@ -120,8 +121,9 @@ async def execute(
         if result.kind in (OutcomeKind.RETRY, OutcomeKind.LIMIT):
             delay = backoff_delay(retry, rt.settings.retry_base_seconds, rt.settings.retry_max_seconds)
             raise kopf.TemporaryError(result.message, delay=delay) from None
-        if result.kind is OutcomeKind.CREDENTIALS or finalizing:
-            # Credentials get fixed outside the spec: look again, slowly.
+        if result.kind is OutcomeKind.CREDENTIALS or finalizing or result.reason in RECHECKED_WHILE_STALLED:
+            # Fixed outside the spec (credentials, a policy, a namespace's grant, a consent tag):
+            # look again, slowly, so the object heals without an edit.
             raise kopf.TemporaryError(result.message, delay=rt.settings.retry_max_seconds) from None
         raise kopf.PermanentError(result.message) from None
     metrics.RECONCILES.labels(kind.name, "ok" if outcome.requeue_after is None else "requeued").inc()
@@ -135,7 +137,7 @@ async def execute(
 
 def not_authorized(rt: Runtime, body: Mapping[str, Any], result: ErrorOutcome) -> ErrorOutcome:
     """A denial (or a refused token exchange): name who the operator is and the policy it needs."""
-    auth = getattr(rt.oci, "auth", None)
+    auth = rt.auth_of(str((body.get("metadata") or {}).get("uid", "")))  # the object's own OCI identity
     if result.status == 401 and auth is not None:  # a keyless session token refused after a refresh
         message = session_refused_message(result.message, auth.principal(), auth.what_to_check())
         return dataclasses.replace(result, message=message)

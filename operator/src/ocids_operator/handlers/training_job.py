@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Mapping
 from typing import Any
 
 import kopf
@@ -12,8 +13,11 @@ from ..core import conditions as cond
 from ..core.errors import RECHECKED_WHILE_STALLED
 from ..core.kinds import TRAINING_JOB_KIND
 from ..core.phases import RESYNCED_JOB_PHASES
+from ..runtime import Runtime
 from ..settings import OperatorSettings
 from ..workflows import training_job as workflow
+from ..workflows.outcome import Outcome
+from .identity import finalize_as, for_job
 from .outcome import handle, register_finalizer
 
 KIND = TRAINING_JOB_KIND
@@ -27,7 +31,7 @@ def register(registry: kopf.OperatorRegistry, settings: OperatorSettings) -> Non
     async def reconcile_training_job(
         body: kopf.Body, patch: kopf.Patch, retry: int, memo: Any, **_: Any
     ) -> None:
-        await handle(KIND, memo, body, patch, retry, lambda rt: workflow.reconcile(rt, body))
+        await handle(KIND, memo, body, patch, retry, lambda rt: reconcile(rt, body))
 
     @kopf.timer(
         *KIND.gvr,
@@ -44,12 +48,16 @@ def register(registry: kopf.OperatorRegistry, settings: OperatorSettings) -> Non
         if not needs_resync(body):
             return
         try:
-            await handle(KIND, memo, body, patch, 0, lambda rt: workflow.reconcile(rt, body))
+            await handle(KIND, memo, body, patch, 0, lambda rt: reconcile(rt, body))
         except (kopf.TemporaryError, kopf.PermanentError) as exc:
             # Already written to status; the next resync (or a spec change) tries again.
             log.info("resync of %s/%s: %s", body["metadata"]["namespace"], body["metadata"]["name"], exc)
 
-    register_finalizer(registry, KIND, workflow.finalize)
+    register_finalizer(registry, KIND, finalize_as(for_job, workflow.finalize))
+
+
+async def reconcile(rt: Runtime, body: Mapping[str, Any]) -> Outcome:
+    return await workflow.reconcile(await for_job(rt, body), body)
 
 
 def needs_resync(body: Any) -> bool:

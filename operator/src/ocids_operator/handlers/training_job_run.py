@@ -19,6 +19,7 @@ from ..runtime import Runtime
 from ..settings import OperatorSettings
 from ..workflows import training_job_run as workflow
 from ..workflows.outcome import Outcome
+from .identity import finalize_as, for_run
 from .outcome import StatusWriter, handle, register_finalizer
 
 KIND = TRAINING_JOB_RUN_KIND
@@ -43,7 +44,8 @@ def through_run_status_writer(rt: Runtime, body: Mapping[str, Any], patch: kopf.
     meta = body["metadata"]
 
     async def write(status: StatusPatch[Any]) -> None:
-        await rt.run_status.write(meta["namespace"], meta["name"], meta["uid"], status)
+        # Computed from this handler's body, which the poller may have overtaken meanwhile.
+        await rt.run_status.write_over_current(meta["namespace"], meta["name"], meta["uid"], status)
 
     return write
 
@@ -56,11 +58,13 @@ def register(registry: kopf.OperatorRegistry, settings: OperatorSettings) -> Non
     ) -> None:
         async def work(rt: Runtime) -> Outcome:
             async with reconcile_slot():
-                outcome, owners = await workflow.reconcile(rt, body)
+                outcome, owners = await workflow.reconcile(await for_run(rt, body, patch), body)
             if owners is not None:
                 patch.metadata["ownerReferences"] = owners
             return outcome
 
         await handle(KIND, memo, body, patch, retry, work, writer=through_run_status_writer)
 
-    register_finalizer(registry, KIND, workflow.finalize, writer=through_run_status_writer)
+    register_finalizer(
+        registry, KIND, finalize_as(for_run, workflow.finalize), writer=through_run_status_writer
+    )

@@ -15,7 +15,17 @@ import aiohttp
 import oci
 from pydantic import ValidationError
 
-from ..adapters.artifact_fetch import ArtifactFetcher, BadUrl, HttpStatus, TooLarge, UrlRefused
+from ..adapters.artifact_fetch import (
+    ArtifactFetcher,
+    BadUrl,
+    FetchTimeout,
+    HttpStatus,
+    SlotWaitTimeout,
+    SpoolFull,
+    TooLarge,
+    Unreachable,
+    UrlRefused,
+)
 from ..adapters.kube import KubeClient, KubeError, MissingReference
 from ..adapters.object_storage import ObjectReader, ObjectTooLarge
 from ..adapters.oci_errors import classify
@@ -27,6 +37,9 @@ from ..settings import OperatorSettings
 
 # oci://bucket@namespace/path/to/object (the object name may contain slashes).
 _OCI_URL = re.compile(r"^oci://(?P<bucket>[^@/]+)@(?P<namespace>[^@/]+)/(?P<name>.+)$")
+# What the CRD's pattern lets into artifact.url; a URL read from a Secret gets the same check.
+_ARTIFACT_URL = re.compile(r"^(https://|oci://)[^\x00-\x1f\x7f]*$")
+MAX_URL_LENGTH = 2048
 
 
 def parse_spec(model: type[Any], spec: Mapping[str, Any]) -> Any:
@@ -96,14 +109,51 @@ async def resolve_artifact(
             raise retry("ArtifactMissing", f"artifact: {exc}") from None
         assert content is not None
         return ResolvedArtifact("configMap", ref.key, content)
-    assert artifact.url is not None
+    url, field = await artifact_url(kube, namespace, artifact)
     return await fetch_url(
-        artifact.url,
+        url,
         max_bytes=max_bytes,
         timeout_seconds=timeout_seconds,
         object_storage=object_storage,
         fetcher=fetcher,
+        namespace=namespace,
+        field=field,
     )
+
+
+async def artifact_url(kube: KubeClient, namespace: str, artifact: Artifact) -> tuple[str, str]:
+    """The artifact's URL, from the spec or its Secret, and the field to name in messages."""
+    if artifact.url is not None:
+        return artifact.url, "artifact.url"
+    assert artifact.url_from is not None
+    ref = artifact.url_from.secret_key_ref
+    field = f"artifact.urlFrom (Secret {ref.name}, key {ref.key})"
+    try:
+        value = await kube.read_secret_key(namespace, ref.name, ref.key)
+    except MissingReference as exc:
+        # The Secret may be created after the TrainingJob (GitOps ordering): retry, do not stall.
+        raise retry("ArtifactMissing", f"artifact.urlFrom: {exc}") from None
+    except KubeError as exc:
+        raise retry("KubernetesError", f"artifact.urlFrom: {exc}") from None
+    url = (value or "").strip()
+    if len(url) > MAX_URL_LENGTH or not _ARTIFACT_URL.match(url):
+        # Never echo the value: it is a credential, and it is not the URL it should be.
+        raise stalled(
+            "InvalidArtifactURL",
+            f"{field} must hold one https:// or oci:// URL of at most {MAX_URL_LENGTH} characters, "
+            "without control characters",
+        )
+    return url, field
+
+
+async def source_url(kube: KubeClient, namespace: str, artifact: Artifact) -> str | None:
+    """The artifact's URL if it has one and it can be read now, else None."""
+    if artifact.url is None and artifact.url_from is None:
+        return None
+    try:
+        return (await artifact_url(kube, namespace, artifact))[0]
+    except ReconcileError:
+        return None
 
 
 def file_name_of(url: str) -> str:
@@ -119,37 +169,46 @@ async def fetch_url(
     timeout_seconds: float,
     object_storage: ObjectReader | None,
     fetcher: ArtifactFetcher | None = None,
+    namespace: str = "",
+    field: str = "artifact.url",
 ) -> ResolvedArtifact:
     fetcher = fetcher or _default_fetcher()
     if url.startswith("oci://"):
-        async with fetcher.slot():
-            return await fetch_object(url, max_bytes=max_bytes, gateway=object_storage)
+        try:
+            async with fetcher.slot(namespace):
+                return await fetch_object(url, max_bytes=max_bytes, gateway=object_storage, field=field)
+        except SlotWaitTimeout as exc:
+            raise retry("ArtifactFetchSlotsBusy", f"{field} {url}: {exc}") from None
     if not url.startswith("https://"):
-        raise stalled("ArtifactSourceUnsupported", "artifact.url must start with https:// or oci://")
+        raise stalled("ArtifactSourceUnsupported", f"{field} must start with https:// or oci://")
     shown = shown_url(url)
     try:
-        spooled = await fetcher.fetch(url, max_bytes=max_bytes, timeout_seconds=timeout_seconds)
+        spooled = await fetcher.fetch(
+            url, max_bytes=max_bytes, timeout_seconds=timeout_seconds, namespace=namespace
+        )
     except UrlRefused as exc:
-        raise stalled(
-            "ArtifactURLRefused", f"artifact.url {shown}: {without_url_secrets(str(exc))}"
-        ) from None
+        raise stalled("ArtifactURLRefused", f"{field} {shown}: {without_url_secrets(str(exc))}") from None
     except HttpStatus as exc:
         if exc.status in (401, 403, 404, 410):
-            raise stalled(
-                "ArtifactNotFetchable", f"artifact.url {shown} answered HTTP {exc.status}"
-            ) from None
-        raise retry("ArtifactFetchFailed", f"artifact.url {shown} answered HTTP {exc.status}") from None
+            raise stalled("ArtifactNotFetchable", f"{field} {shown} answered HTTP {exc.status}") from None
+        raise retry("ArtifactFetchFailed", f"{field} {shown} answered HTTP {exc.status}") from None
     except TooLarge as exc:
         size = (
             f"is {exc.size} bytes (limit {max_bytes})" if exc.size else f"is over the {max_bytes}-byte limit"
         )
-        raise stalled("ArtifactTooLarge", f"artifact.url {shown} {size}") from None
+        raise stalled("ArtifactTooLarge", f"{field} {shown} {size}") from None
+    except SlotWaitTimeout as exc:
+        raise retry("ArtifactFetchSlotsBusy", f"{field} {shown}: {exc}") from None
+    except SpoolFull as exc:
+        raise retry("ArtifactSpoolFull", f"{field} {shown}: {exc}") from None
     except (aiohttp.InvalidURL, BadUrl):
         # aiohttp's message is the whole URL, tokens included: never echo it.
-        raise stalled("InvalidArtifactURL", f"spec.artifact.url {shown} is not a valid URL") from None
+        raise stalled("InvalidArtifactURL", f"spec.{field} {shown} is not a valid URL") from None
+    except (FetchTimeout, Unreachable) as exc:
+        raise retry("ArtifactFetchFailed", f"{field} {shown}: {exc}") from None
     except (aiohttp.ClientError, TimeoutError, OSError) as exc:
         detail = without_url_secrets(f"{type(exc).__name__}: {exc}")
-        raise retry("ArtifactFetchFailed", f"artifact.url {shown}: {detail}") from None
+        raise retry("ArtifactFetchFailed", f"{field} {shown}: {detail}") from None
     return ResolvedArtifact("url", file_name_of(url), url=shown, spooled=spooled)
 
 
@@ -168,45 +227,50 @@ def _default_fetcher() -> ArtifactFetcher:
 _without_url_secrets = without_url_secrets
 
 
-def parse_oci_url(url: str) -> tuple[str, str, str]:
+def parse_oci_url(url: str, field: str = "artifact.url") -> tuple[str, str, str]:
     """``oci://bucket@namespace/path`` -> (namespace, bucket, object name)."""
     match = _OCI_URL.match(url)
     if match is None:
         raise stalled(
             "InvalidArtifactURL",
-            f"spec.artifact.url {url} must look like oci://bucket@namespace/path/to/object",
+            f"spec.{field} {url} must look like oci://bucket@namespace/path/to/object",
         )
     return match["namespace"], match["bucket"], match["name"]
 
 
-async def fetch_object(url: str, *, max_bytes: int, gateway: ObjectReader | None) -> ResolvedArtifact:
+async def fetch_object(
+    url: str, *, max_bytes: int, gateway: ObjectReader | None, field: str = "artifact.url"
+) -> ResolvedArtifact:
     """An `oci://` artifact, read with the operator's own OCI credentials."""
-    namespace, bucket, name = parse_oci_url(url)
+    namespace, bucket, name = parse_oci_url(url, field)
+    field = f"spec.{field}"
     if gateway is None:
         raise stalled(
             "ArtifactSourceUnsupported",
-            f"spec.artifact.url {url}: oci:// artifacts need the operator's OCI client, not set up here",
+            f"{field} {url}: oci:// artifacts need the operator's OCI client, not set up here",
         )
     try:
         stored = await gateway.fetch(namespace, bucket, name, max_bytes)
     except ObjectTooLarge as exc:
         size = f"{exc.size} bytes (limit {max_bytes})" if exc.size else f"over the {max_bytes}-byte limit"
-        raise stalled("ArtifactTooLarge", f"spec.artifact.url {url}: object {name} is {size}") from None
+        raise stalled("ArtifactTooLarge", f"{field} {url}: object {name} is {size}") from None
+    except SpoolFull as exc:
+        raise retry("ArtifactSpoolFull", f"{field} {url}: {exc}") from None
     except oci.exceptions.ServiceError as exc:
         if exc.status == 404:
             if exc.code == "BucketNotFound":
                 what = f"bucket {bucket} does not exist in namespace {namespace} (or is not readable)"
             else:
                 what = f"object {name} does not exist in bucket {bucket} (or is not readable)"
-            raise stalled("ArtifactNotFound", f"spec.artifact.url {url}: {what}") from None
-        raise _about_url(url, exc) from None
+            raise stalled("ArtifactNotFound", f"{field} {url}: {what}") from None
+        raise _about_url(url, exc, field) from None
     except ReconcileError:
         raise
     except Exception as exc:  # config errors, connection errors, timeouts: classified like any OCI call
-        raise _about_url(url, exc) from None
+        raise _about_url(url, exc, field) from None
     return ResolvedArtifact("url", file_name_of(name), url=url, spooled=stored.content)
 
 
-def _about_url(url: str, exc: BaseException) -> ReconcileError:
+def _about_url(url: str, exc: BaseException, field: str) -> ReconcileError:
     outcome = classify(exc, "get_object")
-    return ReconcileError(dataclasses.replace(outcome, message=f"spec.artifact.url {url}: {outcome.message}"))
+    return ReconcileError(dataclasses.replace(outcome, message=f"{field} {url}: {outcome.message}"))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
+from ..adapters.oci_identities import OPERATOR, IdentityKey
 from .run_poller import SETTLE_SECONDS, RunPoller, TrackedRun, next_interval
 
 
@@ -31,12 +32,12 @@ class PerRunPoller(RunPoller):
                 await self._poll(run_id)
         self._tasks.pop(run_id, None)
 
-    async def cycle(self, compartment_id: str) -> None:
+    async def cycle(self, compartment_id: str, identity: IdentityKey = OPERATOR) -> None:
         """Every due run of the compartment polled once (what the timers do over one interval)."""
         now = self._clock()
         due = [
             run_id
-            for run_id, run in self.tracked(compartment_id).items()
+            for run_id, run in self.tracked(compartment_id, identity).items()
             if run.retry_at <= now and run.registered_at <= now - SETTLE_SECONDS
         ]
         await self._bounded([self._poll(run_id) for run_id in due])
@@ -46,7 +47,9 @@ class PerRunPoller(RunPoller):
         if run is None:
             return
         try:
-            view = await self._gateway.get_job_run(run_id) or await self._confirm_gone(run_id, None)
+            await self._ready(run.identity)
+            gateway = self._gateway_of(run.identity)
+            view = await gateway.get_job_run(run_id) or await self._confirm_gone(run_id, None)
         except asyncio.CancelledError:
             raise
         except Exception as exc:

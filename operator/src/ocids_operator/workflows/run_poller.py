@@ -1,12 +1,15 @@
-"""One poller per compartment follows every non-terminal run the operator tracks.
+"""One poller per compartment (and OCI identity) follows every non-terminal run the operator tracks.
 
 Each cycle reads the compartment's runs newest first, down to the creation of the oldest run it
 follows, when that fits in the pages the per-state lists would cost; otherwise it lists the
 non-terminal states and looks for the runs those miss (they ended) with a capped newest-first
 read (poller_reads.py). Either way a run's end is learned from a list, not from a GET of its
-own; a run gets one GET only when no list could answer for it, and when it changes state before
-its log details are known (summaries carry none). Status updates of one cycle are written a few
-at a time, so a thousand runs ending together reach their resources within the cycle.
+own; a run gets one GET only when no list page would answer for it for less, and when it changes
+state before its log details are known (summaries carry none). Status updates of one cycle are
+written a few at a time, so a thousand runs ending together reach their resources within the cycle.
+
+Runs are listed with the OCI identity that created them (adapters/oci_identities.py): each
+(identity, compartment) has its own poller, so a team's lists are what its own policies allow.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from typing import Any
 from .. import metrics
 from ..adapters.kube import KubeClient
 from ..adapters.oci_client import DataScience
+from ..adapters.oci_identities import OPERATOR, Identities, IdentityKey
 from ..core import conditions as cond
 from ..core.kinds import TRAINING_JOB_RUN_KIND
 from ..core.phases import ACTIVE_RUN_PHASES, BUSY_RUN_STATES, RunPhase, RunState
@@ -79,6 +83,11 @@ class TrackedRun:
     # When OCI accepted the run (what ListJobRuns sorts by as timeCreated); None: not known yet,
     # and no newest-first read can prove it gone.
     time_created: datetime.datetime | None = None
+    # OCI answered 404 to its GET while its list showed it (IAM allows inspect, not read): it is
+    # read with a list by id from then on.
+    get_denied: bool = False
+    # Whose OCI identity created the run, and lists and reads it.
+    identity: IdentityKey = OPERATOR
 
     @property
     def involved(self) -> dict[str, Any]:
@@ -101,6 +110,12 @@ def parse_time(value: object) -> datetime.datetime | None:
     except ValueError:
         return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=datetime.UTC)
+
+
+def _news(run: TrackedRun, view: RunView) -> bool:
+    """Whether a read run differs from what its status already says."""
+    changed = (view.lifecycle_state, view.lifecycle_details) != (run.lifecycle_state, run.lifecycle_details)
+    return changed or bool(view.log_id and not run.logs_known)
 
 
 def plan_tick(tracked: Mapping[str, TrackedRun], listed: Mapping[str, RunView], cutoff: float) -> TickPlan:
@@ -147,8 +162,12 @@ def next_delay(interval: float, failures: int, since_last_start: float) -> float
     return max(min(interval * 2**failures, 600.0) - since_last_start, 0.0)
 
 
+# A poller's key: the identity that lists, and the compartment it lists.
+PollKey = tuple[IdentityKey, str]
+
+
 class RunPoller:
-    """Owns the tracked runs and one asyncio task per compartment that has any."""
+    """Owns the tracked runs and one asyncio task per (identity, compartment) that has any."""
 
     def __init__(
         self,
@@ -156,16 +175,19 @@ class RunPoller:
         gateway: DataScience,
         kube: KubeClient,
         clock: Callable[[], float] = time.monotonic,
+        identities: Identities | None = None,
     ) -> None:
         self._settings = settings
         self._gateway = gateway
+        self._identities = identities
         self._kube = kube
         self._status = RunStatusWriter(kube)
         self._clock = clock
         self._runs: dict[str, TrackedRun] = {}
-        self._tasks: dict[str, asyncio.Task[None]] = {}
-        self._wake: dict[str, asyncio.Event] = {}
-        self.reader = CompartmentReader(gateway)
+        self._tasks: dict[PollKey | str, asyncio.Task[None]] = {}  # str: a run id (PerRunPoller)
+        self._wake: dict[PollKey, asyncio.Event] = {}
+        self.reader = CompartmentReader(gateway)  # the operator identity's
+        self._readers: dict[IdentityKey, tuple[DataScience, CompartmentReader]] = {}
         self._batching = 0  # cycles writing right now (compartments poll concurrently)
         self.last_cycle: float | None = None
         self.cycles = 0
@@ -178,7 +200,8 @@ class RunPoller:
         if old is not None:
             run.lifecycle_state, run.lifecycle_details = old.lifecycle_state, old.lifecycle_details
             run.logs_known = run.logs_known or old.logs_known
-            run.time_created = run.time_created or old.time_created
+            run.get_denied = run.get_denied or old.get_denied
+            run.time_created = old.time_created or run.time_created  # may be OCI's own, finer than status
         self._runs[run.run_id] = run
         metrics.TRACKED_RUNS.set(len(self._runs))
         self._refresh_phase_gauge()
@@ -189,24 +212,42 @@ class RunPoller:
         metrics.TRACKED_RUNS.set(len(self._runs))
         self._refresh_phase_gauge()
 
-    def tracked(self, compartment_id: str | None = None) -> dict[str, TrackedRun]:
+    def tracked(
+        self, compartment_id: str | None = None, identity: IdentityKey | None = None
+    ) -> dict[str, TrackedRun]:
         return {
             run_id: run
             for run_id, run in self._runs.items()
-            if compartment_id is None or run.compartment_id == compartment_id
+            if (compartment_id is None or run.compartment_id == compartment_id)
+            and (identity is None or run.identity == identity)
         }
 
-    def _follow(self, run: TrackedRun) -> None:
-        self._ensure_task(run.compartment_id)
+    def _gateway_of(self, identity: IdentityKey) -> DataScience:
+        """The identity's OCI client (built by the handler that registered its runs)."""
+        known = self._identities.known(identity) if self._identities is not None else None
+        return known.oci if known is not None and not identity.is_operator else self._gateway
 
-    def _ensure_task(self, compartment_id: str) -> None:
-        task = self._tasks.get(compartment_id)
+    def _reader_of(self, identity: IdentityKey) -> CompartmentReader:
+        if identity.is_operator:
+            return self.reader
+        gateway = self._gateway_of(identity)
+        known = self._readers.get(identity)
+        if known is None or known[0] is not gateway:  # first use, or the identity was rebuilt
+            known = self._readers[identity] = (gateway, CompartmentReader(gateway))
+        return known[1]
+
+    def _follow(self, run: TrackedRun) -> None:
+        self._ensure_task(run.compartment_id, run.identity)
+
+    def _ensure_task(self, compartment_id: str, identity: IdentityKey = OPERATOR) -> None:
+        key = (identity, compartment_id)
+        task = self._tasks.get(key)
         if task is not None and not task.done():
             return
         with contextlib.suppress(RuntimeError):  # no running loop (unit tests of registration)
-            self._wake[compartment_id] = asyncio.Event()
-            self._tasks[compartment_id] = asyncio.get_running_loop().create_task(
-                self._loop(compartment_id), name=f"ocids-poller:{compartment_id[-12:]}"
+            self._wake[key] = asyncio.Event()
+            self._tasks[key] = asyncio.get_running_loop().create_task(
+                self._loop(compartment_id, identity), name=f"ocids-poller:{compartment_id[-12:]}"
             )
 
     async def stop(self) -> None:
@@ -227,24 +268,25 @@ class RunPoller:
             metrics.RUNS_BY_PHASE.labels(active.value).set(counts.get(active, 0))
 
     # The loop ------------------------------------------------------------------------------------
-    async def _loop(self, compartment_id: str) -> None:
+    async def _loop(self, compartment_id: str, identity: IdentityKey = OPERATOR) -> None:
+        key = (identity, compartment_id)
         failures = 0
         started = self._clock()
         while True:
-            runs = self.tracked(compartment_id)
+            runs = self.tracked(compartment_id, identity)
             if not runs:
-                self._tasks.pop(compartment_id, None)
-                self.reader.forget(compartment_id)
+                self._tasks.pop(key, None)
+                self._reader_of(identity).forget(compartment_id)
                 return
             interval = next_interval(runs.values(), self._settings, self._clock())
             delay = next_delay(interval, failures, self._clock() - started)
-            wake = self._wake[compartment_id]
+            wake = self._wake[key]
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wake.wait(), timeout=delay)
             wake.clear()
             started = self._clock()
             try:
-                await self.cycle(compartment_id)
+                await self.cycle(compartment_id, identity)
                 failures = 0
                 metrics.POLL_CYCLES.labels("ok").inc()
             except asyncio.CancelledError:
@@ -255,14 +297,24 @@ class RunPoller:
                 failures = min(failures + 1, 4)
                 metrics.POLL_CYCLES.labels("error").inc()
                 log.warning(
-                    "polling runs in %s failed (%s: %s); backing off", compartment_id, type(exc).__name__, exc
+                    "polling runs in %s as %s failed (%s: %s); backing off",
+                    compartment_id,
+                    identity,
+                    type(exc).__name__,
+                    exc,
                 )
 
-    async def cycle(self, compartment_id: str) -> None:
+    async def _ready(self, identity: IdentityKey) -> None:
+        """A workload identity's ServiceAccount token kept fresh (minted on the loop, not in the SDK)."""
+        if self._identities is not None and not identity.is_operator:
+            await self._identities.get(identity)
+
+    async def cycle(self, compartment_id: str, identity: IdentityKey = OPERATOR) -> None:
         """One poll of one compartment. Public so tests and the benchmark can drive it directly."""
-        runs = self.tracked(compartment_id)
+        runs = self.tracked(compartment_id, identity)
         if not runs:
             return
+        await self._ready(identity)
         cutoff = self._clock() - SETTLE_SECONDS
         # Runs in their own backoff, and runs too new to be in lists taken now, are not asked about.
         due = {
@@ -271,7 +323,7 @@ class RunPoller:
             if run.retry_at <= self._clock() and run.registered_at <= cutoff
         }
         if due:
-            reading = await self.reader.read(compartment_id, due)
+            reading = await self._reader_of(identity).read(compartment_id, due)
             plan = plan_tick(due, reading.seen, cutoff)
             work: list[Awaitable[object]] = [
                 self._apply_safely(run_id, view) for run_id, view in plan.updates
@@ -296,13 +348,22 @@ class RunPoller:
             self._refresh_phase_gauge()
 
     async def _fetch_and_apply(self, run_id: str, listed: RunView | None) -> None:
+        run = self._runs.get(run_id)
+        gateway = self._gateway_of(run.identity if run is not None else OPERATOR)
         try:
-            job_run = await self._gateway.get_job_run(run_id) or await self._confirm_gone(run_id, listed)
+            if run is not None and run.get_denied:  # IAM lets us list it, not read it: one list by id
+                job_run = await self._confirm_gone(run_id, listed)
+            else:
+                job_run = await gateway.get_job_run(run_id) or await self._confirm_gone(run_id, listed)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             # One run OCI cannot answer for right now must not hold back the others' updates.
             self._failed(run_id, f"reading OCI job run {run_id} failed: {type(exc).__name__}: {exc}")
+            return
+        if run is not None and not _news(run, job_run):  # a lone run is read, not listed: no write
+            run.failures, run.retry_at = 0, 0.0
+            run.time_created = job_run.time_accepted or run.time_created
             return
         await self._apply_safely(run_id, job_run)
 
@@ -312,12 +373,16 @@ class RunPoller:
         run = self._runs.get(run_id)
         compartment = run.compartment_id if run is not None else ""
         if listed is None:
-            found = await self._gateway.list_job_runs(compartment, id=run_id)
+            gateway = self._gateway_of(run.identity if run is not None else OPERATOR)
+            found = await gateway.list_job_runs(compartment, id=run_id)
             listed = next((view for view in found if view.id == run_id), None)
         if listed is not None and listed.state is not RunState.DELETED:
-            log.warning(
-                "OCI answered 404 to GetJobRun %s, which its list still shows: following the list", run_id
-            )
+            if run is not None and not run.get_denied:
+                log.warning(
+                    "OCI answered 404 to GetJobRun %s, which its list still shows: following the list",
+                    run_id,
+                )
+                run.get_denied = True
             return listed
         return RunView(run_id, None, compartment, RunState.DELETED, "the OCI job run no longer exists")
 
@@ -372,7 +437,7 @@ class RunPoller:
         run.failures, run.retry_at = 0, 0.0
         run.lifecycle_state, run.lifecycle_details = view.lifecycle_state, view.lifecycle_details
         run.logs_known = run.logs_known or bool(view.log_id)
-        run.time_created = run.time_created or view.time_accepted
+        run.time_created = view.time_accepted or run.time_created  # OCI's, to the millisecond
         run.status = {**run.status, **status}
         event = phase_event(old_phase, view)
         if event is not None:

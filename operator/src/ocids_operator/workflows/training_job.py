@@ -16,12 +16,14 @@ from ..core import model
 from ..core.errors import ErrorOutcome, ReconcileError, retry, stalled
 from ..core.job_plan import DesiredJob, JobAction, JobPlan, JobRecord, ObservedJob, plan_job
 from ..core.links import shown_url
-from ..core.phases import CANCELABLE_RUN_STATES, JobState, RunState
+from ..core.phases import JobState, RunState
 from ..core.run_plan import RunView, active_run_ids
-from ..core.status import deleting_status, job_status, recorded_job_status
+from ..core.status import job_status, recorded_job_status
 from ..runtime import Runtime
+from . import tenancy
 from .crash_point import crash_after
-from .inputs import object_ref, parse_spec, resolve_artifact, resolve_env
+from .inputs import object_ref, parse_spec, resolve_artifact, resolve_env, source_url
+from .job_deletion import delete_jobs
 from .outcome import Outcome, ProgressMade
 
 MAX_STEPS = 5
@@ -33,6 +35,7 @@ async def reconcile(rt: Runtime, body: Mapping[str, Any]) -> Outcome:
     ref = object_ref(body, rt.settings.cluster_name)
     status = dict(body.get("status") or {})
     generation = body["metadata"].get("generation")
+    await tenancy.admit_job(rt, ref.namespace, spec, status)  # before any input is read or OCI written
 
     user_env = await resolve_env(rt.kube, ref.namespace, spec.env)
     source = await _artifact_source(rt, spec, ref.namespace, status)
@@ -222,7 +225,7 @@ async def _artifact_source(
     except ReconcileError as exc:
         known = status.get("artifact") or {}
         # Status shows an https:// URL without its secrets, an oci:// one as written.
-        url = spec.artifact.url
+        url = await source_url(rt.kube, namespace, spec.artifact)
         same_source = url is not None and known.get("url") in (url, shown_url(url))
         if exc.outcome.reason not in SOURCE_GONE or not status.get("jobId") or not same_source:
             raise
@@ -302,7 +305,8 @@ async def delete_until_gone(
 
 
 async def finalize(rt: Runtime, body: Mapping[str, Any]) -> Outcome:
-    """Deletion: Delete cancels active runs, then deletes the OCI jobs with their runs; Retain leaves them."""
+    """Deletion: Delete cancels this operator's runs (not those a TrainingJobRun retains, nor an adopted
+    job's own), then deletes the OCI jobs no kept run lives in; Retain leaves them (job_deletion)."""
     spec = body.get("spec") or {}
     status = dict(body.get("status") or {})
     compartment = spec.get("compartmentId")
@@ -323,32 +327,4 @@ async def finalize(rt: Runtime, body: Mapping[str, Any]) -> Outcome:
                 job_ids.append(job_id)
     if not job_ids:
         return Outcome()
-    active: list[str] = []
-    for job_id in job_ids:
-        runs = await rt.oci.list_job_runs(compartment, job_id=job_id)
-        for run in runs:
-            if run.state in CANCELABLE_RUN_STATES:
-                await rt.oci.cancel_job_run(run.id)
-        active += active_run_ids(runs)
-    if active:
-        message = f"waiting for {len(active)} active run(s) to be canceled before deleting the OCI job"
-        return Outcome(
-            deleting_status("CancelingRuns", message, status, cond.now_rfc3339()),
-            requeue_after=rt.settings.poll_interval_seconds,
-            requeue_reason=message,
-        )
-    events: list[tuple[str, str, str]] = []
-    pending = [
-        job_id
-        for job_id in job_ids
-        if not await delete_until_gone(rt, job_id, compartment, events, "Deleted", "deleting OCI job")
-    ]
-    if pending:
-        message = f"waiting for OCI to delete job(s) {', '.join(pending)}"
-        return Outcome(
-            deleting_status("DeletingJobs", message, status, cond.now_rfc3339()),
-            events,
-            requeue_after=rt.settings.poll_interval_seconds,
-            requeue_reason=message,
-        )
-    return Outcome(events=events)
+    return await delete_jobs(rt, body, job_ids, compartment, delete_until_gone)

@@ -10,6 +10,7 @@ from ..adapters.oci_errors import classify
 from ..api import API_VERSION, TrainingJobRunSpec, TrainingJobRunStatus, TrainingJobSpec
 from ..core import conditions as cond
 from ..core import model
+from ..core.deletion_plan import RETAINED, TAG_RETAINED
 from ..core.kinds import TRAINING_JOB_KIND
 from ..core.phases import ACTIVE_RUN_STATES, GONE_JOB_STATES, RunPhase, RunState
 from ..core.run_plan import (
@@ -27,6 +28,7 @@ from ..core.run_plan import (
 from ..core.run_status import lost_run_status, pending_status, run_status
 from ..core.status_patch import StatusPatch
 from ..runtime import Runtime
+from . import tenancy
 from .crash_point import crash_after
 from .inputs import object_ref, parse_spec, resolve_env
 from .outcome import Outcome
@@ -92,6 +94,7 @@ def track(
             lifecycle_details=status.get("lifecycleDetails"),
             logs_known=bool((status.get("logs") or {}).get("logId")),
             expects_logs=expects_logs(body.get("spec") or {}, job),
+            identity=rt.identity,
         )
     )
 
@@ -143,6 +146,7 @@ async def reconcile(rt: Runtime, body: Mapping[str, Any]) -> tuple[Outcome, list
 
     assert job is not None
     job_spec: TrainingJobSpec = parse_spec(TrainingJobSpec, job.get("spec") or {})
+    await tenancy.admit_run(rt, namespace, spec, job_spec)  # before anything is written to OCI
     job_status = job.get("status") or {}
     job_id: str = job_status["jobId"]
     ref = object_ref(body, rt.settings.cluster_name)
@@ -165,20 +169,22 @@ async def reconcile(rt: Runtime, body: Mapping[str, Any]) -> tuple[Outcome, list
         view = existing
         events.append(("Normal", "Found", f"found OCI job run {view.id} created before a restart"))
     else:
+        # Every input is resolved first: a run waiting for a Secret has sent nothing, so it must not
+        # look attempted (after 23 h that would fail it as RunNotFound).
+        job_env = await resolve_env(rt.kube, namespace, job_spec.env)
+        run_env = await resolve_env(rt.kube, namespace, spec.env)
+        refusals = int(status.get("createRefusals") or 0)
+        request = model.RunRequest(spec, job_spec, ref, job_id, job_env, run_env, refusals=refusals)
         if attempted_at is None:
-            # Recorded before the request: a crash right after CreateJobRun must never lead to a
-            # second run, whatever happens to the first one meanwhile (plan_create).
+            # Recorded right before the request: a crash right after CreateJobRun must never lead to
+            # a second run, whatever happens to the first one meanwhile (plan_create).
             stamp = StatusPatch(TrainingJobRunStatus(create_attempted_at=datetime.datetime.now(datetime.UTC)))
             empty_at = None if body.get("status") else meta.get("resourceVersion")
             if not await rt.run_status.write(namespace, meta["name"], meta["uid"], stamp, empty_at=empty_at):
                 return Outcome(), owners  # the TrainingJobRun is gone
             status = {**status, **stamp}
-        job_env = await resolve_env(rt.kube, namespace, job_spec.env)
-        run_env = await resolve_env(rt.kube, namespace, spec.env)
         try:
-            view = await rt.oci.create_job_run(
-                model.RunRequest(spec, job_spec, ref, job_id, job_env, run_env)
-            )
+            view = await rt.oci.create_job_run(request)
         except Exception as exc:
             refused = await _refused_create(rt, body, status, exc, job_id, spec.job_ref.name)
             if refused is None:
@@ -223,8 +229,11 @@ async def _refused_create(
         return _lost(lost_run_message(_parse_time(status.get("createAttemptedAt"))), status, generation)
     if error.status is None or not 400 <= error.status < 500 or error.status == 409:
         return None  # maybe created (a timeout, 5xx): the same token makes the repeat safe
-    # A definite refusal created nothing, so the next attempt is a first attempt again.
-    cleared = StatusPatch(TrainingJobRunStatus(create_attempted_at=None))
+    # A definite refusal created nothing, so the next attempt is a first attempt again, with a
+    # token of its own: were the refused request's token spent, a corrected body sent with it would
+    # get InvalidatedRetryToken and the run would be failed as RunNotFound.
+    refusals = int(status.get("createRefusals") or 0) + 1
+    cleared = StatusPatch(TrainingJobRunStatus(create_attempted_at=None, create_refusals=refusals))
     if not await rt.run_status.write(meta["namespace"], meta["name"], meta["uid"], cleared):
         return Outcome()
     if error.status != 404:
@@ -247,7 +256,9 @@ async def _refused_create(
     if (status.get("conditions") or [{}])[0].get("reason") != plan.reason:
         events.append(("Warning", plan.reason, plan.message))
     return Outcome(
-        pending_status(plan, status, generation, cond.now_rfc3339()).with_fields(create_attempted_at=None),
+        pending_status(plan, status, generation, cond.now_rfc3339()).with_fields(
+            create_attempted_at=None, create_refusals=refusals
+        ),
         events,
         requeue_after=rt.settings.poll_interval_seconds,
         requeue_reason=plan.message,
@@ -326,7 +337,7 @@ async def _known_compartment(rt: Runtime, body: Mapping[str, Any], run_id: str) 
 
 
 async def finalize(rt: Runtime, body: Mapping[str, Any]) -> Outcome:
-    """Deletion: Delete cancels an active run, then deletes it in OCI; Retain leaves it untouched."""
+    """Deletion: Delete cancels an active run, then deletes it in OCI; Retain leaves it running."""
     spec = body.get("spec") or {}
     status = dict(body.get("status") or {})
     run_id = status.get("jobRunId")
@@ -334,37 +345,61 @@ async def finalize(rt: Runtime, body: Mapping[str, Any]) -> Outcome:
         run_id = await _created_before_a_crash(rt, body)
     if not run_id:
         return Outcome()
+    run = await rt.oci.get_job_run(run_id) or await _listed_run(rt, body, run_id)
     if spec.get("deletionPolicy", "Delete") == "Retain":
+        await _mark_retained(rt, run)
         rt.poller.untrack(run_id)
         return Outcome(
             events=[("Normal", "Retained", f"left OCI job run {run_id} in place (deletionPolicy Retain)")]
         )
-    run = await rt.oci.get_job_run(run_id) or await _listed_run(rt, body, run_id)
     if run is None or run.state is RunState.DELETED:  # e.g. deleted with its job
         rt.poller.untrack(run_id)
         return Outcome(events=[("Normal", "Deleted", f"OCI job run {run_id} was already gone")])
+    compartment = run.compartment_id or await _known_compartment(rt, body, run_id) or ""
     if run.state in ACTIVE_RUN_STATES:
-        deletion = (body.get("metadata") or {}).get("deletionTimestamp")
-        limit = rt.settings.run_cancel_timeout_seconds
-        if cancel_wait_over(deletion, datetime.datetime.now(datetime.UTC), limit):
-            rt.poller.untrack(run_id)
-            left = (
-                f"OCI job run {run_id} is still {run.lifecycle_state} {limit:g}s after deletion began "
-                "(OCIDS_RUN_CANCEL_TIMEOUT_SECONDS); the TrainingJobRun is let go and the run is left "
-                "in OCI (see it in the console)"
-            )
-            return Outcome(events=[("Warning", "RunLeftInOCI", left)])
-        if run.state is not RunState.CANCELING:
-            await rt.oci.cancel_job_run(run_id)
-        message = f"canceling OCI job run {run_id} before deleting it"
-        return Outcome(
-            StatusPatch(TrainingJobRunStatus(message=message)),
-            requeue_after=rt.settings.poll_interval_seconds,
-            requeue_reason=message,
-        )
+        stopping = await _stop(rt, run, compartment, status)
+        if stopping is not None:
+            return stopping
     rt.poller.untrack(run_id)
     # A 404 from DeleteJobRun counts as gone only once the run's compartment lists it so (IAM denies
     # with the same 404): else it is raised and the deletion stays blocked.
-    compartment = run.compartment_id or await _known_compartment(rt, body, run_id) or ""
     await rt.oci.delete_job_run(run_id, compartment)
     return Outcome(events=[("Normal", "Deleted", f"deleted OCI job run {run_id}")])
+
+
+async def _stop(rt: Runtime, run: RunView, compartment: str, status: Mapping[str, Any]) -> Outcome | None:
+    """Cancel an active run and wait for it (bounded); None once there is nothing left to stop."""
+    now = datetime.datetime.now(datetime.UTC)
+    requested = _parse_time(status.get("cancelRequestedAt"))
+    limit = rt.settings.run_cancel_timeout_seconds
+    if cancel_wait_over(requested, now, limit):
+        rt.poller.untrack(run.id)
+        left = (
+            f"OCI job run {run.id} is still {run.lifecycle_state} {limit:g}s after it was asked to cancel "
+            "(OCIDS_RUN_CANCEL_TIMEOUT_SECONDS); the TrainingJobRun is let go and the run is left "
+            "in OCI (see it in the console)"
+        )
+        return Outcome(events=[("Warning", "RunLeftInOCI", left)])
+    # The first cancel is sent whatever the state (a CANCELING run started by someone else too): the
+    # bound counts from it. Later ones only while OCI could still take it.
+    # A 404 is raised unless a read proves the run ended or gone: a denied cancel blocks the
+    # deletion (NotAuthorized) instead of releasing a run that keeps running.
+    resend = requested is None or run.state is not RunState.CANCELING
+    if resend and not await rt.oci.cancel_job_run(run.id, compartment):
+        return None
+    message = f"canceling OCI job run {run.id} before deleting it"
+    # Kept in status through the run's one writer, so the bound survives a restart.
+    fields = {"message": message} if requested else {"message": message, "cancel_requested_at": now}
+    return Outcome(
+        StatusPatch(TrainingJobRunStatus(**fields)),
+        requeue_after=rt.settings.poll_interval_seconds,
+        requeue_reason=message,
+    )
+
+
+async def _mark_retained(rt: Runtime, run: RunView | None) -> None:
+    """Tag a retained run before its object goes: the TrainingJob's deletion, which may come later,
+    then knows to keep it (and the OCI job it lives in). A run gone or unreadable needs no tag."""
+    if run is None or run.state is RunState.DELETED or run.tags.get(TAG_RETAINED) == RETAINED:
+        return
+    await rt.oci.tag_job_run(run.id, {**run.tags, TAG_RETAINED: RETAINED})

@@ -32,6 +32,8 @@ async def read_create(
     check(body, lambda group, log: check_log_target(emu, group, log))
     emu.check_compartment(body["compartmentId"])
     emu.check_project(body["projectId"])
+    for key in ("jobInfrastructureConfigurationDetails", "jobInfrastructureConfigurationOverrideDetails"):
+        emu.check_subnet(body.get(key))
     return body, token, None
 
 

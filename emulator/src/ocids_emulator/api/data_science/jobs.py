@@ -93,6 +93,7 @@ async def update_job(request: web.Request) -> web.Response:
     body = await json_body(request)
     emu.check_if_match(record, request.headers.get("if-match"))
     validation.check_update_job(body)
+    emu.check_subnet(body.get("jobInfrastructureConfigurationDetails"))
     if record.doc["lifecycleState"] not in ("ACTIVE", "CREATING"):
         raise incorrect_state(f"Job {record.id} is {record.doc['lifecycleState']} and cannot be updated")
     return job_response(emu.save(record, **with_defaults(body)))
