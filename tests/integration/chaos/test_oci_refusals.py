@@ -108,6 +108,8 @@ REFUSALS = [
 def test_oci_refusals_stall_with_ocis_message_and_no_retry_storm(
     world: Scenario, start_operator: Callable[..., OperatorProcess]
 ) -> None:
+    # Granted, so the refusal is OCI's (the compartment does not exist), not the operator's allow-list.
+    world.kube.grant_compartments(world.namespace, f"ocid1.compartment.oc1..{MISSING}")
     world.operator = start_operator()
     # The runs' job: 3 KB of env so a run's env pushes the two together over OCI's limit.
     base = world.job("base", SCRIPT, logging={"enabled": False}, extra_env=_env(1, 3_000, "JOB"))

@@ -47,6 +47,9 @@ class MemoryKube:
     async def get_training_job(self, namespace: str, name: str) -> dict[str, Any] | None:
         return copy.deepcopy(self.jobs.get(name))
 
+    async def list_training_job_runs(self, namespace: str) -> list[dict[str, Any]]:
+        return []  # the scenario's runs are driven by hand: no TrainingJobRun objects hold a policy
+
     async def patch_run_status(
         self, namespace: str, name: str, uid: str, status: dict[str, Any], *, empty_at: str | None = None
     ) -> dict[str, Any]:

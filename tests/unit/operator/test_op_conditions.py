@@ -107,3 +107,14 @@ def test_ready_says_where_the_oci_job_is_not_what_was_being_done() -> None:
     assert creating["message"] == (
         "OCI job ocid1.datasciencejob.oc1..j revision 2 is CREATING; waiting for ACTIVE"
     )
+
+
+def test_a_refusal_an_admin_can_lift_leaves_a_new_object_pending_not_failed() -> None:
+    """A run refused for its namespace's grant or a missing consent tag is created once an admin
+    grants it: a Failed phase would end it for good (a terminal run is never created)."""
+    for reason in ("CompartmentNotAllowed", "AdoptionNotAllowed"):
+        refused = ErrorOutcome(OutcomeKind.STALLED, reason, "compartment c is not allowed")
+        for kind in KINDS:
+            status = error_status(refused, {}, 1, NOW, kind)
+            assert status["phase"] == "Pending", (reason, kind.name)
+            assert {c["type"]: c["status"] for c in status["conditions"]}["Stalled"] == "True"

@@ -91,6 +91,19 @@ def test_401_is_a_credentials_problem_rechecked_slowly() -> None:
     )
 
 
+@pytest.mark.parametrize("reason", ["CompartmentNotAllowed", "AdoptionNotAllowed"])
+def test_a_refusal_an_admin_can_lift_is_rechecked_slowly_without_an_edit(reason: str) -> None:
+    """An admin grants the compartment (or an OCI owner tags the job) after the object was applied:
+    it must heal by itself, as a denied policy does, not wait for a spec edit."""
+
+    async def work() -> Outcome:
+        raise stalled(reason, "not allowed")
+
+    patch, _, error = run(work)
+    assert isinstance(error, kopf.TemporaryError) and error.delay == 60
+    assert next(c for c in patch["status"]["conditions"] if c["type"] == "Stalled")["reason"] == reason
+
+
 def test_the_same_problem_twice_posts_one_event() -> None:
     async def work() -> Outcome:
         raise stalled("InvalidSpec", "old")

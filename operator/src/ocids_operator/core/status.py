@@ -9,7 +9,7 @@ from .. import shapes
 from ..api import ArtifactProvenance, StatusModel, TrainingJobSpec, TrainingJobStatus
 from . import conditions as cond
 from . import links
-from .errors import ErrorOutcome, OutcomeKind
+from .errors import RECHECKED_WHILE_STALLED, ErrorOutcome, OutcomeKind
 from .kinds import TRAINING_JOB_KIND, Kind
 from .model import ResolvedArtifact
 from .phases import JobPhase, RunPhase
@@ -150,8 +150,9 @@ def error_status(
         fields["observed_generation"] = generation
     if not before.get(kind.oci_id_field):
         # Once an OCI resource exists the phase tracks it (the poller may have moved it on meanwhile).
-        if outcome.kind is OutcomeKind.STALLED:
+        if outcome.kind is OutcomeKind.STALLED and outcome.reason not in RECHECKED_WHILE_STALLED:
             # Nothing was created in OCI: the resource failed as a whole (for runs: never to be retried).
+            # What is fixed outside the spec (a grant, a consent tag) leaves it Pending: it heals.
             fields["phase"] = FAILED
         elif outcome.kind is OutcomeKind.LIMIT or not before.get("phase"):
             # It never reached OCI: waiting (for capacity, credentials or a retry) is not a failure, and

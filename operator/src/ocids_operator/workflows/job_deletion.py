@@ -17,6 +17,7 @@ from ..core.deletion_plan import JobDeletionPlan, plan_job_deletion
 from ..core.phases import CANCELABLE_RUN_STATES, RunState
 from ..core.run_plan import RunView, cancel_wait_over
 from ..core.status import deleting_status
+from ..core.times import parse_time
 from ..runtime import Runtime
 from .outcome import Outcome
 
@@ -47,7 +48,7 @@ async def delete_jobs(
     left: list[RunView] = []
     if plan.stop:
         now = datetime.datetime.now(datetime.UTC)
-        requested = _parse_time(status.get("cancelRequestedAt"))
+        requested = parse_time(status.get("cancelRequestedAt"))
         if not cancel_wait_over(requested, now, rt.settings.run_cancel_timeout_seconds):
             return await _cancel(rt, plan, compartment, status, requested, now)
         left = plan.stop
@@ -145,11 +146,3 @@ def _left_in_oci(
                 )
             )
     return events
-
-
-def _parse_time(value: Any) -> datetime.datetime | None:
-    if not value:
-        return None
-    if isinstance(value, datetime.datetime):
-        return value
-    return datetime.datetime.fromisoformat(str(value).replace("Z", "+00:00"))

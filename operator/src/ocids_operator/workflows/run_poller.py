@@ -32,6 +32,7 @@ from ..core.kinds import TRAINING_JOB_RUN_KIND
 from ..core.phases import ACTIVE_RUN_PHASES, BUSY_RUN_STATES, RunPhase, RunState
 from ..core.run_plan import RunView, is_terminal
 from ..core.run_status import duration_seconds, phase_event, run_status
+from ..core.times import parse_time
 from ..settings import OperatorSettings
 from .poller_reads import CompartmentReader, states_to_list
 from .run_status_writer import RunStatusWriter
@@ -100,16 +101,6 @@ class TrackedRun:
 class TickPlan:
     updates: tuple[tuple[str, RunView], ...]  # runs whose listed state differs from the last known
     fetch: tuple[str, ...]  # runs that need one GET (left the lists, or logs not known yet)
-
-
-def parse_time(value: object) -> datetime.datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        parsed = datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=datetime.UTC)
 
 
 def _news(run: TrackedRun, view: RunView) -> bool:

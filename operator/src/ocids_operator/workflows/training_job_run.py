@@ -27,6 +27,7 @@ from ..core.run_plan import (
 )
 from ..core.run_status import lost_run_status, pending_status, run_status
 from ..core.status_patch import StatusPatch
+from ..core.times import parse_time
 from ..runtime import Runtime
 from . import tenancy
 from .crash_point import crash_after
@@ -151,7 +152,7 @@ async def reconcile(rt: Runtime, body: Mapping[str, Any]) -> tuple[Outcome, list
     job_id: str = job_status["jobId"]
     ref = object_ref(body, rt.settings.cluster_name)
     display_name = spec.display_name or ref.default_display_name
-    attempted_at = _parse_time(status.get("createAttemptedAt"))
+    attempted_at = parse_time(status.get("createAttemptedAt"))
     # The attempt is recorded before every CreateJobRun, so without one there is no run to find:
     # the lookup (a ListJobRuns per run, half of its OCI calls) is spent only after an attempt, and
     # then a run of ours that was deleted since is still ours: it looks for that too.
@@ -226,7 +227,7 @@ async def _refused_create(
     if error.code == "InvalidatedRetryToken":
         # This object's token was spent on a create with another body: its run was made before
         # (and is gone, or the lookup would have found it). A second run is never made.
-        return _lost(lost_run_message(_parse_time(status.get("createAttemptedAt"))), status, generation)
+        return _lost(lost_run_message(parse_time(status.get("createAttemptedAt"))), status, generation)
     if error.status is None or not 400 <= error.status < 500 or error.status == 409:
         return None  # maybe created (a timeout, 5xx): the same token makes the repeat safe
     # A definite refusal created nothing, so the next attempt is a first attempt again, with a
@@ -263,14 +264,6 @@ async def _refused_create(
         requeue_after=rt.settings.poll_interval_seconds,
         requeue_reason=plan.message,
     )
-
-
-def _parse_time(value: Any) -> datetime.datetime | None:
-    if not value:
-        return None
-    if isinstance(value, datetime.datetime):
-        return value
-    return datetime.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
 
 
 def _compartment(job: Mapping[str, Any] | None) -> str | None:
@@ -370,7 +363,7 @@ async def finalize(rt: Runtime, body: Mapping[str, Any]) -> Outcome:
 async def _stop(rt: Runtime, run: RunView, compartment: str, status: Mapping[str, Any]) -> Outcome | None:
     """Cancel an active run and wait for it (bounded); None once there is nothing left to stop."""
     now = datetime.datetime.now(datetime.UTC)
-    requested = _parse_time(status.get("cancelRequestedAt"))
+    requested = parse_time(status.get("cancelRequestedAt"))
     limit = rt.settings.run_cancel_timeout_seconds
     if cancel_wait_over(requested, now, limit):
         rt.poller.untrack(run.id)
