@@ -102,7 +102,11 @@ async def _dispatch(request: web.Request, handler: Handler) -> web.StreamRespons
     request["principal"] = principal = request.app[VERIFIER_KEY].verify(
         request.method, request.raw_path, request.headers, body, body_signed=body_signed
     )
-    emu.stats.count_principal(principal.kind)
+    claims = getattr(principal, "claims", {})
+    workload = (
+        f"{claims.get('namespace')}/{claims.get('service_account')}" if principal.kind == "workload" else None
+    )
+    emu.stats.count_principal(principal.kind, workload)
     if not authorized(emu, request, operation, principal, body):
         emu.stats.count_denial(principal.kind)
         raise not_authorized_or_not_found()

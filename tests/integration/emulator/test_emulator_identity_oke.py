@@ -57,7 +57,9 @@ def test_workload_identity_signer_lists_and_creates_jobs(
     assert client.list_jobs(compartment_id=wi_emu.ids["COMPARTMENT_ID"]).status == 200
     job = client.create_job(job_details(wi_emu.ids)).data
     assert client.get_job(job.id).data.id == job.id
-    assert wi_emu.admin.stats()["principals"] == {"workload": 3}
+    stats = wi_emu.admin.stats()
+    assert stats["principals"] == {"workload": 3}
+    assert stats["workloads"] == {f"{namespace}/{SA}": 3}
 
 
 def test_forged_service_account_token_is_refused(wi_emu: RunningEmulator, sa_token: str) -> None:

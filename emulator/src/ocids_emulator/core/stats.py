@@ -20,6 +20,8 @@ class RequestStats:
         self._counts: Counter[tuple[str, int]] = Counter()
         # Verified requests by kind of principal (user, workload, resource): shows which auth a client used.
         self._principals: Counter[str] = Counter()
+        # Verified OKE workload identity requests by "<namespace>/<service account>": whose session it was.
+        self._workloads: Counter[str] = Counter()
         # Requests refused by IAM policy (not the denial fault), by kind of principal.
         self._denials: Counter[str] = Counter()
         self.since = now_rfc3339()
@@ -27,8 +29,10 @@ class RequestStats:
     def count(self, operation: str | None, status: int) -> None:
         self._counts[(operation or UNKNOWN_OPERATION, status)] += 1
 
-    def count_principal(self, kind: str) -> None:
+    def count_principal(self, kind: str, workload: str | None = None) -> None:
         self._principals[kind] += 1
+        if workload:
+            self._workloads[workload] += 1
 
     def count_denial(self, kind: str) -> None:
         self._denials[kind] += 1
@@ -36,12 +40,13 @@ class RequestStats:
     def reset(self) -> None:
         self._counts.clear()
         self._principals.clear()
+        self._workloads.clear()
         self._denials.clear()
         self.since = now_rfc3339()
 
     def to_dict(self) -> dict[str, Any]:
         """``{"since", "total", "operations": {op: {"total", "byStatus": {"200": n}}}, "principals":
-        {kind: n}, "policyDenials": {kind: n}}``."""
+        {kind: n}, "workloads": {"<namespace>/<service account>": n}, "policyDenials": {kind: n}}``."""
         operations: dict[str, dict[str, Any]] = {}
         for (operation, status), n in sorted(self._counts.items()):
             entry = operations.setdefault(operation, {"total": 0, "byStatus": {}})
@@ -52,5 +57,6 @@ class RequestStats:
             "total": sum(self._counts.values()),
             "operations": operations,
             "principals": dict(sorted(self._principals.items())),
+            "workloads": dict(sorted(self._workloads.items())),
             "policyDenials": dict(sorted(self._denials.items())),
         }
