@@ -121,9 +121,23 @@ def test_a_rejected_edit_keeps_new_runs_off_the_old_job(e2e: Scenario) -> None:
 
     e2e.admin.clear_faults()
     e2e.apply(e2e.job("edit", "print('v1')\n", args=["--epochs", "3"]))  # the user fixes the spec
+    # The refused CreateJob is retried by itself too (NotAuthorized is re-checked): that retry may
+    # still make a job of generation 2 just before generation 3 is seen. Runs go to the job of the
+    # current generation, so that is the one to wait for, whatever its revision number.
+    generation = e2e.get_job("edit")["metadata"]["generation"]  # type: ignore[index]
     new_job_id = e2e.wait_job_status(
-        "edit", lambda s: s.get("revision") == 2 and s.get("phase") == "Active", "revision 2 Active"
+        "edit",
+        lambda s: (
+            s.get("phase") == "Active"
+            and s.get("observedGeneration") == generation
+            and any(
+                c["type"] == "Ready" and c["status"] == "True" and c.get("observedGeneration") == generation
+                for c in s.get("conditions") or []
+            )
+        ),
+        "the fixed generation Active",
     )["status"]["jobId"]
+    assert new_job_id != old_job_id
     run = e2e.wait_run("edit-1", {"Accepted", "InProgress", "Succeeded"})
     assert run["status"]["jobId"] == new_job_id
     assert e2e.oci_runs(old_job_id) == []
