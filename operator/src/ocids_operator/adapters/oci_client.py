@@ -16,10 +16,8 @@ from collections.abc import Callable, Collection, Coroutine, Iterator
 from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 import oci
-from oci.core import VirtualNetworkClient
 from oci.data_science import DataScienceClient
 from oci.data_science.models import UpdateJobRunDetails
-from oci.logging import LoggingManagementClient
 
 from .. import metrics
 from ..core.errors import retry
@@ -183,7 +181,8 @@ class OciGateway:
         read = self._compartment_reads().get(ocid.split(".")[1] if ocid.count(".") >= 2 else "")
         if read is None:
             raise ValueError(f"{ocid}: not an OCID of a project, job, log group or subnet")
-        operation, fn = read
+        operation, reader = read
+        fn = reader()
         response = self._counter.call_unless_missing(operation, fn, ocid)
         if response is None:
             return None  # not cached: a resource created a moment ago may show up on the next read
@@ -191,28 +190,33 @@ class OciGateway:
         self._compartments[ocid] = compartment
         return compartment
 
-    def _compartment_reads(self) -> dict[str, tuple[str, Callable[[str], Any]]]:
+    def _compartment_reads(self) -> dict[str, tuple[str, Callable[[], Callable[[str], Any]]]]:
+        """OCID type -> (operation, the call that reads it), the call only made when needed."""
         return {
-            "datascienceproject": ("get_project", self.client.get_project),
-            "datasciencejob": ("get_job", self.client.get_job),
-            "loggroup": (
-                "get_log_group",
-                self._other_client("logging", LoggingManagementClient).get_log_group,
-            ),
-            "subnet": ("get_subnet", self._other_client("network", VirtualNetworkClient).get_subnet),
+            "datascienceproject": ("get_project", lambda: self.client.get_project),
+            "datasciencejob": ("get_job", lambda: self.client.get_job),
+            "loggroup": ("get_log_group", lambda: self._other_client("logging").get_log_group),
+            "subnet": ("get_subnet", lambda: self._other_client("network").get_subnet),
         }
 
-    def _other_client(self, service: str, factory: Callable[..., T]) -> T:
-        """A client of another OCI service, made on first use with the same auth as Data Science."""
+    def _other_client(self, service: str) -> Any:
+        """A client of another OCI service, made on first use with the same auth as Data Science.
+
+        Imported here, not at the top: the SDK's `oci.core` alone is ~740 modules and ~20 MB of
+        resident memory, paid only by an operator whose specs name a subnet."""
         with self.auth.lock:
             if service not in self._other_clients:
-                endpoint = {
-                    "logging": self._settings.logging_endpoint,
-                    "network": self._settings.network_endpoint,
-                }[service]
+                if service == "logging":
+                    from oci.logging import LoggingManagementClient as factory
+
+                    endpoint = self._settings.logging_endpoint
+                else:
+                    from oci.core import VirtualNetworkClient as factory  # type: ignore[assignment]
+
+                    endpoint = self._settings.network_endpoint
                 config, kwargs = self.auth.client_args(endpoint, self._settings.oci_timeout_seconds)
                 self._other_clients[service] = factory(config, **kwargs)
-            return self._other_clients[service]  # type: ignore[no-any-return]
+            return self._other_clients[service]
 
     # Jobs -------------------------------------------------------------------------------------
     @_off_loop
