@@ -139,7 +139,7 @@ def _orphans(model: Workload, now: World) -> list[str]:
             found.append(f"OCI job {oci_job.id} of {name} still DELETING")
         elif obj is not None and oci_job.id in known:
             continue
-        elif job is None or not job.retain:
+        elif (job is None or not job.retain) and not _holds_retained_run(model, now, oci_job.id):
             found.append(f"OCI job {oci_job.id} ({name}, {oci_job.lifecycle_state}) has no TrainingJob")
     for oci_run in now.oci_runs:
         if oci_run.lifecycle_state == "DELETED":
@@ -152,6 +152,21 @@ def _orphans(model: Workload, now: World) -> list[str]:
         if run is None or not run.retain:
             found.append(f"OCI run {oci_run.id} ({name}, {oci_run.lifecycle_state}) has no TrainingJobRun")
     return found
+
+
+def _holds_retained_run(model: Workload, now: World, job_id: str) -> bool:
+    """A job deleted with its TrainingJob (policy Delete) is kept while it holds the live OCI run of
+    a TrainingJobRun that says Retain: DeleteJob would take that run along."""
+    for oci_run in now.oci_runs:
+        run = model.runs.get(_tag(oci_run, TAG_NAME) or "")
+        if (
+            oci_run.job_id == job_id
+            and oci_run.lifecycle_state != "DELETED"
+            and run is not None
+            and run.retain
+        ):
+            return True
+    return False
 
 
 def irreversible(model: Workload, now: World) -> list[str]:
@@ -192,15 +207,14 @@ def permanent_violations(model: Workload, now: World) -> list[str]:
 
 def _retain_broken(model: Workload, now: World) -> list[str]:
     """Retain means kept: a Retain TrainingJob's OCI jobs are never deleted (retired revisions
-    included), nor a Retain run's OCI run, unless its TrainingJob was deleted with policy Delete."""
+    included), nor a Retain run's OCI run, even when its TrainingJob is deleted with policy Delete."""
     found = []
     for job in model.jobs.values():
         gone = [j.id for j in now.oci_jobs if _tag(j, TAG_NAME) == job.name and j.lifecycle_state in GONE]
         if job.retain and gone:
             found.append(f"{job.name} has deletionPolicy Retain, yet its OCI job(s) {gone} were deleted")
     for run in model.runs.values():
-        owner = model.jobs[run.job]
-        if not run.retain or (owner.deleted and not owner.retain):
+        if not run.retain:
             continue
         gone = [
             r.id for r in now.oci_runs if _tag(r, TAG_NAME) == run.name and r.lifecycle_state == "DELETED"

@@ -121,11 +121,16 @@ def test_the_checks_catch_duplicates_orphans_and_runs_started_twice() -> None:
     model.runs["run-000"] = RunModel("run-000", "job-00", retain=False, seconds=1, exit_code=0)
     model.runs["run-001"] = RunModel("run-001", "job-00", retain=False, seconds=1, exit_code=0, deleted=True)
     model.runs["run-002"] = RunModel("run-002", "job-00", retain=True, seconds=1, exit_code=0, deleted=True)
+    model.runs["run-003"] = RunModel("run-003", "job-01", retain=True, seconds=1, exit_code=0, deleted=True)
     model.jobs["job-00"] = JobModel("job-00", retain=False)
+    model.jobs["job-01"] = JobModel("job-01", retain=False, deleted=True)
 
-    def oci(kind: str, id_: str, uid: str, name: str, state: str, **tags: str) -> SimpleNamespace:
+    def oci(
+        kind: str, id_: str, uid: str, name: str, state: str, job: str = "j2", **tags: str
+    ) -> SimpleNamespace:
         return SimpleNamespace(
             id=id_,
+            job_id=job if kind == "run" else None,
             lifecycle_state=state,
             time_started="2026-01-01T00:00:00Z" if kind == "run" else None,
             freeform_tags={TAG_UID: uid, TAG_NAME: name, **tags},
@@ -141,12 +146,15 @@ def test_the_checks_catch_duplicates_orphans_and_runs_started_twice() -> None:
         oci_jobs=[
             oci("job", "j1", "uj", "job-00", "DELETED", **{TAG_REVISION: "1"}),
             oci("job", "j2", "uj", "job-00", "ACTIVE", **{TAG_REVISION: "1"}),
+            # Deleted with policy Delete, but kept: it holds a Retain run that is still there.
+            oci("job", "j3", "uk", "job-01", "ACTIVE", **{TAG_REVISION: "1"}),
         ],
         oci_runs=[
             oci("run", "r1", "u0", "run-000", "SUCCEEDED"),
             oci("run", "r2", "u0", "run-000", "SUCCEEDED"),
             oci("run", "r3", "u1", "run-001", "IN_PROGRESS"),
             oci("run", "r4", "u2", "run-002", "DELETED"),
+            oci("run", "r5", "u3", "run-003", "IN_PROGRESS", job="j3"),
         ],
     )
     found = "\n".join(problems(model, now) + permanent_violations(model, now))
@@ -156,3 +164,4 @@ def test_the_checks_catch_duplicates_orphans_and_runs_started_twice() -> None:
     assert "OCI run r3 (run-001, IN_PROGRESS) has no TrainingJobRun" in found
     assert "OCI run r2 (run-000, SUCCEEDED) has no TrainingJobRun" in found
     assert "run-002 has deletionPolicy Retain, yet its OCI run ['r4'] was deleted" in found
+    assert "j3" not in found and "r5" not in found  # a job kept for a Retain run is no orphan
