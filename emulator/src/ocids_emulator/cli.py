@@ -19,6 +19,7 @@ from ocids_emulator.api.httpio import EMULATOR_KEY
 from ocids_emulator.api.identity.proxymux import parse_address, start_proxymux
 from ocids_emulator.api.identity.resource_principal import DEFAULT_RESOURCE_TYPE, write_resource_principal
 from ocids_emulator.config import ENDPOINT_FILE, init_data_dir, is_initialized, read_ids
+from ocids_emulator.core.catalog import CatalogError
 from ocids_emulator.core.emulator import Settings, Simulation
 from ocids_emulator.faults.denials import parse_deny_flag
 from ocids_emulator.faults.spec import parse_error_flag
@@ -125,7 +126,7 @@ async def _serve(args: argparse.Namespace) -> None:
         raise SystemExit(f"another ocids-emulator is already serving {data_dir}") from None
     try:
         app = build_app(settings, _faults(args))
-    except PolicyError as exc:
+    except (PolicyError, CatalogError) as exc:
         raise SystemExit(f"ocids-emulator: {data_dir}/tenancy.json: {exc}") from None
     # auto_decompress=False: OCI keeps a body as sent (an object put with Content-Encoding: gzip is
     # stored gzipped and served so); aiohttp would otherwise decode request bodies.

@@ -4,7 +4,8 @@ A data folder holds ``config`` (an OCI config file, profile DEFAULT), the API ke
 ``tenancy.json`` (which tenancy, users, keys, compartments, projects, log groups, subnets and
 container repositories exist, and the
 IAM groups, dynamic groups and policies; edit it to add compartments or change policies) and
-``ids.env`` (the ids tests and the operator need).
+``ids.env`` (the ids tests and the operator need). It also says what jobs can run on: job shapes,
+fast-launch configs and compute targets (``core/catalog.py``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,13 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from ocids_emulator.core.catalog import (
+    Shape,
+    builtin_shapes_json,
+    parse_compute_targets,
+    parse_fast_launch,
+    parse_shapes,
+)
 from ocids_emulator.core.ocids import new_ocid
 
 CONFIG_FILE = "config"
@@ -68,6 +76,10 @@ class Tenancy:
 
     # More API-key users (tenancy.json `users`): user OCID -> {fingerprint: PEM public key}.
     users: dict[str, dict[str, str]] = field(default_factory=dict)
+    # What jobs can run on (core/catalog.py): shapes by name, fast-launch configs, compute targets by id.
+    job_shapes: dict[str, Shape] = field(default_factory=lambda: parse_shapes(None))
+    fast_launch_configs: list[dict[str, Any]] = field(default_factory=list)
+    compute_targets: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def key_ids(self) -> dict[str, str]:
@@ -121,6 +133,7 @@ def init_data_dir(data_dir: Path, region: str = DEFAULT_REGION) -> dict[str, str
     project_id = new_ocid("datascienceproject", region)
     log_group_id = new_ocid("loggroup", region)
     subnet_id = new_ocid("subnet", region)
+    compute_target_id = new_ocid("datasciencecomputetarget", region)
     namespace = new_namespace()
     tenancy = {
         "tenancyId": tenancy_id,
@@ -132,6 +145,21 @@ def init_data_dir(data_dir: Path, region: str = DEFAULT_REGION) -> dict[str, str
         "logGroups": [{"id": log_group_id, "compartmentId": compartment_id, "displayName": "emulator-logs"}],
         "subnets": [{"id": subnet_id, "compartmentId": compartment_id, "displayName": "emulator-subnet"}],
         "containerRepositories": [],
+        # What jobs run on (edit before serve, or PUT /_emulator/tenancy/<key> while it runs).
+        "jobShapes": builtin_shapes_json(),
+        "fastLaunchJobConfigs": parse_fast_launch(None, parse_shapes(None)),
+        "computeTargets": [
+            {
+                "id": compute_target_id,
+                "compartmentId": compartment_id,
+                "displayName": "emulator-compute-target",
+                "lifecycleState": "ACTIVE",
+                "instanceShape": "VM.Standard.E4.Flex",
+                "ocpus": 16,
+                "memoryInGBs": 256,
+                "instanceCount": 1,
+            }
+        ],
         "objectStorage": {
             "namespace": namespace,
             "buckets": [{"name": DEFAULT_BUCKET, "compartmentId": compartment_id}],
@@ -166,6 +194,7 @@ def init_data_dir(data_dir: Path, region: str = DEFAULT_REGION) -> dict[str, str
         "OCI_CONFIG_PROFILE": "DEFAULT",
         "OBJECT_STORAGE_NAMESPACE": namespace,
         "OBJECT_STORAGE_BUCKET": DEFAULT_BUCKET,
+        "COMPUTE_TARGET_ID": compute_target_id,
     }
     (data_dir / IDS_FILE).write_text("".join(f"{k}={v}\n" for k, v in ids.items()))
     return ids
@@ -194,6 +223,7 @@ def _namespace_of(raw: dict[str, Any]) -> str:
 
 
 def load_tenancy(data_dir: Path) -> Tenancy:
+    """tenancy.json as the emulator uses it; a malformed catalog entry raises CatalogError naming it."""
     raw = json.loads((data_dir / TENANCY_FILE).read_text())
     keys: dict[str, str] = {}
     for entry in raw.get("apiKeys", []):
@@ -222,7 +252,21 @@ def load_tenancy(data_dir: Path) -> Tenancy:
         subnets=_subnets_of(raw, data_dir),
         subnet_names={s["id"]: s.get("displayName", "subnet") for s in raw.get("subnets", [])},
         repositories={r["name"]: r["compartmentId"] for r in raw.get("containerRepositories", [])},
+        **catalog_of(raw),
     )
+
+
+def catalog_of(raw: dict[str, Any]) -> dict[str, Any]:
+    """The Tenancy fields of tenancy.json's jobShapes, fastLaunchJobConfigs and computeTargets
+    (absent shapes or configs: the built-in ones; absent targets: none)."""
+    shapes = parse_shapes(raw.get("jobShapes"))
+    compartments = {c["id"]: c.get("name", "") for c in raw.get("compartments", [])}
+    compartments[raw["tenancyId"]] = "tenancy"
+    return {
+        "job_shapes": shapes,
+        "fast_launch_configs": parse_fast_launch(raw.get("fastLaunchJobConfigs"), shapes),
+        "compute_targets": parse_compute_targets(raw.get("computeTargets"), compartments),
+    }
 
 
 def _subnets_of(raw: dict[str, Any], data_dir: Path) -> dict[str, str]:

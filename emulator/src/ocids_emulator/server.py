@@ -14,6 +14,7 @@ from aiohttp import web
 
 from ocids_emulator.api import admin, data_science, networking, object_storage
 from ocids_emulator.api import logging as logging_service
+from ocids_emulator.api.data_science import shapes
 from ocids_emulator.api.data_science.job_deletion import finish_job_delete
 from ocids_emulator.api.httpio import EMULATOR_KEY, TOKENS_KEY, json_response
 from ocids_emulator.api.identity import instance
@@ -44,6 +45,18 @@ def error_response(status: int, code: str, message: str) -> web.Response:
     return json_response({"code": code, "message": message}, status=status)
 
 
+def not_implemented(request: web.Request) -> web.Response:
+    """An OCI path or method no handler serves: OCI's 501 MethodNotImplemented, so it reads as what it
+    is (a gap in the emulator), never as an authorization failure or a missing resource (a 404 would
+    make a client conclude the resource is gone)."""
+    return error_response(
+        501,
+        "MethodNotImplemented",
+        f"The ocids-emulator does not implement {request.method} {request.path} "
+        "(see emulator/README.md, 'Implemented')",
+    )
+
+
 def is_oci_path(path: str) -> bool:
     return path.startswith(OCI_PREFIXES) or path == "/n"
 
@@ -65,8 +78,10 @@ async def oci_middleware(request: web.Request, handler: Handler) -> web.StreamRe
     except ApiError as exc:
         response = error_response(exc.status, exc.code, exc.message)
     except web.HTTPException as exc:
-        if exc.status == 404:
-            response = error_response(404, "NotAuthorizedOrNotFound", f"No such resource: {request.path}")
+        if exc.status in (404, 405) and is_oci:
+            response = not_implemented(request)
+        elif exc.status == 404:
+            response = error_response(404, "NotFound", f"No such path: {request.path}")
         elif exc.status == 405:
             response = error_response(
                 405, "MethodNotAllowed", f"{request.method} is not allowed on {request.path}"
@@ -163,6 +178,7 @@ def build_app(settings: Settings, faults: dict[str, Any] | None = None) -> web.A
     app.add_routes(object_storage.routes())
     app.add_routes(networking.routes())
     app.add_routes(admin.routes())
+    app.add_routes(shapes.admin_routes())
     instance.setup(app)
     app.on_startup.append(_on_startup)
     app.on_cleanup.append(_on_cleanup)

@@ -193,6 +193,25 @@ class Admin:
     def reset_stats(self) -> None:
         self._call("DELETE", "/stats")
 
+    def tenancy_catalog(self, key: str) -> list[dict[str, Any]]:
+        """The live ``jobShapes``, ``fastLaunchJobConfigs`` or ``computeTargets`` (tenancy.json's form)."""
+        return list(self._call("GET", f"/tenancy/{key}")[key])
+
+    def set_tenancy_catalog(self, key: str, items: Sequence[dict[str, Any]] | None) -> list[dict[str, Any]]:
+        """Replace one of them live (None: the built-in one; not written to tenancy.json). Raises
+        urllib's HTTPError 400 for a malformed entry."""
+        return list(self._call("PUT", f"/tenancy/{key}", {key: None if items is None else list(items)})[key])
+
+    def add_job_shape(
+        self, name: str, *, core_count: int = 2, memory_in_gbs: int = 16, shape_series: str = "GENERIC"
+    ) -> None:
+        """Offer one more (fixed) shape, e.g. one only this tenancy has."""
+        shapes = self.tenancy_catalog("jobShapes")
+        shapes.append(
+            {"name": name, "coreCount": core_count, "memoryInGBs": memory_in_gbs, "shapeSeries": shape_series}
+        )
+        self.set_tenancy_catalog("jobShapes", shapes)
+
     def set_simulated(self, value: str | None) -> None:
         """``"SECONDS[:EXIT]"`` makes later runs simulated; None returns to real execution."""
         self._call("PUT", "/settings", {"simulated": value})

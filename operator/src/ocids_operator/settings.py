@@ -69,6 +69,9 @@ class OperatorSettings(BaseSettings):
     run_cancel_timeout_seconds: float = Field(default=900.0, gt=0, le=86400)
     poll_slow_interval_seconds: float = Field(default=60.0, gt=0, le=3600)
     poll_fast_window_seconds: float = Field(default=600.0, ge=0)
+    # How long a compartment's ListJobShapes / ListFastLaunchJobConfigs answers are reused (per OCI
+    # identity); a shape missing from them is looked up once more before it is refused.
+    shape_cache_seconds: float = Field(default=600.0, ge=0, le=86400)
     # How often a TrainingJob is compared with its OCI job (drift, retired revisions).
     resync_interval_seconds: float = Field(default=300.0, gt=0, le=86400)
     cluster_name: str = Field(default="default", min_length=1, max_length=100)

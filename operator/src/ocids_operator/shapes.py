@@ -1,9 +1,11 @@
-"""The OCI Data Science job shape catalog.
+"""What is knowable offline about OCI Data Science job shapes.
 
-One table feeds three things: the CRD's shape enum, the CEL rules that check OCPU and memory
-per flex shape, and the same checks in Python (so a spec parsed by the operator obeys the
-rules the API server enforced). Ranges come from Oracle's public shape docs; the emulator's
-/jobShapes answers from this table too.
+The shape field takes any name: which shapes exist is the compartment's business, and the operator
+checks a name against OCI's ListJobShapes before it sends it. Offline, two things are known: a name
+ending in `.Flex` is sized by ocpus and memoryInGBs (a fixed shape is not), and the flex shapes in
+this table have the OCPU and memory ranges of Oracle's public shape docs. The table feeds the CRD's
+CEL rules and the same checks in Python (so a spec parsed by the operator obeys the rules the API
+server enforced). A name not in the table passes offline.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from dataclasses import dataclass
 
 # OCI refuses more memory than this per OCPU on every flex shape.
 MAX_MEMORY_GB_PER_OCPU = 64.0
+FLEX_SUFFIX = ".Flex"
 
 
 @dataclass(frozen=True)
@@ -60,9 +63,13 @@ SHAPES: tuple[Shape, ...] = (
 BY_NAME: dict[str, Shape] = {s.name: s for s in SHAPES}
 SHAPE_NAMES: tuple[str, ...] = tuple(s.name for s in SHAPES)
 FLEX_SHAPES: tuple[Shape, ...] = tuple(s for s in SHAPES if s.is_flex)
-# Bounds over the whole catalog, used as plain OpenAPI ranges on the fields.
+# Bounds over the whole catalog (the largest known flex shape).
 MAX_OCPUS: float = max(s.flex.max_ocpus for s in FLEX_SHAPES if s.flex)
 MAX_MEMORY_GBS: float = max(s.flex.max_memory_gbs for s in FLEX_SHAPES if s.flex)
+# Plain OpenAPI bounds on the fields: generous, because a shape newer than this table may be larger;
+# the known shapes' own ranges are CEL rules, and OCI judges the rest.
+OCPUS_LIMIT = 1024.0
+MEMORY_LIMIT_GBS = 65536.0
 
 
 def get(name: str) -> Shape | None:
@@ -70,8 +77,8 @@ def get(name: str) -> Shape | None:
 
 
 def is_flex(name: str) -> bool:
-    shape = BY_NAME.get(name)
-    return shape is not None and shape.is_flex
+    """A flex shape is sized by ocpus and memoryInGBs; OCI names every one of them `*.Flex`."""
+    return name.endswith(FLEX_SUFFIX)
 
 
 def _fmt(value: float) -> str:
@@ -81,23 +88,23 @@ def _fmt(value: float) -> str:
 def shape_problems(name: str, ocpus: float | None, memory_in_gbs: float | None) -> list[str]:
     """Why this shape configuration would be rejected; empty when it is fine.
 
-    Messages match the CEL rules' messages so a user sees the same words either way.
+    Messages match the CEL rules' messages so a user sees the same words either way. A name this
+    table does not know is not a problem here: whether the compartment offers it is asked of OCI.
     """
-    shape = BY_NAME.get(name)
-    if shape is None:
-        return [f"unknown shape {name!r}"]
-    if shape.flex is None:
+    if not is_flex(name):
         if ocpus is not None or memory_in_gbs is not None:
             return [flex_only_message()]
         return []
     if ocpus is None or memory_in_gbs is None:
         return [flex_required_message()]
     problems = []
-    r = shape.flex
-    if not r.min_ocpus <= ocpus <= r.max_ocpus:
-        problems.append(ocpu_range_message(shape))
-    if not r.min_memory_gbs <= memory_in_gbs <= r.max_memory_gbs:
-        problems.append(memory_range_message(shape))
+    shape = BY_NAME.get(name)
+    if shape is not None and shape.flex is not None:
+        r = shape.flex
+        if not r.min_ocpus <= ocpus <= r.max_ocpus:
+            problems.append(ocpu_range_message(shape))
+        if not r.min_memory_gbs <= memory_in_gbs <= r.max_memory_gbs:
+            problems.append(memory_range_message(shape))
     if memory_in_gbs > ocpus * MAX_MEMORY_GB_PER_OCPU:
         problems.append(memory_per_ocpu_message())
     return problems
@@ -108,7 +115,7 @@ def flex_only_message() -> str:
 
 
 def flex_required_message() -> str:
-    return "ocpus and memoryInGBs are required with a flex shape"
+    return "ocpus and memoryInGBs are required with a flex shape (a shape name ending in .Flex)"
 
 
 def ocpu_range_message(shape: Shape) -> str:

@@ -73,7 +73,15 @@ def test_crd_names_columns_and_subresources() -> None:
     version = tj["spec"]["versions"][0]
     assert version["subresources"] == {"status": {}}
     cols = [(c["name"], c.get("priority", 0)) for c in version["additionalPrinterColumns"]]
-    assert cols == [("Shape", 0), ("Phase", 0), ("Revision", 0), ("Age", 0), ("Job OCID", 1), ("Message", 1)]
+    assert cols == [
+        ("Shape", 0),
+        ("Phase", 0),
+        ("Nodes", 0),
+        ("Revision", 0),
+        ("Age", 0),
+        ("Job OCID", 1),
+        ("Message", 1),
+    ]
 
     tjr = crdgen.crd(TRAINING_JOB_RUN)
     assert tjr["spec"]["names"]["shortNames"] == ["tjr"]
@@ -81,6 +89,7 @@ def test_crd_names_columns_and_subresources() -> None:
     assert cols == [
         "Job",
         "Phase",
+        "Nodes",
         "Started",
         "Finished",
         "Duration",

@@ -38,7 +38,9 @@ def test_design_job_round_trips() -> None:
     written = job.spec.to_k8s()
     original = dict(DESIGN_JOB["spec"])
     for key in original:
-        assert written[key] == original[key] or key == "env", key
+        assert written[key] == original[key] or key in ("env", "infrastructure"), key
+    assert written["infrastructure"] == {**original["infrastructure"], "fastLaunch": False}
+    assert written["jobType"] == "DEFAULT"
     assert written["env"][1]["valueFrom"]["secretKeyRef"] == {
         "name": "wandb",
         "key": "token",
@@ -80,6 +82,7 @@ def test_snake_case_construction_and_camel_case_output() -> None:
         "memoryInGBs": 32.0,
         "blockStorageSizeInGBs": 50,
         "subnetId": "ocid1.subnet.oc1..a",
+        "fastLaunch": False,
     }
     cond = Condition(
         type="Ready", status="False", reason="Creating", last_transition_time=datetime(2026, 1, 1, tzinfo=UTC)
@@ -120,7 +123,13 @@ def test_shape_catalog() -> None:
     assert shapes.shape_problems("VM.Standard.E4.Flex", 65, 100) == [
         "VM.Standard.E4.Flex takes 1 to 64 ocpus"
     ]
-    assert shapes.shape_problems("nope", None, None) == ["unknown shape 'nope'"]
+    # A name the catalog does not know is OCI's to judge; offline only the .Flex naming applies.
+    assert shapes.shape_problems("VM.GPU.L40S.2", None, None) == []
+    assert shapes.shape_problems("VM.Standard.E6.Flex", 126, 1454) == []
+    assert shapes.shape_problems("VM.Standard.E6.Flex", None, None) == [shapes.flex_required_message()]
+    assert shapes.shape_problems("VM.GPU.L40S.2", 2, 16) == [shapes.flex_only_message()]
+    assert shapes.is_flex("VM.Standard.E6.Flex")
+    assert shapes.describe("VM.GPU.L40S.2", None, None) == "VM.GPU.L40S.2"
     assert shapes.describe("VM.Standard.E4.Flex", 2.0, 32.0) == "VM.Standard.E4.Flex (2 OCPU, 32 GB)"
     assert shapes.describe("VM.GPU.A10.1", None, None) == "VM.GPU.A10.1"
     assert len(set(shapes.SHAPE_NAMES)) == len(shapes.SHAPE_NAMES)

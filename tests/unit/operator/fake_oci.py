@@ -27,6 +27,8 @@ from ocids_operator.core.model import (
 )
 from ocids_operator.core.phases import GONE_JOB_STATES
 from ocids_operator.core.run_plan import RunView
+from ocids_operator.core.shape_choice import FastLaunchConfig
+from ocids_operator.shapes import SHAPE_NAMES
 
 REGION = "us-ashburn-1"
 
@@ -58,6 +60,12 @@ class FakeDataScience:
         self.denied: set[str] = set()
         # Where referenced projects, log groups and subnets live (tenancy isolation); missing: 404.
         self.compartments: dict[str, str] = {}
+        # What ListJobShapes / ListFastLaunchJobConfigs answer (default: the offline table's shapes).
+        # The gateway caches these per compartment (one read per OCIDS_SHAPE_CACHE_SECONDS), so they
+        # are recorded apart, in `catalog_calls`: `calls` stays what each reconcile costs.
+        self.job_shapes: list[str] = list(SHAPE_NAMES)
+        self.fast_launch_configs: list[FastLaunchConfig] = []
+        self.catalog_calls: list[tuple[str, str, bool]] = []
 
     # Setting up the OCI side -------------------------------------------------------------------
     def add_job(
@@ -130,11 +138,23 @@ class FakeDataScience:
             and all((stored.job.freeform_tags or {}).get(k) == v for k, v in tags.items())
         ]
 
+    async def list_job_shapes(self, compartment_id: str, fresh: bool = False) -> list[str]:
+        self.catalog_calls.append(("list_job_shapes", compartment_id, fresh))
+        return list(self.job_shapes)
+
+    async def list_fast_launch_job_configs(
+        self, compartment_id: str, fresh: bool = False
+    ) -> list[FastLaunchConfig]:
+        self.catalog_calls.append(("list_fast_launch_job_configs", compartment_id, fresh))
+        return list(self.fast_launch_configs)
+
     async def create_job(self, request: JobRequest) -> str:
         details = mapping.create_job_details(request)
         self._record("create_job", details)
         job_id = f"ocid1.datasciencejob.oc1..new{len(self.jobs) + 1}"
-        self.jobs[job_id] = StoredJob(self._job_from(details, job_id, "CREATING"))
+        # A container job without an artifact is ACTIVE at once (nothing to wait for), as in OCI.
+        state = "ACTIVE" if request.spec.artifact is None else "CREATING"
+        self.jobs[job_id] = StoredJob(self._job_from(details, job_id, state))
         self._unseen[job_id] = self.not_found_after_create
         return job_id
 

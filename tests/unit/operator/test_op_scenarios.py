@@ -26,6 +26,7 @@ from ocids_operator.core import errors, run_status, status
 from ocids_operator.core import model as core
 from ocids_operator.core import run_plan as reconcile_run
 from ocids_operator.core.job_plan import DesiredJob, JobAction, JobRecord, plan_job
+from ocids_operator.core.shape_choice import FastLaunchConfig
 from ocids_operator.runtime import Runtime
 from ocids_operator.settings import OperatorSettings
 from ocids_operator.workflows import training_job
@@ -325,6 +326,10 @@ def run_job_workflow(doc: dict[str, Any], scenario: dict[str, Any]) -> None:
     # Tenancy isolation: the namespace's annotations, and where referenced resources live in OCI.
     tenancy = scenario.get("tenancy")
     oci.compartments = dict((tenancy or {}).get("compartments") or {})
+    # The compartment's ListJobShapes / ListFastLaunchJobConfigs (workflows/shape_gate.py).
+    catalog = scenario.get("oci") or {}
+    oci.job_shapes = list(catalog.get("jobShapes", oci.job_shapes))
+    oci.fast_launch_configs = [FastLaunchConfig(**c) for c in catalog.get("fastLaunchConfigs", [])]
     body = {
         "metadata": {"namespace": REF.namespace, "name": REF.name, "uid": REF.uid, "generation": 2},
         "spec": merge(base["spec"], scenario.get("spec") or {}),
@@ -344,15 +349,19 @@ def run_job_workflow(doc: dict[str, Any], scenario: dict[str, Any]) -> None:
     except errors.ReconcileError as exc:
         assert exc.outcome.reason == want["error"], exc.outcome
         assert oci.calls == want["calls"]
+        assert_catalog_calls(oci, want)
         for part in want.get("message_contains", []):
             assert part in exc.outcome.message, exc.outcome.message
         return
     assert "error" not in want, outcome
     assert oci.calls == want["calls"]
+    assert_catalog_calls(oci, want)
     for operation, request in (want.get("requests") or {}).items():
         assert_subset(request, oci.requests[operation][0], operation)
     status = dict(outcome.status)
     assert_subset(want.get("status") or {}, status, "status")
+    for absent in want.get("no_status", []):
+        assert absent not in status, status
     ready = next(c for c in status["conditions"] if c["type"] == "Ready")
     for expected, actual in zip(want.get("ready") or [], (ready["reason"], ready["message"]), strict=False):
         assert actual == expected, ready
@@ -360,6 +369,12 @@ def run_job_workflow(doc: dict[str, Any], scenario: dict[str, Any]) -> None:
     assert (outcome.requeue_after is not None) == want.get("requeue", False)
     for secret_value in want.get("hidden", []):
         assert secret_value not in repr((status, outcome.events))
+
+
+def assert_catalog_calls(oci: FakeDataScience, want: dict[str, Any]) -> None:
+    """`catalogCalls`: the shape catalog reads, `fresh` ones marked `!` (a cached miss read again)."""
+    if "catalogCalls" in want:
+        assert [name + ("!" if fresh else "") for name, _, fresh in oci.catalog_calls] == want["catalogCalls"]
 
 
 RUNNERS = {

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,9 +39,13 @@ def required_compartment(emu: Emulator, q: dict[str, str]) -> str:
 
 
 def list_records(
-    request: web.Request, listing: Listing, scope: tuple[str, str] | None = None
+    request: web.Request,
+    listing: Listing,
+    scope: tuple[str, str] | None = None,
+    keep: Callable[[dict[str, Any]], bool] | None = None,
 ) -> web.Response:
-    """The records of ``listing.kind`` whose ``scope`` field (default: the compartmentId asked) matches."""
+    """The records of ``listing.kind`` whose ``scope`` field (default: the compartmentId asked) matches
+    (and that ``keep`` accepts, for filters that are not a plain field equality)."""
     emu = emulator(request)
     q = query(request)
     field, value = scope or ("compartmentId", required_compartment(emu, q))
@@ -53,6 +57,7 @@ def list_records(
         if r.doc[field] == value
         and (listing.states is None or _state_matches(r.doc["lifecycleState"], state))
         and all(r.doc.get(k) == v for k, v in wanted.items())
+        and (keep is None or keep(r.doc))
     ]
     return page_response(docs, q, listing)
 

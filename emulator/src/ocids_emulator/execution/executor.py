@@ -16,30 +16,31 @@ import signal
 from pathlib import Path
 from typing import Any
 
+from ocids_emulator.api.data_science.shapes import provisioning_seconds
 from ocids_emulator.core.emulator import JOB, Emulator
 from ocids_emulator.core.logs import append_lines
 from ocids_emulator.core.timeutil import now_rfc3339
 from ocids_emulator.execution.artifacts import BootstrapError, command_for, find_entrypoint, unpack
 from ocids_emulator.execution.holds import RunHolds
+from ocids_emulator.execution.mounts import prepare_mounts, wrap_command
+from ocids_emulator.execution.multi_node import MultiNodeRun
+from ocids_emulator.execution.outcomes import (
+    CANCELED_DETAILS,
+    RUNNING_DETAILS,
+    STARTING_DETAILS,
+    SUCCEEDED_DETAILS,
+    exit_status,
+    failed_details,
+    signal_group,
+    timeout_details,
+)
+from ocids_emulator.execution.probes import run_startup_probe
 from ocids_emulator.execution.run_identity import bootstrap_refusal, may_push_logs, provisioning_refusal
 from ocids_emulator.store.sqlite import Record
 
 LOG = logging.getLogger(__name__)
-SUCCEEDED_DETAILS = "Job run artifact execution succeeded. Infrastructure de-provisioning."
-CANCELED_DETAILS = "Job run canceled."
 _PASSTHROUGH = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT")
 MAX_LINE = 1024 * 1024
-
-
-def failed_details(exit_code: int) -> str:
-    return f"Job run artifact execution failed with exit code {exit_code}."
-
-
-def timeout_details(minutes: int) -> str:
-    return (
-        f"Job run timed out: the artifact ran longer than maximumRuntimeInMinutes ({minutes} minutes)"
-        " and was stopped."
-    )
 
 
 class Executor:
@@ -74,9 +75,9 @@ class Executor:
             event.set()
         proc = self._procs.get(run.id)
         if proc is not None:
-            _signal_group(proc, signal.SIGTERM)
+            signal_group(proc, signal.SIGTERM)
             grace = self.emu.settings.cancel_grace_seconds
-            asyncio.get_running_loop().call_later(grace, _signal_group, proc, signal.SIGKILL)
+            asyncio.get_running_loop().call_later(grace, signal_group, proc, signal.SIGKILL)
         elif event is None:
             # Nothing executes it (e.g. lost across a restart): finish the cancel at once.
             self._finish(run, "CANCELED", CANCELED_DETAILS)
@@ -84,11 +85,15 @@ class Executor:
     async def shutdown(self) -> None:
         """Stop every child; the runs' states are settled by the restart rule on the next start."""
         for proc in list(self._procs.values()):
-            _signal_group(proc, signal.SIGKILL)
+            signal_group(proc, signal.SIGKILL)
         tasks = list(self._tasks.values())
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+    def cancel_event(self, run_id: str) -> asyncio.Event:
+        """Set when the run is canceled."""
+        return self._cancel[run_id]
 
     # one run ---------------------------------------------------------------------------------
     async def _pause(self, run_id: str, seconds: float) -> bool:
@@ -107,7 +112,7 @@ class Executor:
     async def _execute(self, run: Record) -> None:
         emu = self.emu
         try:
-            if await self._pause(run.id, emu.settings.provisioning_seconds):
+            if await self._pause(run.id, provisioning_seconds(emu, run.doc)):
                 return self._finish(run, "CANCELED", CANCELED_DETAILS)
             refusal = provisioning_refusal(emu, run)
             if refusal:
@@ -123,7 +128,9 @@ class Executor:
             if refusal:
                 return self._finish(run, "FAILED", refusal)
             simulation = run.meta.get("simulation")
-            if simulation is not None:
+            if (run.meta.get("effective") or {}).get("jobNodeConfigurationDetails") is not None:
+                await MultiNodeRun(self, run).execute()
+            elif simulation is not None:
                 await self._simulate(run, simulation)
             else:
                 await self._run_process(run)
@@ -136,8 +143,8 @@ class Executor:
             self._finish(run, "FAILED", f"Job run failed: emulator error ({type(exc).__name__}: {exc}).")
 
     async def _simulate(self, run: Record, simulation: dict[str, Any]) -> None:
-        self._progress(run, "Job run bootstrap complete. Artifact execution starting.")
-        self._progress(run, "Job run artifact execution in progress.")
+        self._progress(run, STARTING_DETAILS)
+        self._progress(run, RUNNING_DETAILS)
         if await self._pause(run.id, float(simulation["durationSeconds"])):
             return self._finish(run, "CANCELED", CANCELED_DETAILS)
         code = int(simulation["exitCode"])
@@ -147,9 +154,14 @@ class Executor:
             self._finish(run, "FAILED", failed_details(code))
 
     def _environment(self, run: Record, job: Record, artifact_name: str) -> dict[str, str]:
+        env = self.service_environment(run, job, artifact_name)
+        env.update(run.meta["effective"]["jobConfigurationDetails"].get("environmentVariables") or {})
+        return env
+
+    def service_environment(self, run: Record, job: Record, artifact_name: str) -> dict[str, str]:
+        """What OCI sets in every run (plus the emulator's PATH, HOME, ...), before the job's env vars."""
         emu = self.emu
         project = emu.tenancy.projects.get(run.doc["projectId"], {})
-        config = run.meta["effective"]["jobConfigurationDetails"]
         env = {k: os.environ[k] for k in _PASSTHROUGH if k in os.environ}
         env.update(
             {
@@ -164,8 +176,23 @@ class Executor:
                 "JOB_RUN_COMPARTMENT_OCID": run.doc["compartmentId"],
             }
         )
-        env.update(config.get("environmentVariables") or {})
         return env
+
+    def prepared_command(self, run: Record, command: list[str], folder: Path) -> list[str]:
+        """The artifact's command, started inside the run's storage mounts (if it has any)."""
+        mounts = (run.meta.get("effective") or {}).get("jobStorageMountConfigurationDetailsList") or []
+        return wrap_command(command, prepare_mounts(self.emu, mounts, folder))
+
+    def log_target(self, run: Record) -> str | None:
+        """The run's log, if its output may be pushed there."""
+        log_id = (run.doc.get("logDetails") or {}).get("logId")
+        # The run pushes its logs as itself: without `use log-content` they never arrive (as in OCI).
+        if log_id and not may_push_logs(self.emu, run, log_id):
+            return None
+        return log_id
+
+    def probe_scale(self) -> float:
+        return self.emu.settings.minute_seconds / 60.0
 
     async def _run_process(self, run: Record) -> None:
         emu = self.emu
@@ -181,7 +208,8 @@ class Executor:
         await asyncio.to_thread(unpack, artifact.filename, artifact.content, workdir)
         entry = find_entrypoint(artifact.filename, workdir, env.get("JOB_RUN_ENTRYPOINT"))
         command = command_for(entry, config.get("commandLineArguments"))
-        self._progress(run, "Job run bootstrap complete. Artifact execution starting.")
+        command = await asyncio.to_thread(self.prepared_command, run, command, folder)
+        self._progress(run, STARTING_DETAILS)
         proc = await asyncio.create_subprocess_exec(
             *command,
             cwd=str(workdir),
@@ -194,25 +222,38 @@ class Executor:
         )
         self._procs[run.id] = proc
         if self._cancel[run.id].is_set():  # canceled while the artifact was being unpacked
-            _signal_group(proc, signal.SIGTERM)
-        self._progress(run, "Job run artifact execution in progress.")
-        log_id = (run.doc.get("logDetails") or {}).get("logId")
-        # The run pushes its logs as itself: without `use log-content` they never arrive (as in OCI).
-        if log_id and not may_push_logs(emu, run, log_id):
-            log_id = None
-        pump = asyncio.get_running_loop().create_task(self._pump(proc, run.id, log_id, folder / "output.log"))
+            signal_group(proc, signal.SIGTERM)
+        probe = config.get("startupProbeDetails")
+        if not probe:
+            self._progress(run, RUNNING_DETAILS)
+        log_id = self.log_target(run)
+        pump = asyncio.get_running_loop().create_task(self.pump(proc, run.id, log_id, folder / "output.log"))
         minutes = config.get("maximumRuntimeInMinutes")
         timed_out = False
+        probe_failure: str | None = None
+
+        async def supervise() -> None:
+            nonlocal probe_failure
+            if probe:
+                probe_failure = await run_startup_probe(
+                    probe, workdir, env, lambda: proc.returncode is None, self.probe_scale()
+                )
+                if probe_failure is not None:
+                    signal_group(proc, signal.SIGKILL)
+                elif proc.returncode is None:
+                    self._progress(run, RUNNING_DETAILS)
+            await proc.wait()
+
         try:
             limit = minutes * emu.settings.minute_seconds if minutes else None
-            await asyncio.wait_for(proc.wait(), timeout=limit)
+            await asyncio.wait_for(supervise(), timeout=limit)
         except TimeoutError:
             timed_out = True
-            _signal_group(proc, signal.SIGKILL)
+            signal_group(proc, signal.SIGKILL)
             await proc.wait()
         finally:
             # The artifact's own children die with it, as they would with the job's VM.
-            _signal_group(proc, signal.SIGKILL)
+            signal_group(proc, signal.SIGKILL)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(pump), timeout=5)
             pump.cancel()
@@ -221,15 +262,18 @@ class Executor:
             self._finish(run, "CANCELED", CANCELED_DETAILS)
         elif timed_out:
             self._finish(run, "FAILED", timeout_details(int(minutes)))
+        elif probe_failure is not None:
+            self._finish(run, "FAILED", probe_failure)
         elif code == 0:
             self._finish(run, "SUCCEEDED", SUCCEEDED_DETAILS)
         else:
             # A signal death reads like a shell would report it (128 + signal number).
-            self._finish(run, "FAILED", failed_details(code if code > 0 else 128 - code))
+            self._finish(run, "FAILED", failed_details(exit_status(code)))
 
-    async def _pump(
-        self, proc: asyncio.subprocess.Process, run_id: str, log_id: str | None, path: Path
+    async def pump(
+        self, proc: asyncio.subprocess.Process, source: str, log_id: str | None, path: Path
     ) -> None:
+        """Copy a process's output to ``path`` and, as records with ``source``, to its log."""
         assert proc.stdout is not None
         with path.open("ab") as out:
             while True:
@@ -243,9 +287,4 @@ class Executor:
                 out.flush()
                 if log_id:
                     line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
-                    append_lines(self.emu, log_id, run_id, [line])
-
-
-def _signal_group(proc: asyncio.subprocess.Process, sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, sig)
+                    append_lines(self.emu, log_id, source, [line])

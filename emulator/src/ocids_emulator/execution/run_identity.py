@@ -43,7 +43,9 @@ def provisioning_refusal(emu: Emulator, run: Record) -> str | None:
     """Why the service cannot place the run in its subnet (``service datascience`` needs ``use``
     on the subnet and its VNICs where the subnet lives), or None."""
     infra = run.doc.get("jobInfrastructureConfigurationDetails") or {}
-    subnet = infra.get("subnetId")
+    # A multi-node run's subnet is its node configuration's CUSTOM_NETWORK.
+    node = (run.meta.get("effective") or {}).get("jobNodeConfigurationDetails") or {}
+    subnet = infra.get("subnetId") or (node.get("jobNetworkConfiguration") or {}).get("subnetId")
     if not subnet:
         return None
     compartment = emu.tenancy.subnets.get(subnet)
@@ -64,9 +66,12 @@ def bootstrap_refusal(emu: Emulator, run: Record) -> str | None:
     published conda environment), or None."""
     principal = run_principal(emu, run)
     effective = run.meta.get("effective") or {}
-    environment = effective.get("jobEnvironmentConfigurationDetails") or {}
-    image = environment.get("image")
-    if image:
+    environments = [effective.get("jobEnvironmentConfigurationDetails") or {}]
+    # A multi-node run pulls each node group's image.
+    node = effective.get("jobNodeConfigurationDetails") or {}
+    groups = node.get("jobNodeGroupConfigurationDetailsList") or []
+    environments += [g.get("jobEnvironmentConfigurationDetails") or {} for g in groups]
+    for image in dict.fromkeys(e["image"] for e in environments if e.get("image")):
         needs = _allowed(emu, principal, "pull_image", "repos", "read", repository_compartment(emu, image))
         if needs:
             return (

@@ -18,11 +18,12 @@ from ocids_emulator.api.object_storage.buckets import BUCKET
 from ocids_emulator.core.emulator import JOB, LOG_GROUP, LOGGING_WORK_REQUEST, RUN, WORK_REQUEST, Emulator
 from ocids_emulator.security.policies import permission_text
 
-DS, RUNS, PROJECTS, WRS = (
+DS, RUNS, PROJECTS, WRS, TARGETS = (
     "data-science-jobs",
     "data-science-job-runs",
     "data-science-projects",
     "data-science-work-requests",
+    "data-science-compute-targets",
 )
 
 # operation (SDK method name) -> (resource type, least verb); None: any authenticated principal.
@@ -39,6 +40,9 @@ OPERATIONS: dict[str, tuple[str, str] | None] = {
     "head_job_artifact": (DS, "read"),
     "get_job_artifact_content": (DS, "read"),
     "list_job_shapes": (DS, "inspect"),
+    "list_fast_launch_job_configs": (DS, "inspect"),
+    "list_compute_targets": (TARGETS, "inspect"),
+    "get_compute_target": (TARGETS, "read"),
     "list_job_runs": (RUNS, "inspect"),
     "get_job_run": (RUNS, "read"),
     "create_job_run": (RUNS, "manage"),
@@ -148,7 +152,8 @@ def _search_checks(needed: tuple[str, str], query: str) -> list[Check]:
 def referenced_checks(emu: Emulator, operation: str, doc: dict[str, Any]) -> list[Check]:
     """The caller's rights on what a create or update names (OCI checks them as the caller):
     ``read data-science-projects`` where the project is (unverified), ``use subnets`` and ``use
-    vnics`` where the subnet is, and for logging ``use log-content`` plus ``use log-groups``
+    vnics`` where the subnet is, ``use data-science-compute-targets`` where a compute target is
+    (unverified), and for logging ``use log-content`` plus ``use log-groups``
     (``manage log-groups`` with automatic log creation, which creates a log on the caller's
     behalf) where the log group is."""
     checks = []
@@ -160,12 +165,15 @@ def referenced_checks(emu: Emulator, operation: str, doc: dict[str, Any]) -> lis
         if operation == "create_job_run"
         else "jobInfrastructureConfigurationDetails"
     )
-    subnet = (
-        _str((doc.get(infra_key) or {}).get("subnetId")) if isinstance(doc.get(infra_key), dict) else None
-    )
+    infra = doc.get(infra_key)
+    infra = infra if isinstance(infra, dict) else {}
+    subnet = _str(infra.get("subnetId"))
     if subnet:
         where = emu.tenancy.subnets.get(subnet)
         checks += [Check("subnets", "use", where), Check("vnics", "use", where)]
+    target = emu.tenancy.compute_targets.get(_str(infra.get("computeTargetId")) or "")
+    if target:
+        checks.append(Check(TARGETS, "use", _str(target.get("compartmentId"))))
     checks += _log_checks(emu, operation, doc)
     return checks
 
@@ -222,6 +230,9 @@ def _path_compartment(emu: Emulator, request: web.Request) -> str | None:
         return _str(project.get("compartmentId")) if project else None
     if "subnet_id" in match:
         return emu.tenancy.subnets.get(match["subnet_id"])
+    if "compute_target_id" in match:
+        target = emu.tenancy.compute_targets.get(match["compute_target_id"])
+        return _str(target.get("compartmentId")) if target else None
     if "bucket" in match:
         bucket = next((b for b in emu.store.all(BUCKET) if b.doc.get("name") == match["bucket"]), None)
         return _str(bucket.doc.get("compartmentId")) if bucket else None

@@ -32,6 +32,7 @@ FAMILIES: dict[str, frozenset[str]] = {
             "data-science-pipelines",
             "data-science-pipeline-runs",
             "data-science-private-endpoint",
+            "data-science-compute-targets",
         }
     ),
     "logging-family": frozenset({"log-groups", "log-content", "unified-configuration"}),

@@ -12,6 +12,7 @@ import asyncio
 import concurrent.futures
 import contextvars
 import functools
+import time
 from collections.abc import Callable, Collection, Coroutine, Iterator
 from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
@@ -25,6 +26,7 @@ from ..core.job_plan import ObservedJob
 from ..core.model import JobRequest, JobUpdate, ResolvedArtifact, RunRequest, content_digest
 from ..core.phases import ACTIVE_RUN_STATES, GONE_JOB_STATES, RunState
 from ..core.run_plan import RunView
+from ..core.shape_choice import FastLaunchConfig
 from ..settings import OperatorSettings
 from . import oci_mapping as mapping
 from .oci_errors import is_not_found
@@ -34,6 +36,9 @@ T = TypeVar("T")
 S = TypeVar("S")
 P = ParamSpec("P")
 PAGE_LIMIT = 100
+# A shape missing from a cached catalog is read again, unless the catalog is this fresh: many objects
+# naming one unknown shape share a read instead of each making one.
+CATALOG_REFRESH_FLOOR_SECONDS = 5.0
 
 
 class DataScience(Protocol):
@@ -61,6 +66,17 @@ class DataScience(Protocol):
         ...
 
     async def create_job(self, request: JobRequest) -> str: ...
+
+    async def list_job_shapes(self, compartment_id: str, fresh: bool = False) -> list[str]:
+        """Names of the job shapes OCI offers the compartment (every page), cached for
+        OCIDS_SHAPE_CACHE_SECONDS; `fresh`: read again (a name missing from the cached answer)."""
+        ...
+
+    async def list_fast_launch_job_configs(
+        self, compartment_id: str, fresh: bool = False
+    ) -> list[FastLaunchConfig]:
+        """The compartment's fast launch configs (every page), cached like `list_job_shapes`."""
+        ...
 
     async def job_artifact_exists(self, job_id: str) -> bool: ...
 
@@ -139,6 +155,11 @@ class OciGateway:
         self._compartments: dict[str, str] = {}
         self._compartments_reading: dict[str, asyncio.Future[str | None]] = {}
         self._other_clients: dict[str, Any] = {}
+        # (operation, compartment) -> (when read, answer): the shape catalogs, per compartment. A
+        # gateway serves one OCI identity, so what one identity may see never answers for another.
+        self._catalogs: dict[tuple[str, str], tuple[float, Any]] = {}
+        self._catalogs_reading: dict[tuple[str, str], asyncio.Future[Any]] = {}
+        self.clock: Callable[[], float] = time.monotonic
 
     @property
     def region(self) -> str:
@@ -217,6 +238,52 @@ class OciGateway:
                 config, kwargs = self.auth.client_args(endpoint, self._settings.oci_timeout_seconds)
                 self._other_clients[service] = factory(config, **kwargs)
             return self._other_clients[service]
+
+    # Shape catalogs ---------------------------------------------------------------------------
+    async def list_job_shapes(self, compartment_id: str, fresh: bool = False) -> list[str]:
+        names: list[str] = await self._catalog("list_job_shapes", compartment_id, fresh)
+        return names
+
+    async def list_fast_launch_job_configs(
+        self, compartment_id: str, fresh: bool = False
+    ) -> list[FastLaunchConfig]:
+        configs: list[FastLaunchConfig] = await self._catalog(
+            "list_fast_launch_job_configs", compartment_id, fresh
+        )
+        return configs
+
+    async def _catalog(self, operation: str, compartment_id: str, fresh: bool) -> Any:
+        key = (operation, compartment_id)
+        cached = self._catalogs.get(key)
+        if cached is not None:
+            age = self.clock() - cached[0]
+            if age < self._settings.shape_cache_seconds and not (
+                fresh and age >= CATALOG_REFRESH_FLOOR_SECONDS
+            ):
+                return cached[1]
+        reading = self._catalogs_reading.get(key)
+        if reading is None:
+            reading = asyncio.ensure_future(self._read_catalog(operation, compartment_id))
+            self._catalogs_reading[key] = reading
+            reading.add_done_callback(lambda _: self._catalogs_reading.pop(key, None))
+        answer = await asyncio.shield(reading)
+        self._catalogs[key] = (self.clock(), answer)
+        return answer
+
+    @_off_loop
+    def _read_catalog(self, operation: str, compartment_id: str) -> Any:
+        if operation == "list_job_shapes":
+            return [str(s.name) for s in self._pages(operation, self.client.list_job_shapes, compartment_id)]
+        return [
+            FastLaunchConfig(
+                name=str(c.name),
+                shape_name=str(c.shape_name),
+                core_count=c.core_count,
+                memory_in_gbs=c.memory_in_gbs,
+                managed_egress_support=c.managed_egress_support,
+            )
+            for c in self._pages(operation, self.client.list_fast_launch_job_configs, compartment_id)
+        ]
 
     # Jobs -------------------------------------------------------------------------------------
     @_off_loop

@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import Field, StringConstraints, model_validator
+from pydantic import AfterValidator, Field, StringConstraints, model_validator
 
 from .. import shapes
 from .base import ApiModel, StatusModel
-from .markers import Enum, ExactlyOne, Rule
+from .markers import Atomic, ExactlyOne, Rule
 
 # Lengths bound every string and list: CEL cost estimates need them, and they keep a CR small.
 KubeName = Annotated[str, StringConstraints(min_length=1, max_length=253)]
@@ -36,7 +36,20 @@ ObjectStorageUri = Annotated[
         max_length=1024, pattern=r"^oci://[^/@\x00-\x1f\x7f]+@[^/\x00-\x1f\x7f]+/" + NO_CONTROL + "+$"
     ),
 ]
-ShapeName = Annotated[str, Enum(shapes.SHAPE_NAMES), StringConstraints(max_length=64)]
+ShapeName = Annotated[str, StringConstraints(max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
+CapacityReservationId = Annotated[
+    str, StringConstraints(max_length=255, pattern=r"^ocid1\.capacityreservation\.")
+]
+
+# registry[:port]/repository[/more][:tag][@sha256:<64 hex>], the reference grammar OCI's
+# OCIR_CONTAINER environment takes: a bare "busybox" is refused here rather than by CreateJob.
+_IMAGE_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+IMAGE_REFERENCE_PATTERN = (
+    rf"^[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?(?::[0-9]+)?/{_IMAGE_COMPONENT}(?:/{_IMAGE_COMPONENT})*"
+    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[0-9a-f]{64})?$"
+)
+ImageRef = Annotated[str, StringConstraints(min_length=1, max_length=512, pattern=IMAGE_REFERENCE_PATTERN)]
+ImageDigest = Annotated[str, StringConstraints(max_length=255, pattern=r"^sha256:[0-9a-f]{64}$")]
 
 DeletionPolicy = Literal["Delete", "Retain"]
 """What deleting the custom resource does in OCI: Delete removes the OCI resource, Retain leaves it."""
@@ -105,21 +118,29 @@ class EnvVar(ApiModel):
         return self
 
 
-def _flex_rules() -> tuple[Rule, ...]:
-    """CEL over the shape catalog: the API server rejects a bad OCPU/memory combination up front."""
-    flex_names = "[" + ", ".join(f"'{s.name}'" for s in shapes.FLEX_SHAPES) + "]"
+def _flex_rules(*, fast_launch: bool = False) -> tuple[Rule, ...]:
+    """CEL for what is knowable offline: the `.Flex` naming, and the ranges of the flex shapes in the
+    catalog. A shape the catalog does not know passes here; the operator asks OCI about it. With
+    `fast_launch` (the job's own infrastructure) a fast-launch flex shape may leave its size to the
+    chosen configuration."""
+    flex = f"self.shape.endsWith('{shapes.FLEX_SUFFIX}')"
+    sized = "(has(self.ocpus) && has(self.memoryInGBs))"
+    if fast_launch:
+        sized = f"({sized} || (self.fastLaunch && !has(self.ocpus) && !has(self.memoryInGBs)))"
     rules = [
         Rule(
-            rule=f"!(self.shape in {flex_names}) || (has(self.ocpus) && has(self.memoryInGBs))",
+            rule=f"!has(self.shape) || !{flex} || {sized}",
             message=shapes.flex_required_message(),
             field_path=".shape",
             reason="FieldValueRequired",
+            name="flex-needs-size",
         ),
         Rule(
-            rule=f"self.shape in {flex_names} || (!has(self.ocpus) && !has(self.memoryInGBs))",
+            rule=f"(has(self.shape) && {flex}) || (!has(self.ocpus) && !has(self.memoryInGBs))",
             message=shapes.flex_only_message(),
             field_path=".shape",
             reason="FieldValueForbidden",
+            name="fixed-forbids-size",
         ),
         Rule(
             rule="!has(self.ocpus) || !has(self.memoryInGBs) || "
@@ -133,13 +154,20 @@ def _flex_rules() -> tuple[Rule, ...]:
             message=MEMORY_FLOOR_MESSAGE,
             field_path=".memoryInGBs",
         ),
+        Rule(
+            rule="!has(self.cpuBaseline) || has(self.ocpus)",
+            message=CPU_BASELINE_MESSAGE,
+            field_path=".cpuBaseline",
+            reason="FieldValueForbidden",
+            name="baseline-needs-ocpus",
+        ),
     ]
     for s in shapes.FLEX_SHAPES:
         assert s.flex is not None
         r = s.flex
         rules.append(
             Rule(
-                rule=f"self.shape != '{s.name}' || !has(self.ocpus) || "
+                rule=f"!has(self.shape) || self.shape != '{s.name}' || !has(self.ocpus) || "
                 f"(self.ocpus >= {float(r.min_ocpus)!r} && self.ocpus <= {float(r.max_ocpus)!r})",
                 message=shapes.ocpu_range_message(s),
                 field_path=".ocpus",
@@ -147,7 +175,7 @@ def _flex_rules() -> tuple[Rule, ...]:
         )
         rules.append(
             Rule(
-                rule=f"self.shape != '{s.name}' || !has(self.memoryInGBs) || "
+                rule=f"!has(self.shape) || self.shape != '{s.name}' || !has(self.memoryInGBs) || "
                 f"(self.memoryInGBs >= {float(r.min_memory_gbs)!r} && "
                 f"self.memoryInGBs <= {float(r.max_memory_gbs)!r})",
                 message=shapes.memory_range_message(s),
@@ -157,35 +185,14 @@ def _flex_rules() -> tuple[Rule, ...]:
     return tuple(rules)
 
 
+CPU_BASELINE_MESSAGE = "cpuBaseline can only be set with ocpus (a flex shape)"
 FLEX_RULES = _flex_rules()
 
+InfrastructureType = Literal["STANDALONE", "ME_STANDALONE", "MULTI_NODE", "MANAGED_COMPUTE_CLUSTER"]
+"""OCI's jobInfrastructureType: own subnet, service-managed egress, multi-node, or a compute target."""
 
-class _Compute(ApiModel):
-    """Shape, OCPUs and memory: the part a job and a run override share, checked against the catalog."""
-
-    cel_rules = FLEX_RULES
-
-    shape: ShapeName
-    """OCI compute shape, e.g. VM.Standard.E4.Flex (flex: set ocpus and memoryInGBs) or VM.GPU.A10.1."""
-    ocpus: float | None = Field(default=None, ge=1, le=shapes.MAX_OCPUS)
-    """OCPUs of a flex shape (required with a flex shape, forbidden with a fixed one)."""
-    memory_in_gbs: float | None = Field(
-        default=None,
-        ge=1,
-        le=shapes.MAX_MEMORY_GBS,
-        validation_alias="memoryInGBs",
-        serialization_alias="memoryInGBs",
-    )
-    """Memory in GB of a flex shape, 1 to 64 GB per OCPU (required with a flex shape)."""
-
-    @model_validator(mode="after")
-    def _shape_fits(self) -> Self:
-        problems = shapes.shape_problems(self.shape, self.ocpus, self.memory_in_gbs)
-        if self.ocpus and self.memory_in_gbs and self.memory_in_gbs < self.ocpus * MIN_MEMORY_GB_PER_OCPU:
-            problems.append(MEMORY_FLOOR_MESSAGE)
-        if problems:
-            raise ValueError("; ".join(problems))
-        return self
+CpuBaseline = Literal["BASELINE_1_8", "BASELINE_1_2", "BASELINE_1_1"]
+"""A burstable instance's guaranteed share of its OCPUs (1/8, 1/2 or all)."""
 
 
 def _block_storage(default: int | None) -> Any:
@@ -198,36 +205,238 @@ def _block_storage(default: int | None) -> Any:
     )
 
 
+def _memory_field() -> Any:
+    return Field(
+        default=None,
+        ge=1,
+        le=shapes.MEMORY_LIMIT_GBS,
+        validation_alias="memoryInGBs",
+        serialization_alias="memoryInGBs",
+    )
+
+
+class _Compute(ApiModel):
+    """Shape, OCPUs, memory and CPU baseline: the part a job, a run override and a node group share,
+    checked offline as far as the shape catalog knows."""
+
+    cel_rules = FLEX_RULES
+
+    shape: ShapeName | None = None
+    """OCI compute shape, e.g. VM.Standard.E4.Flex (a name ending in .Flex: set ocpus and memoryInGBs)
+    or VM.GPU.A10.1. Any shape OCI offers in the compartment; the operator checks the name with OCI
+    before using it and reports an unknown one as Stalled."""
+    ocpus: float | None = Field(default=None, ge=1, le=shapes.OCPUS_LIMIT)
+    """OCPUs of a flex shape (required with a flex shape, forbidden with a fixed one)."""
+    memory_in_gbs: float | None = _memory_field()
+    """Memory in GB of a flex shape, 1 to 64 GB per OCPU (required with a flex shape)."""
+    cpu_baseline: CpuBaseline | None = None
+    """Burstable instance: the guaranteed share of the OCPUs, BASELINE_1_8, BASELINE_1_2 or
+    BASELINE_1_1 (only with ocpus); unset: not burstable."""
+
+    def _size_from_fast_launch(self) -> bool:
+        """Whether an unsized flex shape takes its size from a fast-launch configuration."""
+        return False
+
+    @model_validator(mode="after")
+    def _shape_fits(self) -> Self:
+        if self.shape is None:
+            problems = (
+                [] if self.ocpus is None and self.memory_in_gbs is None else [shapes.flex_only_message()]
+            )
+        else:
+            problems = shapes.shape_problems(self.shape, self.ocpus, self.memory_in_gbs)
+            if self._size_from_fast_launch() and self.ocpus is None and self.memory_in_gbs is None:
+                problems = [p for p in problems if p != shapes.flex_required_message()]
+        if self.ocpus and self.memory_in_gbs and self.memory_in_gbs < self.ocpus * MIN_MEMORY_GB_PER_OCPU:
+            problems.append(MEMORY_FLOOR_MESSAGE)
+        if self.cpu_baseline is not None and self.ocpus is None:
+            problems.append(self.cel_rule("baseline-needs-ocpus").message)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
+class ResourceRequests(ApiModel):
+    """What a run reserves on a compute target's nodes (OCI requires ocpus and memoryInGBs)."""
+
+    ocpus: float = Field(gt=0, le=shapes.OCPUS_LIMIT)
+    """OCPUs to reserve."""
+    memory_in_gbs: float = Field(
+        gt=0,
+        le=shapes.MEMORY_LIMIT_GBS,
+        validation_alias="memoryInGBs",
+        serialization_alias="memoryInGBs",
+    )
+    """Memory in GB to reserve."""
+    gpus: int | None = Field(default=None, gt=0, le=64)
+    """GPUs to reserve."""
+
+
+class ResourceLimits(ApiModel):
+    """The most a run may use on a compute target's nodes (OCI requires both fields when limits are set)."""
+
+    ocpus: float = Field(gt=0, le=shapes.OCPUS_LIMIT)
+    """OCPU limit."""
+    memory_in_gbs: float = Field(
+        gt=0,
+        le=shapes.MEMORY_LIMIT_GBS,
+        validation_alias="memoryInGBs",
+        serialization_alias="memoryInGBs",
+    )
+    """Memory limit in GB."""
+
+
+class ComputeResources(ApiModel):
+    """Requests and limits of each run on a compute target
+    (OCI: ManagedComputeClusterJobResourceConfiguration)."""
+
+    requests: ResourceRequests
+    """What each run reserves."""
+    limits: ResourceLimits | None = None
+    """The most each run may use."""
+
+
+_COMPUTE_TARGET_EXCLUSIVE = (
+    "shape",
+    "ocpus",
+    "memoryInGBs",
+    "cpuBaseline",
+    "subnetId",
+    "capacityReservationId",
+)
+
+
 class Infrastructure(_Compute):
-    """The compute the job runs on."""
+    """The compute the job runs on: a shape (set subnetId for your own network, leave it unset for the
+    service-managed egress network), a fast-launch shape, or a compute target."""
+
+    cel_rules = (
+        *_flex_rules(fast_launch=True),
+        Rule(
+            rule="has(self.shape) || self.fastLaunch || has(self.computeTargetId)",
+            message="shape is required unless fastLaunch or computeTargetId is set",
+            field_path=".shape",
+            reason="FieldValueRequired",
+            name="shape-required",
+        ),
+        Rule(
+            rule="!has(self.computeTargetId) || !("
+            + " || ".join(f"has(self.{f})" for f in _COMPUTE_TARGET_EXCLUSIVE)
+            + " || self.fastLaunch)",
+            message="computeTargetId cannot be combined with shape, ocpus, memoryInGBs, cpuBaseline, "
+            "subnetId, capacityReservationId or fastLaunch: the compute target provides the compute",
+            field_path=".computeTargetId",
+            reason="FieldValueForbidden",
+            name="compute-target-alone",
+        ),
+        Rule(
+            rule="!has(self.computeTargetId) || has(self.resources)",
+            message="resources.requests (ocpus and memoryInGBs) are required with computeTargetId: "
+            "OCI sizes each run on the compute target by them",
+            field_path=".resources",
+            reason="FieldValueRequired",
+            name="compute-target-needs-resources",
+        ),
+        Rule(
+            rule="!has(self.resources) || has(self.computeTargetId)",
+            message="resources can only be set with computeTargetId",
+            field_path=".resources",
+            reason="FieldValueForbidden",
+            name="resources-need-compute-target",
+        ),
+    )
 
     block_storage_size_in_gbs: int = _block_storage(50)
-    """Block volume size in GB, at least 50."""
+    """Block volume size in GB, at least 50 (not used on a compute target)."""
     subnet_id: SubnetId | None = None
-    """Subnet OCID: set for custom networking (STANDALONE); unset for the service-managed egress network."""
+    """Subnet OCID: set for custom networking (STANDALONE); unset for the service-managed egress network
+    (ME_STANDALONE). In a multi-node job: set, the nodes share this subnet; unset, OCI's default network."""
+    capacity_reservation_id: CapacityReservationId | None = None
+    """Run on this capacity reservation's instances."""
+    fast_launch: bool = False
+    """Run on a shape OCI keeps warm, so runs start in seconds: the operator picks one of the
+    compartment's fast-launch configurations (one for shape when shape is set, else one that fits the
+    network) and status.fastLaunchConfig names it; a flex shape may then leave ocpus and memoryInGBs
+    unset (the configuration's size). Not with computeTargetId or spec.nodes."""
+    compute_target_id: Ocid | None = None
+    """OCID of a Managed Compute Cluster to run on (MANAGED_COMPUTE_CLUSTER): the cluster provides the
+    compute, so shape, ocpus, memoryInGBs, cpuBaseline, subnetId, capacityReservationId and fastLaunch
+    stay unset; size runs with resources."""
+    resources: ComputeResources | None = None
+    """Requests and limits of each run on the compute target (only with computeTargetId)."""
+
+    def _size_from_fast_launch(self) -> bool:
+        return self.fast_launch
+
+    @model_validator(mode="after")
+    def _one_kind_of_compute(self) -> Self:
+        if self.shape is None and not self.fast_launch and self.compute_target_id is None:
+            raise ValueError(self.cel_rule("shape-required").message)
+        if self.compute_target_id is not None:
+            exclusive = (
+                self.shape,
+                self.ocpus,
+                self.memory_in_gbs,
+                self.cpu_baseline,
+                self.subnet_id,
+                self.capacity_reservation_id,
+            )
+            if any(v is not None for v in exclusive) or self.fast_launch:
+                raise ValueError(self.cel_rule("compute-target-alone").message)
+        if self.resources is not None and self.compute_target_id is None:
+            raise ValueError(self.cel_rule("resources-need-compute-target").message)
+        if self.compute_target_id is not None and self.resources is None:
+            raise ValueError(self.cel_rule("compute-target-needs-resources").message)
+        return self
 
     def with_override(self, override: InfrastructureOverride | None) -> Infrastructure:
-        """The infrastructure a run gets: shape, ocpus and memory come together from the override;
-        block storage and subnet fall back to this (the job's) value when the override leaves them unset."""
+        """The infrastructure a run gets. Shape, ocpus, memory and cpuBaseline come together from the
+        override; block storage, subnet and capacity reservation fall back to this (the job's) value
+        when the override leaves them unset. An override always names a shape, so the run uses it as
+        given: neither fast launch nor the job's compute target applies to it."""
         if override is None:
             return self
         return Infrastructure(
             shape=override.shape,
             ocpus=override.ocpus,
             memory_in_gbs=override.memory_in_gbs,
+            cpu_baseline=override.cpu_baseline,
             block_storage_size_in_gbs=override.block_storage_size_in_gbs or self.block_storage_size_in_gbs,
             subnet_id=override.subnet_id or self.subnet_id,
+            capacity_reservation_id=override.capacity_reservation_id or self.capacity_reservation_id,
         )
 
 
 class InfrastructureOverride(_Compute):
-    """Per-run compute. The shape (with its ocpus and memoryInGBs) replaces the job's; block storage
-    and subnet are taken from the TrainingJob when left unset."""
+    """Per-run compute. The shape (with its ocpus, memoryInGBs and cpuBaseline) replaces the job's;
+    block storage, subnet and capacity reservation are taken from the TrainingJob when left unset."""
 
+    shape: ShapeName
+    """OCI compute shape, e.g. VM.Standard.E4.Flex (a name ending in .Flex: set ocpus and memoryInGBs)
+    or VM.GPU.A10.1; the operator checks the name with OCI before using it."""
     block_storage_size_in_gbs: int | None = _block_storage(None)
     """Block volume size in GB, at least 50; unset: the TrainingJob's."""
     subnet_id: SubnetId | None = None
     """Subnet OCID; unset: the TrainingJob's."""
+    capacity_reservation_id: CapacityReservationId | None = None
+    """Capacity reservation OCID; unset: the TrainingJob's."""
+
+
+class NodeInfrastructure(_Compute):
+    """The compute of each node of a group. The shape (with its ocpus, memoryInGBs and cpuBaseline)
+    replaces the default; block storage is the default's when left unset."""
+
+    shape: ShapeName
+    """OCI compute shape of each node, e.g. VM.GPU.A10.2 or VM.Standard.E4.Flex (then set ocpus and
+    memoryInGBs); the operator checks the name with OCI before using it."""
+    block_storage_size_in_gbs: int | None = _block_storage(None)
+    """Block volume size in GB of each node, at least 50; unset: the default's."""
+
+    def over(self, base: NodeInfrastructure) -> NodeInfrastructure:
+        """This infrastructure with an unset block storage taken from `base`."""
+        if self.block_storage_size_in_gbs is not None:
+            return self
+        return self.model_copy(update={"block_storage_size_in_gbs": base.block_storage_size_in_gbs})
 
 
 class Conda(ApiModel):
@@ -271,16 +480,76 @@ class Conda(ApiModel):
 class Container(ApiModel):
     """A container image to run instead of a conda environment (OCI's OCIR_CONTAINER environment)."""
 
-    image: Annotated[str, StringConstraints(min_length=1, max_length=512)]
+    image: ImageRef
     """Image in OCI Container Registry, e.g. iad.ocir.io/namespace/train:1.0."""
     command: Annotated[list[Arg], Field(max_length=MAX_ARGS)] = []
     """Overrides the image's ENTRYPOINT (OCI: entrypoint)."""
     args: Annotated[list[Arg], Field(max_length=MAX_ARGS)] = []
     """Overrides the image's CMD (OCI: cmd)."""
-    image_digest: (
-        Annotated[str, StringConstraints(max_length=255, pattern=r"^sha256:[0-9a-f]{64}$")] | None
-    ) = None
+    image_digest: ImageDigest | None = None
     """Pin the image to this digest (sha256:...)."""
+    image_signature_id: Ocid | None = None
+    """OCID of the image's signature in OCI (Container Registry image signing), checked when the run
+    pulls the image."""
+
+    def with_override(self, override: ContainerOverride | None) -> Container:
+        """The container a run gets: each field the override sets replaces this (the job's) one."""
+        if override is None:
+            return self
+        return self.model_copy(update=override.model_dump(exclude_none=True))
+
+
+class ContainerOverride(ApiModel):
+    """Per-run container fields; each one set replaces the TrainingJob's (no new revision is created).
+    The TrainingJob must run a container."""
+
+    cel_rules = (
+        Rule(
+            rule="has(self.image) || has(self.command) || has(self.args) || has(self.imageDigest) || "
+            "has(self.imageSignatureId)",
+            message="container: set at least one of image, command, args, imageDigest or imageSignatureId",
+            reason="FieldValueRequired",
+            name="not-empty",
+        ),
+    )
+
+    image: ImageRef | None = None
+    """Image to run instead of the TrainingJob's."""
+    command: Annotated[list[Arg], Atomic(), Field(max_length=MAX_ARGS)] | None = None
+    """Replaces the TrainingJob's container command (the image's ENTRYPOINT)."""
+    args: Annotated[list[Arg], Atomic(), Field(max_length=MAX_ARGS)] | None = None
+    """Replaces the TrainingJob's container args (the image's CMD)."""
+    image_digest: ImageDigest | None = None
+    """Replaces the TrainingJob's image digest."""
+    image_signature_id: Ocid | None = None
+    """Replaces the TrainingJob's image signature OCID."""
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> Self:
+        if all(
+            v is None
+            for v in (self.image, self.command, self.args, self.image_digest, self.image_signature_id)
+        ):
+            raise ValueError(self.cel_rule("not-empty").message)
+        return self
+
+
+class StartupProbe(ApiModel):
+    """A command OCI runs in the job run's environment until it succeeds; the artifact counts as started
+    then. Failing it failureThreshold times fails the run."""
+
+    command: Annotated[
+        list[Annotated[str, StringConstraints(min_length=1, max_length=4000)]],
+        Atomic(),
+        Field(min_length=1, max_length=20),
+    ]
+    """Command and its arguments, e.g. ["cat", "/tmp/ready"]; exit code 0 means ready."""
+    period_in_seconds: int | None = Field(default=None, ge=1, le=3600)
+    """Seconds between attempts; unset: OCI's default."""
+    failure_threshold: int | None = Field(default=None, ge=1, le=100)
+    """Failed attempts before the run fails; unset: OCI's default."""
+    initial_delay_in_seconds: int | None = Field(default=None, ge=0, le=3600)
+    """Seconds to wait before the first attempt; unset: OCI's default."""
 
 
 class LoggingConfig(ApiModel):
@@ -392,6 +661,37 @@ class Condition(StatusModel):
     """When status last changed (RFC 3339)."""
     observed_generation: int | None = None
     """metadata.generation this condition was computed from."""
+
+
+OPERATOR_TAG_PREFIX = "ocids.io/"
+OPERATOR_TAGS_RULE = Rule(
+    rule=f"self.all(k, !k.startsWith('{OPERATOR_TAG_PREFIX}'))",
+    message=f"freeformTags keys starting with {OPERATOR_TAG_PREFIX} are the operator's own",
+    reason="FieldValueForbidden",
+)
+
+
+def _no_operator_tags(tags: dict[str, str]) -> dict[str, str]:
+    if any(k.startswith(OPERATOR_TAG_PREFIX) for k in tags):
+        raise ValueError(OPERATOR_TAGS_RULE.message)
+    return tags
+
+
+TagValue = Annotated[str, StringConstraints(max_length=256)]
+FreeformTags = Annotated[
+    dict[str, TagValue], Field(max_length=64), OPERATOR_TAGS_RULE, AfterValidator(_no_operator_tags)
+]
+"""OCI free-form tags; the ocids.io/ keys are the operator's."""
+DefinedTags = Annotated[
+    dict[
+        str,
+        Annotated[
+            dict[str, TagValue], Field(max_length=64, description="The tags of one namespace: {key: value}.")
+        ],
+    ],
+    Field(max_length=64),
+]
+"""OCI defined tags: {namespace: {key: value}}."""
 
 
 def unique_env_names(env: list[EnvVar]) -> list[EnvVar]:

@@ -12,6 +12,7 @@ from .training_job_run import TrainingJobRunSpec, TrainingJobRunStatus
 CATEGORY = "ocids"
 
 AGE = PrinterColumn("Age", ".metadata.creationTimestamp", "date")
+NODES = PrinterColumn("Nodes", ".status.nodeCount", "integer", "Nodes of a multi-node job (blank: one)")
 MESSAGE = PrinterColumn("Message", ".status.message", description="Last error or notable event", priority=1)
 
 
@@ -46,6 +47,7 @@ TRAINING_JOB = Resource(
     printer_columns=(
         PrinterColumn("Shape", ".status.shape", description="Compute shape of the current OCI job"),
         PrinterColumn("Phase", ".status.phase"),
+        NODES,
         PrinterColumn("Revision", ".status.revision", "integer", "OCI jobs created so far"),
         AGE,
         PrinterColumn("Job OCID", ".status.jobId", priority=1),
@@ -62,6 +64,7 @@ TRAINING_JOB_RUN = Resource(
     printer_columns=(
         PrinterColumn("Job", ".spec.jobRef.name"),
         PrinterColumn("Phase", ".status.phase"),
+        NODES,
         PrinterColumn("Started", ".status.timeStarted", "date"),
         PrinterColumn("Finished", ".status.timeFinished", "date"),
         PrinterColumn("Duration", ".status.duration", description="How long the artifact ran"),

@@ -19,20 +19,25 @@ from .common import (
     Condition,
     ConfigKey,
     Container,
+    DefinedTags,
     DeletionPolicy,
     Description,
     DisplayName,
     EnvVar,
+    FreeformTags,
     Infrastructure,
+    InfrastructureType,
     JobId,
     KubeName,
     LoggingConfig,
     ProjectId,
     SecretKeySelector,
+    StartupProbe,
     StorageMount,
     unique_env_names,
 )
 from .markers import Atomic, ExactlyOne, Immutable, ListMap, Rule
+from .nodes import NodeConfiguration
 
 # A ServiceAccount name (a DNS subdomain).
 ServiceAccountName = Annotated[
@@ -51,6 +56,13 @@ FileName = Annotated[str, StringConstraints(min_length=1, max_length=255, patter
 MAX_INLINE_BYTES = 224 * 1024
 
 TrainingJobPhase = Literal["Pending", "Creating", "Active", "Updating", "Failed", "Deleting"]
+
+JobType = Literal["DEFAULT", "EMPTY"]
+"""DEFAULT: OCI runs the artifact with env, args and the rest. EMPTY: OCI gets no job configuration and
+runs the container as its image and container fields say."""
+
+# Fields an EMPTY job has no place for (OCI's EmptyJobConfigurationDetails carries nothing).
+_EMPTY_JOB_UNSET = ("env", "args", "entrypoint", "conda", "maximumRuntimeInMinutes", "startupProbe")
 
 
 class InlineArtifact(ApiModel):
@@ -116,8 +128,9 @@ class Artifact(ApiModel):
 
 class TrainingJobSpec(ApiModel):
     """Desired state of an OCI Data Science job. Changing the artifact, entrypoint, conda, container, env,
-    args, maximumRuntimeInMinutes or logging creates a new OCI job (a new revision); other changes are
-    applied to the current OCI job in place."""
+    args, jobType, startupProbe, maximumRuntimeInMinutes, logging or nodes (or, in a multi-node job, the
+    infrastructure) creates a new OCI job (a new revision); other changes are applied to the current OCI
+    job in place."""
 
     cel_rules = (
         Rule(
@@ -126,6 +139,42 @@ class TrainingJobSpec(ApiModel):
             field_path=".container",
             reason="FieldValueForbidden",
             name="one-runtime",
+        ),
+        Rule(
+            rule="has(self.artifact) || has(self.container)",
+            message="artifact is required unless container is set",
+            field_path=".artifact",
+            reason="FieldValueRequired",
+            name="artifact-or-container",
+        ),
+        Rule(
+            rule="self.jobType != 'EMPTY' || has(self.nodes) || !("
+            "(has(self.env) && size(self.env) > 0) || (has(self.args) && size(self.args) > 0) || "
+            "has(self.entrypoint) || has(self.conda) || has(self.maximumRuntimeInMinutes) || "
+            "has(self.startupProbe))",
+            message="jobType EMPTY takes no "
+            + ", ".join(_EMPTY_JOB_UNSET[:-1])
+            + " or "
+            + _EMPTY_JOB_UNSET[-1],
+            field_path=".jobType",
+            reason="FieldValueForbidden",
+            name="empty-takes-nothing",
+        ),
+        Rule(
+            rule="self.jobType != 'EMPTY' || has(self.nodes) || has(self.container)",
+            message="jobType EMPTY needs container",
+            field_path=".container",
+            reason="FieldValueRequired",
+            name="empty-needs-container",
+        ),
+        Rule(
+            rule="!has(self.nodes) || "
+            "(!self.infrastructure.fastLaunch && !has(self.infrastructure.computeTargetId))",
+            message="nodes cannot be combined with infrastructure.fastLaunch or "
+            "infrastructure.computeTargetId",
+            field_path=".nodes",
+            reason="FieldValueForbidden",
+            name="nodes-on-shapes",
         ),
         Rule(
             rule="has(self.adoptJobId) == has(oldSelf.adoptJobId) && "
@@ -151,8 +200,12 @@ class TrainingJobSpec(ApiModel):
     """Name of the OCI job; default <namespace>-<name>."""
     description: Description | None = None
     """Description of the OCI job."""
-    artifact: Artifact
-    """The code to run."""
+    artifact: Artifact | None = None
+    """The code to run; optional with a container (the image then holds the code)."""
+    job_type: JobType = "DEFAULT"
+    """DEFAULT runs the artifact with env, args, entrypoint, conda, startupProbe and
+    maximumRuntimeInMinutes. EMPTY (with container only) sends OCI no job configuration: the container's
+    image, command and args say what runs, and those fields stay unset. Ignored with nodes."""
     entrypoint: Annotated[str, StringConstraints(min_length=1, max_length=1024)] | None = None
     """File to run inside an archive artifact (JOB_RUN_ENTRYPOINT), e.g. train/main.py."""
     conda: Conda | None = None
@@ -160,7 +213,14 @@ class TrainingJobSpec(ApiModel):
     container: Container | None = None
     """Container image to run (not with conda)."""
     infrastructure: Infrastructure
-    """Compute shape, size and network."""
+    """Compute shape, size and network. With nodes: the node groups' default compute, and the network
+    of all nodes."""
+    nodes: NodeConfiguration | None = None
+    """Makes this a multi-node job (OCI's MULTI_NODE): node groups whose nodes all run the artifact;
+    each node gets NODE_RANK and the other multi-node environment variables. Not with
+    infrastructure.fastLaunch or infrastructure.computeTargetId."""
+    startup_probe: StartupProbe | None = None
+    """A command OCI runs until it succeeds before the run counts as started; failing it fails the run."""
     env: Annotated[
         list[EnvVar], ListMap("name"), Field(max_length=MAX_ENV), AfterValidator(unique_env_names)
     ] = []
@@ -173,10 +233,12 @@ class TrainingJobSpec(ApiModel):
     """Where runs' output goes in OCI Logging."""
     storage_mounts: Annotated[list[StorageMount], Field(max_length=MAX_STORAGE_MOUNTS)] = []
     """Object Storage buckets or File Storage exports to mount into runs."""
-    freeform_tags: Annotated[
-        dict[str, Annotated[str, StringConstraints(max_length=256)]], Field(max_length=64)
-    ] = {}
-    """Free-form tags on the OCI job (the operator adds its own ocids.io/* tags)."""
+    freeform_tags: FreeformTags = {}
+    """Free-form tags on the OCI job. Keys starting with ocids.io/ are the operator's own tags, which it
+    adds to every job."""
+    defined_tags: DefinedTags = {}
+    """Defined tags on the OCI job: {namespace: {key: value}} (required by tenancies that enforce tag
+    namespaces); changed in place."""
     deletion_policy: DeletionPolicy = "Delete"
     """Delete: deleting the TrainingJob deletes its OCI jobs. Retain: they are left in OCI."""
     adopt_job_id: JobId | None = None
@@ -190,7 +252,35 @@ class TrainingJobSpec(ApiModel):
     def _one_runtime(self) -> Self:
         if self.conda is not None and self.container is not None:
             raise ValueError(self.cel_rule("one-runtime").message)
+        if self.artifact is None and self.container is None:
+            raise ValueError(self.cel_rule("artifact-or-container").message)
+        if self.job_type == "EMPTY" and self.nodes is None:
+            unset = (
+                self.env,
+                self.args,
+                self.entrypoint,
+                self.conda,
+                self.maximum_runtime_in_minutes,
+                self.startup_probe,
+            )
+            if any(v is not None and v != [] for v in unset):
+                raise ValueError(self.cel_rule("empty-takes-nothing").message)
+            if self.container is None:
+                raise ValueError(self.cel_rule("empty-needs-container").message)
+        if self.nodes is not None and (
+            self.infrastructure.fast_launch or self.infrastructure.compute_target_id is not None
+        ):
+            raise ValueError(self.cel_rule("nodes-on-shapes").message)
         return self
+
+    @property
+    def is_multi_node(self) -> bool:
+        return self.nodes is not None
+
+    @property
+    def total_replicas(self) -> int:
+        """Nodes a run of this job has: the groups' replicas added up, 1 for a single-node job."""
+        return self.nodes.total_replicas if self.nodes is not None else 1
 
 
 class ArtifactProvenance(StatusModel):
@@ -224,7 +314,17 @@ class TrainingJobStatus(StatusModel):
     artifact: ArtifactProvenance | None = None
     """The artifact the current OCI job holds."""
     shape: str | None = None
-    """Current shape, e.g. VM.Standard.E4.Flex (2 OCPU, 32 GB)."""
+    """Shape the current OCI job uses, e.g. VM.Standard.E4.Flex (2 OCPU, 32 GB), also when fast launch
+    picked it."""
+    infrastructure_type: InfrastructureType | None = None
+    """OCI's infrastructure type of the current OCI job: STANDALONE (own subnet), ME_STANDALONE
+    (service-managed egress network), MULTI_NODE or MANAGED_COMPUTE_CLUSTER."""
+    fast_launch_config: str | None = None
+    """Name of the fast-launch configuration the current OCI job uses (infrastructure.fastLaunch)."""
+    compute_target_id: str | None = None
+    """OCID of the compute target the current OCI job runs on."""
+    node_count: int | None = None
+    """Nodes each run has, for a multi-node job (the groups' replicas added up)."""
     console_url: str | None = None
     """The OCI job in the OCI Console."""
     cancel_requested_at: datetime | None = None

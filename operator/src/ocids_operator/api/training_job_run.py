@@ -11,17 +11,24 @@ from .base import ApiModel, KubeObject, StatusModel
 from .common import (
     MAX_ARGS,
     MAX_ENV,
+    MAX_STORAGE_MOUNTS,
     Arg,
     Condition,
+    ContainerOverride,
+    DefinedTags,
     DeletionPolicy,
     DisplayName,
     EnvVar,
+    FreeformTags,
     InfrastructureOverride,
+    InfrastructureType,
     KubeName,
     LoggingConfig,
+    StorageMount,
     unique_env_names,
 )
 from .markers import Atomic, ListMap, Rule
+from .nodes import MAX_NODE_GROUPS, NodeGroupOverride, NodeGroupStatus, unique_names
 
 TrainingJobRunPhase = Literal[
     "Pending",
@@ -68,9 +75,30 @@ class TrainingJobRunSpec(ApiModel):
     maximum_runtime_in_minutes: int | None = Field(default=None, ge=1)
     """Overrides the TrainingJob's maximum runtime."""
     infrastructure: InfrastructureOverride | None = None
-    """Overrides the TrainingJob's shape (and optionally block storage and subnet)."""
+    """Overrides the TrainingJob's shape (and optionally block storage, subnet and capacity reservation)."""
     logging: LoggingConfig | None = None
     """Replaces the TrainingJob's logging configuration."""
+    container: ContainerOverride | None = None
+    """Replaces fields of the TrainingJob's container for this run (the TrainingJob must run a
+    container); no new OCI job is created."""
+    storage_mounts: Annotated[list[StorageMount], Field(max_length=MAX_STORAGE_MOUNTS)] | None = None
+    """Storage mounts of this run, replacing the TrainingJob's (an empty list: none); unset: the
+    TrainingJob's."""
+    node_groups: (
+        Annotated[
+            list[NodeGroupOverride],
+            ListMap("name"),
+            Field(max_length=MAX_NODE_GROUPS),
+            AfterValidator(unique_names),
+        ]
+        | None
+    ) = None
+    """Changes to the TrainingJob's node groups for this run, matched by name (multi-node jobs only)."""
+    freeform_tags: FreeformTags = {}
+    """Free-form tags on the OCI job run. Keys starting with ocids.io/ are the operator's own tags,
+    which it adds to every run."""
+    defined_tags: DefinedTags = {}
+    """Defined tags on the OCI job run: {namespace: {key: value}}."""
     deletion_policy: DeletionPolicy = "Delete"
     """Delete: deleting this object cancels the OCI run if still active, then deletes it. Retain: leave it."""
 
@@ -100,6 +128,13 @@ class TrainingJobRunStatus(StatusModel):
     """OCID of the OCI job it ran from."""
     job_revision: int | None = None
     """TrainingJob revision it ran from."""
+    infrastructure_type: InfrastructureType | None = None
+    """OCI's infrastructure type of the run: STANDALONE, ME_STANDALONE, MULTI_NODE or
+    MANAGED_COMPUTE_CLUSTER."""
+    node_count: int | None = None
+    """Nodes of a multi-node run (its groups' replicas added up)."""
+    node_groups: Annotated[list[NodeGroupStatus], ListMap("name")] = []
+    """Each node group of a multi-node run, as OCI reports it."""
     lifecycle_details: str | None = None
     """OCI's lifecycleDetails, e.g. the failing exit code."""
     exit_code: int | None = None

@@ -69,6 +69,13 @@ TOKEN_EXCHANGE_FAILED = "TokenExchangeFailed"
 COMPARTMENT_NOT_ALLOWED = "CompartmentNotAllowed"
 # A job to adopt lacks its owner's consent tag: someone with OCI rights may add it.
 ADOPTION_NOT_ALLOWED = "AdoptionNotAllowed"
+# A shape (or a fast launch config fitting the spec) the compartment's ListJobShapes /
+# ListFastLaunchJobConfigs does not offer: the tenancy may gain it (a limit raised, a new region shape).
+UNKNOWN_SHAPE = "UnknownShape"
+NO_FAST_LAUNCH_CONFIG = "NoFastLaunchConfig"
+# A run's override its TrainingJob cannot take (a container override without a container, a node
+# group the job does not have): the run's spec is immutable, so it stays refused.
+INVALID_OVERRIDE = "InvalidOverride"
 RECHECKED_WHILE_STALLED = frozenset(
     {
         CREDENTIALS_REJECTED,
@@ -77,6 +84,8 @@ RECHECKED_WHILE_STALLED = frozenset(
         NOT_AUTHORIZED,
         COMPARTMENT_NOT_ALLOWED,
         ADOPTION_NOT_ALLOWED,
+        UNKNOWN_SHAPE,
+        NO_FAST_LAUNCH_CONFIG,
     }
 )
 
@@ -145,6 +154,10 @@ def classify_status(status: int | None, code: str | None, message: str, operatio
         return ErrorOutcome(
             OutcomeKind.CREDENTIALS, CREDENTIALS_REJECTED, f"{detail}; {CREDENTIALS_HINT}", status, code
         )
+    if status == 501:
+        # The endpoint does not exist in this region or realm (the SDK does not retry it either):
+        # repeating the call cannot help, so the object says so and waits for a change.
+        return ErrorOutcome(OutcomeKind.STALLED, "OCINotImplemented", detail, status, code)
     if status is None or status in (409, 412, 429) or status >= 500:
         return ErrorOutcome(OutcomeKind.RETRY, "OCIRetryableError", detail, status, code)
     if status == 404:

@@ -262,7 +262,8 @@ def policy_set(req: PolicyRequest) -> PolicySet:
             Feature.BASE,
             "manage data-science-family",
             place,
-            "create, update, cancel and delete jobs and runs; read projects and work requests",
+            "create, update, cancel and delete jobs and runs; read projects and work requests; list the "
+            "compartment's job shapes and fast launch configs (the shape check, fastLaunch)",
             "ds-policies",
         )
         if Feature.LOGGING in features:

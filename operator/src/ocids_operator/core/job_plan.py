@@ -9,9 +9,9 @@ from __future__ import annotations
 import dataclasses
 import enum
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
-from ..api import Infrastructure, TrainingJobSpec
+from ..api import ComputeResources, Infrastructure, TrainingJobSpec
 from .errors import ADOPTION_NOT_ALLOWED
 from .model import (
     TAG_CLUSTER,
@@ -23,6 +23,7 @@ from .model import (
     Template,
     changed_fields,
     job_tags,
+    num,
     template_hash,
 )
 from .phases import GONE_JOB_STATES, LIVE_JOB_STATES, JobState
@@ -49,6 +50,7 @@ class InPlace:
     infrastructure: tuple[Any, ...]
     storage_mounts: tuple[Any, ...]
     freeform_tags: tuple[tuple[str, str], ...]
+    defined_tags: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()
 
     def differences(self, other: InPlace) -> list[str]:
         return changed_fields(self, other)
@@ -75,7 +77,7 @@ class DesiredJob:
     spec: TrainingJobSpec
     ref: ObjectRef
     template: Template
-    artifact_digest: str
+    artifact_digest: str | None  # None: a container job without an artifact
 
     @property
     def template_hash(self) -> str:
@@ -86,9 +88,11 @@ class DesiredJob:
         return InPlace(
             display_name=spec.display_name or self.ref.default_display_name,
             description=spec.description,
-            infrastructure=desired_infrastructure_key(spec.infrastructure),
+            # A multi-node job's compute is in its node configuration: nothing to update in place.
+            infrastructure=() if spec.nodes else desired_infrastructure_key(spec.infrastructure),
             storage_mounts=mounts_key(mount.model_dump() for mount in spec.storage_mounts),
             freeform_tags=tuple(sorted(job_tags(spec, self.ref, revision, self.template_hash).items())),
+            defined_tags=defined_tags_key(spec.defined_tags),
         )
 
 
@@ -110,8 +114,20 @@ class JobPlan:
     retire_job_id: str | None = None
 
 
-def _num(value: float | None) -> float | None:
-    return None if value is None else float(value)
+class InfrastructureKey(NamedTuple):
+    """The job-level infrastructure as compared: the same tuple from a spec and from an OCI job."""
+
+    type: str | None
+    shape: str | None
+    ocpus: float | None
+    memory_in_gbs: float | None
+    block_storage_size_in_gbs: int | None
+    subnet_id: str | None
+    capacity_reservation_id: str | None = None
+    cpu_baseline: str | None = None
+    compute_target_id: str | None = None
+    # (requests ocpus, memory, gpus, limits ocpus, memory) of a compute target; None: none set
+    resources: tuple[Any, ...] | None = None
 
 
 def infrastructure_key(
@@ -121,24 +137,62 @@ def infrastructure_key(
     memory_in_gbs: float | None,
     block_storage_size_in_gbs: int | None,
     subnet_id: str | None,
-) -> tuple[Any, ...]:
-    """The infrastructure as compared: the same tuple from a spec and from an OCI job."""
-    return (
+    capacity_reservation_id: str | None = None,
+    cpu_baseline: str | None = None,
+    compute_target_id: str | None = None,
+    resources: tuple[Any, ...] | None = None,
+) -> InfrastructureKey:
+    return InfrastructureKey(
         infrastructure_type,
         shape,
-        _num(ocpus),
-        _num(memory_in_gbs),
+        num(ocpus),
+        num(memory_in_gbs),
         block_storage_size_in_gbs,
         subnet_id,
+        capacity_reservation_id,
+        cpu_baseline,
+        compute_target_id,
+        resources if resources is None or any(value is not None for value in resources) else None,
     )
 
 
+MANAGED_COMPUTE_CLUSTER = "MANAGED_COMPUTE_CLUSTER"
+
+
 def infrastructure_type(infra: Infrastructure) -> str:
-    """OCI's networking mode: a subnet of the user's (STANDALONE) or the managed egress one."""
+    """OCI's infrastructure type of a single-node job: a compute target's, a subnet of the user's
+    (STANDALONE), or the managed egress network (ME_STANDALONE)."""
+    if infra.compute_target_id:
+        return MANAGED_COMPUTE_CLUSTER
     return "STANDALONE" if infra.subnet_id else "ME_STANDALONE"
 
 
-def desired_infrastructure_key(infra: Infrastructure) -> tuple[Any, ...]:
+def resources_key(resources: ComputeResources | None) -> tuple[Any, ...] | None:
+    requests = resources.requests if resources else None
+    limits = resources.limits if resources else None
+    return (
+        num(requests.ocpus) if requests else None,
+        num(requests.memory_in_gbs) if requests else None,
+        requests.gpus if requests else None,
+        num(limits.ocpus) if limits else None,
+        num(limits.memory_in_gbs) if limits else None,
+    )
+
+
+def desired_infrastructure_key(infra: Infrastructure) -> InfrastructureKey:
+    """`infra` must name a shape unless it has a compute target (fast launch is resolved before)."""
+    if infra.compute_target_id:
+        # The compute target provides the compute: no shape, block storage or network is sent.
+        return infrastructure_key(
+            MANAGED_COMPUTE_CLUSTER,
+            None,
+            None,
+            None,
+            None,
+            None,
+            compute_target_id=infra.compute_target_id,
+            resources=resources_key(infra.resources),
+        )
     return infrastructure_key(
         infrastructure_type(infra),
         infra.shape,
@@ -146,6 +200,24 @@ def desired_infrastructure_key(infra: Infrastructure) -> tuple[Any, ...]:
         infra.memory_in_gbs,
         infra.block_storage_size_in_gbs,
         infra.subnet_id,
+        infra.capacity_reservation_id,
+        infra.cpu_baseline,
+    )
+
+
+# OCI's automatic tag defaults (CreatedBy, CreatedOn) land here: not the user's, never compared.
+ORACLE_TAGS_NAMESPACE = "Oracle-Tags"
+
+
+def defined_tags_key(
+    tags: Mapping[str, Mapping[str, Any]] | None,
+) -> tuple[tuple[str, tuple[tuple[str, str], ...]], ...]:
+    return tuple(
+        sorted(
+            (namespace, tuple(sorted((key, str(value)) for key, value in (values or {}).items())))
+            for namespace, values in (tags or {}).items()
+            if namespace != ORACLE_TAGS_NAMESPACE
+        )
     )
 
 
@@ -170,8 +242,11 @@ DESTINATION_PATH = MOUNT_FIELDS.index("destination_path")
 
 
 def defaults_as_observed(desired: InPlace, observed: InPlace) -> InPlace:
-    """`desired` with the mount destinationPath the spec leaves out taken from OCI, which fills in a
-    default there: comparing it would update the job forever. (Flex memory cannot be left out.)"""
+    """`desired` with what the spec leaves out and OCI fills in taken from OCI: comparing it would
+    update the job forever. A mount's destinationPath (OCI's default /mnt); a flex shape's memory
+    when only ocpus were sent (fast-launch configs may give only ocpus); a cpuBaseline of
+    BASELINE_1_1 (every OCPU: the same as none); a compute target's unset requests or limits; and
+    the defined tags when the spec sets none (UpdateJob leaves them as they are then)."""
     mounts = []
     for mount in desired.storage_mounts:
         if mount[DESTINATION_PATH] == "":
@@ -184,7 +259,33 @@ def defaults_as_observed(desired: InPlace, observed: InPlace) -> InPlace:
                 mount,
             )
         mounts.append(mount)
-    return dataclasses.replace(desired, storage_mounts=tuple(sorted(mounts)))
+    return dataclasses.replace(
+        desired,
+        infrastructure=_infrastructure_as_observed(desired.infrastructure, observed.infrastructure),
+        storage_mounts=tuple(sorted(mounts)),
+        defined_tags=desired.defined_tags or observed.defined_tags,
+    )
+
+
+def _infrastructure_as_observed(desired: tuple[Any, ...], observed: tuple[Any, ...]) -> tuple[Any, ...]:
+    if not isinstance(desired, InfrastructureKey) or not isinstance(observed, InfrastructureKey):
+        return desired
+    if (desired.type, desired.shape) != (observed.type, observed.shape):
+        return desired
+    filled = desired
+    if filled.memory_in_gbs is None and filled.ocpus is not None:
+        filled = filled._replace(memory_in_gbs=observed.memory_in_gbs)
+    if filled.cpu_baseline is None and observed.cpu_baseline == "BASELINE_1_1":
+        filled = filled._replace(cpu_baseline=observed.cpu_baseline)
+    if observed.resources is not None:
+        ours = filled.resources or (None,) * len(observed.resources)
+        filled = filled._replace(
+            resources=tuple(
+                theirs if mine is None else mine
+                for mine, theirs in zip(ours, observed.resources, strict=True)
+            )
+        )
+    return filled
 
 
 def _without_path(mount: tuple[Any, ...]) -> tuple[Any, ...]:

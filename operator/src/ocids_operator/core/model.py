@@ -16,7 +16,16 @@ from typing import Any
 
 from pydantic.alias_generators import to_camel
 
-from ..api import Conda, TrainingJobRunSpec, TrainingJobSpec
+from ..api import (
+    Conda,
+    Container,
+    InfrastructureOverride,
+    NodeGroupOverride,
+    NodeInfrastructure,
+    StartupProbe,
+    TrainingJobRunSpec,
+    TrainingJobSpec,
+)
 
 TAG_UID = "ocids.io/uid"
 TAG_NAMESPACE = "ocids.io/namespace"
@@ -74,6 +83,10 @@ def content_digest(content: bytes) -> str:
 
 def ownership_tags(ref: ObjectRef) -> dict[str, str]:
     return {TAG_UID: ref.uid, TAG_NAMESPACE: ref.namespace, TAG_NAME: ref.name, TAG_CLUSTER: ref.cluster}
+
+
+def run_tags(run: TrainingJobRunSpec, ref: ObjectRef) -> dict[str, str]:
+    return {**run.freeform_tags, **ownership_tags(ref)}
 
 
 def job_tags(spec: TrainingJobSpec, ref: ObjectRef, revision: int, template_hash: str) -> dict[str, str]:
@@ -136,20 +149,234 @@ def command_line(args: Sequence[str]) -> str | None:
     return shlex.join(args) if args else None
 
 
+# Normalized keys: the same value from a spec and from the OCI job it made --------------------------
+def num(value: float | None) -> float | None:
+    """OCI answers 2 for 2.0 and the reverse: numbers compare as floats."""
+    return None if value is None else float(value)
+
+
+@dataclasses.dataclass(frozen=True)
+class Probe:
+    """A startup probe (OCI: JobExecProbeDetails); unset fields are OCI's defaults."""
+
+    command: tuple[str, ...]
+    period_in_seconds: int | None = None
+    failure_threshold: int | None = None
+    initial_delay_in_seconds: int | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class ContainerImage:
+    """An OCIR_CONTAINER environment as sent."""
+
+    image: str
+    entrypoint: tuple[str, ...] = ()
+    cmd: tuple[str, ...] = ()
+    image_digest: str | None = None
+    image_signature_id: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class NodeCompute:
+    """A node group's MULTI_NODE infrastructure as sent (the network is the node configuration's)."""
+
+    shape: str | None
+    ocpus: float | None = None
+    memory_in_gbs: float | None = None
+    cpu_baseline: str | None = None
+    block_storage_size_in_gbs: int | None = None
+    capacity_reservation_ids: tuple[str, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class NodeGroupConfig:
+    """One node group as OCI gets it: its configuration is whole (the job's env merged with the
+    group's, the group's args or the job's), since OCI keeps no job-level configuration beside it."""
+
+    name: str
+    replicas: int
+    minimum_success_replicas: int
+    compute: NodeCompute
+    env: tuple[tuple[str, str], ...]
+    command_line_arguments: str | None
+    startup_probe: Probe | None
+    container: ContainerImage | None
+
+
+@dataclasses.dataclass(frozen=True)
+class NodeConfig:
+    """A multi-node job's (or run's) jobNodeConfigurationDetails; `subnet_id` None: DEFAULT_NETWORK."""
+
+    startup_order: str
+    maximum_runtime_in_minutes: int | None
+    subnet_id: str | None
+    groups: tuple[NodeGroupConfig, ...]
+
+    @property
+    def node_count(self) -> int:
+        return sum(group.replicas for group in self.groups)
+
+    def differences(self, other: NodeConfig | None) -> list[str]:
+        """Names (never values), e.g. nodes.startupOrder, nodes.groups[workers].env."""
+        if other is None:
+            return ["nodes"]
+        top = {
+            "startup_order": "nodes.startupOrder",
+            "maximum_runtime_in_minutes": "maximumRuntimeInMinutes",
+            "subnet_id": "infrastructure.subnetId",
+        }
+        names = [name for name in changed_fields(self, other, top) if name != "groups"]
+        ours = {group.name: group for group in self.groups}
+        theirs = {group.name: group for group in other.groups}
+        if list(ours) != list(theirs):
+            names.append("nodes.groups")
+        renamed = {"compute": "infrastructure", "command_line_arguments": "args"}
+        for name, group in ours.items():
+            if name in theirs and group != theirs[name]:
+                names += [
+                    f"nodes.groups[{name}].{field}" for field in changed_fields(group, theirs[name], renamed)
+                ]
+        return names
+
+
+def probe_of(probe: StartupProbe | None) -> Probe | None:
+    if probe is None:
+        return None
+    return Probe(
+        tuple(probe.command), probe.period_in_seconds, probe.failure_threshold, probe.initial_delay_in_seconds
+    )
+
+
+def container_of(container: Container | None) -> ContainerImage | None:
+    if container is None:
+        return None
+    return ContainerImage(
+        container.image,
+        tuple(container.command),
+        tuple(container.args),
+        container.image_digest,
+        container.image_signature_id,
+    )
+
+
+def node_compute(infra: NodeInfrastructure, capacity_reservation_id: str | None) -> NodeCompute:
+    return NodeCompute(
+        shape=infra.shape,
+        ocpus=num(infra.ocpus),
+        memory_in_gbs=num(infra.memory_in_gbs),
+        cpu_baseline=infra.cpu_baseline,
+        block_storage_size_in_gbs=infra.block_storage_size_in_gbs,
+        capacity_reservation_ids=(capacity_reservation_id,) if capacity_reservation_id else (),
+    )
+
+
+def node_config(
+    spec: TrainingJobSpec,
+    user_env: Mapping[str, str],
+    run: TrainingJobRunSpec | None = None,
+    run_user_env: Mapping[str, str] | None = None,
+) -> NodeConfig | None:
+    """The node configuration of a multi-node job (None: single-node), or of a run of it.
+
+    A run's overrides, most specific first: env run's group > run > group > job; args the same;
+    compute run's group > run's infrastructure > group > job; the run's container fields replace
+    the job's; replicas and minimumSuccessReplicas as `NodeGroup.with_override` says. A run naming a
+    group the job lacks raises ValueError (the run workflow refuses it before building a request).
+    """
+    job_nodes = spec.nodes
+    if job_nodes is None:
+        return None
+    nodes = job_nodes
+    infra = spec.infrastructure
+    subnet_id = infra.subnet_id
+    reservation = infra.capacity_reservation_id
+    max_runtime = spec.maximum_runtime_in_minutes
+    container = spec.container
+    run_groups: dict[str, NodeGroupOverride] = {}
+    if run is not None:
+        nodes = nodes.with_overrides(run.node_groups)
+        run_groups = {group.name: group for group in run.node_groups or ()}
+        if run.infrastructure is not None:
+            subnet_id = run.infrastructure.subnet_id or subnet_id
+            reservation = run.infrastructure.capacity_reservation_id or reservation
+        max_runtime = run.maximum_runtime_in_minutes or max_runtime
+        if container is not None:
+            container = container.with_override(run.container)
+    job_env = job_environment(spec, user_env)
+    job_groups = {group.name: group for group in job_nodes.groups}
+    groups = []
+    for group in nodes.groups:
+        own, override = job_groups[group.name], run_groups.get(group.name)
+        env = {**job_env, **{var.name: var.value for var in own.env}}
+        args = own.args if own.args is not None else spec.args
+        compute = group.effective_infrastructure(infra)
+        if run is not None:
+            env.update(run_user_env or {})
+            args = run.args if run.args is not None else args
+            if run.infrastructure is not None and (override is None or override.infrastructure is None):
+                compute = run_node_infrastructure(run.infrastructure, compute)
+        if override is not None:
+            env.update({var.name: var.value for var in override.env})
+            args = override.args if override.args is not None else args
+        groups.append(
+            NodeGroupConfig(
+                name=group.name,
+                replicas=group.replicas,
+                # Sent explicitly (OCI's default is every replica), so the job reads back as written.
+                minimum_success_replicas=group.minimum_success_replicas or group.replicas,
+                compute=node_compute(compute, reservation),
+                env=tuple(sorted(env.items())),
+                command_line_arguments=command_line(args),
+                startup_probe=probe_of(spec.startup_probe),
+                container=container_of(container),
+            )
+        )
+    return NodeConfig(nodes.startup_order, max_runtime, subnet_id, tuple(groups))
+
+
+def run_node_infrastructure(
+    override: InfrastructureOverride, group: NodeInfrastructure
+) -> NodeInfrastructure:
+    """A run's infrastructure override as every node's compute (block storage: the group's if unset)."""
+    return NodeInfrastructure(
+        shape=override.shape,
+        ocpus=override.ocpus,
+        memory_in_gbs=override.memory_in_gbs,
+        cpu_baseline=override.cpu_baseline,
+        block_storage_size_in_gbs=override.block_storage_size_in_gbs or group.block_storage_size_in_gbs,
+    )
+
+
 # Template: what OCI cannot change on an existing job ----------------------------------------------
+# Fields added after jobs were made with the first five: left out of the hash while unset, so an
+# upgrade of the operator does not make every existing job look changed (a new revision each).
+LATER_TEMPLATE_FIELDS = ("job_type", "startup_probe", "image_signature_id", "nodes")
+
+
 @dataclasses.dataclass(frozen=True)
 class Template:
-    """The immutable part of a job, normalized so a spec and an OCI job compare equal."""
+    """The immutable part of a job, normalized so a spec and an OCI job compare equal.
+
+    A multi-node job has no job-level configuration, environment or probe: all of it is in `nodes`.
+    """
 
     env: tuple[tuple[str, str], ...]
     command_line_arguments: str | None
     maximum_runtime_in_minutes: int | None
     container: tuple[Any, ...] | None
     logging: tuple[Any, ...] | None
+    job_type: str | None = None  # EMPTY only; DEFAULT is None
+    startup_probe: Probe | None = None
+    image_signature_id: str | None = None
+    nodes: NodeConfig | None = None
 
     def differences(self, other: Template) -> list[str]:
         """Names (never values) of the fields that differ."""
-        return changed_fields(self, other, {"command_line_arguments": "args"})
+        names = changed_fields(self, other, {"command_line_arguments": "args"})
+        if "nodes" in names and self.nodes is not None:
+            index = names.index("nodes")
+            names[index : index + 1] = self.nodes.differences(other.nodes)
+        return names
 
 
 def changed_fields(ours: Any, theirs: Any, renamed: Mapping[str, str] | None = None) -> list[str]:
@@ -170,38 +397,60 @@ def log_key(
     return (True, bool(auto), group, None if auto else log)
 
 
+def container_key(container: ContainerImage | None) -> tuple[Any, ...] | None:
+    """The first template's container (the signature is a later field of its own)."""
+    if container is None:
+        return None
+    return (container.image, container.entrypoint, container.cmd, container.image_digest)
+
+
 def desired_template(spec: TrainingJobSpec, user_env: Mapping[str, str]) -> Template:
-    container = spec.container
+    logging = (
+        log_key(
+            spec.logging.enabled,
+            spec.logging.auto_create_log,
+            spec.logging.log_group_id,
+            spec.logging.log_id,
+        )
+        if spec.logging
+        else None
+    )
+    nodes = node_config(spec, user_env)
+    if nodes is not None:
+        return Template(
+            env=(),
+            command_line_arguments=None,
+            maximum_runtime_in_minutes=None,
+            container=None,
+            logging=logging,
+            nodes=nodes,
+        )
+    container = container_of(spec.container)
     return Template(
         env=tuple(sorted(job_environment(spec, user_env).items())),
         command_line_arguments=command_line(spec.args),
         maximum_runtime_in_minutes=spec.maximum_runtime_in_minutes,
-        container=(
-            (container.image, tuple(container.command), tuple(container.args), container.image_digest)
-            if container
-            else None
-        ),
-        logging=(
-            log_key(
-                spec.logging.enabled,
-                spec.logging.auto_create_log,
-                spec.logging.log_group_id,
-                spec.logging.log_id,
-            )
-            if spec.logging
-            else None
-        ),
+        container=container_key(container),
+        logging=logging,
+        job_type="EMPTY" if spec.job_type == "EMPTY" else None,
+        startup_probe=probe_of(spec.startup_probe),
+        image_signature_id=container.image_signature_id if container else None,
     )
 
 
-def template_hash(template: Template, artifact_digest: str) -> str:
+def template_hash(template: Template, artifact_digest: str | None) -> str:
     """A short stable hash of the template and artifact, stored only as the OCI job's tag.
 
     Secret values are inside `template.env`. The hash stays off the Kubernetes object: anyone who
     can read a TrainingJob sees every other input, so the hash would let them test guesses of a
     secret offline. OCI readers gain nothing from it: the job's env values are visible to them.
+    `artifact_digest` None: a container job without an artifact.
     """
-    payload = json.dumps([dataclasses.asdict(template), artifact_digest], sort_keys=True, default=list)
+    fields = dataclasses.asdict(template)
+    for name in LATER_TEMPLATE_FIELDS:
+        if fields[name] is None:
+            del fields[name]
+    payload = json.dumps([fields, artifact_digest], sort_keys=True, default=list)
     return hashlib.sha256(payload.encode()).hexdigest()[:32]
 
 

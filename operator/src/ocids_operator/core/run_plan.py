@@ -77,6 +77,9 @@ class RunView:
     log_group_id: str | None = None
     log_id: str | None = None
     tags: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    # (name, lifecycleState, lifecycleDetails) per node group of a multi-node run, as GET JobRun
+    # reports them; empty when not known (a JobRunSummary carries none) and for a single-node run.
+    node_groups: tuple[tuple[str, str, str | None], ...] = ()
 
     @property
     def state(self) -> RunState | None:

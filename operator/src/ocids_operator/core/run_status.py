@@ -7,7 +7,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from ..api import RunLogs, TrainingJobRunStatus
+from ..api import NodeGroupStatus, RunLogs, TrainingJobRunStatus
 from . import conditions as cond
 from . import links
 from .phases import TERMINAL_RUN_PHASES, WARNING_RUN_PHASES, RunPhase, RunState
@@ -104,6 +104,13 @@ def run_status(
         fields["duration"] = human_duration(shown_for)
     if view.log_group_id:
         fields["logs"] = run_logs(view, region)
+    if view.node_groups:  # a multi-node run read with a GET (summaries carry none)
+        fields["node_groups"] = [
+            NodeGroupStatus(
+                name=name, lifecycle_state=state, **({"lifecycle_details": details} if details else {})
+            )
+            for name, state, details in view.node_groups
+        ]
     if generation is not None:
         fields["observed_generation"] = generation
     fields["conditions"] = cond.merge_conditions(

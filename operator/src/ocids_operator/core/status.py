@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+from pydantic.alias_generators import to_camel
 
 from .. import shapes
 from ..api import ArtifactProvenance, StatusModel, TrainingJobSpec, TrainingJobStatus
@@ -26,9 +29,37 @@ def artifact_provenance(artifact: ResolvedArtifact) -> ArtifactProvenance:
     return provenance.model_copy(update={"url": artifact.url}) if artifact.url else provenance
 
 
-def shape_summary(spec: TrainingJobSpec) -> str:
+def shape_summary(spec: TrainingJobSpec) -> str | None:
+    """The shape the job runs on (a fastLaunch spec arrives with its config's shape filled in); a
+    multi-node job shows its default shape; a compute target's nodes have none of their own."""
     infra = spec.infrastructure
+    if not infra.shape:
+        return None
     return shapes.describe(infra.shape, infra.ocpus, infra.memory_in_gbs)
+
+
+class InfrastructureType(enum.StrEnum):
+    """OCI's jobInfrastructureType of what the spec asks for."""
+
+    STANDALONE = "STANDALONE"
+    ME_STANDALONE = "ME_STANDALONE"
+    MULTI_NODE = "MULTI_NODE"
+    MANAGED_COMPUTE_CLUSTER = "MANAGED_COMPUTE_CLUSTER"
+
+
+def infrastructure_type(spec: TrainingJobSpec, subnet_id: str | None = None) -> InfrastructureType:
+    """`subnet_id`: a run's own subnet override, if any."""
+    if spec.nodes is not None:
+        return InfrastructureType.MULTI_NODE
+    if spec.infrastructure.compute_target_id:
+        return InfrastructureType.MANAGED_COMPUTE_CLUSTER
+    if subnet_id or spec.infrastructure.subnet_id:
+        return InfrastructureType.STANDALONE
+    return InfrastructureType.ME_STANDALONE
+
+
+def job_node_count(spec: TrainingJobSpec) -> int | None:
+    return None if spec.nodes is None else sum(group.replicas for group in spec.nodes.groups)
 
 
 def job_status(
@@ -45,13 +76,15 @@ def job_status(
     generation: int | None,
     now: str,
     source_problem: tuple[str, str] | None = None,
+    fast_launch_config: str | None = None,
 ) -> StatusPatch[TrainingJobStatus]:
     """Status once an OCI job exists: Active (Ready) or still Creating (Reconciling).
 
     `reason` names the last thing done (Created, UpdatedInPlace, ...); the message always says
     where the OCI job is now, so a Ready condition never reads like work still in flight.
     `artifact` None: its source could not be read (`source_problem`: reason, message), so the
-    provenance stays as it was and the ArtifactSourceAvailable condition says why.
+    provenance stays as it was and the ArtifactSourceAvailable condition says why (or the spec has
+    none). `fast_launch_config`: the config a fastLaunch spec was given its shape by.
     """
     health = cond.Health.READY if active else cond.Health.PROGRESSING
     message = job_state_message(job_id, revision, active)
@@ -67,6 +100,14 @@ def job_status(
         )
         conditions = cond.merge_conditions(conditions, [source], generation, now)
     fields: dict[str, Any] = {} if artifact is None else {"artifact": artifact_provenance(artifact)}
+    for name, value in (
+        ("fast_launch_config", fast_launch_config),
+        ("compute_target_id", spec.infrastructure.compute_target_id),
+        ("node_count", job_node_count(spec)),
+    ):
+        # None clears what an earlier spec set (e.g. fastLaunch turned off).
+        if value is not None or to_camel(name) in (previous or {}):
+            fields[name] = value
     return StatusPatch(
         TrainingJobStatus(
             phase=phase.value,
@@ -74,6 +115,7 @@ def job_status(
             revision=revision,
             retired_job_ids=list(retired_job_ids),
             shape=shape_summary(spec),
+            infrastructure_type=infrastructure_type(spec).value,
             console_url=links.job_console_url(job_id, region),
             observed_generation=generation,
             message=message,

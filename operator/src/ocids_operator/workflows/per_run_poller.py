@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 
 from ..adapters.oci_identities import OPERATOR, IdentityKey
-from .run_poller import SETTLE_SECONDS, RunPoller, TrackedRun, next_interval
+from .run_poller import SETTLE_SECONDS, RunPoller, TrackedRun, has_news, next_interval
 
 
 class PerRunPoller(RunPoller):
@@ -55,11 +55,7 @@ class PerRunPoller(RunPoller):
         except Exception as exc:
             self._failed(run_id, f"reading OCI job run {run_id} failed: {type(exc).__name__}: {exc}")
             return
-        changed = (view.lifecycle_state, view.lifecycle_details) != (
-            run.lifecycle_state,
-            run.lifecycle_details,
-        )
-        if changed or (view.log_id is not None and not run.logs_known):
+        if has_news(run, view):
             await self._apply_safely(run_id, view)
         self.last_cycle = self._clock()
         self.cycles += 1

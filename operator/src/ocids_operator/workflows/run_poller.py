@@ -42,6 +42,7 @@ __all__ = [
     "RunPoller",
     "TickPlan",
     "TrackedRun",
+    "has_news",
     "next_delay",
     "next_interval",
     "plan_tick",
@@ -89,6 +90,10 @@ class TrackedRun:
     get_denied: bool = False
     # Whose OCI identity created the run, and lists and reads it.
     identity: IdentityKey = OPERATOR
+    # A multi-node run: summaries carry no node groups, so each change a list shows is read with a GET.
+    multi_node: bool = False
+    # Its node groups as last written (name, state, details), to tell a GET with news from one without.
+    node_groups: tuple[Any, ...] = ()
 
     @property
     def involved(self) -> dict[str, Any]:
@@ -103,10 +108,11 @@ class TickPlan:
     fetch: tuple[str, ...]  # runs that need one GET (left the lists, or logs not known yet)
 
 
-def _news(run: TrackedRun, view: RunView) -> bool:
+def has_news(run: TrackedRun, view: RunView) -> bool:
     """Whether a read run differs from what its status already says."""
     changed = (view.lifecycle_state, view.lifecycle_details) != (run.lifecycle_state, run.lifecycle_details)
-    return changed or bool(view.log_id and not run.logs_known)
+    groups_changed = bool(view.node_groups) and tuple(view.node_groups) != run.node_groups
+    return changed or groups_changed or bool(view.log_id and not run.logs_known)
 
 
 def plan_tick(tracked: Mapping[str, TrackedRun], listed: Mapping[str, RunView], cutoff: float) -> TickPlan:
@@ -131,6 +137,8 @@ def plan_tick(tracked: Mapping[str, TrackedRun], listed: Mapping[str, RunView], 
         awaiting_logs = run.expects_logs and not run.logs_known
         if changed and awaiting_logs and view.lifecycle_state != run.lifecycle_state:
             fetch.append(run_id)  # a summary carries no logDetails: read the run once per state change
+        elif changed and run.multi_node:
+            fetch.append(run_id)  # nor node groups: a multi-node run is read on each change
         elif changed:
             updates.append((run_id, view))
     return TickPlan(tuple(updates), tuple(fetch))
@@ -192,6 +200,7 @@ class RunPoller:
             run.lifecycle_state, run.lifecycle_details = old.lifecycle_state, old.lifecycle_details
             run.logs_known = run.logs_known or old.logs_known
             run.get_denied = run.get_denied or old.get_denied
+            run.node_groups = run.node_groups or old.node_groups
             run.time_created = old.time_created or run.time_created  # may be OCI's own, finer than status
         self._runs[run.run_id] = run
         metrics.TRACKED_RUNS.set(len(self._runs))
@@ -352,7 +361,7 @@ class RunPoller:
             # One run OCI cannot answer for right now must not hold back the others' updates.
             self._failed(run_id, f"reading OCI job run {run_id} failed: {type(exc).__name__}: {exc}")
             return
-        if run is not None and not _news(run, job_run):  # a lone run is read, not listed: no write
+        if run is not None and not has_news(run, job_run):  # a lone run is read, not listed: no write
             run.failures, run.retry_at = 0, 0.0
             run.time_created = job_run.time_accepted or run.time_created
             return
@@ -428,6 +437,7 @@ class RunPoller:
         run.failures, run.retry_at = 0, 0.0
         run.lifecycle_state, run.lifecycle_details = view.lifecycle_state, view.lifecycle_details
         run.logs_known = run.logs_known or bool(view.log_id)
+        run.node_groups = tuple(view.node_groups) or run.node_groups
         run.time_created = view.time_accepted or run.time_created  # OCI's, to the millisecond
         run.status = {**run.status, **status}
         event = phase_event(old_phase, view)

@@ -20,7 +20,7 @@ from ..core.phases import JobState, RunState
 from ..core.run_plan import RunView, active_run_ids
 from ..core.status import job_status, recorded_job_status
 from ..runtime import Runtime
-from . import tenancy
+from . import shape_gate, tenancy
 from .crash_point import crash_after
 from .inputs import object_ref, parse_spec, resolve_artifact, resolve_env, source_url
 from .job_deletion import delete_jobs
@@ -28,6 +28,12 @@ from .outcome import Outcome, ProgressMade
 
 MAX_STEPS = 5
 ADOPTED_DIFFERS = "adopted-template-differs"
+# The artifact digest of a job without one (a container job may have none): part of the template hash.
+NO_ARTIFACT = ""
+# Plan steps that send the job's shapes to OCI: each waits for the shape gate.
+SENDS_SHAPES = frozenset(
+    {JobAction.CREATE, JobAction.RECREATE, JobAction.NEW_REVISION, JobAction.ADOPT, JobAction.UPDATE}
+)
 
 
 async def reconcile(rt: Runtime, body: Mapping[str, Any]) -> Outcome:
@@ -36,6 +42,8 @@ async def reconcile(rt: Runtime, body: Mapping[str, Any]) -> Outcome:
     status = dict(body.get("status") or {})
     generation = body["metadata"].get("generation")
     await tenancy.admit_job(rt, ref.namespace, spec, status)  # before any input is read or OCI written
+    # After the tenancy gate: a compartment the namespace was not granted is never asked for shapes.
+    spec, fast_launch_config = await shape_gate.with_fast_launch(rt, spec)
 
     user_env = await resolve_env(rt.kube, ref.namespace, spec.env)
     source = await _artifact_source(rt, spec, ref.namespace, status)
@@ -73,6 +81,7 @@ async def reconcile(rt: Runtime, body: Mapping[str, Any]) -> Outcome:
         previous=status,
         generation=generation,
         now=cond.now_rfc3339(),
+        fast_launch_config=fast_launch_config,
     )
     if active:
         return Outcome(result, events)
@@ -91,6 +100,8 @@ class Progress:
     # The Ready condition's reason names the last thing done (Created, UpdatedInPlace, NewRevision,
     # JobRecreated, Adopted), so drift repairs stay visible in the conditions, not only in Events.
     reason: str = "Active"
+    # The spec's shapes passed the shape gate in this reconcile (checked once, before the first write).
+    shapes_checked: bool = False
 
 
 async def _converge(
@@ -114,6 +125,9 @@ async def _converge(
             # GetJob answers 404 for a while after CreateJob (eventual consistency), while ListJobs
             # already shows the job: not gone, so not re-created (which would orphan it).
             return False
+        if plan.action in SENDS_SHAPES and not progress.shapes_checked:
+            await shape_gate.check_job(rt, spec)
+            progress.shapes_checked = True
         if plan.action in (JobAction.CREATE, JobAction.RECREATE, JobAction.NEW_REVISION):
             source.content()  # never a job that could not get its artifact
             job_id = await _ensure_job(rt, desired, plan, user_env)
@@ -154,6 +168,8 @@ async def _observe(rt: Runtime, desired: DesiredJob, state: JobRecord) -> Observ
     job = await rt.oci.get_job(job_id)
     if job is None or state.job_id is not None:
         return job
+    if desired.spec.artifact is None:  # nothing of ours to compare an adopted artifact with
+        return dataclasses.replace(job, artifact_digest=NO_ARTIFACT)
     # Adoption: compare the adopted job's artifact bytes with ours.
     digest = await rt.oci.job_artifact_digest(job.id, rt.settings.artifact_max_bytes)
     return dataclasses.replace(job, artifact_digest=digest)
@@ -181,9 +197,13 @@ async def _ensure_job(rt: Runtime, desired: DesiredJob, plan: JobPlan, user_env:
 
 
 async def _ensure_artifact(rt: Runtime, job_id: str, source: ArtifactSource) -> None:
+    if source.none:  # a container job without an artifact: OCI makes it ACTIVE without one
+        return
     if await rt.oci.job_artifact_exists(job_id):
         return
-    await rt.oci.upload_job_artifact(job_id, source.content())
+    content = source.content()
+    assert content is not None
+    await rt.oci.upload_job_artifact(job_id, content)
 
 
 # The source is gone or no longer readable (an expired PAR, an object removed by a lifecycle rule).
@@ -198,8 +218,11 @@ class ArtifactSource:
     artifact: model.ResolvedArtifact | None
     digest: str
     problem: ErrorOutcome | None = None
+    none: bool = False  # the spec has no artifact (a container job)
 
-    def content(self) -> model.ResolvedArtifact:
+    def content(self) -> model.ResolvedArtifact | None:
+        if self.none:
+            return None
         if self.artifact is None:
             assert self.problem is not None
             raise ReconcileError(self.problem)
@@ -212,6 +235,8 @@ async def _artifact_source(
     """The spec's artifact. Once an OCI job holds it, a source that went away does not stall the
     job: the job still works, so it stays Active and resynced on the digest it was made with, and
     only what needs the bytes (a new revision) waits for the source."""
+    if spec.artifact is None:
+        return ArtifactSource(None, NO_ARTIFACT, none=True)
     try:
         artifact = await resolve_artifact(
             rt.kube,

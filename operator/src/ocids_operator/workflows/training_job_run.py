@@ -13,6 +13,7 @@ from ..core import model
 from ..core.deletion_plan import RETAINED, TAG_RETAINED
 from ..core.kinds import TRAINING_JOB_KIND
 from ..core.phases import ACTIVE_RUN_STATES, GONE_JOB_STATES, RunPhase, RunState
+from ..core.run_overrides import node_count, override_refusal
 from ..core.run_plan import (
     LOST_RUN_REASON,
     CreateAction,
@@ -26,10 +27,11 @@ from ..core.run_plan import (
     plan_run,
 )
 from ..core.run_status import lost_run_status, pending_status, run_status
+from ..core.status import infrastructure_type
 from ..core.status_patch import StatusPatch
 from ..core.times import parse_time
 from ..runtime import Runtime
-from . import tenancy
+from . import shape_gate, tenancy
 from .crash_point import crash_after
 from .inputs import object_ref, parse_spec, resolve_env
 from .outcome import Outcome
@@ -95,6 +97,9 @@ def track(
             lifecycle_details=status.get("lifecycleDetails"),
             logs_known=bool((status.get("logs") or {}).get("logId")),
             expects_logs=expects_logs(body.get("spec") or {}, job),
+            # Only a GET shows node groups: a multi-node run (status.nodeCount, written at creation)
+            # is read on each change its list shows.
+            multi_node=bool(status.get("nodeCount")),
             identity=rt.identity,
         )
     )
@@ -147,7 +152,11 @@ async def reconcile(rt: Runtime, body: Mapping[str, Any]) -> tuple[Outcome, list
 
     assert job is not None
     job_spec: TrainingJobSpec = parse_spec(TrainingJobSpec, job.get("spec") or {})
+    refusal = override_refusal(spec, job_spec, spec.job_ref.name)  # no OCI call for what cannot be run
+    if refusal is not None:
+        raise refusal
     await tenancy.admit_run(rt, namespace, spec, job_spec)  # before anything is written to OCI
+    await shape_gate.check_run(rt, spec, job_spec)  # after the tenancy gate: no read of a refused compartment
     job_status = job.get("status") or {}
     job_id: str = job_status["jobId"]
     ref = object_ref(body, rt.settings.cluster_name)
@@ -194,7 +203,13 @@ async def reconcile(rt: Runtime, body: Mapping[str, Any]) -> tuple[Outcome, list
         crash_after(rt.settings, "create_job_run")
         events.append(("Normal", "Created", f"created OCI job run {view.id} of {job_id}"))
     result = run_status(view, rt.region, status, generation, cond.now_rfc3339())
-    result = result.with_fields(job_id=view.job_id or job_id, message=None)
+    override_subnet = spec.infrastructure.subnet_id if spec.infrastructure is not None else None
+    result = result.with_fields(
+        job_id=view.job_id or job_id,
+        message=None,
+        infrastructure_type=infrastructure_type(job_spec, override_subnet).value,
+        node_count=node_count(spec, job_spec),
+    )
     if view.job_id in (None, job_id):
         result = result.with_fields(job_revision=job_status.get("revision"))
     # Written before the poller follows the run, so the poller's later phases land after it.

@@ -1,11 +1,13 @@
 """OCI Data Science (``/20190101``): jobs, their artifacts and deletion, job runs, work requests,
-projects and job shapes. Multi-node jobs (jobNodeConfigurationDetails) are stored as sent."""
+projects, job shapes, fast-launch configs and compute targets. Multi-node jobs
+(jobNodeConfigurationDetails) are stored as sent."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
 from ocids_emulator.api.data_science import (
+    compute_targets,
     job_artifacts,
     job_deletion,
     job_runs,
@@ -25,4 +27,5 @@ def routes() -> list[web.RouteDef]:
         *work_requests.routes(),
         *projects.routes(),
         *shapes.routes(),
+        *compute_targets.routes(),
     ]

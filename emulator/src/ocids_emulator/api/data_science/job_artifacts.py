@@ -9,13 +9,14 @@ import re
 from aiohttp import web
 
 from ocids_emulator.api.data_science.jobs import live_job
-from ocids_emulator.api.httpio import emulator
+from ocids_emulator.api.httpio import emulator, json_response
 from ocids_emulator.config import content_md5
 from ocids_emulator.core.emulator import JOB, new_etag
-from ocids_emulator.core.errors import conflict, incorrect_state, invalid, not_found
+from ocids_emulator.core.errors import ApiError, conflict, incorrect_state, invalid, not_found
 from ocids_emulator.core.timeutil import http_date, now_rfc3339, parse_rfc3339
 from ocids_emulator.store.sqlite import Artifact
 
+_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
 _FILENAME = re.compile(r"""filename\*?=(?:UTF-8'')?"?([^";]+)"?""", re.IGNORECASE)
 
 
@@ -81,12 +82,65 @@ async def head_job_artifact(request: web.Request) -> web.Response:
     return web.Response(status=200, headers=headers)
 
 
+def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """The inclusive (first, last) byte a ``range`` header asks for, None for the whole content.
+    OCI supports a single range (RFC 7233 2.1): anything else is 400 InvalidParameter (unverified);
+    a range past the end is 416 with ``content-range: bytes */size``."""
+    if header is None:
+        return None
+    match = _RANGE.fullmatch(header.strip())
+    if match is None or match.group(1) == match.group(2) == "":
+        raise invalid(f"range {header!r} must be one byte range (RFC 7233), e.g. bytes=0-99 or bytes=-100")
+    first, last = match.group(1), match.group(2)
+    if first == "":
+        suffix = int(last)
+        if suffix == 0 or size == 0:
+            raise _unsatisfiable(header, size)
+        return max(0, size - suffix), size - 1
+    start = int(first)
+    end = size - 1 if last == "" else min(int(last), size - 1)
+    if last != "" and int(last) < start:
+        raise invalid(f"range {header!r}: the last byte is before the first")
+    if start >= size:
+        raise _unsatisfiable(header, size)
+    return start, end
+
+
+class RangeNotSatisfiable(ApiError):
+    def __init__(self, message: str, size: int) -> None:
+        super().__init__(416, "InvalidRange", message)
+        self.size = size
+
+
+def _unsatisfiable(header: str, size: int) -> RangeNotSatisfiable:
+    return RangeNotSatisfiable(f"range {header!r} is not satisfiable: the artifact has {size} bytes", size)
+
+
 async def get_job_artifact_content(request: web.Request) -> web.Response:
     artifact = _stored_artifact(request, with_content=True)
-    headers = _artifact_headers(artifact, len(artifact.content))
+    size = len(artifact.content)
+    headers = _artifact_headers(artifact, size)
     del headers["content-length"]
+    headers["accept-ranges"] = "bytes"
+    try:
+        wanted = byte_range(request.headers.get("range"), size)
+    except RangeNotSatisfiable as exc:
+        return json_response(
+            {"code": exc.code, "message": exc.message},
+            status=416,
+            headers={"content-range": f"bytes */{exc.size}"},
+        )
+    if wanted is None:
+        return web.Response(
+            status=200, body=artifact.content, headers=headers, content_type="application/octet-stream"
+        )
+    first, last = wanted
+    headers["content-range"] = f"bytes {first}-{last}/{size}"
     return web.Response(
-        status=200, body=artifact.content, headers=headers, content_type="application/octet-stream"
+        status=206,
+        body=artifact.content[first : last + 1],
+        headers=headers,
+        content_type="application/octet-stream",
     )
 
 

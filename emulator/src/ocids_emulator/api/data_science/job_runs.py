@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+import functools
 
 from aiohttp import web
 
 from ocids_emulator.api.data_science import validation
 from ocids_emulator.api.data_science.common import change_compartment, read_create
 from ocids_emulator.api.data_science.defaults import with_defaults
+from ocids_emulator.api.data_science.run_effective import check_env_size, effective_configuration, simulations
+from ocids_emulator.api.data_science.validation_nodes import network_subnet, node_groups
 from ocids_emulator.api.httpio import created_by, emulator, json_body, json_response
 from ocids_emulator.api.listing import Listing, list_records
-from ocids_emulator.core.emulator import ACTIVE_RUN_STATES, JOB, RUN, Emulator, Simulation
-from ocids_emulator.core.errors import incorrect_state, invalid, limit_exceeded
+from ocids_emulator.core.emulator import ACTIVE_RUN_STATES, JOB, RUN, Emulator
+from ocids_emulator.core.errors import incorrect_state, limit_exceeded
 from ocids_emulator.core.logs import new_log
 from ocids_emulator.core.timeutil import now_rfc3339
 from ocids_emulator.store.sqlite import Record
@@ -51,66 +53,31 @@ RUNS = Listing(
     time_field="timeAccepted",
     summary_fields=SUMMARY_FIELDS,
 )
-SIMULATE_VAR = "OCIDS_EMULATOR_SIMULATE"
 
 
 def run_response(record: Record, status: int = 200) -> web.Response:
     return json_response(record.doc, status=status, etag=record.meta["etag"])
 
 
-def effective_configuration(job: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
-    """What the run really gets: job settings with the run's override blocks applied."""
-    base = dict(job.get("jobConfigurationDetails") or {"jobType": "DEFAULT"})
-    override = body.get("jobConfigurationOverrideDetails") or {}
-    env = {**(base.get("environmentVariables") or {}), **(override.get("environmentVariables") or {})}
-    config = {**base, **{k: v for k, v in override.items() if v is not None}, "environmentVariables": env}
-    return {
-        "jobConfigurationDetails": config,
-        "jobInfrastructureConfigurationDetails": body.get("jobInfrastructureConfigurationOverrideDetails")
-        or job.get("jobInfrastructureConfigurationDetails"),
-        "jobEnvironmentConfigurationDetails": body.get("jobEnvironmentConfigurationOverrideDetails")
-        or job.get("jobEnvironmentConfigurationDetails"),
-        "jobLogConfigurationDetails": body.get("jobLogConfigurationOverrideDetails")
-        or job.get("jobLogConfigurationDetails"),
-    }
-
-
-def choose_simulation(emu: Emulator, effective: dict[str, Any]) -> Simulation | None:
-    raw = effective["jobConfigurationDetails"]["environmentVariables"].get(SIMULATE_VAR)
-    if raw is not None:
-        try:
-            return Simulation.parse(raw)
-        except ValueError:
-            raise invalid(
-                f"environmentVariables.{SIMULATE_VAR} must be DURATION_SECONDS[:EXIT_CODE]"
-            ) from None
-    if emu.settings.simulated is not None:
-        return emu.settings.simulated
-    if effective["jobEnvironmentConfigurationDetails"] is not None:
-        return emu.settings.container_default
-    return None
-
-
 async def create_job_run(request: web.Request) -> web.Response:
     emu = emulator(request)
-    sent, token, replayed = await read_create(request, "create_job_run", RUN, validation.check_create_run)
+    catalog = validation.Catalog.of(emu)
+    check = functools.partial(validation.check_create_run, catalog=catalog)
+    sent, token, replayed = await read_create(request, "create_job_run", RUN, check)
     if replayed:
         return run_response(replayed)
-    body = with_defaults(sent)
+    emu.check_subnet({"subnetId": network_subnet(sent.get("jobNodeConfigurationOverrideDetails"))})
+    body = with_defaults(sent, catalog.shapes)
     job = emu.require(JOB, body["jobId"], allow_deleted=False)
     if job.doc["lifecycleState"] != "ACTIVE":
         raise incorrect_state(f"Job {job.id} is {job.doc['lifecycleState']}; runs need an ACTIVE job")
+    validation.check_run_fits_job(body, job.doc)
     effective = effective_configuration(job.doc, body)
-    env = effective["jobConfigurationDetails"]["environmentVariables"]
-    if validation.env_chars(env) > validation.MAX_ENV_CHARS:
-        raise invalid(
-            f"environmentVariables of the job and the run exceed {validation.MAX_ENV_CHARS} characters"
-            " together"
-        )
+    check_env_size(effective)
     cap = emu.faults.max_active_runs
     if cap is not None and emu.active_run_count() >= cap:
         raise limit_exceeded(f"The limit of {cap} concurrently active job runs is reached")
-    simulation = choose_simulation(emu, effective)
+    simulated = simulations(emu, effective)
     now = now_rfc3339()
     run_id = emu.new_id("datasciencejobrun")
     display_name = body.get("displayName") or f"jobrun{now[:19].replace('-', '').replace(':', '')}"
@@ -129,7 +96,10 @@ async def create_job_run(request: web.Request) -> web.Response:
         "compartmentId": body["compartmentId"],
         "jobId": job.id,
         "displayName": display_name,
-        "jobConfigurationOverrideDetails": body.get("jobConfigurationOverrideDetails"),
+        # Required in the SDK's JobRun: without an override, the job's configuration (unverified).
+        "jobConfigurationOverrideDetails": body.get("jobConfigurationOverrideDetails")
+        or job.doc.get("jobConfigurationDetails")
+        or {"jobType": "EMPTY"},
         "jobInfrastructureConfigurationDetails": effective["jobInfrastructureConfigurationDetails"],
         "jobInfrastructureConfigurationOverrideDetails": body.get(
             "jobInfrastructureConfigurationOverrideDetails"
@@ -144,15 +114,15 @@ async def create_job_run(request: web.Request) -> web.Response:
         "logDetails": log_details,
         "lifecycleState": "ACCEPTED",
         "lifecycleDetails": "Infrastructure provisioning.",
+        "nodeGroupDetailsList": [
+            {"name": g["name"], "lifecycleState": "CREATING", "lifecycleDetails": "Node group provisioning."}
+            for g in node_groups(effective.get("jobNodeConfigurationDetails"))
+        ]
+        or None,
         "freeformTags": body.get("freeformTags") or {},
         "definedTags": body.get("definedTags") or {},
     }
-    meta = {
-        "effective": effective,
-        "simulation": None
-        if simulation is None
-        else {"durationSeconds": simulation.duration_s, "exitCode": simulation.exit_code},
-    }
+    meta = {"effective": effective, **simulated}
     record = emu.create(RUN, run_id, doc, meta)
     emu.remember("create_job_run", token, sent, run_id)
     emu.start_run(record)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from aiohttp import web
@@ -9,6 +10,7 @@ from aiohttp import web
 from ocids_emulator.api.data_science import validation
 from ocids_emulator.api.data_science.common import change_compartment, read_create
 from ocids_emulator.api.data_science.defaults import with_defaults
+from ocids_emulator.api.data_science.validation_nodes import network_subnet, node_groups
 from ocids_emulator.api.httpio import created_by, emulator, json_body, json_response
 from ocids_emulator.api.listing import Listing, list_records
 from ocids_emulator.core.emulator import JOB, Emulator
@@ -46,13 +48,17 @@ def live_job(emu: Emulator, job_id: str) -> Record:
 
 async def create_job(request: web.Request) -> web.Response:
     emu = emulator(request)
-    sent, token, replayed = await read_create(request, "create_job", JOB, validation.check_create_job)
+    catalog = validation.Catalog.of(emu)
+    check = functools.partial(validation.check_create_job, catalog=catalog)
+    sent, token, replayed = await read_create(request, "create_job", JOB, check)
     if replayed:
         return job_response(replayed)
-    body = with_defaults(sent)
+    node = sent.get("jobNodeConfigurationDetails")
+    emu.check_subnet({"subnetId": network_subnet(node)})
+    body = with_defaults(sent, catalog.shapes)
     now = now_rfc3339()
     job_id = emu.new_id("datasciencejob")
-    is_container = body.get("jobEnvironmentConfigurationDetails") is not None
+    is_container = is_container_job(body)
     doc: dict[str, Any] = {
         "id": job_id,
         "timeCreated": now,
@@ -61,8 +67,11 @@ async def create_job(request: web.Request) -> web.Response:
         "compartmentId": body["compartmentId"],
         "displayName": body.get("displayName") or f"job{now[:19].replace('-', '').replace(':', '')}",
         "description": body.get("description"),
-        "jobConfigurationDetails": body["jobConfigurationDetails"],
-        "jobInfrastructureConfigurationDetails": body["jobInfrastructureConfigurationDetails"],
+        # A multi-node create may leave both out (ADS does); the Job model requires them, so the
+        # job reads back EMPTY ones (the emulator's choice: OCI's answer is not documented).
+        "jobConfigurationDetails": body.get("jobConfigurationDetails") or {"jobType": "EMPTY"},
+        "jobInfrastructureConfigurationDetails": body.get("jobInfrastructureConfigurationDetails")
+        or {"jobInfrastructureType": "EMPTY"},
         "jobEnvironmentConfigurationDetails": body.get("jobEnvironmentConfigurationDetails"),
         "jobLogConfigurationDetails": body.get("jobLogConfigurationDetails"),
         "jobStorageMountConfigurationDetailsList": body.get("jobStorageMountConfigurationDetailsList"),
@@ -79,6 +88,14 @@ async def create_job(request: web.Request) -> web.Response:
     return job_response(record)
 
 
+def is_container_job(body: dict[str, Any]) -> bool:
+    """Every node runs a container: no artifact is needed (a multi-node job: every group's)."""
+    if body.get("jobEnvironmentConfigurationDetails") is not None:
+        return True
+    groups = node_groups(body.get("jobNodeConfigurationDetails"))
+    return bool(groups) and all(g.get("jobEnvironmentConfigurationDetails") is not None for g in groups)
+
+
 async def get_job(request: web.Request) -> web.Response:
     return job_response(emulator(request).require(JOB, request.match_info["job_id"]))
 
@@ -92,11 +109,12 @@ async def update_job(request: web.Request) -> web.Response:
     record = live_job(emu, request.match_info["job_id"])
     body = await json_body(request)
     emu.check_if_match(record, request.headers.get("if-match"))
-    validation.check_update_job(body)
+    catalog = validation.Catalog.of(emu)
+    validation.check_update_job(body, catalog, record.doc)
     emu.check_subnet(body.get("jobInfrastructureConfigurationDetails"))
     if record.doc["lifecycleState"] not in ("ACTIVE", "CREATING"):
         raise incorrect_state(f"Job {record.id} is {record.doc['lifecycleState']} and cannot be updated")
-    return job_response(emu.save(record, **with_defaults(body)))
+    return job_response(emu.save(record, **with_defaults(body, catalog.shapes)))
 
 
 async def change_job_compartment(request: web.Request) -> web.Response:

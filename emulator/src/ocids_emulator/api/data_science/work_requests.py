@@ -20,7 +20,15 @@ async def get_work_request(request: web.Request) -> web.Response:
 
 
 async def list_work_requests(request: web.Request) -> web.Response:
-    return list_records(request, WORK_REQUESTS)
+    resource_id = request.query.get("resourceId")
+    if not resource_id:
+        return list_records(request, WORK_REQUESTS)
+    # resourceId: the work requests that act on that resource (one of their `resources`).
+    return list_records(
+        request,
+        WORK_REQUESTS,
+        keep=lambda doc: any(r.get("identifier") == resource_id for r in doc.get("resources") or []),
+    )
 
 
 async def list_work_request_errors(request: web.Request) -> web.Response:
