@@ -39,9 +39,12 @@ def test_each_node_prints_its_rank_of_the_node_count() -> None:
     spec = load("trainingjob.yaml")["spec"]
     script = spec["artifact"]["inline"]["content"]
     group_env = {e["name"]: e["value"] for e in spec["nodes"]["groups"][0].get("env", [])}
+    # What OCI sets on every node: its rank and the node count of the run.
+    count = sum(group["replicas"] for group in spec["nodes"]["groups"])
     lines = []
-    for rank in range(3):
-        env = {**os.environ, **group_env, "NODE_RANK": str(rank), "FQDN": "localhost"}
+    for rank in range(count):
+        oci_env = {"NODE_RANK": str(rank), "NODE_COUNT": str(count), "FQDN": "localhost"}
+        env = {**os.environ, **group_env, **oci_env}
         done = subprocess.run(
             [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=30, check=True
         )
