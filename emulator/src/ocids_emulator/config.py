@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from ocids_emulator.core.catalog import (
+    CatalogError,
     Shape,
     builtin_shapes_json,
     parse_compute_targets,
@@ -31,6 +32,7 @@ from ocids_emulator.core.catalog import (
     parse_shapes,
 )
 from ocids_emulator.core.ocids import new_ocid
+from ocids_emulator.core.timeutil import now_rfc3339
 
 CONFIG_FILE = "config"
 TENANCY_FILE = "tenancy.json"
@@ -41,6 +43,8 @@ ENDPOINT_FILE = "endpoint"
 DB_FILE = "emulator.sqlite3"
 DEFAULT_REGION = "us-ashburn-1"
 DEFAULT_BUCKET = "ocids-artifacts"
+DEFAULT_SECRET_NAME = "emulator-secret"
+DEFAULT_SECRET_CONTENT = "s3cr3t-from-vault"
 ADMIN_GROUP = "Administrators"
 DEFAULT_POLICIES = (
     f"Allow group {ADMIN_GROUP} to manage all-resources in tenancy",
@@ -73,6 +77,9 @@ class Tenancy:
     subnet_names: dict[str, str] = field(default_factory=dict)  # subnet id -> display name
     # OCIR repository "<namespace>/<name>" -> compartment id; others are in the root compartment.
     repositories: dict[str, str] = field(default_factory=dict)
+    # OCI Vault secrets the Secrets API serves (api/secrets): id -> {id, compartmentId, name,
+    # content (plain text), versionNumber, timeCreated}; the admin API may change them live.
+    vault_secrets: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     # More API-key users (tenancy.json `users`): user OCID -> {fingerprint: PEM public key}.
     users: dict[str, dict[str, str]] = field(default_factory=dict)
@@ -134,6 +141,7 @@ def init_data_dir(data_dir: Path, region: str = DEFAULT_REGION) -> dict[str, str
     log_group_id = new_ocid("loggroup", region)
     subnet_id = new_ocid("subnet", region)
     compute_target_id = new_ocid("datasciencecomputetarget", region)
+    secret_id = new_ocid("vaultsecret", region)
     namespace = new_namespace()
     tenancy = {
         "tenancyId": tenancy_id,
@@ -145,6 +153,15 @@ def init_data_dir(data_dir: Path, region: str = DEFAULT_REGION) -> dict[str, str
         "logGroups": [{"id": log_group_id, "compartmentId": compartment_id, "displayName": "emulator-logs"}],
         "subnets": [{"id": subnet_id, "compartmentId": compartment_id, "displayName": "emulator-subnet"}],
         "containerRepositories": [],
+        # OCI Vault secrets, served by the Secrets API (content is plain text here, base64 on the wire).
+        "vaultSecrets": [
+            {
+                "id": secret_id,
+                "compartmentId": compartment_id,
+                "name": DEFAULT_SECRET_NAME,
+                "content": DEFAULT_SECRET_CONTENT,
+            }
+        ],
         # What jobs run on (edit before serve, or PUT /_emulator/tenancy/<key> while it runs).
         "jobShapes": builtin_shapes_json(),
         "fastLaunchJobConfigs": parse_fast_launch(None, parse_shapes(None)),
@@ -195,6 +212,7 @@ def init_data_dir(data_dir: Path, region: str = DEFAULT_REGION) -> dict[str, str
         "OBJECT_STORAGE_NAMESPACE": namespace,
         "OBJECT_STORAGE_BUCKET": DEFAULT_BUCKET,
         "COMPUTE_TARGET_ID": compute_target_id,
+        "VAULT_SECRET_ID": secret_id,
     }
     (data_dir / IDS_FILE).write_text("".join(f"{k}={v}\n" for k, v in ids.items()))
     return ids
@@ -252,6 +270,7 @@ def load_tenancy(data_dir: Path) -> Tenancy:
         subnets=_subnets_of(raw, data_dir),
         subnet_names={s["id"]: s.get("displayName", "subnet") for s in raw.get("subnets", [])},
         repositories={r["name"]: r["compartmentId"] for r in raw.get("containerRepositories", [])},
+        vault_secrets=parse_vault_secrets(raw.get("vaultSecrets")),
         **catalog_of(raw),
     )
 
@@ -266,6 +285,36 @@ def catalog_of(raw: dict[str, Any]) -> dict[str, Any]:
         "job_shapes": shapes,
         "fast_launch_configs": parse_fast_launch(raw.get("fastLaunchJobConfigs"), shapes),
         "compute_targets": parse_compute_targets(raw.get("computeTargets"), compartments),
+    }
+
+
+def parse_vault_secrets(raw: Any) -> dict[str, dict[str, Any]]:
+    """tenancy.json ``vaultSecrets: [{id, compartmentId, name?, content}]`` (absent: none), each at
+    version 1; CatalogError naming a malformed entry."""
+    secrets_by_id: dict[str, dict[str, Any]] = {}
+    for index, entry in enumerate(raw or []):
+        where = f"tenancy.json vaultSecrets[{index}]"
+        if not isinstance(entry, dict):
+            raise CatalogError(f"{where}: must be an object {{id, compartmentId, name, content}}")
+        for key in ("id", "compartmentId", "content"):
+            if not isinstance(entry.get(key), str) or (key != "content" and not entry[key]):
+                raise CatalogError(f"{where}.{key}: must be a string")
+        secrets_by_id[entry["id"]] = vault_secret(
+            entry["id"], entry["compartmentId"], entry["content"], str(entry.get("name") or entry["id"])
+        )
+    return secrets_by_id
+
+
+def vault_secret(
+    secret_id: str, compartment_id: str, content: str, name: str, version: int = 1
+) -> dict[str, Any]:
+    return {
+        "id": secret_id,
+        "compartmentId": compartment_id,
+        "name": name,
+        "content": content,
+        "versionNumber": version,
+        "timeCreated": now_rfc3339(),
     }
 
 

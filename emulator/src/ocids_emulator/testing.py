@@ -185,6 +185,18 @@ class Admin:
     def clear_denials(self) -> None:
         self._call("DELETE", "/policies/denials")
 
+    def set_vault_secret(
+        self, secret_id: str, content: str, *, compartment_id: str | None = None, name: str | None = None
+    ) -> dict[str, Any]:
+        """Set a Vault secret's content live (a new version; a new secret needs ``compartment_id``);
+        returns the secret without its content. Not written to tenancy.json."""
+        body: dict[str, Any] = {"content": content}
+        if compartment_id:
+            body["compartmentId"] = compartment_id
+        if name:
+            body["name"] = name
+        return dict(self._call("PUT", f"/vaultSecrets/{secret_id}", body))
+
     def stats(self) -> dict[str, Any]:
         """OCI requests answered since start/reset: ``{"total", "operations": {op: {"total",
         "byStatus": {"200": n}}}, "since"}`` (operations are SDK method names)."""
@@ -277,6 +289,7 @@ class RunningEmulator:
             "OCIDS_LOGGING_ENDPOINT": self.endpoint,
             "OCIDS_OBJECT_STORAGE_ENDPOINT": self.endpoint,
             "OCIDS_NETWORK_ENDPOINT": self.endpoint,
+            "OCIDS_SECRETS_ENDPOINT": self.endpoint,
             "OCI_CONFIG_FILE": self.config_file,
             "OCI_CLI_CONFIG_FILE": self.config_file,
             "OCI_CONFIG_PROFILE": self.profile,
@@ -341,6 +354,11 @@ class RunningEmulator:
         import oci
 
         return oci.object_storage.ObjectStorageClient(self.oci_config(), **self._client_kwargs(retries))
+
+    def secrets_client(self, *, retries: bool = True) -> Any:
+        import oci
+
+        return oci.secrets.SecretsClient(self.oci_config(), **self._client_kwargs(retries))
 
     # process ---------------------------------------------------------------------------------
     def _command(self) -> list[str]:

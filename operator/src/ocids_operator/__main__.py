@@ -235,6 +235,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         from . import iam_policy
 
         return iam_policy.main(given[1:])
+    if given[:1] == ["convert"]:  # offline too: an ADS job YAML -> TrainingJob manifests
+        if given[1:2] != ["ads"]:
+            print("usage: ocids-operator convert ads JOB.yaml [--name N] [--namespace NS]", file=sys.stderr)
+            return 2
+        from .convert import ads
+
+        return ads.main(given[2:])
     try:
         settings = load_settings(**parse_args(argv))
     except SettingsError as exc:

@@ -50,6 +50,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--resource-id", help="resource_principal: the resource's OCID")
     parser.add_argument("--artifact-bucket", help="oci-artifact: the bucket of oci:// artifacts")
     parser.add_argument("--conda-bucket", help="published-conda: the bucket of published conda packs")
+    parser.add_argument("--outputs-bucket", help="outputs: the bucket of spec.outputs.uri")
     parser.add_argument(
         "--repository-compartment", help="container: the OCIR repositories' compartment (default: tenancy)"
     )
@@ -73,6 +74,7 @@ def build_request(args: argparse.Namespace, env: dict[str, str]) -> PolicyReques
         "resource_id": args.resource_id,
         "artifact_bucket": args.artifact_bucket,
         "conda_bucket": args.conda_bucket,
+        "outputs_bucket": args.outputs_bucket,
         "repository_compartment": args.repository_compartment,
     }
     auth = args.auth or env.get("OCIDS_AUTH") or "api_key"

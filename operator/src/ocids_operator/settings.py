@@ -53,6 +53,8 @@ class OperatorSettings(BaseSettings):
     logging_endpoint: str | None = None
     # Object Storage endpoint for `oci://` artifacts; unset: the SDK's regional endpoint.
     object_storage_endpoint: str | None = None
+    # Secrets (Vault secret bundles) endpoint, passed to the job runs' driver only; unset: OCI's regional.
+    secrets_endpoint: str | None = None
     # Core Networking endpoint (GetSubnet: a subnet's compartment); unset: the SDK's regional endpoint.
     network_endpoint: str | None = None
     # Empty: watch all namespaces.
@@ -102,6 +104,12 @@ class OperatorSettings(BaseSettings):
     artifact_spool_max_bytes: int = Field(default=512 * 1024 * 1024, gt=0)
     # Empty: any host. Else only these: exact names, `*.suffix` names, CIDRs (comma-separated).
     artifact_url_allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Test and air-gapped mirrors only: artifact.git URLs on file:// (a repository on the operator's disk).
+    git_allow_file_urls: bool = False
+    # status.logTail of a finished TrainingJobRun: its last lines (0: off; one Logging search per run
+    # when on), kept within the byte bound (newest lines first to stay).
+    log_tail_lines: int = Field(default=0, ge=0, le=1000)
+    log_tail_bytes: int = Field(default=4096, ge=64, le=65536)
     # http:// endpoints anywhere but loopback send signed requests (and artifacts) in clear text.
     allow_insecure_endpoints: bool = False
     # High availability: only the holder of a coordination.k8s.io Lease reconciles and polls; the
@@ -135,6 +143,7 @@ class OperatorSettings(BaseSettings):
         "datascience_endpoint",
         "logging_endpoint",
         "object_storage_endpoint",
+        "secrets_endpoint",
         "federation_endpoint",
         "network_endpoint",
     )

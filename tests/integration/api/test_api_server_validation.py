@@ -52,7 +52,38 @@ INVALID = [
         "two-artifact-sources",
         job(artifact={"inline": {"fileName": "a.py", "content": "x"}, "url": "https://example.com/a.py"}),
         "spec.artifact",
-        "exactly one of inline, configMapRef, url or urlFrom must be set",
+        "exactly one of inline, configMapRef, url, urlFrom or git must be set",
+    ),
+    (
+        "git-token-in-url",
+        job(
+            artifact={"git": {"url": "https://user:ghp_x@github.com/o/r.git", "ref": "main"}},
+            entrypoint="train.py",
+        ),
+        "spec.artifact.git.url",
+        "artifact.git.url must not contain credentials",
+    ),
+    (
+        "git-ssh-url",
+        job(artifact={"git": {"url": "ssh://git@github.com/o/r.git", "ref": "main"}}, entrypoint="a.py"),
+        "spec.artifact.git.url",
+        "artifact.git.url must start with https://, git:// or file://",
+    ),
+    (
+        "vault-with-container",
+        job(
+            artifact=None,
+            container={"image": "iad.ocir.io/n/i:1"},
+            env=[{"name": "T", "valueFrom": {"vaultSecretRef": {"secretId": "ocid1.vaultsecret.oc1..s"}}}],
+        ),
+        "spec.env",
+        "env[].valueFrom.vaultSecretRef cannot be used with container",
+    ),
+    (
+        "python-runtime-without-entry",
+        job(runtime={"python": {"function": "main"}}),
+        "spec.runtime.python",
+        "runtime.python needs entrypoint",
     ),
     (
         "conda-and-container",
@@ -242,7 +273,22 @@ def test_printer_columns(api_crds: Cluster, namespace: str) -> None:
     assert wide[1].endswith("OCI job is ACTIVE")
     narrow = api_crds.kubectl("get", "tj", "-n", namespace).stdout.splitlines()[0].split()
     assert narrow == ["NAME", "SHAPE", "PHASE", "NODES", "REVISION", "AGE"]
-    runs = api_crds.kubectl("get", "tjr", "-o", "wide", "-n", namespace).stdout.splitlines()[0]
+    # A run's log search link (hundreds of characters) stays in status, out of the wide columns.
+    search_url = "https://cloud.oracle.com/logging/search?searchQuery=" + "x" * 500
+    api_crds.kubectl(
+        "patch",
+        "tjr",
+        "tjr",
+        "-n",
+        namespace,
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        json.dumps({"status": {"phase": "Succeeded", "logs": {"url": search_url}}}),
+    )
+    wide_runs = api_crds.kubectl("get", "tjr", "-o", "wide", "-n", namespace).stdout
+    assert "Succeeded" in wide_runs and "cloud.oracle.com" not in wide_runs
+    runs = wide_runs.splitlines()[0]
     assert runs.split() == [
         "NAME",
         "JOB",
@@ -256,7 +302,6 @@ def test_printer_columns(api_crds: Cluster, namespace: str) -> None:
         "AGE",
         "RUN",
         "OCID",
-        "LOGS",
         "MESSAGE",
     ]
     everything = api_crds.kubectl("get", "ocids", "-n", namespace, "-o", "name").stdout.split()

@@ -326,7 +326,9 @@ def log_id(emu: RunningEmulator) -> str:
 
 # The log the logging feature names by logId (made by the admin), by log group.
 GIVEN_LOG: dict[str, str] = {}
-CASES = [(mode, feature) for mode in MODES for feature in Feature]
+# vault-secrets and outputs (issue 16) are statements of the job runs' driver: their runs need the
+# emulator's run principal; until a scenario drives them here, they are left out of these cases.
+CASES = [(mode, feature) for mode in MODES for feature in SCENARIOS]
 
 
 @pytest.mark.parametrize(("mode", "feature"), CASES, ids=[f"{m}-{f.value}" for m, f in CASES])
@@ -370,12 +372,13 @@ def test_the_whole_set_docs_iam_md_shows_per_mode(
         compartments=(emu.ids["COMPARTMENT_ID"],),
         artifact_bucket=bucket,
         conda_bucket=bucket,
+        features=frozenset(SCENARIOS),
         **principal.request_fields,
     )
     chosen = policy_set(request)
     texts = [s.text for s in chosen.statements]
     apply(emu, principal, chosen, texts)
-    for feature in Feature:
+    for feature in SCENARIOS:
         works = attempt(emu, principal, feature)
         assert works.ok, f"{mode}/{feature} with the whole set:\n{chosen.text()}\n{works.detail}"
         apply(emu, principal, chosen, texts)  # a logged run's check switched to the admin

@@ -43,6 +43,7 @@ class OperatorProcess:
                 "OCIDS_LOGGING_ENDPOINT": self.oci_target.endpoint,
                 "OCIDS_OBJECT_STORAGE_ENDPOINT": self.oci_target.endpoint,
                 "OCIDS_NETWORK_ENDPOINT": self.oci_target.endpoint,
+                "OCIDS_SECRETS_ENDPOINT": self.oci_target.endpoint,
                 "OCIDS_NAMESPACES": ",".join(self.namespaces),
                 "OCIDS_POLL_INTERVAL_SECONDS": "1",
                 "OCIDS_RESYNC_INTERVAL_SECONDS": "3",

@@ -29,13 +29,13 @@ INVALID_JOBS: list[tuple[str, dict[str, Any], str, str]] = [
         "two-artifact-sources",
         job_spec(artifact={"inline": INLINE, "url": "https://example.com/a.zip"}),
         "spec.artifact",
-        "exactly one of inline, configMapRef, url or urlFrom must be set",
+        "exactly one of inline, configMapRef, url, urlFrom or git must be set",
     ),
     (
         "no-artifact-source",
         job_spec(artifact={}),
         "spec.artifact",
-        "exactly one of inline, configMapRef, url or urlFrom",
+        "exactly one of inline, configMapRef, url, urlFrom or git",
     ),
     (
         "url-and-url-from",
@@ -111,7 +111,7 @@ INVALID_JOBS: list[tuple[str, dict[str, Any], str, str]] = [
             ]
         ),
         "spec.env[0].valueFrom",
-        "exactly one of secretKeyRef or configMapKeyRef must be set",
+        "exactly one of secretKeyRef, configMapKeyRef or vaultSecretRef must be set",
     ),
     (
         "service-conda-without-slug",

@@ -36,6 +36,7 @@ from ocids_emulator.execution.outcomes import (
 )
 from ocids_emulator.execution.probes import run_startup_probe
 from ocids_emulator.execution.run_identity import bootstrap_refusal, may_push_logs, provisioning_refusal
+from ocids_emulator.execution.run_principal import run_principal_environment
 from ocids_emulator.store.sqlite import Record
 
 LOG = logging.getLogger(__name__)
@@ -176,6 +177,8 @@ class Executor:
                 "JOB_RUN_COMPARTMENT_OCID": run.doc["compartmentId"],
             }
         )
+        # The run calls OCI as itself (resource principal v2.2), every node alike.
+        env.update(run_principal_environment(emu, run, self.runs_dir / run.id))
         return env
 
     def prepared_command(self, run: Record, command: list[str], folder: Path) -> list[str]:
@@ -203,7 +206,8 @@ class Executor:
         folder = self.runs_dir / run.id
         shutil.rmtree(folder, ignore_errors=True)
         workdir = folder / "work"
-        env = self._environment(run, job, artifact.filename)
+        # In a thread: the run's resource principal key takes a moment to generate.
+        env = await asyncio.to_thread(self._environment, run, job, artifact.filename)
         config = run.meta["effective"]["jobConfigurationDetails"]
         await asyncio.to_thread(unpack, artifact.filename, artifact.content, workdir)
         entry = find_entrypoint(artifact.filename, workdir, env.get("JOB_RUN_ENTRYPOINT"))

@@ -132,7 +132,8 @@ class MultiNodeRun:
         artifact = self.emu.store.artifact(job.id)
         if artifact is None:
             raise BootstrapError("Job run bootstrap failed: the job has no artifact.")
-        base = self.executor.service_environment(self.run, job, artifact.filename)
+        # In a thread: the run's resource principal key takes a moment to generate.
+        base = await asyncio.to_thread(self.executor.service_environment, self.run, job, artifact.filename)
         main = NODE_FQDN
         for node in real:
             env = {**base, **(node.config.get("environmentVariables") or {})}

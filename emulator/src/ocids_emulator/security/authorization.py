@@ -75,6 +75,7 @@ OPERATIONS: dict[str, tuple[str, str] | None] = {
     "put_object": ("objects", "manage"),
     "delete_object": ("objects", "manage"),
     "get_subnet": ("subnets", "read"),
+    "get_secret_bundle": ("secret-bundles", "read"),
 }
 # An operation missing from the table needs the most: only `manage all-resources` reaches it.
 UNLISTED = ("all-resources", "manage")
@@ -230,6 +231,9 @@ def _path_compartment(emu: Emulator, request: web.Request) -> str | None:
         return _str(project.get("compartmentId")) if project else None
     if "subnet_id" in match:
         return emu.tenancy.subnets.get(match["subnet_id"])
+    if "secret_id" in match:
+        secret = emu.tenancy.vault_secrets.get(match["secret_id"])
+        return _str(secret.get("compartmentId")) if secret else None
     if "compute_target_id" in match:
         target = emu.tenancy.compute_targets.get(match["compute_target_id"])
         return _str(target.get("compartmentId")) if target else None

@@ -43,6 +43,8 @@ FAMILIES: dict[str, frozenset[str]] = {
     ),
     # Container Registry: pulling a job's image needs `read repos`.
     "repos": frozenset({"repos"}),
+    # Vault: reading a secret's content (GetSecretBundle) needs `read secret-bundles`.
+    "secret-family": frozenset({"secrets", "secret-versions", "secret-bundles"}),
 }
 RESOURCE_TYPES = frozenset({ALL_RESOURCES, *FAMILIES, *(t for ts in FAMILIES.values() for t in ts)})
 # Variables a `where` clause may test; request.principal.* is open-ended (see principal_attributes).

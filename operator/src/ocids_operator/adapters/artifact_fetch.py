@@ -40,6 +40,7 @@ from ..core.links import shown_url
 from ..core.model import SpooledContent
 from ..settings import OperatorSettings
 from .fetch_slots import FairSlots, SlotWaitTimeout
+from .git_source import GitSource
 from .spool import Spool, SpoolFull, TooLarge, discard
 from .url_guard import (
     ALLOW_LIST_SETTING,
@@ -123,6 +124,8 @@ class ArtifactFetcher:
         self._settings = settings
         self.spool = Spool(settings.artifact_spool_dir, settings.artifact_spool_max_bytes)
         self.slots = FairSlots(settings.artifact_fetch_concurrency)
+        # Git sources (artifact.git) take the same slots: one concurrency limit for all fetches.
+        self.git = GitSource(settings, self.slots)
         self._allowed = HostAllowList.parse(settings.artifact_url_allowed_hosts)
         self._known: collections.OrderedDict[str, _Known] = collections.OrderedDict()
 

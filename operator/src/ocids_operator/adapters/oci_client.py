@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextvars
+import datetime
 import functools
 import time
 from collections.abc import Callable, Collection, Coroutine, Iterator
@@ -23,6 +24,7 @@ from oci.data_science.models import UpdateJobRunDetails
 from .. import metrics
 from ..core.errors import retry
 from ..core.job_plan import ObservedJob
+from ..core.links import log_search_query
 from ..core.model import JobRequest, JobUpdate, ResolvedArtifact, RunRequest, content_digest
 from ..core.phases import ACTIVE_RUN_STATES, GONE_JOB_STATES, RunState
 from ..core.run_plan import RunView
@@ -111,6 +113,13 @@ class DataScience(Protocol):
     async def delete_job_run(self, job_run_id: str, compartment_id: str) -> bool:
         """False when it was already gone (proven as for `delete_job`)."""
         ...
+
+    async def search_run_log_tail(
+        self, compartment_id: str, log_group_id: str, log_id: str, job_run_id: str, lines: int
+    ) -> list[str]:
+        """The run's last `lines` log messages, oldest first: ONE Logging search (newest first, one
+        page). Only with OCIDS_LOG_TAIL_LINES above 0 (status.logTail)."""
+        raise NotImplementedError
 
     async def tag_job_run(self, job_run_id: str, freeform_tags: dict[str, str]) -> None:
         """Replace the run's freeform tags (UpdateJobRun): pass the run's tags with the new ones."""
@@ -229,6 +238,11 @@ class OciGateway:
             if service not in self._other_clients:
                 if service == "logging":
                     from oci.logging import LoggingManagementClient as factory
+
+                    endpoint = self._settings.logging_endpoint
+                elif service == "loggingsearch":
+                    # Search is served by the same host as log management (logging.<region>).
+                    from oci.loggingsearch import LogSearchClient as factory  # type: ignore[assignment]
 
                     endpoint = self._settings.logging_endpoint
                 else:
@@ -381,6 +395,33 @@ class OciGateway:
         ).data
         metrics.RUNS_CREATED.inc()
         return mapping.run_view(run)
+
+    @_off_loop
+    def search_run_log_tail(
+        self, compartment_id: str, log_group_id: str, log_id: str, job_run_id: str, lines: int
+    ) -> list[str]:
+        from oci.loggingsearch.models import SearchLogsDetails
+
+        query = log_search_query(compartment_id, log_group_id, log_id, job_run_id).replace(
+            "sort by datetime asc", "sort by datetime desc"
+        )
+        now = datetime.datetime.now(datetime.UTC)
+        # Logging searches a window of at most 14 days; a run's last lines are in the last of them.
+        details = SearchLogsDetails(
+            time_start=now - datetime.timedelta(days=13),
+            time_end=now + datetime.timedelta(minutes=5),
+            search_query=query,
+            is_return_field_info=False,
+        )
+        client = self._other_client("loggingsearch")
+        response = self._counter.call("search_logs", client.search_logs, details, limit=min(lines, 1000))
+        messages = []
+        for item in response.data.results or []:
+            data = item.data if isinstance(item.data, dict) else {}
+            message = ((data.get("logContent") or {}).get("data") or {}).get("message")
+            if message is not None:
+                messages.append(str(message))
+        return list(reversed(messages))
 
     @_off_loop
     def get_job_run(self, job_run_id: str) -> RunView | None:

@@ -13,6 +13,7 @@ from typing import Any
 from oci.data_science import models as ds
 
 from ..api import ComputeResources, Infrastructure, LoggingConfig, StorageMount, TrainingJobSpec
+from ..core.driver_env import DriverContext
 from ..core.job_plan import (
     MANAGED_COMPUTE_CLUSTER,
     MOUNT_FIELDS,
@@ -42,6 +43,7 @@ from ..core.model import (
     node_config,
     num,
     probe_of,
+    run_environment,
     run_tags,
 )
 from ..core.run_plan import RunView
@@ -187,11 +189,13 @@ def job_configuration(
     )
 
 
-def top_level_configuration(spec: TrainingJobSpec, user_env: Mapping[str, str]) -> ds.JobConfigurationDetails:
+def top_level_configuration(
+    spec: TrainingJobSpec, user_env: Mapping[str, str], driver: DriverContext | None = None
+) -> ds.JobConfigurationDetails:
     if spec.job_type == "EMPTY":
         return ds.EmptyJobConfigurationDetails(job_type="EMPTY")
     return job_configuration(
-        job_environment(spec, user_env),
+        job_environment(spec, user_env, driver),
         spec.args,
         spec.maximum_runtime_in_minutes,
         probe_of(spec.startup_probe),
@@ -241,13 +245,15 @@ def create_job_details(request: JobRequest) -> ds.CreateJobDetails:
     """Single-node: the job-level configuration, infrastructure and container. Multi-node: none of
     them (as ADS sends it), everything in the node configuration's groups."""
     spec, ref = request.spec, request.ref
-    nodes = node_config(spec, request.user_env)
+    nodes = node_config(spec, request.user_env, driver=request.driver)
     return ds.CreateJobDetails(
         project_id=spec.project_id,
         compartment_id=spec.compartment_id,
         display_name=spec.display_name or ref.default_display_name,
         description=spec.description,
-        job_configuration_details=None if nodes else top_level_configuration(spec, request.user_env),
+        job_configuration_details=None
+        if nodes
+        else top_level_configuration(spec, request.user_env, request.driver),
         job_infrastructure_configuration_details=None
         if nodes
         else infrastructure_details(spec.infrastructure),
@@ -298,12 +304,12 @@ def create_job_run_details(request: RunRequest) -> ds.CreateJobRunDetails:
             or run.node_groups
         )
         if overridden:
-            nodes = node_config(job, request.job_user_env, run, request.run_user_env)
+            nodes = node_config(job, request.job_user_env, run, request.run_user_env, request.driver)
             assert nodes is not None
             node_override = node_configuration_details(nodes)
     else:
         if run.env or run.args is not None or run.maximum_runtime_in_minutes is not None:
-            env = {**job_environment(job, request.job_user_env), **request.run_user_env}
+            env = run_environment(job, request.job_user_env, run, request.run_user_env, request.driver)
             config_override = job_configuration(
                 env,
                 run.args if run.args is not None else job.args,

@@ -27,6 +27,7 @@ SubnetId = Annotated[str, StringConstraints(max_length=255, pattern=r"^ocid1\.su
 LogGroupId = Annotated[str, StringConstraints(max_length=255, pattern=r"^ocid1\.loggroup\.")]
 LogId = Annotated[str, StringConstraints(max_length=255, pattern=r"^ocid1\.log\.")]
 Ocid = Annotated[str, StringConstraints(max_length=255, pattern=r"^ocid1\.")]
+VaultSecretId = Annotated[str, StringConstraints(max_length=255, pattern=r"^ocid1\.vaultsecret\.")]
 # URL fields take no control characters (a CR/LF would split a log line or an HTTP header).
 NO_CONTROL = r"[^\x00-\x1f\x7f]"
 ArtifactUrl = Annotated[str, StringConstraints(max_length=2048, pattern=rf"^(https://|oci://){NO_CONTROL}*$")]
@@ -82,19 +83,34 @@ class SecretKeySelector(ApiModel):
     """The key to read."""
 
 
+class VaultSecretRef(ApiModel):
+    """An OCI Vault secret the job run reads itself, with its resource principal."""
+
+    secret_id: VaultSecretId
+    """OCID of the Vault secret (ocid1.vaultsecret...); its current version's content becomes the
+    variable's value. The job runs need `allow dynamic-group <job runs> to read secret-bundles in
+    compartment <secret's compartment>`."""
+
+
 class EnvVarSource(ApiModel):
     """Where an environment variable's value comes from; exactly one source."""
 
-    cel_rules = (ExactlyOne("secretKeyRef", "configMapKeyRef", name="one-source"),)
+    cel_rules = (ExactlyOne("secretKeyRef", "configMapKeyRef", "vaultSecretRef", name="one-source"),)
 
     secret_key_ref: KeySelector | None = None
-    """A key of a Secret; the operator reads it when it creates the OCI job or run."""
+    """A key of a Secret; the operator reads it when it creates the OCI job or run (the value is
+    then stored in the OCI job's definition: prefer vaultSecretRef for secrets)."""
     config_map_key_ref: KeySelector | None = None
     """A key of a ConfigMap."""
+    vault_secret_ref: VaultSecretRef | None = None
+    """An OCI Vault secret, read by the job run at run time (the operator's driver fetches it before
+    the code starts): the value never appears in the OCI job's definition, nor does the operator
+    read it. Not with a container job."""
 
     @model_validator(mode="after")
     def _one_source(self) -> Self:
-        if (self.secret_key_ref is None) == (self.config_map_key_ref is None):
+        sources = (self.secret_key_ref, self.config_map_key_ref, self.vault_secret_ref)
+        if sum(x is not None for x in sources) != 1:
             raise ValueError(self.cel_rule("one-source").message)
         return self
 
@@ -109,13 +125,19 @@ class EnvVar(ApiModel):
     value: Annotated[str, StringConstraints(max_length=20000)] | None = None
     """Literal value."""
     value_from: EnvVarSource | None = None
-    """Read the value from a Secret or ConfigMap key instead."""
+    """Read the value from a Secret or ConfigMap key, or an OCI Vault secret, instead."""
 
     @model_validator(mode="after")
     def _value_xor_value_from(self) -> Self:
         if (self.value is None) == (self.value_from is None):
             raise ValueError(f"env {self.name}: {self.cel_rule('one-value').message}")
         return self
+
+    @property
+    def vault_secret_id(self) -> str | None:
+        """The Vault secret OCID this variable is read from at run time, if any."""
+        source = self.value_from
+        return source.vault_secret_ref.secret_id if source and source.vault_secret_ref else None
 
 
 def _flex_rules(*, fast_launch: bool = False) -> tuple[Rule, ...]:

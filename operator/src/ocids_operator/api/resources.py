@@ -61,6 +61,8 @@ TRAINING_JOB_RUN = Resource(
     description="One run of a TrainingJob; maps to one OCI Data Science job run.",
     spec_model=TrainingJobRunSpec,
     status_model=TrainingJobRunStatus,
+    # No URL columns, not even in -o wide: a log search link is hundreds of characters. status.logs.url
+    # and `kubectl ocids open` keep them.
     printer_columns=(
         PrinterColumn("Job", ".spec.jobRef.name"),
         PrinterColumn("Phase", ".status.phase"),
@@ -71,7 +73,6 @@ TRAINING_JOB_RUN = Resource(
         PrinterColumn("Exit Code", ".status.exitCode", "integer"),
         AGE,
         PrinterColumn("Run OCID", ".status.jobRunId", priority=1),
-        PrinterColumn("Logs", ".status.logs.url", priority=1),
         MESSAGE,
     ),
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Literal, Self
 
@@ -92,6 +93,71 @@ class ArtifactUrlSource(ApiModel):
     """A Secret key holding one https:// or oci:// URL (surrounding whitespace is ignored)."""
 
 
+# Scheme checked by a CEL rule (so the message can say why ssh:// is refused); the pattern only keeps
+# out control characters and whitespace.
+GitUrl = Annotated[str, StringConstraints(min_length=1, max_length=2048, pattern=r"^[^\x00-\x20\x7f]+$")]
+# A branch, a tag, refs/..., or a 40-hex commit: what git check-ref-format allows, roughly.
+GitRef = Annotated[
+    str, StringConstraints(min_length=1, max_length=255, pattern=r"^[^\x00-\x20\x7f~^:?*\[\\]+$")
+]
+GIT_SCHEMES = ("https://", "git://", "file://")
+GIT_SCHEME_MESSAGE = (
+    "artifact.git.url must start with https://, git:// or file:// (ssh:// and user@host:path are not "
+    "supported: the operator fetches the code and has no ssh client)"
+)
+GIT_CREDENTIALS_MESSAGE = (
+    "artifact.git.url must not contain credentials (user:token@host): put them in a Secret named by "
+    "artifact.git.secretRef"
+)
+
+
+class GitSecretRef(ApiModel):
+    """A Secret in the same namespace with the credentials of an https:// Git URL."""
+
+    name: KubeName
+    """Secret name. Keys: `token` (sent as the password, e.g. a personal access token), or
+    `password`; `username` is optional."""
+
+
+class GitArtifact(ApiModel):
+    """Code from a Git repository. The operator resolves `ref` to a commit, fetches that commit and
+    packs its files (without .git) into the artifact it uploads, so what ran is pinned
+    (status.artifact.commit) and the job run needs no network access to the Git host."""
+
+    cel_rules = (
+        Rule(
+            rule="[" + ", ".join(f"self.url.startsWith('{s}')" for s in GIT_SCHEMES) + "].exists(x, x)",
+            message=GIT_SCHEME_MESSAGE,
+            field_path=".url",
+            name="scheme",
+        ),
+        Rule(
+            rule="!self.url.matches('^[A-Za-z][A-Za-z0-9+.-]*://[^/]*@')",
+            message=GIT_CREDENTIALS_MESSAGE,
+            field_path=".url",
+            name="no-credentials",
+        ),
+    )
+
+    url: GitUrl
+    """Repository URL: https://host/owner/repo.git (credentials from secretRef), git://host/repo
+    (git daemon), or file:///path/to/bare.git (only when the operator allows it:
+    OCIDS_GIT_ALLOW_FILE_URLS)."""
+    ref: GitRef
+    """A branch, a tag, or a full 40-hex commit. A branch that moves is a new commit, hence a new
+    revision, noticed at the next resync."""
+    secret_ref: GitSecretRef | None = None
+    """Credentials for an https:// URL."""
+
+    @model_validator(mode="after")
+    def _url_fits(self) -> Self:
+        if not self.url.startswith(GIT_SCHEMES):
+            raise ValueError(self.cel_rule("scheme").message)
+        if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/]*@", self.url):
+            raise ValueError(self.cel_rule("no-credentials").message)
+        return self
+
+
 class Artifact(ApiModel):
     """The code to run; exactly one source."""
 
@@ -103,7 +169,7 @@ class Artifact(ApiModel):
             reason="FieldValueForbidden",
             name="url-or-url-from",
         ),
-        ExactlyOne("inline", "configMapRef", "url", "urlFrom", name="one-source"),
+        ExactlyOne("inline", "configMapRef", "url", "urlFrom", "git", name="one-source"),
     )
 
     inline: InlineArtifact | None = None
@@ -115,15 +181,113 @@ class Artifact(ApiModel):
     url_from: ArtifactUrlSource | None = None
     """The artifact's URL read from a Secret (e.g. a pre-authenticated request URL); status shows it
     without its secret parts. A changed Secret is picked up at the next resync, like a changed url."""
+    git: GitArtifact | None = None
+    """A Git repository at a branch, tag or commit; `entrypoint` names the file to run in it."""
 
     @model_validator(mode="after")
     def _one_source(self) -> Self:
         if self.url is not None and self.url_from is not None:
             raise ValueError(self.cel_rule("url-or-url-from").message)
-        sources = (self.inline, self.config_map_ref, self.url, self.url_from)
+        sources = (self.inline, self.config_map_ref, self.url, self.url_from, self.git)
         if sum(x is not None for x in sources) != 1:
             raise ValueError(self.cel_rule("one-source").message)
         return self
+
+
+ModuleName = Annotated[
+    str,
+    StringConstraints(
+        min_length=1, max_length=255, pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$"
+    ),
+]
+FunctionName = Annotated[
+    str, StringConstraints(min_length=1, max_length=255, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+]
+# A path inside the code (relative to where the artifact is unpacked).
+CodePath = Annotated[
+    str, StringConstraints(min_length=1, max_length=1024, pattern=r"^[^/\x00-\x1f\x7f][^\x00-\x1f\x7f]*$")
+]
+NotebookTag = Annotated[str, StringConstraints(min_length=1, max_length=255, pattern=r"^[^,\x00-\x1f\x7f]+$")]
+OutputsUri = Annotated[
+    str,
+    StringConstraints(
+        max_length=1024, pattern=r"^oci://[^/@\x00-\x1f\x7f]+@[^/\x00-\x1f\x7f]+(/[^\x00-\x1f\x7f]*)?$"
+    ),
+]
+MAX_PYTHON_PATH = 20
+MAX_EXCLUDE_TAGS = 50
+
+
+class PythonRuntime(ApiModel):
+    """Call a Python function, as ADS's PythonRuntime does: the code directory and pythonPath are put
+    on sys.path, the working directory is entered, and `function` of `module` (or of the file
+    spec.entrypoint) is called with the arguments: `--key value` becomes the keyword argument
+    key="value", other words positional arguments. Its return value is printed."""
+
+    module: ModuleName | None = None
+    """Module to import, e.g. pkg.train; unset: the file spec.entrypoint."""
+    function: FunctionName
+    """Function to call, e.g. main."""
+    python_path: Annotated[list[CodePath], Atomic(), Field(max_length=MAX_PYTHON_PATH)] = []
+    """More directories for sys.path, relative to the code."""
+    working_dir: CodePath | None = None
+    """Directory to run in, relative to the code; unset: the code's top directory."""
+
+
+class NotebookRuntime(ApiModel):
+    """Run a Jupyter notebook's code cells in order; the executed notebook is an output."""
+
+    path: CodePath
+    """The .ipynb file, relative to the code (replaces spec.entrypoint)."""
+    exclude_tags: Annotated[list[NotebookTag], Atomic(), Field(max_length=MAX_EXCLUDE_TAGS)] = []
+    """Cells tagged with any of these are skipped."""
+    encoding: Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")] = (
+        "utf-8"
+    )
+    """Text encoding of the notebook file."""
+
+
+class Runtime(ApiModel):
+    """How the code runs, through the operator's driver (see operator/README.md); at most one of
+    python and notebook. Empty: the entrypoint runs as a script, as without runtime."""
+
+    cel_rules = (
+        Rule(
+            rule="!(has(self.python) && has(self.notebook))",
+            message="runtime: set at most one of python and notebook",
+            field_path=".notebook",
+            reason="FieldValueForbidden",
+            name="one-kind",
+        ),
+    )
+
+    python: PythonRuntime | None = None
+    """Call a function of a module or of the entrypoint file."""
+    notebook: NotebookRuntime | None = None
+    """Execute a notebook."""
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Self:
+        if self.python is not None and self.notebook is not None:
+            raise ValueError(self.cel_rule("one-kind").message)
+        return self
+
+
+class Outputs(ApiModel):
+    """Files the run leaves behind, uploaded to Object Storage when the run ends (success or failure)."""
+
+    directory: (
+        Annotated[str, StringConstraints(min_length=1, max_length=1024, pattern=r"^[^\x00-\x1f\x7f]+$")]
+        | None
+    ) = None
+    """Directory whose files are uploaded: absolute, or relative to the working directory; unset:
+    `outputs` under the working directory."""
+    uri: OutputsUri
+    """oci://bucket@namespace/prefix/: each file goes to <prefix>/<job run OCID>/<relative path>
+    (the run's status.outputs.uri), written with the job run's resource principal."""
+
+
+_DRIVER_FEATURES_MESSAGE = "cannot be combined with container: the container's image runs the code"
 
 
 class TrainingJobSpec(ApiModel):
@@ -177,6 +341,62 @@ class TrainingJobSpec(ApiModel):
             name="nodes-on-shapes",
         ),
         Rule(
+            rule="!(has(self.runtime) && has(self.container))",
+            message="runtime " + _DRIVER_FEATURES_MESSAGE,
+            field_path=".runtime",
+            reason="FieldValueForbidden",
+            name="runtime-not-container",
+        ),
+        Rule(
+            rule="!(has(self.outputs) && has(self.container))",
+            message="outputs " + _DRIVER_FEATURES_MESSAGE,
+            field_path=".outputs",
+            reason="FieldValueForbidden",
+            name="outputs-not-container",
+        ),
+        Rule(
+            rule="!has(self.container) || !has(self.artifact) || !has(self.artifact.git)",
+            message="artifact.git " + _DRIVER_FEATURES_MESSAGE,
+            field_path=".artifact.git",
+            reason="FieldValueForbidden",
+            name="git-not-container",
+        ),
+        Rule(
+            rule="!has(self.container) || !has(self.env) || "
+            "self.env.all(e, !has(e.valueFrom) || !has(e.valueFrom.vaultSecretRef))",
+            message="env[].valueFrom.vaultSecretRef cannot be used with container: the operator's driver "
+            "that reads Vault secrets does not run in a container job",
+            field_path=".env",
+            reason="FieldValueForbidden",
+            name="vault-not-container",
+        ),
+        Rule(
+            rule="!has(self.runtime) || !has(self.runtime.python) || has(self.entrypoint) || "
+            "has(self.runtime.python.module)",
+            message="runtime.python needs entrypoint (a .py file in the code) or runtime.python.module",
+            field_path=".runtime.python",
+            reason="FieldValueRequired",
+            name="python-needs-entry",
+        ),
+        Rule(
+            rule="!has(self.runtime) || !has(self.runtime.notebook) || !has(self.entrypoint)",
+            message="entrypoint cannot be set with runtime.notebook: "
+            "runtime.notebook.path names the notebook",
+            field_path=".entrypoint",
+            reason="FieldValueForbidden",
+            name="notebook-replaces-entrypoint",
+        ),
+        Rule(
+            rule="!has(self.artifact) || !has(self.artifact.git) || has(self.entrypoint) || "
+            "(has(self.runtime) && (has(self.runtime.notebook) || "
+            "(has(self.runtime.python) && has(self.runtime.python.module))))",
+            message="artifact.git needs entrypoint (the file to run in the repository), "
+            "runtime.python.module or runtime.notebook",
+            field_path=".entrypoint",
+            reason="FieldValueRequired",
+            name="git-needs-entry",
+        ),
+        Rule(
             rule="has(self.adoptJobId) == has(oldSelf.adoptJobId) && "
             "(!has(self.adoptJobId) || self.adoptJobId == oldSelf.adoptJobId)",
             message="adoptJobId is immutable",
@@ -207,7 +427,13 @@ class TrainingJobSpec(ApiModel):
     maximumRuntimeInMinutes. EMPTY (with container only) sends OCI no job configuration: the container's
     image, command and args say what runs, and those fields stay unset. Ignored with nodes."""
     entrypoint: Annotated[str, StringConstraints(min_length=1, max_length=1024)] | None = None
-    """File to run inside an archive artifact (JOB_RUN_ENTRYPOINT), e.g. train/main.py."""
+    """File to run inside an archive artifact or a Git repository (JOB_RUN_ENTRYPOINT), e.g.
+    train/main.py; with runtime.python, the file whose function is called."""
+    runtime: Runtime | None = None
+    """Run the code through the operator's driver: call a Python function (python) or execute a
+    notebook (notebook). Not with container."""
+    outputs: Outputs | None = None
+    """Upload a directory to Object Storage when each run ends. Not with container."""
     conda: Conda | None = None
     """Conda environment to run in (not with container)."""
     container: Container | None = None
@@ -271,7 +497,29 @@ class TrainingJobSpec(ApiModel):
             self.infrastructure.fast_launch or self.infrastructure.compute_target_id is not None
         ):
             raise ValueError(self.cel_rule("nodes-on-shapes").message)
+        self._check_driver_features()
         return self
+
+    def _check_driver_features(self) -> None:
+        git = self.artifact.git if self.artifact else None
+        if self.container is not None:
+            if self.runtime is not None:
+                raise ValueError(self.cel_rule("runtime-not-container").message)
+            if self.outputs is not None:
+                raise ValueError(self.cel_rule("outputs-not-container").message)
+            if git is not None:
+                raise ValueError(self.cel_rule("git-not-container").message)
+            if any(var.vault_secret_id for var in self.env):
+                raise ValueError(self.cel_rule("vault-not-container").message)
+        python = self.runtime.python if self.runtime else None
+        notebook = self.runtime.notebook if self.runtime else None
+        if python is not None and self.entrypoint is None and python.module is None:
+            raise ValueError(self.cel_rule("python-needs-entry").message)
+        if notebook is not None and self.entrypoint is not None:
+            raise ValueError(self.cel_rule("notebook-replaces-entrypoint").message)
+        module_entry = python is not None and python.module is not None
+        if git is not None and self.entrypoint is None and notebook is None and not module_entry:
+            raise ValueError(self.cel_rule("git-needs-entry").message)
 
     @property
     def is_multi_node(self) -> bool:
@@ -286,7 +534,7 @@ class TrainingJobSpec(ApiModel):
 class ArtifactProvenance(StatusModel):
     """Which artifact the current OCI job was created with."""
 
-    source: Literal["inline", "configMap", "url"]
+    source: Literal["inline", "configMap", "url", "git"]
     """Where the artifact came from."""
     file_name: str | None = None
     """File name given to OCI."""
@@ -295,7 +543,14 @@ class ArtifactProvenance(StatusModel):
     size_bytes: int | None = None
     """Size of the uploaded artifact."""
     url: str | None = None
-    """The URL it was fetched from (url source)."""
+    """The URL it was fetched from (url and git sources), without credentials."""
+    ref: str | None = None
+    """The Git ref asked for (git source)."""
+    commit: str | None = None
+    """The commit `ref` resolved to, whose files the artifact holds (git source)."""
+    driver_version: str | None = None
+    """Version of the operator's driver packed into the artifact (jobs with a runtime, a Git source,
+    outputs or Vault secrets); a new driver version makes a new revision."""
 
 
 class TrainingJobStatus(StatusModel):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, Field, StringConstraints
 
 from .base import ApiModel, KubeObject, StatusModel
 from .common import (
@@ -114,6 +114,18 @@ class RunLogs(StatusModel):
     """OCI Console log search for this run."""
 
 
+# status.logTail's bound in the schema: OCIDS_LOG_TAIL_BYTES may not be set higher.
+MAX_LOG_TAIL_BYTES = 65536
+
+
+class RunOutputs(StatusModel):
+    """Where the run's outputs go (TrainingJob spec.outputs)."""
+
+    uri: str | None = None
+    """oci://bucket@namespace/prefix/<job run OCID>/: the driver uploads the output directory's files
+    here when the run ends."""
+
+
 class TrainingJobRunStatus(StatusModel):
     """Observed state, written by the operator."""
 
@@ -151,6 +163,12 @@ class TrainingJobRunStatus(StatusModel):
     """The OCI job run in the OCI Console."""
     logs: RunLogs | None = None
     """Where the run's logs are."""
+    outputs: RunOutputs | None = None
+    """Where the run's outputs go (TrainingJobs with spec.outputs); written when the run is created."""
+    log_tail: Annotated[str, StringConstraints(max_length=MAX_LOG_TAIL_BYTES)] | None = None
+    """The last lines of the run's log, written once the run finished (redacted, bounded in bytes,
+    newest lines kept). Off by default: the operator keeps them only when OCIDS_LOG_TAIL_LINES is
+    set above 0."""
     create_attempted_at: datetime | None = None
     """When the operator first asked OCI to create this run. Written before the request, so a run
     whose creation was attempted is never created a second time (see message if none is found)."""

@@ -7,7 +7,8 @@ time (tests/integration/emulator/test_emulator_iam_statements.py).
 Three principals act in OCI when the operator runs a job:
 - the operator's own principal (per auth mode) creates jobs and runs, and reads `oci://` artifacts;
 - each job run is a resource principal (`resource.type = 'datasciencejobrun'`): it pushes its logs,
-  pulls its container image and downloads a published conda environment as itself;
+  pulls its container image, downloads a published conda environment, reads its Vault secrets and
+  uploads its outputs as itself;
 - the Data Science service (`service datascience`) attaches the run's VNIC to the job's subnet.
 """
 
@@ -28,6 +29,8 @@ class Feature(enum.StrEnum):
     CONTAINER = "container"
     OCI_ARTIFACT = "oci-artifact"
     PUBLISHED_CONDA = "published-conda"
+    VAULT_SECRETS = "vault-secrets"
+    OUTPUTS = "outputs"
 
 
 FEATURE_HELP = {
@@ -38,6 +41,8 @@ FEATURE_HELP = {
     Feature.CONTAINER: "spec.container: a bring-your-own-container image from OCIR",
     Feature.OCI_ARTIFACT: "spec.artifact.url oci://bucket@namespace/object, read by the operator",
     Feature.PUBLISHED_CONDA: "spec.conda type published: a conda pack in your Object Storage bucket",
+    Feature.VAULT_SECRETS: "env valueFrom.vaultSecretRef: the run reads OCI Vault secrets at start",
+    Feature.OUTPUTS: "spec.outputs.uri: the run uploads its output directory to Object Storage",
 }
 
 
@@ -76,6 +81,16 @@ SOURCES: dict[str, Source] = {
         "https://accelerated-data-science.readthedocs.io/en/v2.8.5/user_guide/jobs/policies.html",
         "the job-run dynamic group `all {resource.type='datasciencejobrun', resource.compartment.id=...}`; "
         "`use virtual-network-family` for the job creator; `target.bucket.name` conditions on objects",
+    ),
+    "vault-policies": Source(
+        "Details for the Vault Service",
+        "https://docs.oracle.com/iaas/Content/Identity/Reference/keypolicyreference.htm",
+        "`secret-bundles`: `read` lets a principal get a secret's contents (GetSecretBundle)",
+    ),
+    "object-storage-policies": Source(
+        "Details for Object Storage",
+        "https://docs.oracle.com/iaas/Content/Identity/Reference/objectstoragepolicyreference.htm",
+        "`objects`: PutObject needs OBJECT_CREATE (`manage`); `target.bucket.name` narrows it to a bucket",
     ),
     "oke-workload-identity": Source(
         "Granting Workloads Access to OCI Resources (OKE)",
@@ -127,6 +142,7 @@ class PolicyRequest:
     resource_id: str = "<resource OCID>"
     artifact_bucket: str = "<artifact bucket>"
     conda_bucket: str = "<conda bucket>"
+    outputs_bucket: str = "<outputs bucket>"
     # Where OCIR repositories live; OCIR creates a repository in the root compartment on first push.
     repository_compartment: str | None = None
 
@@ -246,7 +262,16 @@ def policy_set(req: PolicyRequest) -> PolicySet:
     if Feature.AUTO_CREATE_LOG in features:
         features = features | {Feature.LOGGING}
     statements: list[Statement] = []
-    runs_needed = bool(features & {Feature.LOGGING, Feature.CONTAINER, Feature.PUBLISHED_CONDA})
+    runs_needed = bool(
+        features
+        & {
+            Feature.LOGGING,
+            Feature.CONTAINER,
+            Feature.PUBLISHED_CONDA,
+            Feature.VAULT_SECRETS,
+            Feature.OUTPUTS,
+        }
+    )
 
     def operator(feature: Feature, grant: str, place: str, why: str, source: str, extra: str = "") -> None:
         where = _where(extra, principal_condition)
@@ -329,6 +354,22 @@ def policy_set(req: PolicyRequest) -> PolicySet:
                 "`use buckets`, which the emulator does not need)",
                 "ds-jobs-conda",
             )
+        if Feature.VAULT_SECRETS in features:
+            other(
+                Feature.VAULT_SECRETS,
+                f"Allow {runs} to read secret-bundles in {place}",
+                "the run's driver reads each vaultSecretRef (GetSecretBundle) as the run; the value never "
+                "sits in the job's definition (secrets in another compartment: name that one)",
+                "vault-policies",
+            )
+        if Feature.OUTPUTS in features:
+            other(
+                Feature.OUTPUTS,
+                f"Allow {runs} to manage objects in {place} "
+                f"where target.bucket.name = '{req.outputs_bucket}'",
+                "the run's driver uploads its output directory (PutObject) as the run when it ends",
+                "object-storage-policies",
+            )
     if Feature.CONTAINER in features:
         repos = f"compartment id {req.repository_compartment}" if req.repository_compartment else "tenancy"
         for c in req.compartments:
@@ -357,8 +398,9 @@ three principals act in OCI, not one.
 
 - **The operator** (per `OCIDS_AUTH`) creates jobs and runs and reads `oci://` artifacts: a
   `group`, a `dynamic-group`, or `any-user where request.principal.type = 'workload' ...`.
-- **Each job run**, a resource principal, pushes its logs, pulls its image and downloads a
-  published conda pack as itself: a `dynamic-group` with `resource.type = 'datasciencejobrun'`.
+- **Each job run**, a resource principal, pushes its logs, pulls its image, downloads a
+  published conda pack, reads its Vault secrets and uploads its outputs as itself: a
+  `dynamic-group` with `resource.type = 'datasciencejobrun'`.
 - **The Data Science service** attaches the run's VNIC to your subnet: `service datascience`.
 
 `ocids-operator iam-policy` prints the statements for your settings (no cluster or OCI access

@@ -26,6 +26,7 @@ from ..api import (
     TrainingJobRunSpec,
     TrainingJobSpec,
 )
+from .driver_env import VAULT_SECRETS, DriverContext, driver_env, needs_driver
 
 TAG_UID = "ocids.io/uid"
 TAG_NAMESPACE = "ocids.io/namespace"
@@ -67,6 +68,10 @@ class ResolvedArtifact:
     content: bytes = b""  # inline and ConfigMap artifacts (small: a Kubernetes object holds them)
     url: str | None = None  # as shown: no secrets
     spooled: SpooledContent | None = None  # URL artifacts: the bytes on disk, `content` unused
+    # Git sources: the ref asked for and the commit it resolved to; driver artifacts: its version.
+    ref: str | None = None
+    commit: str | None = None
+    driver_version: str | None = None
 
     @property
     def digest(self) -> str:
@@ -136,12 +141,56 @@ def conda_env(conda: Conda | None) -> dict[str, str]:
     return env
 
 
-def job_environment(spec: TrainingJobSpec, user_env: Mapping[str, str]) -> dict[str, str]:
-    """The job's environmentVariables: conda + entrypoint, then the user's (resolved) env on top."""
+def job_environment(
+    spec: TrainingJobSpec, user_env: Mapping[str, str], driver: DriverContext | None = None
+) -> dict[str, str]:
+    """The job's environmentVariables: conda + entrypoint, then the user's (resolved) env on top,
+    then, for a job that runs through the driver, the driver's contract (it names the entrypoint)."""
     env = conda_env(spec.conda)
     if spec.entrypoint:
         env["JOB_RUN_ENTRYPOINT"] = spec.entrypoint
     env.update(user_env)
+    env.update(_driver_env(spec, None, driver))
+    return env
+
+
+def run_environment(
+    job: TrainingJobSpec,
+    job_user_env: Mapping[str, str],
+    run: TrainingJobRunSpec,
+    run_user_env: Mapping[str, str],
+    driver: DriverContext | None = None,
+) -> dict[str, str]:
+    """A single-node run's whole environment: the job's, the run's (resolved) env over it, and the
+    run's Vault variables merged with the job's. Sent whole, so it is right whether OCI replaces the
+    job's variables with an override or merges it over them (the emulator merges; OCI's choice is
+    undocumented)."""
+    env = {**job_environment(job, job_user_env, driver), **run_user_env}
+    return _with_run_driver_env(env, job, run, driver)
+
+
+def _driver_env(
+    spec: TrainingJobSpec, run: TrainingJobRunSpec | None, driver: DriverContext | None
+) -> dict[str, str]:
+    if not needs_driver(spec):
+        return {}
+    if driver is None:
+        # A driver job's env without the driver's contract would run the zip's entrypoint wrongly.
+        raise ValueError("this TrainingJob runs through the driver: pass its DriverContext")
+    return driver_env(
+        spec, run, version=driver.version, endpoints=dict(driver.endpoints), code_file=driver.code_file
+    )
+
+
+def _with_run_driver_env(
+    env: dict[str, str], job: TrainingJobSpec, run: TrainingJobRunSpec, driver: DriverContext | None
+) -> dict[str, str]:
+    """The driver's variables for this run win over the run's own env; a run that sets a job's Vault
+    variable otherwise leaves no OCIDS_DRIVER_VAULT_SECRETS entry for it."""
+    run_driver = _driver_env(job, run, driver)
+    if run_driver:
+        env.pop(VAULT_SECRETS, None)
+        env.update(run_driver)
     return env
 
 
@@ -275,6 +324,7 @@ def node_config(
     user_env: Mapping[str, str],
     run: TrainingJobRunSpec | None = None,
     run_user_env: Mapping[str, str] | None = None,
+    driver: DriverContext | None = None,
 ) -> NodeConfig | None:
     """The node configuration of a multi-node job (None: single-node), or of a run of it.
 
@@ -302,7 +352,7 @@ def node_config(
         max_runtime = run.maximum_runtime_in_minutes or max_runtime
         if container is not None:
             container = container.with_override(run.container)
-    job_env = job_environment(spec, user_env)
+    job_env = job_environment(spec, user_env, driver)
     job_groups = {group.name: group for group in job_nodes.groups}
     groups = []
     for group in nodes.groups:
@@ -318,6 +368,8 @@ def node_config(
         if override is not None:
             env.update({var.name: var.value for var in override.env})
             args = override.args if override.args is not None else args
+        if run is not None:
+            env = _with_run_driver_env(env, spec, run, driver)
         groups.append(
             NodeGroupConfig(
                 name=group.name,
@@ -404,7 +456,11 @@ def container_key(container: ContainerImage | None) -> tuple[Any, ...] | None:
     return (container.image, container.entrypoint, container.cmd, container.image_digest)
 
 
-def desired_template(spec: TrainingJobSpec, user_env: Mapping[str, str]) -> Template:
+def desired_template(
+    spec: TrainingJobSpec, user_env: Mapping[str, str], driver: DriverContext | None = None
+) -> Template:
+    """What the job should be. A job that runs through the driver has the driver's version in its
+    env (OCIDS_DRIVER_VERSION), so a new driver is a new revision; other jobs hash as before."""
     logging = (
         log_key(
             spec.logging.enabled,
@@ -415,7 +471,7 @@ def desired_template(spec: TrainingJobSpec, user_env: Mapping[str, str]) -> Temp
         if spec.logging
         else None
     )
-    nodes = node_config(spec, user_env)
+    nodes = node_config(spec, user_env, driver=driver)
     if nodes is not None:
         return Template(
             env=(),
@@ -427,7 +483,7 @@ def desired_template(spec: TrainingJobSpec, user_env: Mapping[str, str]) -> Temp
         )
     container = container_of(spec.container)
     return Template(
-        env=tuple(sorted(job_environment(spec, user_env).items())),
+        env=tuple(sorted(job_environment(spec, user_env, driver).items())),
         command_line_arguments=command_line(spec.args),
         maximum_runtime_in_minutes=spec.maximum_runtime_in_minutes,
         container=container_key(container),
@@ -464,6 +520,7 @@ class JobRequest:
     user_env: Mapping[str, str]
     revision: int
     template_hash: str
+    driver: DriverContext | None = None  # set for a job that `needs_driver`
 
     @property
     def retry_token(self) -> str:
@@ -491,6 +548,7 @@ class RunRequest:
     job_user_env: Mapping[str, str]
     run_user_env: Mapping[str, str]
     refusals: int = 0  # CreateJobRuns OCI refused outright so far (status.createRefusals)
+    driver: DriverContext | None = None  # the job's, for a job that `needs_driver`
 
     @property
     def retry_token(self) -> str:

@@ -8,6 +8,7 @@ field, and sends nothing.
 from __future__ import annotations
 
 from ..api import TrainingJobRunSpec, TrainingJobSpec
+from .driver_env import run_vault_problem
 from .errors import INVALID_OVERRIDE, ReconcileError, stalled
 
 
@@ -19,6 +20,9 @@ def override_refusal(run: TrainingJobRunSpec, job: TrainingJobSpec, job_name: st
 
 
 def override_problem(run: TrainingJobRunSpec, job: TrainingJobSpec, job_name: str) -> str | None:
+    vault = run_vault_problem(run, job, job_name)
+    if vault is not None:
+        return vault
     if run.container is not None and job.container is None:
         return (
             f"spec.container: TrainingJob {job_name} has no spec.container, so there is no container to "

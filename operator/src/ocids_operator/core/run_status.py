@@ -10,6 +10,7 @@ from typing import Any
 from ..api import NodeGroupStatus, RunLogs, TrainingJobRunStatus
 from . import conditions as cond
 from . import links
+from .log_records import one_line, shown_record
 from .phases import TERMINAL_RUN_PHASES, WARNING_RUN_PHASES, RunPhase, RunState
 from .run_plan import LOST_RUN_REASON, RunPlan, RunView
 from .status_patch import StatusPatch
@@ -204,3 +205,18 @@ def phase_event(old_phase: str | None, view: RunView) -> tuple[str, str, str] | 
         return None
     kind = "Warning" if new_phase in WARNING_RUN_PHASES else "Normal"
     return kind, new_phase.value, describe(view)
+
+
+def log_tail(lines: list[str], max_bytes: int) -> str:
+    """status.logTail: the lines (oldest first) as text, each one line and without URL secrets,
+    the newest kept whole within `max_bytes` of UTF-8 (older lines are dropped, never cut)."""
+    kept: list[str] = []
+    used = 0
+    for line in reversed(lines):
+        shown = one_line(shown_record(line.rstrip("\n"), max_bytes))
+        size = len(shown.encode("utf-8")) + 1
+        if used + size > max_bytes:
+            break
+        kept.append(shown)
+        used += size
+    return "".join(f"{line}\n" for line in reversed(kept))

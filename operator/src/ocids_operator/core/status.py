@@ -26,7 +26,17 @@ def artifact_provenance(artifact: ResolvedArtifact) -> ArtifactProvenance:
         digest=artifact.digest,
         size_bytes=artifact.size_bytes,
     )
-    return provenance.model_copy(update={"url": artifact.url}) if artifact.url else provenance
+    extra = {
+        key: value
+        for key, value in (
+            ("url", artifact.url),
+            ("ref", artifact.ref),
+            ("commit", artifact.commit),
+            ("driver_version", artifact.driver_version),
+        )
+        if value
+    }
+    return provenance.model_copy(update=extra) if extra else provenance
 
 
 def shape_summary(spec: TrainingJobSpec) -> str | None:

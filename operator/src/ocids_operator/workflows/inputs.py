@@ -59,10 +59,14 @@ def object_ref(body: Mapping[str, Any], cluster: str) -> ObjectRef:
 
 
 async def resolve_env(kube: KubeClient, namespace: str, env: Sequence[EnvVar]) -> dict[str, str]:
+    """The env's values the operator knows; vaultSecretRef vars are left to the job run's driver
+    (their names go into OCIDS_DRIVER_VAULT_SECRETS: core.driver_env)."""
     resolved: dict[str, str] = {}
     for var in env:
         if var.value_from is None:
             resolved[var.name] = var.value or ""
+            continue
+        if var.vault_secret_id is not None:
             continue
         try:
             value: str | None

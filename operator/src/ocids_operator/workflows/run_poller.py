@@ -31,7 +31,7 @@ from ..core import conditions as cond
 from ..core.kinds import TRAINING_JOB_RUN_KIND
 from ..core.phases import ACTIVE_RUN_PHASES, BUSY_RUN_STATES, RunPhase, RunState
 from ..core.run_plan import RunView, is_terminal
-from ..core.run_status import duration_seconds, phase_event, run_status
+from ..core.run_status import duration_seconds, log_tail, phase_event, run_status
 from ..core.times import parse_time
 from ..settings import OperatorSettings
 from .poller_reads import CompartmentReader, states_to_list
@@ -367,6 +367,31 @@ class RunPoller:
             return
         await self._apply_safely(run_id, job_run)
 
+    async def _log_tail(self, run: TrackedRun, view: RunView) -> str | None:
+        """status.logTail of a run that just ended: one Logging search, only when OCIDS_LOG_TAIL_LINES
+        is set and the run's log is known. Best effort: the phase is written whatever Logging says."""
+        lines = self._settings.log_tail_lines
+        logs = run.status.get("logs") or {}
+        log_group_id, log_id = view.log_group_id or logs.get("logGroupId"), view.log_id or logs.get("logId")
+        if lines <= 0 or not log_group_id or not log_id:
+            return None
+        compartment = view.compartment_id or run.compartment_id
+        try:
+            found = await self._gateway_of(run.identity).search_run_log_tail(
+                compartment, log_group_id, log_id, run.run_id, lines
+            )
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning(
+                "reading the last log lines of run %s failed (%s %s); status.logTail left unset",
+                run.run_id,
+                type(exc).__name__,
+                getattr(exc, "status", ""),
+            )
+            return None
+        return log_tail(found, self._settings.log_tail_bytes)
+
     async def _confirm_gone(self, run_id: str, listed: RunView | None) -> RunView:
         """What a GetJobRun 404 means: OCI answers 404 for a run it denies us too (IAM), so a run
         we created is taken as deleted only once the compartment's list agrees."""
@@ -428,6 +453,10 @@ class RunPoller:
         status = run_status(view, self._gateway.region, run.status, run.generation, cond.now_rfc3339())
         if view.log_id is None and "logs" in run.status:
             status = status.without("logs")  # a summary knows no logs: keep what we wrote before
+        if is_terminal(status.get("phase")) and not is_terminal(old_phase):
+            tail = await self._log_tail(run, view)
+            if tail is not None:
+                status = status.with_fields(log_tail=tail)
         if not await self._status.write(
             run.namespace, run.name, run.uid, status
         ):  # the TrainingJobRun is gone

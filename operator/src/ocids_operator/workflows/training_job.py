@@ -13,6 +13,7 @@ from typing import Any
 from ..api import TrainingJobSpec
 from ..core import conditions as cond
 from ..core import model
+from ..core.driver_env import DriverContext, needs_driver
 from ..core.errors import ErrorOutcome, ReconcileError, retry, stalled
 from ..core.job_plan import DesiredJob, JobAction, JobPlan, JobRecord, ObservedJob, plan_job
 from ..core.links import shown_url
@@ -22,6 +23,7 @@ from ..core.status import job_status, recorded_job_status
 from ..runtime import Runtime
 from . import shape_gate, tenancy
 from .crash_point import crash_after
+from .driver_artifact import driver_context, resolve_driver_artifact
 from .inputs import object_ref, parse_spec, resolve_artifact, resolve_env, source_url
 from .job_deletion import delete_jobs
 from .outcome import Outcome, ProgressMade
@@ -47,12 +49,13 @@ async def reconcile(rt: Runtime, body: Mapping[str, Any]) -> Outcome:
 
     user_env = await resolve_env(rt.kube, ref.namespace, spec.env)
     source = await _artifact_source(rt, spec, ref.namespace, status)
-    desired = DesiredJob(spec, ref, model.desired_template(spec, user_env), source.digest)
+    driver = driver_context(rt.settings, spec, source.code_file)
+    desired = DesiredJob(spec, ref, model.desired_template(spec, user_env, driver), source.digest)
     progress = Progress(JobRecord(status.get("jobId"), int(status.get("revision") or 0)))
     progress.retired = [job_id for job_id in status.get("retiredJobIds") or [] if job_id]
     initial = progress.state
     try:
-        active = await _converge(rt, desired, source, user_env, progress)
+        active = await _converge(rt, desired, source, user_env, progress, driver)
         if active:  # earlier revisions are only retired once this one is usable
             progress.retired = await retire_jobs(rt, spec, progress.retired, progress.events)
     except Exception as exc:
@@ -110,6 +113,7 @@ async def _converge(
     source: ArtifactSource,
     user_env: Mapping[str, str],
     progress: Progress,
+    driver: DriverContext | None = None,
 ) -> bool:
     """Apply plan steps until the job matches the spec; False while it is still CREATING."""
     spec, ref, events = desired.spec, desired.ref, progress.events
@@ -130,7 +134,7 @@ async def _converge(
             progress.shapes_checked = True
         if plan.action in (JobAction.CREATE, JobAction.RECREATE, JobAction.NEW_REVISION):
             source.content()  # never a job that could not get its artifact
-            job_id = await _ensure_job(rt, desired, plan, user_env)
+            job_id = await _ensure_job(rt, desired, plan, user_env, driver)
             if plan.retire_job_id and plan.retire_job_id not in progress.retired:
                 progress.retired.append(plan.retire_job_id)
             progress.state = JobRecord(job_id, plan.revision)
@@ -182,7 +186,13 @@ async def _listed(rt: Runtime, desired: DesiredJob, state: JobRecord) -> bool:
     )
 
 
-async def _ensure_job(rt: Runtime, desired: DesiredJob, plan: JobPlan, user_env: Mapping[str, str]) -> str:
+async def _ensure_job(
+    rt: Runtime,
+    desired: DesiredJob,
+    plan: JobPlan,
+    user_env: Mapping[str, str],
+    driver: DriverContext | None = None,
+) -> str:
     """The job of this revision: found by its tags (a crash after create), else created."""
     spec, ref = desired.spec, desired.ref
     tags = {model.TAG_UID: ref.uid, model.TAG_REVISION: str(plan.revision)}
@@ -190,7 +200,7 @@ async def _ensure_job(rt: Runtime, desired: DesiredJob, plan: JobPlan, user_env:
     if found:
         return found[0]
     job_id = await rt.oci.create_job(
-        model.JobRequest(spec, ref, user_env, plan.revision, desired.template_hash)
+        model.JobRequest(spec, ref, user_env, plan.revision, desired.template_hash, driver=driver)
     )
     crash_after(rt.settings, "create_job")
     return job_id
@@ -219,6 +229,8 @@ class ArtifactSource:
     digest: str
     problem: ErrorOutcome | None = None
     none: bool = False  # the spec has no artifact (a container job)
+    # A driver job's code as one file (a urlFrom URL's name: the driver runs it without entrypoint).
+    code_file: str | None = None
 
     def content(self) -> model.ResolvedArtifact | None:
         if self.none:
@@ -235,27 +247,44 @@ async def _artifact_source(
     """The spec's artifact. Once an OCI job holds it, a source that went away does not stall the
     job: the job still works, so it stays Active and resynced on the digest it was made with, and
     only what needs the bytes (a new revision) waits for the source."""
-    if spec.artifact is None:
+    if spec.artifact is None and not needs_driver(spec):
         return ArtifactSource(None, NO_ARTIFACT, none=True)
+    code_file = None
     try:
-        artifact = await resolve_artifact(
-            rt.kube,
-            namespace,
-            spec.artifact,
-            max_bytes=rt.settings.artifact_max_bytes,
-            timeout_seconds=rt.settings.artifact_url_timeout_seconds,
-            object_storage=rt.objects,
-            fetcher=rt.artifacts,
-        )
+        if needs_driver(spec):
+            artifact, code_file = await resolve_driver_artifact(
+                rt.kube, namespace, spec, rt.settings, object_storage=rt.objects, fetcher=rt.artifacts
+            )
+        else:
+            assert spec.artifact is not None
+            artifact = await resolve_artifact(
+                rt.kube,
+                namespace,
+                spec.artifact,
+                max_bytes=rt.settings.artifact_max_bytes,
+                timeout_seconds=rt.settings.artifact_url_timeout_seconds,
+                object_storage=rt.objects,
+                fetcher=rt.artifacts,
+            )
     except ReconcileError as exc:
-        known = status.get("artifact") or {}
-        # Status shows an https:// URL without its secrets, an oci:// one as written.
-        url = await source_url(rt.kube, namespace, spec.artifact)
-        same_source = url is not None and known.get("url") in (url, shown_url(url))
-        if exc.outcome.reason not in SOURCE_GONE or not status.get("jobId") or not same_source:
+        if exc.outcome.reason not in SOURCE_GONE or not status.get("jobId"):
             raise
-        return ArtifactSource(None, str(known.get("digest")), exc.outcome)
-    return ArtifactSource(artifact, artifact.digest)
+        if not await _same_source(rt, spec, namespace, status.get("artifact") or {}):
+            raise
+        return ArtifactSource(None, str((status.get("artifact") or {}).get("digest")), exc.outcome)
+    return ArtifactSource(artifact, artifact.digest, code_file=code_file)
+
+
+async def _same_source(rt: Runtime, spec: TrainingJobSpec, namespace: str, known: Mapping[str, Any]) -> bool:
+    """Whether status.artifact is of the spec's source (a gone source keeps the job it made)."""
+    if spec.artifact is None:
+        return False
+    git = spec.artifact.git
+    if git is not None:
+        return known.get("source") == "git" and (known.get("url"), known.get("ref")) == (git.url, git.ref)
+    # Status shows an https:// URL without its secrets, an oci:// one as written.
+    url = await source_url(rt.kube, namespace, spec.artifact)
+    return url is not None and known.get("url") in (url, shown_url(url))
 
 
 def _source_problem_reported(status: Mapping[str, Any], problem: ErrorOutcome) -> bool:

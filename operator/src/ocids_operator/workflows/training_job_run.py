@@ -7,10 +7,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..adapters.oci_errors import classify
-from ..api import API_VERSION, TrainingJobRunSpec, TrainingJobRunStatus, TrainingJobSpec
+from ..api import API_VERSION, RunOutputs, TrainingJobRunSpec, TrainingJobRunStatus, TrainingJobSpec
 from ..core import conditions as cond
 from ..core import model
 from ..core.deletion_plan import RETAINED, TAG_RETAINED
+from ..core.driver_env import run_outputs_uri
 from ..core.kinds import TRAINING_JOB_KIND
 from ..core.phases import ACTIVE_RUN_STATES, GONE_JOB_STATES, RunPhase, RunState
 from ..core.run_overrides import node_count, override_refusal
@@ -33,6 +34,7 @@ from ..core.times import parse_time
 from ..runtime import Runtime
 from . import shape_gate, tenancy
 from .crash_point import crash_after
+from .driver_artifact import driver_context, known_code_file
 from .inputs import object_ref, parse_spec, resolve_env
 from .outcome import Outcome
 from .run_poller import TrackedRun
@@ -184,7 +186,10 @@ async def reconcile(rt: Runtime, body: Mapping[str, Any]) -> tuple[Outcome, list
         job_env = await resolve_env(rt.kube, namespace, job_spec.env)
         run_env = await resolve_env(rt.kube, namespace, spec.env)
         refusals = int(status.get("createRefusals") or 0)
-        request = model.RunRequest(spec, job_spec, ref, job_id, job_env, run_env, refusals=refusals)
+        driver = driver_context(rt.settings, job_spec, known_code_file(job_spec, job_status))
+        request = model.RunRequest(
+            spec, job_spec, ref, job_id, job_env, run_env, refusals=refusals, driver=driver
+        )
         if attempted_at is None:
             # Recorded right before the request: a crash right after CreateJobRun must never lead to
             # a second run, whatever happens to the first one meanwhile (plan_create).
@@ -212,6 +217,9 @@ async def reconcile(rt: Runtime, body: Mapping[str, Any]) -> tuple[Outcome, list
     )
     if view.job_id in (None, job_id):
         result = result.with_fields(job_revision=job_status.get("revision"))
+    outputs_uri = run_outputs_uri(job_spec, view.id)
+    if outputs_uri is not None:  # where the driver will put them: known once the run id is
+        result = result.with_fields(outputs=RunOutputs(uri=outputs_uri))
     # Written before the poller follows the run, so the poller's later phases land after it.
     if not await rt.run_status.write(namespace, meta["name"], meta["uid"], result):
         return Outcome(events=events), owners  # the TrainingJobRun is gone

@@ -36,19 +36,42 @@ def write_resource_principal(
     """Write ``rpst`` and ``private.pem`` into ``out_dir`` (default ``DATA_DIR/resource-principal``)
     and return the environment the SDK needs (absolute paths, so the SDK rereads them on a 401)."""
     tenancy = load_tenancy(data_dir)
-    out = (out_dir or data_dir / "resource-principal").resolve()
+    rid = resource_id or new_ocid(resource_type, tenancy.region)
+    claims = resource_claims(
+        rid,
+        resource_type,
+        tenancy.tenancy_id,
+        compartment_id or next(iter(tenancy.compartments), tenancy.tenancy_id),
+    )
+    out = out_dir or data_dir / "resource-principal"
+    return issue_resource_principal(
+        SessionTokens.for_data_dir(data_dir), out, claims, seconds, tenancy.region
+    )
+
+
+def resource_claims(
+    resource_id: str, resource_type: str, tenancy_id: str, compartment_id: str
+) -> dict[str, str]:
+    """The claims of a resource principal's token (what policies see as ``resource.*``)."""
+    return {
+        "ptype": "resource",
+        "sub": resource_id,
+        "res_type": resource_type,
+        "res_id": resource_id,
+        "res_tenant": tenancy_id,
+        "res_compartment": compartment_id,
+    }
+
+
+def issue_resource_principal(
+    tokens: SessionTokens, out_dir: Path, claims: dict[str, str], seconds: int, region: str
+) -> dict[str, str]:
+    """Mint a token for ``claims`` bound to a fresh key, write both (0600) into ``out_dir`` and
+    return the v2.2 environment naming them."""
+    out = out_dir.resolve()
     out.mkdir(parents=True, exist_ok=True)
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    rid = resource_id or new_ocid(resource_type, tenancy.region)
-    claims = {
-        "ptype": "resource",
-        "sub": rid,
-        "res_type": resource_type,
-        "res_id": rid,
-        "res_tenant": tenancy.tenancy_id,
-        "res_compartment": compartment_id or next(iter(tenancy.compartments), tenancy.tenancy_id),
-    }
-    token = SessionTokens.for_data_dir(data_dir).mint(claims, key.public_key(), seconds)
+    token = tokens.mint(claims, key.public_key(), seconds)
     pem_path, rpst_path = out / PRIVATE_PEM_FILE, out / RPST_FILE
     for path, data in (
         (
@@ -68,5 +91,5 @@ def write_resource_principal(
         "OCI_RESOURCE_PRINCIPAL_VERSION": "2.2",
         "OCI_RESOURCE_PRINCIPAL_RPST": str(rpst_path),
         "OCI_RESOURCE_PRINCIPAL_PRIVATE_PEM": str(pem_path),
-        "OCI_RESOURCE_PRINCIPAL_REGION": tenancy.region,
+        "OCI_RESOURCE_PRINCIPAL_REGION": region,
     }

@@ -1,0 +1,101 @@
+"""`kubectl ocids runs [JOB]`: a table of runs, and the hyperparameters that set them apart.
+
+Columns NAME, JOB, PHASE, DURATION, EXIT, then one per hyperparameter whose value differs between
+the runs listed: ARGS (the run's args joined; `-` where the run keeps its TrainingJob's) and each
+env var of the run specs by name (`-` where a run does not set it). A value every run shares says
+nothing about why they differ, so it is left out.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+from ..core.phases import TERMINAL_RUN_PHASES
+from ..core.run_status import human_duration
+from ..core.times import parse_time
+from .kube import Obj, created
+
+FIXED = ("NAME", "JOB", "PHASE", "DURATION", "EXIT")
+UNSET = "-"
+GAP = "   "
+
+
+def _env_value(var: dict[str, Any]) -> str:
+    """An env var as a run spec shows it; a reference by what it names, never a resolved value."""
+    if "value" in var:
+        return str(var["value"])
+    source = var.get("valueFrom") or {}
+    for kind, label in (("secretKeyRef", "secret"), ("configMapKeyRef", "configmap")):
+        ref = source.get(kind)
+        if isinstance(ref, dict):
+            return f"<{label} {ref.get('name')}/{ref.get('key')}>"
+    vault = source.get("vaultSecretRef")
+    if isinstance(vault, dict):
+        return f"<vault {vault.get('secretId')}>"
+    return UNSET
+
+
+def hyperparameters(run: Obj) -> dict[str, str]:
+    """The run's own choices: ARGS and its env vars by name (column header -> value)."""
+    spec = run.get("spec") or {}
+    args = spec.get("args")
+    params = {"ARGS": " ".join(str(a) for a in args) if args is not None else UNSET}
+    for var in spec.get("env") or []:
+        name = str(var.get("name"))
+        params[name if name not in FIXED and name != "ARGS" else f"env:{name}"] = _env_value(var)
+    return params
+
+
+def differing(runs: Sequence[Obj]) -> list[str]:
+    """Hyperparameter columns whose value is not the same in every run, in first-seen order."""
+    params = [hyperparameters(run) for run in runs]
+    names: list[str] = []
+    for p in params:
+        names += [name for name in p if name not in names]
+    return [name for name in names if len({p.get(name, UNSET) for p in params}) > 1]
+
+
+def _duration(status: Obj, now: dt.datetime) -> str:
+    if status.get("duration"):
+        return str(status["duration"])
+    started = parse_time(status.get("timeStarted"))
+    if started is not None and status.get("phase") not in TERMINAL_RUN_PHASES:
+        return human_duration(max(0.0, (now - started).total_seconds()))  # still running
+    return UNSET
+
+
+def rows(runs: Sequence[Obj], now: dt.datetime) -> list[list[str]]:
+    """The table, header first; runs oldest first."""
+    ordered = sorted(runs, key=created)
+    extra = differing(ordered)
+    table = [[*FIXED, *extra]]
+    for run in ordered:
+        status = run.get("status") or {}
+        params = hyperparameters(run)
+        exit_code = status.get("exitCode")
+        table.append(
+            [
+                str((run.get("metadata") or {}).get("name")),
+                str(((run.get("spec") or {}).get("jobRef") or {}).get("name", UNSET)),
+                str(status.get("phase") or UNSET),
+                _duration(status, now),
+                UNSET if exit_code is None else str(exit_code),
+                *(params.get(name, UNSET) for name in extra),
+            ]
+        )
+    return table
+
+
+def render(table: list[list[str]]) -> str:
+    """kubectl's plain columns: left-aligned, three spaces apart."""
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
+    lines = [GAP.join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in table]
+    return "\n".join(lines) + "\n"
+
+
+def select(runs: Sequence[Obj], job: str | None) -> list[Obj]:
+    if job is None:
+        return list(runs)
+    return [run for run in runs if ((run.get("spec") or {}).get("jobRef") or {}).get("name") == job]

@@ -1,0 +1,1 @@
+"""Converters from other tools' job definitions to TrainingJob / TrainingJobRun manifests."""
