@@ -412,15 +412,7 @@ def observed_template(job: ds.Job) -> Template:
     )
     nodes = observed_nodes(job.job_node_configuration_details)
     if nodes is not None:
-        # As `desired_template` has it: whatever OCI shows job-level beside the nodes is not what runs.
-        return Template(
-            env=(),
-            command_line_arguments=None,
-            maximum_runtime_in_minutes=None,
-            container=None,
-            logging=logging,
-            nodes=nodes,
-        )
+        return Template.of_nodes(nodes, logging)
     config = job.job_configuration_details
     container = observed_container(job.job_environment_configuration_details)
     return Template(

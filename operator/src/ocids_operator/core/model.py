@@ -422,6 +422,18 @@ class Template:
     image_signature_id: str | None = None
     nodes: NodeConfig | None = None
 
+    @classmethod
+    def of_nodes(cls, nodes: NodeConfig, logging: tuple[Any, ...] | None) -> Template:
+        """A multi-node job's: whatever OCI shows job-level beside the node groups is not what runs."""
+        return cls(
+            env=(),
+            command_line_arguments=None,
+            maximum_runtime_in_minutes=None,
+            container=None,
+            logging=logging,
+            nodes=nodes,
+        )
+
     def differences(self, other: Template) -> list[str]:
         """Names (never values) of the fields that differ."""
         names = changed_fields(self, other, {"command_line_arguments": "args"})
@@ -473,14 +485,7 @@ def desired_template(
     )
     nodes = node_config(spec, user_env, driver=driver)
     if nodes is not None:
-        return Template(
-            env=(),
-            command_line_arguments=None,
-            maximum_runtime_in_minutes=None,
-            container=None,
-            logging=logging,
-            nodes=nodes,
-        )
+        return Template.of_nodes(nodes, logging)
     container = container_of(spec.container)
     return Template(
         env=tuple(sorted(job_environment(spec, user_env, driver).items())),
