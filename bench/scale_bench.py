@@ -100,6 +100,8 @@ def bench_mode(kube: Kube, mode: str, args: argparse.Namespace, work: Path) -> d
             # And the shipped retry backoff (5 s doubling), not the tests' hurried 1 s.
             "OCIDS_RETRY_BASE_SECONDS": "",
             "OCIDS_RETRY_MAX_SECONDS": "",
+            # status.logTail costs one Logging search per finished run: off unless asked, as shipped.
+            "OCIDS_LOG_TAIL_LINES": str(args.log_tail_lines),
         }
         log_path = args.logs / f"operator-{mode}-{n}.log"
         log_path.unlink(missing_ok=True)
@@ -291,6 +293,9 @@ def main(argv: list[str] | None = None) -> int:
         "--memray", action="store_true", help="run the operator under memray (its peak memory)"
     )
     parser.add_argument("--timeout", type=float, default=None, help="per mode; default run-seconds + 600")
+    parser.add_argument(
+        "--log-tail-lines", type=int, default=0, help="the operator's OCIDS_LOG_TAIL_LINES (0: off)"
+    )
     parser.add_argument(
         "--out", type=Path, default=Path(os.environ.get("BENCH_OUT", "bench/out/latest.json"))
     )

@@ -186,6 +186,60 @@ INVALID_JOBS: list[tuple[str, dict[str, Any], str, str]] = [
         "spec.nodes.groups[0].infrastructure.shape",
         "ocpus and memoryInGBs are required with a flex shape",
     ),
+    # OCI refuses two mounts at one place: the default /mnt counts as written.
+    (
+        "two-mounts-at-one-place",
+        job_spec(
+            storageMounts=[
+                {
+                    "storageType": "OBJECT_STORAGE",
+                    "namespace": "ns",
+                    "bucket": "a",
+                    "destinationDirectoryName": "data",
+                },
+                {
+                    "storageType": "OBJECT_STORAGE",
+                    "namespace": "ns",
+                    "bucket": "b",
+                    "destinationDirectoryName": "data",
+                    "destinationPath": "/mnt",
+                },
+            ]
+        ),
+        "spec.storageMounts",
+        "two mounts at the same destinationPath/destinationDirectoryName",
+    ),
+    (
+        "mount-at-dot-dot",
+        job_spec(
+            storageMounts=[
+                {
+                    "storageType": "OBJECT_STORAGE",
+                    "namespace": "ns",
+                    "bucket": "a",
+                    "destinationDirectoryName": "..",
+                }
+            ]
+        ),
+        "spec.storageMounts[0].destinationDirectoryName",
+        "destinationDirectoryName must name a directory, not . or ..",
+    ),
+    (
+        "mount-path-climbs",
+        job_spec(
+            storageMounts=[
+                {
+                    "storageType": "OBJECT_STORAGE",
+                    "namespace": "ns",
+                    "bucket": "a",
+                    "destinationDirectoryName": "d",
+                    "destinationPath": "/mnt/../etc",
+                }
+            ]
+        ),
+        "spec.storageMounts[0].destinationPath",
+        "destinationPath must not contain a .. segment",
+    ),
 ]
 
 
@@ -207,6 +261,19 @@ def test_model_rejects_with_the_same_words(spec: dict[str, Any], path: str, mess
 
 # Rejected by the OpenAPI part of the schema (patterns, ranges, enums, list sizes).
 SCHEMA_INVALID = [
+    (
+        "mount-directory-with-slash",
+        job_spec(
+            storageMounts=[
+                {
+                    "storageType": "OBJECT_STORAGE",
+                    "namespace": "ns",
+                    "bucket": "a",
+                    "destinationDirectoryName": "a/b",
+                }
+            ]
+        ),
+    ),
     # OCI takes registry/repository[:tag][@digest]: a bare name would only fail at CreateJob.
     ("bare-image-name", job_spec(conda=None, container={"image": "busybox"})),
     ("image-tag-without-repository", job_spec(conda=None, container={"image": "iad.ocir.io:1.0"})),

@@ -122,6 +122,16 @@ def test_urls_the_operator_does_not_fetch_from(url: str, tmp_path: Path) -> None
         source(tmp_path).check_url(url)
 
 
+def test_a_host_name_is_judged_by_the_addresses_it_resolves_to(tmp_path: Path) -> None:
+    """As for https:// artifact URLs: a name is no way around the address checks (localhost here;
+    a name pointing at the metadata address is refused the same way), checked before connecting."""
+    url = "git://localhost:9/team/repo.git"
+    with pytest.raises(GitRefused, match=r"host localhost resolves to \S+, a loopback address"):
+        asyncio.run(source(tmp_path).resolve(url, "main"))
+    with pytest.raises(GitRefused, match="a loopback address"):
+        asyncio.run(source(tmp_path).tree(url, "0" * 40))
+
+
 def test_the_artifact_host_allow_list_applies_to_git_hosts(tmp_path: Path) -> None:
     git_source = source(tmp_path, artifact_url_allowed_hosts="git.example.com,10.0.0.0/8")
     git_source.check_url("https://git.example.com/team/repo.git")

@@ -229,6 +229,11 @@ def test_an_unknown_shape_leaves_the_run_pending_and_rechecked_not_failed() -> N
          "spec.nodeGroups (workers): TrainingJob attrition is single-node"),
         (MULTI_NODE, {"nodeGroups": [{"name": "ps", "replicas": 2}]},
          'spec.nodeGroups[ps]: TrainingJob attrition has no node group "ps" (it has: workers)'),
+        # Admission compares the two only when the run sets both: the job's replicas count too.
+        (MULTI_NODE, {"nodeGroups": [{"name": "workers", "minimumSuccessReplicas": 5}]},
+         "spec.nodeGroups[workers].minimumSuccessReplicas: 5 is more than the group's 3 replicas"),
+        (MULTI_NODE, {"infrastructure": {"shape": "VM.Standard2.1"}},
+         "spec.infrastructure: TrainingJob attrition is multi-node"),
     ],
 )  # fmt: skip
 def test_an_override_the_training_job_cannot_take_is_refused_with_no_oci_call(
@@ -316,3 +321,22 @@ def test_node_groups_read_from_oci_reach_the_run_status() -> None:
     ]
     plain = run_status(RunView("r", "j", COMPARTMENT, "IN_PROGRESS"), "x", {}, 1, "2026-01-01T00:00:00Z")
     assert "nodeGroups" not in plain
+
+
+def test_a_runs_own_shape_on_a_compute_target_job_records_what_it_runs_on() -> None:
+    """The run's infrastructure override leaves the job's compute target behind (as the request does):
+    status says the managed egress network the run really got, not the job's compute target."""
+    on_target = {
+        "infrastructure": {
+            "computeTargetId": "ocid1.datasciencecomputetarget.oc1..target",
+            "resources": {"requests": {"ocpus": 1, "memoryInGBs": 8}},
+        }
+    }
+    kube = JobKube(job_with(on_target))
+    reconcile_once(ShapeOci([]), kube)
+    assert kube.status["infrastructureType"] == "MANAGED_COMPUTE_CLUSTER"
+    own_shape = JobKube(job_with(on_target))
+    reconcile_once(
+        ShapeOci(["VM.Standard2.1"]), own_shape, run_with({"infrastructure": {"shape": "VM.Standard2.1"}})
+    )
+    assert own_shape.status["infrastructureType"] == "ME_STANDALONE"

@@ -26,6 +26,7 @@ import hashlib
 import os
 import re
 import shutil
+import socket
 import stat
 import tempfile
 import threading
@@ -40,7 +41,7 @@ from dulwich.repo import Repo
 
 from ..settings import OperatorSettings
 from .fetch_slots import FairSlots
-from .url_guard import ALLOW_LIST_SETTING, HostAllowList, address_refusal, ip_literal
+from .url_guard import ALLOW_LIST_SETTING, HostAllowList, address_refusal, ip_literal, legacy_ipv4
 
 ALLOW_FILE_SETTING = "OCIDS_GIT_ALLOW_FILE_URLS"
 _COMMIT = re.compile(r"^[0-9a-fA-F]{40}$")
@@ -126,6 +127,13 @@ class GitTree:
         return sum(len(item.data) for item in self.files)
 
 
+def _host_of(url: str) -> str:
+    """The host of a URL, without user info, port or IPv6 brackets."""
+    host = url.split("://", 1)[1].split("/", 1)[0].rsplit("@", 1)[-1]
+    host = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+    return host.strip("[]")
+
+
 class GitSource:
     """One per operator: the fetch slots (shared with URL artifacts) and the trees fetched last."""
 
@@ -144,7 +152,9 @@ class GitSource:
         if _COMMIT.match(ref):
             return ref.lower()
         seconds = self._settings.artifact_url_timeout_seconds
-        refs = await self._blocking(namespace, lambda: _list_refs(url, credentials, seconds))
+        refs = await self._blocking(
+            namespace, self._guarded(url, lambda: _list_refs(url, credentials, seconds))
+        )
         commit = _pick(refs, ref)
         if commit is None:
             raise GitRefNotFound(f"no branch or tag {ref} (nor a full 40-hex commit id)")
@@ -165,7 +175,8 @@ class GitSource:
         max_bytes, seconds = self._settings.artifact_max_bytes, self._settings.artifact_url_timeout_seconds
         root = self._scratch_root()
         tree = await self._blocking(
-            namespace, lambda: _fetch_tree(url, commit, credentials, max_bytes, root, seconds)
+            namespace,
+            self._guarded(url, lambda: _fetch_tree(url, commit, credentials, max_bytes, root, seconds)),
         )
         self._remember(key, tree)
         return tree
@@ -183,9 +194,9 @@ class GitSource:
             )
         if scheme == "http" and not self._settings.artifact_url_allow_loopback:
             raise GitRefused("plain http:// sends the credentials in clear text: use https://")
-        host = url.split("://", 1)[1].split("/", 1)[0].rsplit("@", 1)[-1]
-        host = host.rsplit(":", 1)[0] if not host.endswith("]") else host
-        host = host.strip("[]")
+        host = _host_of(url)
+        if legacy_ipv4(host):
+            raise GitRefused(f"host {host} is a numeric IPv4 form other than a dotted quad")
         if ip_literal(host) is not None:
             reason = address_refusal(host, allow_loopback=self._settings.artifact_url_allow_loopback)
             if reason is not None:
@@ -195,6 +206,35 @@ class GitSource:
         elif not self._allowed.allows_name(host):
             # Names only: the Git client resolves them itself, so a CIDR entry cannot vouch for one.
             raise GitRefused(f"host {host} is not in {ALLOW_LIST_SETTING}")
+
+    def check_addresses(self, url: str) -> None:
+        """A named host's addresses, judged as an https:// artifact URL's are: a name that resolves
+        to a metadata, link-local (or, unless allowed, loopback) address is refused before the Git
+        client connects. The client resolves the name again itself, so this stops a name that points
+        there, not a DNS answer that changes between the two lookups."""
+        if url.split("://", 1)[0].lower() == "file":
+            return
+        host = _host_of(url)
+        if ip_literal(host) is not None:
+            return  # judged by check_url
+        try:
+            infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+        except (socket.gaierror, UnicodeError):
+            return  # the Git client reports the name as unreachable
+        for info in infos:
+            address = str(info[4][0])
+            reason = address_refusal(address, allow_loopback=self._settings.artifact_url_allow_loopback)
+            if reason is not None:
+                raise GitRefused(f"host {host} resolves to {address}, {reason}")
+
+    def _guarded(self, url: str, work: Callable[[], T]) -> Callable[[], T]:
+        """`work`, run after the host's addresses passed (in the worker thread: resolving blocks)."""
+
+        def run() -> T:
+            self.check_addresses(url)
+            return work()
+
+        return run
 
     async def _blocking(self, namespace: str, work: Callable[[], T]) -> T:
         seconds = self._settings.artifact_url_timeout_seconds

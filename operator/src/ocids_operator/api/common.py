@@ -612,6 +612,25 @@ class LoggingConfig(ApiModel):
         return self
 
 
+DEFAULT_MOUNT_PATH = "/mnt"
+UNIQUE_MOUNTS_MESSAGE = "storageMounts: two mounts at the same destinationPath/destinationDirectoryName"
+# One rule for both kinds' lists: OCI refuses two mounts at one place (the default path counts).
+UNIQUE_MOUNTS_RULE = Rule(
+    rule="self.all(a, self.exists_one(b, (has(b.destinationPath) ? b.destinationPath : '/mnt') + '/' + "
+    "b.destinationDirectoryName == (has(a.destinationPath) ? a.destinationPath : '/mnt') + '/' + "
+    "a.destinationDirectoryName))",
+    message=UNIQUE_MOUNTS_MESSAGE,
+)
+
+
+def unique_mounts(mounts: list[StorageMount] | None) -> list[StorageMount] | None:
+    """The pydantic twin of UNIQUE_MOUNTS_RULE (trailing slashes aside, as the CEL compares strings)."""
+    places = [mount.mounted_at for mount in mounts or ()]
+    if len(places) != len(set(places)):
+        raise ValueError(UNIQUE_MOUNTS_MESSAGE)
+    return mounts
+
+
 class StorageMount(ApiModel):
     """An Object Storage bucket or File Storage export mounted into the run."""
 
@@ -629,14 +648,36 @@ class StorageMount(ApiModel):
             message="FILE_STORAGE takes mountTargetId and exportId, not namespace, bucket or prefix",
             name="file-storage-fields",
         ),
+        Rule(
+            rule="self.destinationDirectoryName != '.' && self.destinationDirectoryName != '..'",
+            message="destinationDirectoryName must name a directory, not . or ..",
+            field_path=".destinationDirectoryName",
+            name="directory-name",
+        ),
+        Rule(
+            rule="!has(self.destinationPath) || !self.destinationPath.matches('(^|/)[.][.](/|$)')",
+            message="destinationPath must not contain a .. segment",
+            field_path=".destinationPath",
+            name="no-parent-segment",
+        ),
     )
 
     storage_type: Literal["OBJECT_STORAGE", "FILE_STORAGE"]
     """OBJECT_STORAGE (a bucket) or FILE_STORAGE (an export of a mount target)."""
-    destination_directory_name: Annotated[str, StringConstraints(min_length=1, max_length=255)]
-    """Directory name of the mount, under destinationPath."""
+    destination_directory_name: Annotated[
+        str, StringConstraints(min_length=1, max_length=255, pattern=r"^[^/]+$")
+    ]
+    """Directory name of the mount (no /), under destinationPath."""
     destination_path: Annotated[str, StringConstraints(max_length=1024, pattern=r"^/")] | None = None
     """Parent path of the mount (default /mnt)."""
+
+    @property
+    def mounted_at(self) -> str:
+        """Where the run sees it: destinationPath (default /mnt) / destinationDirectoryName."""
+        return (
+            f"{(self.destination_path or DEFAULT_MOUNT_PATH).rstrip('/')}/{self.destination_directory_name}"
+        )
+
     namespace: Annotated[str, StringConstraints(min_length=1, max_length=255)] | None = None
     """Object Storage namespace (OBJECT_STORAGE)."""
     bucket: Annotated[str, StringConstraints(min_length=1, max_length=255)] | None = None
@@ -650,6 +691,10 @@ class StorageMount(ApiModel):
 
     @model_validator(mode="after")
     def _fits_type(self) -> Self:
+        if self.destination_directory_name in (".", ".."):
+            raise ValueError(self.cel_rule("directory-name").message)
+        if self.destination_path is not None and ".." in self.destination_path.split("/"):
+            raise ValueError(self.cel_rule("no-parent-segment").message)
         if self.storage_type == "OBJECT_STORAGE":
             ok = self.namespace and self.bucket and not (self.mount_target_id or self.export_id)
             if not ok:

@@ -13,6 +13,7 @@ from .common import (
     MAX_ARGS,
     MAX_ENV,
     MAX_STORAGE_MOUNTS,
+    UNIQUE_MOUNTS_RULE,
     Arg,
     ArtifactUrl,
     CompartmentId,
@@ -36,6 +37,7 @@ from .common import (
     StartupProbe,
     StorageMount,
     unique_env_names,
+    unique_mounts,
 )
 from .markers import Atomic, ExactlyOne, Immutable, ListMap, Rule
 from .nodes import NodeConfiguration
@@ -457,7 +459,12 @@ class TrainingJobSpec(ApiModel):
     """OCI cancels a run that takes longer than this."""
     logging: LoggingConfig | None = None
     """Where runs' output goes in OCI Logging."""
-    storage_mounts: Annotated[list[StorageMount], Field(max_length=MAX_STORAGE_MOUNTS)] = []
+    storage_mounts: Annotated[
+        list[StorageMount],
+        Field(max_length=MAX_STORAGE_MOUNTS),
+        UNIQUE_MOUNTS_RULE,
+        AfterValidator(unique_mounts),
+    ] = []
     """Object Storage buckets or File Storage exports to mount into runs."""
     freeform_tags: FreeformTags = {}
     """Free-form tags on the OCI job. Keys starting with ocids.io/ are the operator's own tags, which it

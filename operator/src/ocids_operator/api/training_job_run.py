@@ -12,6 +12,7 @@ from .common import (
     MAX_ARGS,
     MAX_ENV,
     MAX_STORAGE_MOUNTS,
+    UNIQUE_MOUNTS_RULE,
     Arg,
     Condition,
     ContainerOverride,
@@ -26,6 +27,7 @@ from .common import (
     LoggingConfig,
     StorageMount,
     unique_env_names,
+    unique_mounts,
 )
 from .markers import Atomic, ListMap, Rule
 from .nodes import MAX_NODE_GROUPS, NodeGroupOverride, NodeGroupStatus, unique_names
@@ -81,7 +83,15 @@ class TrainingJobRunSpec(ApiModel):
     container: ContainerOverride | None = None
     """Replaces fields of the TrainingJob's container for this run (the TrainingJob must run a
     container); no new OCI job is created."""
-    storage_mounts: Annotated[list[StorageMount], Field(max_length=MAX_STORAGE_MOUNTS)] | None = None
+    storage_mounts: (
+        Annotated[
+            list[StorageMount],
+            Field(max_length=MAX_STORAGE_MOUNTS),
+            UNIQUE_MOUNTS_RULE,
+            AfterValidator(unique_mounts),
+        ]
+        | None
+    ) = None
     """Storage mounts of this run, replacing the TrainingJob's (an empty list: none); unset: the
     TrainingJob's."""
     node_groups: (

@@ -28,6 +28,11 @@ def override_problem(run: TrainingJobRunSpec, job: TrainingJobSpec, job_name: st
             f"spec.container: TrainingJob {job_name} has no spec.container, so there is no container to "
             "override (a conda job's runs take env, args and infrastructure overrides)"
         )
+    if run.infrastructure is not None and job.nodes is not None:
+        return (
+            f"spec.infrastructure: TrainingJob {job_name} is multi-node, its nodes take their compute from "
+            "their node groups: override a group's with spec.nodeGroups[].infrastructure"
+        )
     if run.node_groups:
         if job.nodes is None:
             names = ", ".join(group.name for group in run.node_groups)
@@ -35,12 +40,21 @@ def override_problem(run: TrainingJobRunSpec, job: TrainingJobSpec, job_name: st
                 f"spec.nodeGroups ({names}): TrainingJob {job_name} is single-node (no spec.nodes), so it "
                 "has no node groups to override"
             )
-        known = [group.name for group in job.nodes.groups]
+        known = {group.name: group for group in job.nodes.groups}
         for group in run.node_groups:
-            if group.name not in known:
+            job_group = known.get(group.name)
+            if job_group is None:
                 return (
                     f"spec.nodeGroups[{group.name}]: TrainingJob {job_name} has no node group "
                     f'"{group.name}" (it has: {", ".join(known)})'
+                )
+            # The admission rule compares the two only when the run sets both: against the job's
+            # replicas it is checked here, before anything is recorded or sent.
+            replicas = group.replicas or job_group.replicas
+            if group.minimum_success_replicas is not None and group.minimum_success_replicas > replicas:
+                return (
+                    f"spec.nodeGroups[{group.name}].minimumSuccessReplicas: {group.minimum_success_replicas} "
+                    f"is more than the group's {replicas} replicas"
                 )
     return None
 

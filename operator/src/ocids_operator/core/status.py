@@ -9,7 +9,7 @@ from typing import Any
 from pydantic.alias_generators import to_camel
 
 from .. import shapes
-from ..api import ArtifactProvenance, StatusModel, TrainingJobSpec, TrainingJobStatus
+from ..api import ArtifactProvenance, InfrastructureOverride, StatusModel, TrainingJobSpec, TrainingJobStatus
 from . import conditions as cond
 from . import links
 from .errors import RECHECKED_WHILE_STALLED, ErrorOutcome, OutcomeKind
@@ -57,13 +57,18 @@ class InfrastructureType(enum.StrEnum):
     MANAGED_COMPUTE_CLUSTER = "MANAGED_COMPUTE_CLUSTER"
 
 
-def infrastructure_type(spec: TrainingJobSpec, subnet_id: str | None = None) -> InfrastructureType:
-    """`subnet_id`: a run's own subnet override, if any."""
+def infrastructure_type(
+    spec: TrainingJobSpec, run_infrastructure: InfrastructureOverride | None = None
+) -> InfrastructureType:
+    """What the job (or a run with its own infrastructure override) runs on: the override is taken as
+    the request to OCI takes it (`Infrastructure.with_override`: a run's shape leaves the job's compute
+    target and fast launch behind)."""
     if spec.nodes is not None:
         return InfrastructureType.MULTI_NODE
-    if spec.infrastructure.compute_target_id:
+    infrastructure = spec.infrastructure.with_override(run_infrastructure)
+    if infrastructure.compute_target_id:
         return InfrastructureType.MANAGED_COMPUTE_CLUSTER
-    if subnet_id or spec.infrastructure.subnet_id:
+    if infrastructure.subnet_id:
         return InfrastructureType.STANDALONE
     return InfrastructureType.ME_STANDALONE
 

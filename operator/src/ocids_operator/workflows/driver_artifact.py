@@ -29,6 +29,7 @@ from ..api import GitArtifact, TrainingJobSpec
 from ..core.driver_env import ARTIFACT_FILE_NAME, DriverContext, needs_driver
 from ..core.driver_package import CodeFile, CodeProblem, build_driver_zip, code_tree, installed_driver_files
 from ..core.errors import retry, stalled
+from ..core.links import shown_url
 from ..core.model import ResolvedArtifact
 from ..driver import DRIVER_VERSION
 from ..settings import OperatorSettings
@@ -83,7 +84,7 @@ async def resolve_driver_artifact(
     code_file = None
     if artifact is not None and artifact.git is not None:
         commit, code = await git_code(kube, namespace, artifact.git, fetcher.git)
-        source, url, ref = "git", artifact.git.url, artifact.git.ref
+        source, url, ref = "git", shown_url(artifact.git.url), artifact.git.ref
     elif artifact is not None:
         resolved = await resolve_artifact(
             kube,
@@ -154,16 +155,20 @@ async def git_code(
 ) -> tuple[str, dict[str, CodeFile]]:
     """(commit, files) of the spec's Git ref, as it points now."""
     credentials = await git_credentials(kube, namespace, git)
-    where = f"{GIT_FIELD}.url {git.url}"
+    where = f"{GIT_FIELD}.url {shown_url(git.url)}"
     try:
         resolved = await source.resolve(git.url, git.ref, credentials, namespace=namespace)
         tree = await source.tree(git.url, resolved, credentials, namespace=namespace)
     except GitRefused as exc:
         raise stalled("ArtifactURLRefused", f"{where}: {exc}") from None
     except GitRefNotFound as exc:
-        raise stalled("ArtifactNotFound", f"{GIT_FIELD}.ref {git.ref}: {exc} in {git.url}") from None
+        raise stalled(
+            "ArtifactNotFound", f"{GIT_FIELD}.ref {git.ref}: {exc} in {shown_url(git.url)}"
+        ) from None
     except GitCommitNotFound as exc:
-        raise stalled("ArtifactNotFound", f"{GIT_FIELD}.ref {git.ref}: {exc} ({git.url})") from None
+        raise stalled(
+            "ArtifactNotFound", f"{GIT_FIELD}.ref {git.ref}: {exc} ({shown_url(git.url)})"
+        ) from None
     except GitRepositoryMissing as exc:
         raise stalled("ArtifactNotFound", f"{where}: {exc}") from None
     except GitAuthFailed as exc:

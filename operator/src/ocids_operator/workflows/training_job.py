@@ -281,7 +281,8 @@ async def _same_source(rt: Runtime, spec: TrainingJobSpec, namespace: str, known
         return False
     git = spec.artifact.git
     if git is not None:
-        return known.get("source") == "git" and (known.get("url"), known.get("ref")) == (git.url, git.ref)
+        shown = (known.get("url"), known.get("ref"))
+        return known.get("source") == "git" and shown == (shown_url(git.url), git.ref)
     # Status shows an https:// URL without its secrets, an oci:// one as written.
     url = await source_url(rt.kube, namespace, spec.artifact)
     return url is not None and known.get("url") in (url, shown_url(url))

@@ -208,11 +208,10 @@ async def reconcile(rt: Runtime, body: Mapping[str, Any]) -> tuple[Outcome, list
         crash_after(rt.settings, "create_job_run")
         events.append(("Normal", "Created", f"created OCI job run {view.id} of {job_id}"))
     result = run_status(view, rt.region, status, generation, cond.now_rfc3339())
-    override_subnet = spec.infrastructure.subnet_id if spec.infrastructure is not None else None
     result = result.with_fields(
         job_id=view.job_id or job_id,
         message=None,
-        infrastructure_type=infrastructure_type(job_spec, override_subnet).value,
+        infrastructure_type=infrastructure_type(job_spec, spec.infrastructure).value,
         node_count=node_count(spec, job_spec),
     )
     if view.job_id in (None, job_id):
