@@ -18,9 +18,10 @@ from ocids_emulator.api.data_science import shapes
 from ocids_emulator.api.data_science.job_deletion import finish_job_delete
 from ocids_emulator.api.httpio import EMULATOR_KEY, TOKENS_KEY, json_response
 from ocids_emulator.api.identity import instance
+from ocids_emulator.api.identity.resource_principal import DEFAULT_RESOURCE_TYPE
 from ocids_emulator.api.object_storage.buckets import seed_buckets
-from ocids_emulator.core.emulator import JOB, Emulator, Settings
-from ocids_emulator.core.errors import FAULT_CODES, ApiError
+from ocids_emulator.core.emulator import JOB, RUN, TERMINAL_RUN_STATES, Emulator, Settings
+from ocids_emulator.core.errors import FAULT_CODES, ApiError, not_authenticated
 from ocids_emulator.execution.executor import Executor
 from ocids_emulator.execution.orphans import kill_orphans
 from ocids_emulator.faults.denials import not_authorized_or_not_found
@@ -118,6 +119,7 @@ async def _dispatch(request: web.Request, handler: Handler) -> web.StreamRespons
         request.method, request.raw_path, request.headers, body, body_signed=body_signed
     )
     claims = getattr(principal, "claims", {})
+    ended_run_token(emu, claims)
     workload = (
         f"{claims.get('namespace')}/{claims.get('service_account')}" if principal.kind == "workload" else None
     )
@@ -131,6 +133,16 @@ async def _dispatch(request: web.Request, handler: Handler) -> web.StreamRespons
     if emu.faults.denies(operation, resources) or emu.faults.hides_new(operation, resources):
         raise not_authorized_or_not_found()
     return await handler(request)
+
+
+def ended_run_token(emu: Emulator, claims: dict[str, Any]) -> None:
+    """A job run's resource principal lives as long as the run (in OCI, as its VM): once the run is
+    terminal (or gone) its token is refused, 401 NotAuthenticated, before its expiry."""
+    if claims.get("res_type") != DEFAULT_RESOURCE_TYPE:
+        return
+    run = emu.store.get(RUN, str(claims.get("res_id") or ""))
+    if run is None or run.doc.get("lifecycleState") in TERMINAL_RUN_STATES:
+        raise not_authenticated("The job run's resource principal ended with the job run")
 
 
 def authorized(

@@ -9,6 +9,7 @@ from typing import Any
 
 import oci
 import pytest
+from cryptography.hazmat.primitives import serialization
 from emulator_support import make_job, messages, run_details, wait_for, wait_run
 from ocids_emulator.testing import RunningEmulator
 from test_emulator_multinode import group, make_multi_node_job
@@ -20,9 +21,13 @@ SERVICE_NETWORK = "Allow service datascience to use virtual-network-family in te
 # What a driver does: sign with the run's resource principal, read the secret, upload an output.
 SCRIPT = textwrap.dedent(
     """
-    import base64, os, sys
+    import base64, os, shutil, stat, sys
     import oci
 
+    rpst, pem = os.environ["OCI_RESOURCE_PRINCIPAL_RPST"], os.environ["OCI_RESOURCE_PRINCIPAL_PRIVATE_PEM"]
+    print("modes", *(oct(stat.S_IMODE(os.stat(p).st_mode)) for p in (rpst, pem)))
+    # Kept in the work folder so the test can try the token once the run has ended.
+    shutil.copytree(os.path.dirname(rpst), "principal-copy")
     signer = oci.auth.signers.get_resource_principals_signer()
     endpoint = os.environ["OCIDS_SECRETS_ENDPOINT"]
     secrets = oci.secrets.SecretsClient({}, signer=signer, service_endpoint=endpoint,
@@ -95,12 +100,23 @@ def test_a_run_reads_a_vault_secret_and_writes_outputs_as_itself(emu: RunningEmu
     assert emu.admin.denials() == []
     assert emu.admin.stats()["principals"]["resource"] == 2  # the secret and the upload, as the run
 
-    # The token and key sit in the run's folder, private to it.
-    folder = emu.data_dir / "runs" / run.id / "resource-principal"
-    assert {p.name: p.stat().st_mode & 0o777 for p in folder.iterdir()} == {
-        "rpst": 0o600,
-        "private.pem": 0o600,
-    }
+    # The token and key sat in the run's folder, private to it, and went with the run.
+    assert "modes 0o600 0o600" in output
+    folder = emu.data_dir / "runs" / run.id
+    assert not (folder / "resource-principal").exists()
+    # The identity ended with the run: its token, still unexpired, is refused.
+    copy = folder / "work" / "principal-copy"
+    key = serialization.load_pem_private_key((copy / "private.pem").read_bytes(), password=None)
+    signer = oci.auth.signers.SecurityTokenSigner((copy / "rpst").read_text(), key)
+    secrets = oci.secrets.SecretsClient(
+        {"region": emu.ids["REGION"]},
+        signer=signer,
+        service_endpoint=emu.endpoint,
+        retry_strategy=oci.retry.NoneRetryStrategy(),
+    )
+    with pytest.raises(oci.exceptions.ServiceError) as refused:
+        secrets.get_secret_bundle(emu.ids["VAULT_SECRET_ID"])
+    assert (refused.value.status, refused.value.code) == (401, "NotAuthenticated")
 
 
 def test_a_run_without_read_secret_bundles_gets_404_and_the_denial_names_it(emu: RunningEmulator) -> None:

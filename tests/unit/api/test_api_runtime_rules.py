@@ -69,6 +69,43 @@ INVALID: list[tuple[str, dict[str, Any], str, str]] = [
         "artifact.git.url must not contain credentials",
     ),
     (
+        "git-query-in-host",
+        job_spec(
+            artifact={"git": {"url": "https://169.254.169.254?/opc/v2.git", "ref": "main"}}, entrypoint="a.py"
+        ),
+        "spec.artifact.git.url",
+        "artifact.git.url must not contain '?', '#' or a backslash in its host part",
+    ),
+    (
+        "git-fragment-in-host",
+        job_spec(artifact={"git": {"url": "https://127.0.0.1#/r.git", "ref": "main"}}, entrypoint="a.py"),
+        "spec.artifact.git.url",
+        "artifact.git.url must not contain '?', '#' or a backslash in its host part",
+    ),
+    (
+        "git-daemon-query-in-host",
+        job_spec(artifact={"git": {"url": "git://127.0.0.1?/r.git", "ref": "main"}}, entrypoint="a.py"),
+        "spec.artifact.git.url",
+        "artifact.git.url must not contain '?', '#' or a backslash in its host part",
+    ),
+    (
+        "git-backslash-in-host",
+        job_spec(
+            artifact={"git": {"url": "https://169.254.169.254\\x/opc.git", "ref": "main"}}, entrypoint="a.py"
+        ),
+        "spec.artifact.git.url",
+        "artifact.git.url must not contain '?', '#' or a backslash in its host part",
+    ),
+    (
+        "git-allow-list-bypass",
+        job_spec(
+            artifact={"git": {"url": "https://evil.example?.allowed.com/r.git", "ref": "main"}},
+            entrypoint="a.py",
+        ),
+        "spec.artifact.git.url",
+        "artifact.git.url must not contain '?', '#' or a backslash in its host part",
+    ),
+    (
         "git-without-entry",
         job_spec(artifact=GIT),
         "spec.entrypoint",
@@ -186,6 +223,13 @@ VALID = [
     (
         "git-with-secret",
         job_spec(artifact={"git": {**GIT["git"], "secretRef": {"name": "gh"}}}, entrypoint="a"),
+    ),
+    (
+        "git-query-after-the-path",
+        job_spec(
+            artifact={"git": {"url": "https://git.example.com:8443/o/r.git?x=1#y", "ref": "v1"}},
+            entrypoint="a",
+        ),
     ),
     (
         "git-daemon",

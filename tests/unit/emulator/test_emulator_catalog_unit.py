@@ -170,6 +170,21 @@ def test_a_fast_launch_config_matches_its_shape_and_for_flex_its_size() -> None:
     assert fast_launch_config_for(emu, None) is None
 
 
+def test_a_fast_launch_config_takes_only_the_networking_its_egress_support_allows() -> None:
+    emu = _emu()
+    emu.tenancy.fast_launch_configs = [
+        {**c, "managedEgressSupport": "UNSUPPORTED"} if c["name"] == "E4.Flex-2-32" else c
+        for c in emu.tenancy.fast_launch_configs
+    ]
+    gpu = {"shapeName": "VM.GPU.A10.1"}  # A10.1 is REQUIRED
+    assert fast_launch_config_for(emu, {**gpu, "jobInfrastructureType": "ME_STANDALONE"}) is not None
+    assert fast_launch_config_for(emu, {**gpu, "jobInfrastructureType": "STANDALONE"}) is None
+    standalone = {**_flex(2, 32), "jobInfrastructureType": "STANDALONE"}
+    assert fast_launch_config_for(emu, standalone)["name"] == "E4.Flex-2-32"  # type: ignore[index]
+    assert fast_launch_config_for(emu, _flex(2, 32)) is None  # ME_STANDALONE on an UNSUPPORTED pool
+    assert fast_launch_config_for(emu, {**_flex(4, 64), "jobInfrastructureType": "STANDALONE"}) is not None
+
+
 def test_warm_pools_provision_in_a_tenth_of_the_time() -> None:
     emu = _emu(provisioning=2.0)
     assert provisioning_seconds(

@@ -374,6 +374,12 @@ CASES: list[tuple[str, dict[str, Any], str, str]] = [
         INVALID,
         "[1] mounts at /mnt/data",
     ),
+    (
+        "two mounts at one path through a dot",
+        _single(**_mounts(_os_mount(), _os_mount(destinationPath="/mnt/."))),
+        INVALID,
+        "[1] mounts at /mnt/data",
+    ),
     ("mount without bucket", _single(**_mounts(_os_mount(bucket=None))), MISSING, "[0].bucket"),
     ("mount without namespace", _single(**_mounts(_os_mount(namespace=""))), MISSING, "[0].namespace"),
     (

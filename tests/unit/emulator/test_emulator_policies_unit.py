@@ -329,6 +329,12 @@ def test_referenced_resources_need_the_callers_rights_where_they_live(tmp_path: 
         assert referenced_checks(emu, "create_job_run", override) == subnet_checks
         update = {"jobInfrastructureConfigurationDetails": {"subnetId": ids["SUBNET_ID"]}}
         assert referenced_checks(emu, "update_job", update) == subnet_checks
+        # A multi-node job's and run's node configuration names its subnet in its network.
+        network = {"jobNetworkType": "CUSTOM_NETWORK", "subnetId": ids["SUBNET_ID"]}
+        nodes = {"jobNodeType": "MULTI_NODE", "jobNetworkConfiguration": network}
+        assert referenced_checks(emu, "create_job", {"jobNodeConfigurationDetails": nodes}) == subnet_checks
+        node_override = {"jobNodeConfigurationOverrideDetails": nodes}
+        assert referenced_checks(emu, "create_job_run", node_override) == subnet_checks
         # An unknown subnet has no compartment: only tenancy-wide statements reach it.
         unknown = {"jobInfrastructureConfigurationDetails": {"subnetId": "ocid1.subnet.oc1..none"}}
         assert referenced_checks(emu, "update_job", unknown) == [

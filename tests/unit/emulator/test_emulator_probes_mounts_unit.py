@@ -121,6 +121,17 @@ def test_probing_stops_when_the_artifact_exits(tmp_path: Path) -> None:
     assert run_probe(probe(["false"]), tmp_path, lambda: False) is None
 
 
+def test_a_hung_attempt_ends_as_soon_as_the_artifact_exits(tmp_path: Path) -> None:
+    # Without this the run's cancel, timeout or exit would wait out the attempt (here 8 s).
+    deadline = time.monotonic() + 0.3
+    details = probe(["sh", "-c", "echo $$ > pid; exec sleep 8"], periodInSeconds=8, failureThreshold=1)
+    started = time.monotonic()
+    assert run_probe(details, tmp_path, lambda: time.monotonic() < deadline) is None
+    assert time.monotonic() - started < 1.5
+    pid = int((tmp_path / "pid").read_text())
+    wait_until(lambda: _gone(pid), timeout=5, interval=0.02, message=f"probe {pid} to die")
+
+
 # storage mounts ------------------------------------------------------------------------------
 @pytest.fixture
 def emu(tmp_path: Path) -> Iterator[Emulator]:
@@ -193,6 +204,32 @@ def test_destinations_whose_parents_do_not_exist(emu: Emulator, tmp_path: Path) 
     assert lines[:3] == ["deep"] * 3 and lines[-1] == str(tmp_path / "run" / "work")
     assert set(os.listdir("/opt")) | {"ocids-e3"} == set(lines[3:-1])  # /opt's own entries stay visible
     assert not os.path.lexists(top) and not os.path.lexists("/opt/ocids-e3")
+
+
+@needs_namespaces
+def test_a_mount_nested_under_another_leaves_the_outer_source_alone(emu: Emulator, tmp_path: Path) -> None:
+    # The outer destination is a new top-level folder; once mounted it IS the export's folder, so
+    # the inner mount's parents must not be made there (every later run would see them).
+    put(emu, "ocids-artifacts", "x.txt", b"inner\n")
+    top = f"/ocids-d1-{os.getpid()}"
+    export = {
+        "storageType": "FILE_STORAGE",
+        "mountTargetId": "ocid1.mounttarget.oc1..mt",
+        "exportId": "ocid1.export.oc1..nested",
+        "destinationPath": "/",
+        "destinationDirectoryName": top.lstrip("/"),
+    }
+    mounts = [export, os_mount(emu, "b", destinationPath=f"{top}/a")]
+    prepared = prepare_mounts(emu, mounts, tmp_path / "run")
+    source = prepared[0].source
+    (source / "kept.txt").write_text("export\n")
+    result = run_wrapped(
+        ["sh", "-c", f"cat {top}/a/b/x.txt {top}/kept.txt"], prepared, tmp_path / "run" / "work"
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["inner", "export"]
+    assert os.listdir(source) == ["kept.txt"]  # no a/b left in the shared export
+    assert not os.path.lexists(top)
 
 
 @needs_namespaces

@@ -314,6 +314,16 @@ def test_tail_keeps_the_last_lines_then_follows_everything_new() -> None:
     assert (code, out.splitlines()) == (0, ["line 06", "line 07", "line 08"])
 
 
+@pytest.mark.parametrize(("tail", "kept"), [(5, 3), (3, 3), (2, 2), (0, 0), (100, 3)])
+def test_tail_longer_than_the_log_prints_every_line(tail: int, kept: int) -> None:
+    clock = [T0 + dt.timedelta(seconds=30)]
+    logging = FakeLogging(clock)
+    for n in range(3):
+        logging.add(n, T0 + dt.timedelta(seconds=n), lag=0)
+    code, out, _, _ = follow_with([run_obj("InProgress")], logging, follow=False, tail=tail)
+    assert (code, out.splitlines()) == (0, ["line 00", "line 01", "line 02"][3 - kept :])
+
+
 def test_since_starts_the_window_there() -> None:
     now = T0 + dt.timedelta(hours=2)
     target = log_target(run_obj("InProgress"), None, parse_duration("10m"), now)

@@ -483,3 +483,26 @@ def test_snake_case_infrastructure_keys_are_read_as_ads_reads_them() -> None:
     }
     assert spec["logging"]["logGroupId"] == IDS["LOG_GROUP_ID"]
     assert spec["freeformTags"] == {"log_id": "kept as written"}
+
+
+def test_keys_that_conflict_or_cannot_convert_are_named_not_dropped_silently() -> None:
+    runtime = {
+        **SCRIPT,
+        "outputUri": "oci://a@ns/out",
+        "outputURI": "oci://b@ns/out",
+        "freeformTags": {"team": "runtime", "same": "1"},
+        "definedTags": "not-a-mapping",
+    }
+    infra = {"shape_name": "VM.Standard2.2", "freeformTags": {"team": "infra", "same": "1"}}
+    result = convert(doc("python", runtime, infra), None, None)
+    spec = result.manifests[0]["spec"]
+    assert spec["infrastructure"]["shape"] == "VM.Standard2.2"
+    assert spec["outputs"] == {"uri": "oci://a@ns/out"}
+    assert spec["freeformTags"] == {"team": "runtime", "same": "1"}
+    assert "definedTags" not in spec
+    assert [line.split(" (")[0] for line in result.skipped] == [
+        "spec.infrastructure.spec.shapeName",
+        "spec.infrastructure.spec.freeformTags.team",
+        "spec.runtime.spec.definedTags",
+        "spec.runtime.spec.outputURI",
+    ], result.skipped

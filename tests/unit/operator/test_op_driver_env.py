@@ -309,3 +309,47 @@ def test_a_multi_node_run_merges_vault_in_every_group() -> None:
     job_config = model.node_config(job, {}, driver=DRIVER)
     assert job_config is not None
     assert json.loads(dict(job_config.groups[0].env)["OCIDS_DRIVER_VAULT_SECRETS"]) == {"TOKEN": SECRET}
+
+
+def group_vault(config: model.NodeConfig | None) -> dict[str, Any]:
+    assert config is not None
+    return {
+        group.name: json.loads(env[VAULT_KEY]) if VAULT_KEY in (env := dict(group.env)) else None
+        for group in config.groups
+    }
+
+
+VAULT_KEY = "OCIDS_DRIVER_VAULT_SECRETS"
+TOKEN_LITERAL = [{"name": "TOKEN", "value": "plain"}]
+
+
+def test_a_groups_literal_takes_the_jobs_vault_variable_out_of_that_group() -> None:
+    nodes = {
+        "groups": [{"name": "main", "replicas": 1, "env": TOKEN_LITERAL}, {"name": "workers", "replicas": 2}]
+    }
+    job = spec(runtime={}, env=[VAULT], nodes=nodes)
+    config = model.node_config(job, {}, driver=DRIVER)
+    assert group_vault(config) == {"main": None, "workers": {"TOKEN": SECRET}}
+    assert config is not None and dict(config.groups[0].env)["TOKEN"] == "plain"
+    # A run of it sends the emptied map for that group (OCI merges a run's env over the job group's).
+    assert group_vault(model.node_config(job, {}, run(), {}, DRIVER)) == {
+        "main": {},
+        "workers": {"TOKEN": SECRET},
+    }
+
+
+def test_a_runs_group_override_literal_takes_vault_variables_out_of_that_group() -> None:
+    nodes = {"groups": [{"name": "main", "replicas": 1}, {"name": "workers", "replicas": 2}]}
+    job = spec(runtime={}, env=[VAULT], nodes=nodes)
+    run_vault = {"name": "TOKEN", "valueFrom": {"vaultSecretRef": {"secretId": OTHER_SECRET}}}
+    the_run = run(env=[run_vault], nodeGroups=[{"name": "workers", "env": TOKEN_LITERAL}])
+    config = model.node_config(job, {}, the_run, {}, DRIVER)
+    assert group_vault(config) == {"main": {"TOKEN": OTHER_SECRET}, "workers": {}}
+    assert config is not None and dict(config.groups[1].env)["TOKEN"] == "plain"
+
+
+def test_a_runs_vault_variable_wins_over_a_job_groups_literal() -> None:
+    nodes = {"groups": [{"name": "main", "replicas": 1, "env": TOKEN_LITERAL}]}
+    job = spec(runtime={}, env=[VAULT], nodes=nodes)
+    the_run = run(env=[{"name": "TOKEN", "valueFrom": {"vaultSecretRef": {"secretId": OTHER_SECRET}}}])
+    assert group_vault(model.node_config(job, {}, the_run, {}, DRIVER)) == {"main": {"TOKEN": OTHER_SECRET}}

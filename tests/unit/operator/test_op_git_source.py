@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import http.server
 import os
 import shutil
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -180,3 +184,86 @@ def test_token_credentials_never_show_in_repr() -> None:
     assert credentials.password == "s3cr3t-token"
     assert "s3cr3t" not in repr(credentials)
     assert GitCredentials.from_secret({"username": "me", "password": "pw"}).username == "me"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://169.254.169.254?/opc/v2.git",
+        "https://127.0.0.1#/r.git",
+        "git://127.0.0.1?/r.git",
+        "https://169.254.169.254\\x/opc.git",
+    ],
+)
+def test_a_host_part_parsers_split_differently_is_refused(url: str, tmp_path: Path) -> None:
+    """urllib3 ends the host at '?', '#' or '\\': such URLs would connect to the refused address."""
+    with pytest.raises(GitRefused, match="host part contains"):
+        source(tmp_path).check_url(url)
+    with pytest.raises(GitRefused):
+        asyncio.run(source(tmp_path).resolve(url, "main"))
+
+
+def test_the_host_judged_is_the_host_connected_to(tmp_path: Path) -> None:
+    git_source = source(tmp_path, artifact_url_allowed_hosts="*.allowed.com")
+    with pytest.raises(GitRefused):
+        git_source.check_url("https://evil.example?.allowed.com/r.git")
+    with pytest.raises(GitRefused, match=r"169\.254\.169\.254 is"):
+        source(tmp_path).check_url("https://user@169.254.169.254:443/r.git")
+    git_source.check_url("https://git.allowed.com:8443/team/r.git?x=1#y")
+
+
+class _Answers(http.server.BaseHTTPRequestHandler):
+    paths: list[str]
+    body = b""
+
+    def do_GET(self) -> None:
+        self.paths.append(self.path)
+        if self.path.startswith("/moved/"):
+            self.send_response(302)
+            self.send_header("Location", f"http://127.0.0.1:{self.server.server_address[1]}/target/r.git")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-git-upload-pack-advertisement")
+        self.send_header("Content-Length", str(len(self.body)))
+        self.end_headers()
+        self.wfile.write(self.body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def _http_server(body: bytes = b"") -> Iterator[tuple[str, list[str]]]:
+    paths: list[str] = []
+    handler = type("Handler", (_Answers,), {"paths": paths, "body": body})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", paths
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def test_a_redirect_is_refused_and_its_target_never_requested(tmp_path: Path) -> None:
+    with _http_server() as (base, paths):
+        git_source = source(tmp_path, artifact_url_allow_loopback=True)
+        with pytest.raises(GitRefused, match=r"redirected .*give the final URL"):
+            asyncio.run(git_source.resolve(f"{base}/moved/r.git", "main"))
+        with pytest.raises(GitRefused, match="redirected"):
+            asyncio.run(git_source.tree(f"{base}/moved/r.git", "0" * 40))
+    assert paths and all(path.startswith("/moved/") for path in paths)
+
+
+def test_a_ref_listing_over_the_size_limit_is_refused(tmp_path: Path) -> None:
+    payload = b"1" * 40 + b" refs/heads/branch-name\n"
+    line = b"%04x" % (len(payload) + 4) + payload
+    body = b"001e# service=git-upload-pack\n0000" + line * 200 + b"0000"
+    with _http_server(body) as (base, _):
+        git_source = source(tmp_path, artifact_url_allow_loopback=True, artifact_max_bytes=4096)
+        with pytest.raises(GitTooLarge):
+            asyncio.run(git_source.resolve(f"{base}/big/r.git", "main"))

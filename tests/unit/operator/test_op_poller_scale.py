@@ -296,10 +296,10 @@ def test_a_thousand_runs_ending_in_one_cycle_are_written_a_bounded_number_at_a_t
         await poller.stop()
         return kube, took
 
-    kube, took = asyncio.run(scenario())
+    kube, _took = asyncio.run(scenario())
+    # Written side by side, never more at once than the cap: one after another, 1000 writes of 5 ms
+    # would take 5 s. (How long it takes on a loaded machine is the benchmark's business, not a test's.)
     assert kube.max_in_flight == APPLY_CONCURRENCY
-    # One after another, 1000 writes of 5 ms would take 5 s.
-    assert took < 2.5
 
 
 def test_the_next_cycle_is_counted_from_the_last_ones_start() -> None:

@@ -10,17 +10,20 @@ import io
 import json
 import zipfile
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import kopf
+import oci
 import pytest
 from fake_oci import FakeDataScience
-from git_repos import HAVE_GIT, Repository
+from git_repos import HAVE_GIT, Repository, git
 from oci.data_science import models as ds
 from ocids_operator.adapters.artifact_fetch import ArtifactFetcher
 from ocids_operator.adapters.oci_mapping import run_view
 from ocids_operator.api import TrainingJobRunSpec, TrainingJobSpec
 from ocids_operator.core.kinds import TRAINING_JOB_KIND
+from ocids_operator.core.model import SpooledContent, content_digest
 from ocids_operator.core.run_overrides import override_problem
 from ocids_operator.core.run_status import log_tail
 from ocids_operator.driver import DRIVER_VERSION
@@ -164,6 +167,37 @@ def test_the_same_commit_packs_to_the_same_bytes(tmp_path: Path) -> None:
         digests.append(status["artifact"]["digest"])
         assert status["artifact"]["commit"] == commit
     assert digests[0] == digests[1]
+
+
+@pytest.mark.skipif(not HAVE_GIT, reason="needs the git CLI to make repositories")
+def test_a_branch_moved_to_a_commit_with_the_same_files_makes_a_revision(tmp_path: Path) -> None:
+    """status.artifact.commit and the job's bytes name the same commit: the zip says which it is."""
+    repo = Repository(tmp_path / "git")
+    first = repo.commit({"train.py": "print('one')\n"})
+    repo.publish()
+    fake = FakeDataScience()
+    rt = runtime(tmp_path, fake)
+    spec = {**BASE, "artifact": {"git": {"url": repo.url, "ref": "main"}}, "entrypoint": "train.py"}
+    status, error = reconcile(rt, body(spec))
+    assert error is None, error
+    described = json.loads(members(fake, status["jobId"])["ocids_driver/source.json"])
+    assert described == {"url": repo.url, "ref": "main", "commit": first}
+
+    git(repo.work, "commit", "-q", "--allow-empty", "-m", "same files")
+    repo.publish()
+    moved, error = reconcile(rt, body(spec, status))
+    assert error is None, error
+    assert moved["artifact"]["commit"] != first and moved["revision"] == 2
+    assert moved["artifact"]["digest"] != status["artifact"]["digest"]
+    files = members(fake, moved["jobId"])
+    assert json.loads(files["ocids_driver/source.json"])["commit"] == moved["artifact"]["commit"]
+
+
+def test_jobs_from_other_sources_carry_no_git_source_file(tmp_path: Path) -> None:
+    fake = FakeDataScience()
+    status, error = reconcile(runtime(tmp_path, fake), body({**BASE, "artifact": INLINE, "runtime": {}}))
+    assert error is None, error
+    assert not any(name.endswith("source.json") for name in members(fake, status["jobId"]))
 
 
 @pytest.mark.skipif(not HAVE_GIT, reason="needs the git CLI to make repositories")
@@ -345,6 +379,13 @@ def test_log_tail_text_keeps_newest_whole_lines_within_the_bound() -> None:
     assert log_tail([], 100) == ""
 
 
+def test_log_tail_cuts_a_newest_line_longer_than_the_bound_instead_of_dropping_it() -> None:
+    text = log_tail(["ValueError: boom", "a b " * 1024], 4096)
+    assert text == ("a b " * 1024)[:4095] + "\n"
+    accents = log_tail(["é" * 3000], 4096)  # 2 bytes each: never half a character
+    assert accents == "é" * 2047 + "\n" and len(accents.encode("utf-8")) == 4095
+
+
 # Runs: where the outputs go ------------------------------------------------------------------------
 def test_a_run_of_a_job_with_outputs_says_where_they_go_when_it_is_created() -> None:
     import test_op_run_workflow as runs
@@ -405,3 +446,45 @@ def test_a_runs_vault_variables_are_merged_with_the_jobs_for_the_driver() -> Non
     assert json.loads(env["OCIDS_DRIVER_VAULT_SECRETS"]) == {"DB": VAULT_ID, "API_KEY": other}
     assert "API_KEY" not in env and "DB" not in env
     assert env["JOB_RUN_ENTRYPOINT"] == "ocids_driver/main.py"
+
+
+# A urlFrom source that went away -----------------------------------------------------------------
+class UrlFromKube(Kube):
+    async def read_secret_key(self, namespace: str, name: str, key: str, optional: bool = False) -> str:
+        return "oci://models@ns/job.sh"
+
+
+class Bucket:
+    """Object Storage holding (or, once `content` is None, no longer holding) the artifact."""
+
+    def __init__(self, spool: Path) -> None:
+        self.content: bytes | None = b"echo hi\n"
+        self.spool = spool
+
+    async def fetch(self, namespace: str, bucket: str, name: str, max_bytes: int) -> Any:
+        if self.content is None:
+            raise oci.exceptions.ServiceError(404, "ObjectNotFound", {}, "The object was not found")
+        self.spool.write_bytes(self.content)
+        spooled = SpooledContent(str(self.spool), content_digest(self.content), len(self.content))
+        return SimpleNamespace(content=spooled, etag="e1")
+
+
+def test_a_url_from_driver_job_keeps_its_entrypoint_and_job_while_the_source_is_gone(tmp_path: Path) -> None:
+    """Without an entrypoint the driver runs the URL's file; a gone source must not drop that name
+    (which would change the template and ask for a revision that needs the bytes)."""
+    fake = FakeDataScience()
+    rt = runtime(tmp_path, fake)
+    rt.kube = UrlFromKube()  # type: ignore[assignment]
+    bucket = Bucket(tmp_path / "object")
+    rt.objects = bucket
+    spec = {**BASE, "artifact": {"urlFrom": {"secretKeyRef": {"name": "par", "key": "url"}}}, "runtime": {}}
+    status, error = reconcile(rt, body(spec))
+    assert error is None, error
+    assert job_env(fake)["OCIDS_DRIVER_ENTRYPOINT"] == "job.sh"
+
+    bucket.content = None  # a lifecycle rule removed the object
+    calls = len(fake.calls)
+    after, error = reconcile(rt, body(spec, status))
+    assert error is None, error
+    assert after["jobId"] == status["jobId"] and after["revision"] == 1 and after["phase"] == "Active"
+    assert "create_job" not in fake.calls[calls:]

@@ -10,6 +10,7 @@ import types
 from typing import Any
 
 import pytest
+from fake_oci import FakeDataScience
 from ocids_operator.adapters.oci_client import OciGateway
 from ocids_operator.api import TrainingJobRunSpec, TrainingJobSpec
 from ocids_operator.core import errors
@@ -17,11 +18,19 @@ from ocids_operator.core.kinds import TRAINING_JOB_RUN_KIND
 from ocids_operator.core.model import RunRequest
 from ocids_operator.core.run_overrides import node_count, override_problem
 from ocids_operator.core.run_plan import RunView
-from ocids_operator.core.shape_choice import FastLaunchConfig, choose_fast_launch, closest
+from ocids_operator.core.shape_choice import (
+    FastLaunchConfig,
+    choose_fast_launch,
+    closest,
+    no_fast_launch_message,
+)
 from ocids_operator.core.status import error_status
+from ocids_operator.runtime import Runtime
 from ocids_operator.settings import OperatorSettings
+from ocids_operator.workflows import training_job as job_workflow
 from ocids_operator.workflows import training_job_run as run_workflow
 from test_op_run_workflow import RUN, TRAINING_JOB, Kube, Oci, reconcile_once, runtime
+from test_op_scenarios import SecretKube
 
 COMPARTMENT = TRAINING_JOB["spec"]["compartmentId"]
 
@@ -340,3 +349,86 @@ def test_a_runs_own_shape_on_a_compute_target_job_records_what_it_runs_on() -> N
         ShapeOci(["VM.Standard2.1"]), own_shape, run_with({"infrastructure": {"shape": "VM.Standard2.1"}})
     )
     assert own_shape.status["infrastructureType"] == "ME_STANDALONE"
+
+
+# Fast launch on an existing job: resolved for writes, not re-chosen on every resync ----------------
+FL_SMALL = FastLaunchConfig("fl-small", "VM.Standard.E4.Flex", 2, 16, "REQUIRED")
+FL_TINY = FastLaunchConfig("fl-tiny", "VM.Standard.E4.Flex", 1, 8, "SUPPORTED")
+FL_SPEC = {
+    "compartmentId": COMPARTMENT,
+    "projectId": "ocid1.datascienceproject.oc1..proj",
+    "artifact": {"inline": {"fileName": "train.py", "content": "print('hi')"}},
+    "infrastructure": {"fastLaunch": True},
+}
+
+
+def fl_reconcile(
+    oci: FakeDataScience, spec: dict[str, Any], status: dict[str, Any], generation: int
+) -> dict[str, Any]:
+    body = {
+        "metadata": {"namespace": "ml", "name": "fl", "uid": "uid-fl", "generation": generation},
+        "spec": spec,
+        "status": status,
+    }
+    rt = Runtime(OperatorSettings(cluster_name="test"), oci, SecretKube("x"), None)  # type: ignore[arg-type]
+    return dict(asyncio.run(job_workflow.reconcile(rt, body)).status)
+
+
+def active_fast_launch_job(oci: FakeDataScience) -> dict[str, Any]:
+    oci.fast_launch_configs = [FL_SMALL]
+    status: dict[str, Any] = {}
+    for _ in range(3):
+        status = {**status, **fl_reconcile(oci, FL_SPEC, status, 1)}
+        if status.get("phase") == "Active":
+            break
+    assert status["phase"] == "Active" and status["fastLaunchConfig"] == "fl-small"
+    oci.calls.clear()
+    return status
+
+
+@pytest.mark.parametrize("change", ["config-withdrawn", "smaller-config-added", "list-fails"])
+def test_a_healthy_fast_launch_job_keeps_its_shape_when_the_configs_change_or_cannot_be_read(
+    change: str,
+) -> None:
+    oci = FakeDataScience()
+    status = active_fast_launch_job(oci)
+    if change == "config-withdrawn":
+        oci.fast_launch_configs = []
+    elif change == "smaller-config-added":
+        oci.fast_launch_configs = [FL_TINY, FL_SMALL]
+    else:
+
+        async def outage(compartment_id: str, fresh: bool = False) -> list[FastLaunchConfig]:
+            raise errors.retry("ServiceUnavailable", "ListFastLaunchJobConfigs: 503")
+
+        oci.list_fast_launch_job_configs = outage  # type: ignore[method-assign]
+    after = fl_reconcile(oci, FL_SPEC, status, 1)
+    assert after["phase"] == "Active" and after["fastLaunchConfig"] == "fl-small"
+    assert after["shape"] == "VM.Standard.E4.Flex (2 OCPU, 16 GB)"
+    assert "update_job" not in oci.calls and "create_job" not in oci.calls
+
+
+def test_an_edited_fast_launch_spec_still_needs_a_config_that_fits() -> None:
+    oci = FakeDataScience()
+    status = active_fast_launch_job(oci)
+    oci.fast_launch_configs = []
+    with pytest.raises(errors.ReconcileError) as caught:
+        fl_reconcile(oci, {**FL_SPEC, "args": ["--epochs", "3"]}, status, 2)
+    assert caught.value.outcome.reason == errors.NO_FAST_LAUNCH_CONFIG
+    assert "create_job" not in oci.calls
+
+
+def test_fast_launch_with_ocpus_or_memory_takes_only_a_config_of_that_size() -> None:
+    configs = [FL_TINY, FL_SMALL]
+    pick = choose_fast_launch(configs, "VM.Standard.E4.Flex", True, ocpus=2)
+    assert pick == FL_SMALL
+    assert choose_fast_launch(configs, None, True, memory_in_gbs=8) == FL_TINY
+    assert choose_fast_launch(configs, None, True, ocpus=4, memory_in_gbs=64) is None
+    message = no_fast_launch_message(
+        configs, "VM.Standard.E4.Flex", True, COMPARTMENT, ocpus=4, memory_in_gbs=64
+    )
+    assert 'fits shape "VM.Standard.E4.Flex" of 4 OCPU, 64 GB with managed egress' in message
+    assert "fl-tiny (VM.Standard.E4.Flex, 1 OCPU, 8 GB, egress SUPPORTED)" in message
+    # The config already in use wins over a smaller one while it still fits.
+    assert choose_fast_launch(configs, None, True, prefer="fl-small") == FL_SMALL
+    assert choose_fast_launch(configs, None, True, prefer="gone") == FL_TINY

@@ -14,6 +14,7 @@ from typing import Any
 from ocids_emulator.config import DB_FILE, Tenancy, load_tenancy
 from ocids_emulator.core.errors import ApiError, invalidated_retry_token, no_etag_match, not_found
 from ocids_emulator.core.ocids import new_ocid
+from ocids_emulator.core.run_end import closed_node_groups, release_run_files
 from ocids_emulator.core.stats import RequestStats
 from ocids_emulator.core.timeutil import now_rfc3339
 from ocids_emulator.faults.spec import Faults
@@ -227,11 +228,16 @@ class Emulator:
         for run in self.store.all(RUN):
             state = run.doc.get("lifecycleState")
             if state == "CANCELING":
-                self.save(
-                    run, lifecycleState="CANCELED", lifecycleDetails="Job run canceled.", timeFinished=now
-                )
+                ended = {"lifecycleState": "CANCELED", "lifecycleDetails": "Job run canceled."}
             elif state in ACTIVE_RUN_STATES:
-                self.save(run, lifecycleState="FAILED", lifecycleDetails=RESTART_DETAILS, timeFinished=now)
+                ended = {"lifecycleState": "FAILED", "lifecycleDetails": RESTART_DETAILS}
+            else:
+                continue
+            groups = closed_node_groups(run.doc.get("nodeGroupDetailsList"), ended["lifecycleState"])
+            if groups is not None:
+                ended["nodeGroupDetailsList"] = groups  # type: ignore[assignment]
+            self.save(run, timeFinished=now, **ended)
+            release_run_files(self.settings.data_dir, run.id)
         for kind in (WORK_REQUEST, LOGGING_WORK_REQUEST):
             for wr in self.store.all(kind):
                 if wr.doc.get("status") in ("ACCEPTED", "IN_PROGRESS"):

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from ocids_emulator.core.emulator import RUN, Emulator
+from ocids_emulator.core.run_end import closed_node_groups, release_run_files
 from ocids_emulator.core.timeutil import now_rfc3339
 from ocids_emulator.store.sqlite import Record
 
@@ -17,7 +18,13 @@ STATE_FIELDS = ("lifecycleState", "lifecycleDetails")
 
 
 def settle(emu: Emulator, run: Record, state: str, details: str) -> None:
-    emu.save(run, lifecycleState=state, lifecycleDetails=details, timeFinished=now_rfc3339())
+    """End the run: its state, its node groups and the files that live only as long as its VM."""
+    changes: dict[str, Any] = {"lifecycleState": state, "lifecycleDetails": details}
+    groups = closed_node_groups(run.doc.get("nodeGroupDetailsList"), state)
+    if groups is not None:
+        changes["nodeGroupDetailsList"] = groups
+    emu.save(run, timeFinished=now_rfc3339(), **changes)
+    release_run_files(emu.settings.data_dir, run.id)
 
 
 class RunHolds:

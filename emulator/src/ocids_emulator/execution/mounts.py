@@ -193,8 +193,9 @@ def wrap_command(command: list[str], prepared: list[PreparedMount]) -> list[str]
 # Runs inside the new namespace, as root, then becomes the artifact (exec keeps the pid, so the
 # executor's process-group signals still reach it). A destination whose folder is missing is
 # created on a tmpfs laid over its nearest existing ancestor, which first gets every entry of the
-# ancestor bound back in; for "/" the launcher chroots into such a copy instead. Either way the
-# host's folders stay as they were.
+# ancestor bound back in; for "/" the launcher chroots into such a copy instead. A mount nested
+# under another one's destination gets the same treatment over that destination. Either way the
+# host's folders and the mounts' sources stay as they were.
 _LAUNCHER = r"""
 import ctypes, json, os, sys
 MS_BIND, MS_MOVE, MS_REC = 4096, 8192, 16384
@@ -253,6 +254,10 @@ try:
         for i in range(len(parts)):
             ours.add(os.path.join(ancestor, *parts[:i]))
         mount(source, destination, None, MS_BIND | MS_REC)
+        # The destination is now the mount's source folder (a bucket copy or a shared export): a
+        # deeper mount under it gets a tmpfs of its own, never folders made in the source.
+        inside = destination.rstrip("/") + "/"
+        ours = {p for p in ours if p != destination and not p.startswith(inside)}
     os.chdir(cwd)
 except OSError as exc:
     sys.stderr.write("ocids-emulator: %s could not be mounted: %s\n" % (label, exc))

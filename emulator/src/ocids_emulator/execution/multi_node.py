@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ocids_emulator.core.emulator import JOB
+from ocids_emulator.core.run_end import closed_node_groups
 from ocids_emulator.execution.artifacts import BootstrapError, command_for, find_entrypoint, unpack
 from ocids_emulator.execution.outcomes import (
     CANCELED_DETAILS,
@@ -172,6 +173,8 @@ class MultiNodeRun:
             starter.cancel()
             canceled.cancel()
             self._stop_nodes(graceful=self.outcome is not None and self.outcome[0] == "CANCELED")
+            # Cancelled from outside (shutdown): simulated nodes wait on this, not on a process.
+            self.decided.set()
             await asyncio.gather(starter, canceled, *self.tasks, return_exceptions=True)
         state, details = self.outcome or ("FAILED", failed_details(-1))
         self._settle_groups(state)
@@ -307,14 +310,7 @@ class MultiNodeRun:
             self._decide("SUCCEEDED", SUCCEEDED_DETAILS)
 
     def _settle_groups(self, state: str) -> None:
-        for group in self.groups:
-            if group.state == "FAILED":
-                continue
-            group.state = "DELETED"
-            if state == "SUCCEEDED":
-                group.details = "Node group finished."
-            elif state == "CANCELED":
-                group.details = "Node group stopped: the job run was canceled."
-            else:
-                group.details = "Node group stopped: the job run ended."
-        self.executor.holds.advance(self.run, nodeGroupDetailsList=[g.summary() for g in self.groups])
+        groups = [g.summary() for g in self.groups]
+        self.executor.holds.advance(
+            self.run, nodeGroupDetailsList=closed_node_groups(groups, state) or groups
+        )

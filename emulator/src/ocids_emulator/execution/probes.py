@@ -53,7 +53,7 @@ async def run_startup_probe(
         if not alive():
             return None
         started = time.monotonic()
-        reason = await _attempt(command, cwd, env, attempt_timeout)
+        reason = await _attempt(command, cwd, env, attempt_timeout, alive)
         if reason is None:
             return None
         failures += 1
@@ -83,8 +83,12 @@ async def _wait_while_alive(seconds: float, alive: Callable[[], bool]) -> bool:
         await asyncio.sleep(min(left, _ALIVE_POLL_SECONDS))
 
 
-async def _attempt(command: list[str], cwd: Path, env: Mapping[str, str], timeout: float) -> str | None:
-    """One probe attempt: None on exit 0, else why it failed (the text ends the details)."""
+async def _attempt(
+    command: list[str], cwd: Path, env: Mapping[str, str], timeout: float, alive: Callable[[], bool]
+) -> str | None:
+    """One probe attempt: None on exit 0, else why it failed (the text ends the details). An
+    artifact that exits meanwhile ends the attempt at once (its probe is killed): a hung probe must
+    not hold back the run's end by up to a period."""
     try:
         proc = await asyncio.create_subprocess_exec(
             *command,
@@ -100,7 +104,7 @@ async def _attempt(command: list[str], cwd: Path, env: Mapping[str, str], timeou
     except PermissionError:
         return f"command {command[0]!r} is not executable"
     try:
-        code = await asyncio.wait_for(proc.wait(), timeout=timeout)
+        code = await asyncio.wait_for(_wait_or_artifact_gone(proc, alive), timeout=timeout)
     except TimeoutError:
         return f"command timed out after {timeout:g} seconds"
     finally:
@@ -111,6 +115,22 @@ async def _attempt(command: list[str], cwd: Path, env: Mapping[str, str], timeou
             with contextlib.suppress(ProcessLookupError):
                 proc.kill()
             await asyncio.shield(proc.wait())
+    if code is None:
+        return "the job run's artifact exited during the attempt"
     if code == 0:
         return None
     return f"command exited with {code if code > 0 else 128 - code}"
+
+
+async def _wait_or_artifact_gone(proc: asyncio.subprocess.Process, alive: Callable[[], bool]) -> int | None:
+    """The probe's exit code, or None as soon as the artifact is no longer running."""
+    waiter = asyncio.ensure_future(proc.wait())
+    try:
+        while True:
+            done, _ = await asyncio.wait({waiter}, timeout=_ALIVE_POLL_SECONDS)
+            if done:
+                return waiter.result()
+            if not alive():
+                return None
+    finally:
+        waiter.cancel()

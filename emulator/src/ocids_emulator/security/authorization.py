@@ -168,7 +168,16 @@ def referenced_checks(emu: Emulator, operation: str, doc: dict[str, Any]) -> lis
     )
     infra = doc.get(infra_key)
     infra = infra if isinstance(infra, dict) else {}
-    subnet = _str(infra.get("subnetId"))
+    node_key = (
+        "jobNodeConfigurationOverrideDetails"
+        if operation == "create_job_run"
+        else "jobNodeConfigurationDetails"
+    )
+    node = doc.get(node_key)
+    network = node.get("jobNetworkConfiguration") if isinstance(node, dict) else None
+    # A multi-node job names its subnet in its node configuration's network, not its infrastructure.
+    node_subnet = _str(network.get("subnetId")) if isinstance(network, dict) else None
+    subnet = _str(infra.get("subnetId")) or node_subnet
     if subnet:
         where = emu.tenancy.subnets.get(subnet)
         checks += [Check("subnets", "use", where), Check("vnics", "use", where)]

@@ -12,6 +12,9 @@ A commit is fetched shallow (depth 1) into a scratch repository under the spool 
 removed right after its tree is read; the pack received is counted as it arrives and refused past
 OCIDS_ARTIFACT_MAX_BYTES, as are the commit's files.
 
+HTTP redirects are refused, not followed (their target would skip the host checks), and the ref
+listing is refused past OCIDS_ARTIFACT_MAX_BYTES too.
+
 Credentials go to dulwich as a username and password, never into a URL, and no message here quotes
 a URL with them: `shown` URLs come from `core.links.shown_url`.
 """
@@ -30,11 +33,13 @@ import socket
 import stat
 import tempfile
 import threading
+import urllib.parse
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+import urllib3
 from dulwich import errors as git_errors
-from dulwich.client import GitClient, HTTPUnauthorized, get_transport_and_path
+from dulwich.client import GitClient, HTTPUnauthorized, default_urllib3_manager, get_transport_and_path
 from dulwich.config import ConfigDict
 from dulwich.objects import Blob, Commit, Tag, Tree
 from dulwich.repo import Repo
@@ -45,6 +50,9 @@ from .url_guard import ALLOW_LIST_SETTING, HostAllowList, address_refusal, ip_li
 
 ALLOW_FILE_SETTING = "OCIDS_GIT_ALLOW_FILE_URLS"
 _COMMIT = re.compile(r"^[0-9a-fA-F]{40}$")
+# URL parsers disagree on where such an authority ends (urllib3 ends the host at '?', '#' or '\\',
+# a split at the first '/' does not): refused, so the host judged is the host connected to.
+_AMBIGUOUS_AUTHORITY = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/]*[?#\\]")
 # A Secret with only a token: hosts take a token as the password of any user (GitHub, GitLab, Gitea).
 TOKEN_USER = "x-access-token"
 # Trees kept for resyncs of an unchanged commit: few, and within OCIDS_ARTIFACT_MAX_BYTES in total.
@@ -59,6 +67,16 @@ class GitError(Exception):
 
 class GitRefused(GitError):
     """A URL the operator does not fetch from (scheme, address): permanent until the spec changes."""
+
+
+class GitRedirected(GitRefused):
+    """A 3xx answer: never followed, since its target would skip the host and address checks."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(
+            f"the Git server redirected (HTTP {status}) to another URL; give the final URL "
+            "(redirects are not followed)"
+        )
 
 
 class GitRefNotFound(GitError):
@@ -128,10 +146,18 @@ class GitTree:
 
 
 def _host_of(url: str) -> str:
-    """The host of a URL, without user info, port or IPv6 brackets."""
-    host = url.split("://", 1)[1].split("/", 1)[0].rsplit("@", 1)[-1]
-    host = host.rsplit(":", 1)[0] if not host.endswith("]") else host
-    return host.strip("[]")
+    """The host the Git client connects to, without user info, port or IPv6 brackets: parsed as
+    dulwich's transport parses it (urllib3 for http(s), urllib.parse for git://)."""
+    try:
+        if url.split("://", 1)[0].lower() in ("http", "https"):
+            host = urllib3.util.parse_url(url).host or ""
+        else:
+            host = urllib.parse.urlsplit(url).hostname or ""
+    except (ValueError, urllib3.exceptions.LocationParseError):
+        raise GitRefused("the URL cannot be parsed") from None
+    if not host:
+        raise GitRefused("the URL has no host")
+    return host.strip("[]").lower()
 
 
 class GitSource:
@@ -151,9 +177,9 @@ class GitSource:
         self.check_url(url)
         if _COMMIT.match(ref):
             return ref.lower()
-        seconds = self._settings.artifact_url_timeout_seconds
+        max_bytes, seconds = self._settings.artifact_max_bytes, self._settings.artifact_url_timeout_seconds
         refs = await self._blocking(
-            namespace, self._guarded(url, lambda: _list_refs(url, credentials, seconds))
+            namespace, self._guarded(url, lambda: _list_refs(url, credentials, seconds, max_bytes))
         )
         commit = _pick(refs, ref)
         if commit is None:
@@ -194,6 +220,8 @@ class GitSource:
             )
         if scheme == "http" and not self._settings.artifact_url_allow_loopback:
             raise GitRefused("plain http:// sends the credentials in clear text: use https://")
+        if _AMBIGUOUS_AUTHORITY.match(url):
+            raise GitRefused("the URL's host part contains '?', '#' or '\\'")
         host = _host_of(url)
         if legacy_ipv4(host):
             raise GitRefused(f"host {host} is a numeric IPv4 form other than a dotted quad")
@@ -262,24 +290,64 @@ class GitSource:
                 self._trees.popitem(last=False)
 
 
-def _client(url: str, credentials: GitCredentials | None, seconds: float) -> tuple[GitClient, str]:
+def _client(
+    url: str, credentials: GitCredentials | None, seconds: float, max_bytes: int | None = None
+) -> tuple[GitClient, str]:
     username = credentials.username if credentials else None
     password = credentials.password if credentials else None
     # Our own config, never the operator user's ~/.gitconfig (credential helpers, URL rewrites); its
     # HTTP timeout ends a stuck request, so the worker thread ends soon after the deadline.
     config = ConfigDict()
     config.set((b"http",), b"timeout", str(seconds).encode("ascii"))
+    extra: dict[str, Any] = {}
+    if url.split("://", 1)[0].lower() in ("http", "https"):
+        extra["pool_manager"] = _pool_manager(config, url, max_bytes)
     try:
         # No thin packs: a fetched pack is then written through `add_pack`, which `_bounded` counts.
         return get_transport_and_path(
-            url, config=config, username=username, password=password, thin_packs=False
+            url, config=config, username=username, password=password, thin_packs=False, **extra
         )
     except ValueError:
         raise GitRefused("the URL cannot be parsed") from None
 
 
-def _list_refs(url: str, credentials: GitCredentials | None, seconds: float) -> dict[bytes, bytes]:
-    client, path = _client(url, credentials, seconds)
+def _pool_manager(config: ConfigDict, url: str, max_bytes: int | None) -> Any:
+    """dulwich's own pool manager (proxies, TLS settings, timeout), except that a 3xx is refused
+    rather than followed, and, with `max_bytes`, each answer is refused past that many bytes."""
+    manager: Any = default_urllib3_manager(config, base_url=url)
+    urlopen = manager.urlopen
+
+    def no_redirects(method: str, target: str, redirect: bool = True, **kw: Any) -> Any:
+        response = urlopen(method, target, redirect=False, **kw)
+        if response.get_redirect_location():
+            response.release_conn()
+            raise GitRedirected(response.status)
+        if max_bytes is not None:
+            _bound_response(response, max_bytes)
+        return response
+
+    manager.urlopen = no_redirects
+    return manager
+
+
+def _bound_response(response: Any, max_bytes: int) -> None:
+    """An answer's body, refused once it passes `max_bytes` (read through `read`, as dulwich does)."""
+    read, used = response.read, [0]
+
+    def bounded_read(*args: Any, **kwargs: Any) -> bytes:
+        data: bytes = read(*args, **kwargs)
+        used[0] += len(data)
+        if used[0] > max_bytes:
+            raise GitTooLarge(max_bytes)
+        return data
+
+    response.read = bounded_read
+
+
+def _list_refs(
+    url: str, credentials: GitCredentials | None, seconds: float, max_bytes: int
+) -> dict[bytes, bytes]:
+    client, path = _client(url, credentials, seconds, max_bytes)
     with _translated():
         result: Any = client.get_refs(path.encode("utf-8") if isinstance(path, str) else path)
     return dict(getattr(result, "refs", result))

@@ -107,6 +107,13 @@ GIT_SCHEME_MESSAGE = (
     "artifact.git.url must start with https://, git:// or file:// (ssh:// and user@host:path are not "
     "supported: the operator fetches the code and has no ssh client)"
 )
+# Clients disagree where such a host ends (urllib3 stops at '?', '#', '\\'): the host checked
+# would not be the host connected to.
+GIT_AMBIGUOUS_HOST = r"^[A-Za-z][A-Za-z0-9+.-]*://[^/]*[?#\\]"
+GIT_HOST_MESSAGE = (
+    "artifact.git.url must not contain '?', '#' or a backslash in its host part (before the path): "
+    "Git clients do not agree where such a host ends"
+)
 GIT_CREDENTIALS_MESSAGE = (
     "artifact.git.url must not contain credentials (user:token@host): put them in a Secret named by "
     "artifact.git.secretRef"
@@ -139,6 +146,12 @@ class GitArtifact(ApiModel):
             field_path=".url",
             name="no-credentials",
         ),
+        Rule(
+            rule="!self.url.matches('" + GIT_AMBIGUOUS_HOST.replace("\\", "\\\\") + "')",
+            message=GIT_HOST_MESSAGE,
+            field_path=".url",
+            name="unambiguous-host",
+        ),
     )
 
     url: GitUrl
@@ -157,6 +170,8 @@ class GitArtifact(ApiModel):
             raise ValueError(self.cel_rule("scheme").message)
         if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/]*@", self.url):
             raise ValueError(self.cel_rule("no-credentials").message)
+        if re.match(GIT_AMBIGUOUS_HOST, self.url):
+            raise ValueError(self.cel_rule("unambiguous-host").message)
         return self
 
 

@@ -157,7 +157,7 @@ class Follow:
             if follower is not None:
                 polls += 1
                 if polls == 1 and self.tail is not None:
-                    fresh = fresh[len(fresh) - self.tail :] if self.tail else []
+                    fresh = fresh[-self.tail :] if self.tail else []
                 for line in fresh:
                     self.out.write(line.message + "\n")
                 self.out.flush()

@@ -78,16 +78,23 @@ _INFRA_ALIASES = {
 }
 
 
-def _standardize(spec: Any) -> Any:
+def _standardize(spec: Any, path: str, skipped: list[str]) -> Any:
+    """The infrastructure spec with ADS's aliases as their camelCase key; of two spellings both set
+    differently, the last is kept (as ADS reads them) and the other is listed in `skipped`."""
     if not isinstance(spec, Mapping):
         return spec
     out: dict[str, Any] = {}
+    spelled: dict[str, str] = {}
     for key, value in spec.items():
         camel = _INFRA_ALIASES.get(str(key).lower(), str(key))
         if value is None and camel in out:
             continue
+        if out.get(camel) is not None and out[camel] != value:
+            skipped.append(f"{path}.{spelled[camel]} ({key} is set too, and wins)")
         # Tags are the user's keys: only the shape's details are renamed inside.
-        out[camel] = _standardize(value) if camel == "shapeConfigDetails" else value
+        details = camel == "shapeConfigDetails"
+        out[camel] = _standardize(value, f"{path}.{key}", skipped) if details else value
+        spelled[camel] = str(key)
     return out
 
 
@@ -228,6 +235,7 @@ class _Converter:
         self.doc = doc
         self.reader = reader
         self.skipped: list[str] = []
+        self.tag_paths: dict[tuple[str, str], str] = {}  # where each tag converted was read
         self.spec: dict[str, Any] = {}
 
     # -- the document -------------------------------------------------------------------------
@@ -257,7 +265,11 @@ class _Converter:
             extra = set(value) - {"kind", "type", "spec", "apiVersion"}
             self.skipped.extend(f"spec.{section}.{k} (no TrainingJob field for it)" for k in sorted(extra))
         return (
-            _Section("spec.infrastructure.spec", _standardize(infra.get("spec")), self.skipped),
+            _Section(
+                "spec.infrastructure.spec",
+                _standardize(infra.get("spec"), "spec.infrastructure.spec", self.skipped),
+                self.skipped,
+            ),
             _Section("spec.runtime.spec", runtime.get("spec"), self.skipped),
             "" if name is None else str(name),
         )
@@ -375,8 +387,20 @@ class _Converter:
     def _tags(self, section: _Section) -> None:
         for key in ("freeformTags", "definedTags"):
             value = section.take(key)
-            if isinstance(value, Mapping) and value:
-                self.spec.setdefault(key, {}).update(value)
+            if value is None or value == {}:
+                continue
+            if not isinstance(value, Mapping):
+                self.skipped.append(f"{section.path}.{key} (not a mapping of tags)")
+                continue
+            tags = self.spec.setdefault(key, {})
+            for tag, tag_value in value.items():
+                # The runtime's (read last) wins, as before; the value it replaces is named.
+                if tag in tags and tags[tag] != tag_value:
+                    self.skipped.append(
+                        f"{self.tag_paths[key, tag]} ({section.path}.{key} sets it too, and wins)"
+                    )
+                tags[tag] = tag_value
+                self.tag_paths[key, tag] = f"{section.path}.{key}.{tag}"
 
     # -- runtime ------------------------------------------------------------------------------
 
@@ -445,6 +469,8 @@ class _Converter:
 
     def _outputs(self, runtime: _Section) -> None:
         uri, alt = runtime.take("outputUri"), runtime.take("outputURI")
+        if uri and alt and uri != alt:
+            self.skipped.append(f"{runtime.path}.outputURI (outputUri is set too, and wins)")
         uri = uri or alt
         directory = runtime.take("outputDir")
         if uri is None:

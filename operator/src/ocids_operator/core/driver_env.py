@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 from ..api import EnvVar, TrainingJobRunSpec, TrainingJobSpec
 
@@ -105,10 +105,11 @@ def driver_env(
     version: str,
     endpoints: Mapping[str, str | None] | None = None,
     code_file: str | None = None,
+    shadowed: Collection[str] = (),
 ) -> dict[str, str]:
     """The OCIDS_DRIVER_* variables (and JOB_RUN_ENTRYPOINT) of a job that `needs_driver`, or of a
     run of it: a run's Vault variables are merged over the job's, and a run's plain variable of the
-    same name takes a job's Vault variable out."""
+    same name takes a job's Vault variable out; so do the `shadowed` names (a node group's literals)."""
     env = {"JOB_RUN_ENTRYPOINT": DRIVER_ENTRYPOINT, VERSION: version}
     runtime = spec.runtime
     python = runtime.python if runtime else None
@@ -139,13 +140,25 @@ def driver_env(
         env[OUTPUT_URI] = spec.outputs.uri
         if spec.outputs.directory:
             env[OUTPUT_DIR] = spec.outputs.directory
+    secrets = vault_secrets(spec, run, shadowed)
+    if secrets is not None:
+        env[VAULT_SECRETS] = secrets
+    env.update(driver_endpoints(endpoints or {}))
+    return env
+
+
+def vault_secrets(
+    spec: TrainingJobSpec, run: TrainingJobRunSpec | None = None, shadowed: Collection[str] = ()
+) -> str | None:
+    """OCIDS_DRIVER_VAULT_SECRETS of a job (run None) or a run, less the `shadowed` names a more
+    specific level sets to a literal (a node group's env); None: the variable is left out."""
     vault = run_vault_refs(spec, run) if run is not None else vault_refs(spec.env)
+    vault = {name: ref for name, ref in vault.items() if name not in shadowed}
     # A run that replaces every Vault variable of its job still sends the (empty) map: OCI merges a
     # run's environmentVariables over the job's, so leaving it out would let the job's map win.
     if vault or (run is not None and vault_refs(spec.env)):
-        env[VAULT_SECRETS] = json.dumps(vault, sort_keys=True, separators=(",", ":"))
-    env.update(driver_endpoints(endpoints or {}))
-    return env
+        return json.dumps(vault, sort_keys=True, separators=(",", ":"))
+    return None
 
 
 def run_vault_refs(job: TrainingJobSpec, run: TrainingJobRunSpec) -> dict[str, str]:

@@ -11,7 +11,7 @@ import dataclasses
 import hashlib
 import json
 import shlex
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from pydantic.alias_generators import to_camel
@@ -26,7 +26,7 @@ from ..api import (
     TrainingJobRunSpec,
     TrainingJobSpec,
 )
-from .driver_env import VAULT_SECRETS, DriverContext, driver_env, needs_driver
+from .driver_env import VAULT_SECRETS, DriverContext, driver_env, needs_driver, vault_secrets
 
 TAG_UID = "ocids.io/uid"
 TAG_NAMESPACE = "ocids.io/namespace"
@@ -170,7 +170,10 @@ def run_environment(
 
 
 def _driver_env(
-    spec: TrainingJobSpec, run: TrainingJobRunSpec | None, driver: DriverContext | None
+    spec: TrainingJobSpec,
+    run: TrainingJobRunSpec | None,
+    driver: DriverContext | None,
+    shadowed: Collection[str] = (),
 ) -> dict[str, str]:
     if not needs_driver(spec):
         return {}
@@ -178,16 +181,26 @@ def _driver_env(
         # A driver job's env without the driver's contract would run the zip's entrypoint wrongly.
         raise ValueError("this TrainingJob runs through the driver: pass its DriverContext")
     return driver_env(
-        spec, run, version=driver.version, endpoints=dict(driver.endpoints), code_file=driver.code_file
+        spec,
+        run,
+        version=driver.version,
+        endpoints=dict(driver.endpoints),
+        code_file=driver.code_file,
+        shadowed=shadowed,
     )
 
 
 def _with_run_driver_env(
-    env: dict[str, str], job: TrainingJobSpec, run: TrainingJobRunSpec, driver: DriverContext | None
+    env: dict[str, str],
+    job: TrainingJobSpec,
+    run: TrainingJobRunSpec,
+    driver: DriverContext | None,
+    shadowed: Collection[str] = (),
 ) -> dict[str, str]:
-    """The driver's variables for this run win over the run's own env; a run that sets a job's Vault
-    variable otherwise leaves no OCIDS_DRIVER_VAULT_SECRETS entry for it."""
-    run_driver = _driver_env(job, run, driver)
+    """The driver's variables for this run win over the run's own env; a run (or a `shadowed` node
+    group literal) that sets a job's Vault variable otherwise leaves no OCIDS_DRIVER_VAULT_SECRETS
+    entry for it."""
+    run_driver = _driver_env(job, run, driver, shadowed)
     if run_driver:
         env.pop(VAULT_SECRETS, None)
         env.update(run_driver)
@@ -358,6 +371,9 @@ def node_config(
     for group in nodes.groups:
         own, override = job_groups[group.name], run_groups.get(group.name)
         env = {**job_env, **{var.name: var.value for var in own.env}}
+        # A group's literal takes a less specific Vault variable of its name out (run: a run's Vault
+        # variable is more specific than the job's group, its group override's literal more still).
+        shadowed = {var.name for var in own.env}
         args = own.args if own.args is not None else spec.args
         compute = group.effective_infrastructure(infra)
         if run is not None:
@@ -369,7 +385,14 @@ def node_config(
             env.update({var.name: var.value for var in override.env})
             args = override.args if override.args is not None else args
         if run is not None:
-            env = _with_run_driver_env(env, spec, run, driver)
+            shadowed -= {var.name for var in run.env}
+            shadowed |= {var.name for var in override.env} if override is not None else set()
+            env = _with_run_driver_env(env, spec, run, driver, shadowed)
+        elif needs_driver(spec):
+            env.pop(VAULT_SECRETS, None)
+            secrets = vault_secrets(spec, None, shadowed)
+            if secrets is not None:
+                env[VAULT_SECRETS] = secrets
         groups.append(
             NodeGroupConfig(
                 name=group.name,

@@ -209,13 +209,17 @@ def phase_event(old_phase: str | None, view: RunView) -> tuple[str, str, str] | 
 
 def log_tail(lines: list[str], max_bytes: int) -> str:
     """status.logTail: the lines (oldest first) as text, each one line and without URL secrets,
-    the newest kept whole within `max_bytes` of UTF-8 (older lines are dropped, never cut)."""
+    the newest kept within `max_bytes` of UTF-8: older lines are dropped whole; the newest alone,
+    if longer than the bound, is cut to fit (at a character boundary) rather than lost."""
     kept: list[str] = []
     used = 0
     for line in reversed(lines):
         shown = one_line(shown_record(line.rstrip("\n"), max_bytes))
         size = len(shown.encode("utf-8")) + 1
         if used + size > max_bytes:
+            if not kept and max_bytes > 1:
+                # The newest line says most (the error that ended the run): keep its start.
+                kept.append(shown.encode("utf-8")[: max_bytes - 1].decode("utf-8", errors="ignore"))
             break
         kept.append(shown)
         used += size

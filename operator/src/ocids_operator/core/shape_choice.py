@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 
 from ..api import TrainingJobRunSpec, TrainingJobSpec
 from .errors import NO_FAST_LAUNCH_CONFIG, UNKNOWN_SHAPE, ReconcileError, stalled
+from .model import num
 
 CLOSEST = 3
 
@@ -102,28 +103,63 @@ _FITS_EGRESS = {True: ("REQUIRED", "SUPPORTED"), False: ("SUPPORTED", "UNSUPPORT
 
 
 def choose_fast_launch(
-    configs: Sequence[FastLaunchConfig], shape: str | None, managed_egress: bool
+    configs: Sequence[FastLaunchConfig],
+    shape: str | None,
+    managed_egress: bool,
+    *,
+    ocpus: float | None = None,
+    memory_in_gbs: float | None = None,
+    prefer: str | None = None,
 ) -> FastLaunchConfig | None:
-    """The config a fastLaunch job runs with: its shape when one is asked for, and one whose
+    """The config a fastLaunch job runs with: its shape when one is asked for, its size when ocpus or
+    memoryInGBs is (a config's size replaces the spec's, so only one of that size fits), and one whose
     managed-egress support fits the network (no subnet: REQUIRED or SUPPORTED; a subnet: SUPPORTED or
-    UNSUPPORTED). Among several the smallest (cores, memory, then name), so the pick is stable."""
+    UNSUPPORTED). `prefer` (the config the job already runs with) while it still fits, so a config
+    OCI adds later does not move a running job; else the smallest (cores, memory, then name)."""
     fitting = [
         config
         for config in configs
         if (shape is None or config.shape_name == shape)
+        and (ocpus is None or num(config.core_count) == num(ocpus))
+        and (memory_in_gbs is None or num(config.memory_in_gbs) == num(memory_in_gbs))
         and (config.managed_egress_support or "UNSUPPORTED") in _FITS_EGRESS[managed_egress]
     ]
     if not fitting:
         return None
+    preferred = [config for config in fitting if config.name == prefer]
+    if preferred:
+        return preferred[0]
     return min(fitting, key=lambda c: (c.core_count or 0, c.memory_in_gbs or 0, c.name))
 
 
+def _size(ocpus: float | None, memory_in_gbs: float | None) -> str:
+    parts = [
+        f"{num(ocpus):g} OCPU" if ocpus is not None else "",
+        f"{num(memory_in_gbs):g} GB" if memory_in_gbs is not None else "",
+    ]
+    return ", ".join(part for part in parts if part)
+
+
 def no_fast_launch_message(
-    configs: Sequence[FastLaunchConfig], shape: str | None, managed_egress: bool, compartment_id: str
+    configs: Sequence[FastLaunchConfig],
+    shape: str | None,
+    managed_egress: bool,
+    compartment_id: str,
+    *,
+    ocpus: float | None = None,
+    memory_in_gbs: float | None = None,
 ) -> str:
     network = "managed egress (no subnetId)" if managed_egress else "a subnetId"
-    asked = f'shape "{shape}" with {network}' if shape else network
-    offered = ", ".join(f"{c.name} ({c.shape_name}, egress {c.managed_egress_support})" for c in configs)
+    size = _size(ocpus, memory_in_gbs)
+    asked = " ".join(
+        part for part in (f'shape "{shape}"' if shape else "", f"of {size}" if size else "") if part
+    )
+    asked = f"{asked} with {network}" if asked else network
+    offered = ", ".join(
+        f"{c.name} ({c.shape_name}{', ' + _size(c.core_count, c.memory_in_gbs) if size else ''}, "
+        f"egress {c.managed_egress_support})"
+        for c in configs
+    )
     return (
         "spec.infrastructure.fastLaunch: no fast launch config in compartment "
         f"{compartment_id} fits {asked}; "
@@ -132,8 +168,15 @@ def no_fast_launch_message(
 
 
 def fast_launch_refusal(
-    configs: Sequence[FastLaunchConfig], shape: str | None, managed_egress: bool, compartment_id: str
+    configs: Sequence[FastLaunchConfig],
+    shape: str | None,
+    managed_egress: bool,
+    compartment_id: str,
+    *,
+    ocpus: float | None = None,
+    memory_in_gbs: float | None = None,
 ) -> ReconcileError:
-    return stalled(
-        NO_FAST_LAUNCH_CONFIG, no_fast_launch_message(configs, shape, managed_egress, compartment_id)
+    message = no_fast_launch_message(
+        configs, shape, managed_egress, compartment_id, ocpus=ocpus, memory_in_gbs=memory_in_gbs
     )
+    return stalled(NO_FAST_LAUNCH_CONFIG, message)

@@ -9,6 +9,7 @@ each resync (one ref listing); its files are fetched again only when the commit 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Mapping
 
 from ..adapters.artifact_fetch import ArtifactFetcher, SlotWaitTimeout
@@ -37,6 +38,9 @@ from .inputs import _default_fetcher, file_name_of, resolve_artifact
 
 GIT_FIELD = "spec.artifact.git"
 SECRET_KEYS = ("username", "password", "token")
+# Beside the driver in a Git job's zip: the commit is in the bytes, so a branch that moves to a
+# commit with the same files still makes a new revision, and a run can tell which commit it runs.
+GIT_SOURCE_FILE = "source.json"
 
 
 def driver_context(
@@ -103,7 +107,12 @@ async def resolve_driver_artifact(
             code = code_tree(resolved.file_name, data, field="spec.artifact", max_bytes=max_bytes)
         except CodeProblem as exc:
             raise stalled("InvalidArtifact", str(exc)) from None
-    package = build_driver_zip(installed_driver_files(), code)
+    driver_files = installed_driver_files()
+    if source == "git":
+        # Only Git sources: every other job's bytes (and digest, and revision) stay as they were.
+        described = {"commit": commit, "ref": ref, "url": url}
+        driver_files[GIT_SOURCE_FILE] = json.dumps(described, sort_keys=True).encode("utf-8") + b"\n"
+    package = build_driver_zip(driver_files, code)
     if len(package) > max_bytes:
         raise stalled(
             "ArtifactTooLarge",

@@ -23,7 +23,7 @@ from ..core.status import job_status, recorded_job_status
 from ..runtime import Runtime
 from . import shape_gate, tenancy
 from .crash_point import crash_after
-from .driver_artifact import driver_context, resolve_driver_artifact
+from .driver_artifact import driver_context, known_code_file, resolve_driver_artifact
 from .inputs import object_ref, parse_spec, resolve_artifact, resolve_env, source_url
 from .job_deletion import delete_jobs
 from .outcome import Outcome, ProgressMade
@@ -45,7 +45,7 @@ async def reconcile(rt: Runtime, body: Mapping[str, Any]) -> Outcome:
     generation = body["metadata"].get("generation")
     await tenancy.admit_job(rt, ref.namespace, spec, status)  # before any input is read or OCI written
     # After the tenancy gate: a compartment the namespace was not granted is never asked for shapes.
-    spec, fast_launch_config = await shape_gate.with_fast_launch(rt, spec)
+    spec, fast_launch_config = await shape_gate.with_fast_launch(rt, spec, status, generation)
 
     user_env = await resolve_env(rt.kube, ref.namespace, spec.env)
     source = await _artifact_source(rt, spec, ref.namespace, status)
@@ -271,7 +271,9 @@ async def _artifact_source(
             raise
         if not await _same_source(rt, spec, namespace, status.get("artifact") or {}):
             raise
-        return ArtifactSource(None, str((status.get("artifact") or {}).get("digest")), exc.outcome)
+        digest = str((status.get("artifact") or {}).get("digest"))
+        # The file a urlFrom job runs is named by the URL status shows: the template stays the same.
+        return ArtifactSource(None, digest, exc.outcome, code_file=known_code_file(spec, status))
     return ArtifactSource(artifact, artifact.digest, code_file=code_file)
 
 

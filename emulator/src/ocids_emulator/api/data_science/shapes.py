@@ -62,8 +62,16 @@ def fast_launch_config_for(emu: Emulator, infrastructure: Mapping[str, Any] | No
     shape = catalog(emu).get(name) if isinstance(name, str) else None
     if shape is None:
         return None
+    # A REQUIRED config's pool only takes managed-egress infrastructure, an UNSUPPORTED one only
+    # customer-networking (STANDALONE) infrastructure; SUPPORTED takes either.
+    egress = infrastructure.get("jobInfrastructureType")
     for config in emu.tenancy.fast_launch_configs:
         if config["shapeName"] != name:
+            continue
+        support = config.get("managedEgressSupport", "SUPPORTED")
+        if (support == "REQUIRED" and egress == "STANDALONE") or (
+            support == "UNSUPPORTED" and egress == "ME_STANDALONE"
+        ):
             continue
         if not shape.flex or (
             shape_config.get("ocpus") == config["coreCount"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import PurePosixPath
 from typing import Any
 
 from ocids_emulator.api.data_science import shapes as shapes_module
@@ -310,8 +311,9 @@ def check_environment(env: Any, field: str) -> None:
 # storage mounts ------------------------------------------------------------------------------
 def mount_target_path(mount: Mapping[str, Any]) -> str:
     """Where a mount appears in the run: destinationPath (default /mnt) / destinationDirectoryName."""
-    base = str(mount.get("destinationPath") or DEFAULT_MOUNT_PATH).rstrip("/")
-    return f"{base}/{mount.get('destinationDirectoryName')}"
+    # Normalized as the launcher mounts it (/mnt/./x and /mnt/x are one place).
+    base = mount.get("destinationPath") or DEFAULT_MOUNT_PATH
+    return str(PurePosixPath(str(base)) / str(mount.get("destinationDirectoryName")))
 
 
 def check_mounts(mounts: Any, field: str) -> None:
