@@ -137,11 +137,13 @@ async def _dispatch(request: web.Request, handler: Handler) -> web.StreamRespons
 
 def ended_run_token(emu: Emulator, claims: dict[str, Any]) -> None:
     """A job run's resource principal lives as long as the run (in OCI, as its VM): once the run is
-    terminal (or gone) its token is refused, 401 NotAuthenticated, before its expiry."""
+    terminal its token is refused, 401 NotAuthenticated, before its expiry. A token for a run this
+    emulator never ran (`ocids-emulator resource-principal` mints them for a workload standing in
+    for a job run, e.g. the operator itself) lives to its expiry."""
     if claims.get("res_type") != DEFAULT_RESOURCE_TYPE:
         return
     run = emu.store.get(RUN, str(claims.get("res_id") or ""))
-    if run is None or run.doc.get("lifecycleState") in TERMINAL_RUN_STATES:
+    if run is not None and run.doc.get("lifecycleState") in TERMINAL_RUN_STATES:
         raise not_authenticated("The job run's resource principal ended with the job run")
 
 
