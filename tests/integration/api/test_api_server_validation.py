@@ -187,9 +187,16 @@ def test_trainingjobrun_spec_is_immutable(api_crds: Cluster, namespace: str) -> 
     result = apply(api_crds, namespace, changed)
     assert result.returncode != 0
     assert "spec: Forbidden" in result.stderr
-    assert "spec is immutable: create a new TrainingJobRun instead" in result.stderr
+    assert "spec is immutable except cancel: create a new TrainingJobRun instead" in result.stderr
     # Labels and annotations are not spec: they still change.
     api_crds.kubectl("label", "tjr", "tjr", "-n", namespace, "team=risk")
+    # cancel is the one spec field that changes, once.
+    canceled = copy.deepcopy(RUN)
+    canceled["spec"]["cancel"] = True
+    assert apply(api_crds, namespace, canceled).returncode == 0
+    result = apply(api_crds, namespace, RUN)
+    assert result.returncode != 0
+    assert "cancel cannot be undone" in result.stderr
 
 
 def test_valid_objects_are_stored_with_defaults(api_crds: Cluster, namespace: str) -> None:

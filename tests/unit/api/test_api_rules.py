@@ -283,9 +283,27 @@ def test_run_spec_is_immutable() -> None:
     old = {"jobRef": {"name": "a"}, "env": [{"name": "LR", "value": "0.1"}]}
     assert violations(RUN_SPEC_SCHEMA, old, old, path="spec") == []
     new = {"jobRef": {"name": "a"}, "env": [{"name": "LR", "value": "0.2"}]}
-    assert ("spec", "spec is immutable: create a new TrainingJobRun instead") in violations(
+    assert ("spec", "spec is immutable except cancel: create a new TrainingJobRun instead") in violations(
         RUN_SPEC_SCHEMA, new, old, path="spec"
     )
+    added = {**old, "args": ["--lr", "0.3"]}  # a field that was unset is set: still a change
+    assert violations(RUN_SPEC_SCHEMA, added, old, path="spec") != []
+
+
+def test_run_may_be_canceled_but_not_uncanceled() -> None:
+    old = {"jobRef": {"name": "a"}, "env": [{"name": "LR", "value": "0.1"}]}
+    canceled = {**old, "cancel": True}
+    assert violations(RUN_SPEC_SCHEMA, canceled, old, path="spec") == []
+    assert ("spec.cancel", "cancel cannot be undone: create a new TrainingJobRun instead") in violations(
+        RUN_SPEC_SCHEMA, old, canceled, path="spec"
+    )
+
+
+def test_every_run_field_but_cancel_is_immutable() -> None:
+    from ocids_operator.api.training_job_run import IMMUTABLE_RUN_FIELDS, TrainingJobRunSpec
+
+    fields = {info.alias or name for name, info in TrainingJobRunSpec.model_fields.items()}
+    assert fields - {"cancel"} == set(IMMUTABLE_RUN_FIELDS)
 
 
 def test_run_infrastructure_override_obeys_shape_rules() -> None:

@@ -41,6 +41,7 @@ from .common import (
 )
 from .markers import Atomic, ExactlyOne, Immutable, ListMap, Rule
 from .nodes import NodeConfiguration
+from .run_policies import ArchiveStatus, Metrics
 
 # A ServiceAccount name (a DNS subdomain).
 ServiceAccountName = Annotated[
@@ -495,6 +496,14 @@ class TrainingJobSpec(ApiModel):
     """oke_workload_identity: the ServiceAccount of this namespace whose OCI identity creates, reads and
     deletes this job and its runs (immutable); default: the namespace's ocids.io/service-account
     annotation, then the operator's own identity."""
+    metrics: Metrics = []
+    """Metrics read from each run's log into the TrainingJobRun's status.metrics (a run may replace
+    them), e.g. {name: accuracy, regex: 'test accuracy=([0-9.]+)'}. Needs logging enabled."""
+    successful_runs_history_limit: int | None = Field(default=None, ge=0, le=10000)
+    """Keep at most this many Succeeded TrainingJobRuns of this TrainingJob; older ones are deleted
+    (their OCI runs follow their deletionPolicy) and archived (status.archive). Unset: keep all."""
+    failed_runs_history_limit: int | None = Field(default=None, ge=0, le=10000)
+    """The same for Failed, Canceled and Deleted TrainingJobRuns. Unset: keep all."""
 
     @model_validator(mode="after")
     def _one_runtime(self) -> Self:
@@ -588,6 +597,11 @@ class TrainingJobStatus(StatusModel):
     """How many OCI jobs this TrainingJob has created."""
     retired_job_ids: Annotated[list[str], Atomic()] = []
     """Earlier revisions' OCI jobs still kept for runs that use them."""
+    retired_job_count: int | None = None
+    """How many earlier revisions' OCI jobs remain (retiredJobIds); they are deleted once no kept run
+    uses them."""
+    archive: ArchiveStatus | None = None
+    """Where records of TrainingJobRuns removed by history limits or TTL are kept."""
     artifact: ArtifactProvenance | None = None
     """The artifact the current OCI job holds."""
     shape: str | None = None

@@ -1,4 +1,5 @@
-"""TrainingJobRun: one execution of a TrainingJob (one OCI job run). Its spec never changes."""
+"""TrainingJobRun: one execution of a TrainingJob (one OCI job run, or one per attempt with retries).
+Its spec never changes, except to cancel it."""
 
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ from .common import (
 )
 from .markers import Atomic, ListMap, Rule
 from .nodes import MAX_NODE_GROUPS, NodeGroupOverride, NodeGroupStatus, unique_names
+from .run_policies import MAX_ATTEMPTS, Metrics, MetricStatus, RetryPolicy, RunAttempt
 
 TrainingJobRunPhase = Literal[
     "Pending",
@@ -53,14 +55,49 @@ class JobRef(ApiModel):
     """TrainingJob name."""
 
 
+# Every spec field but `cancel`: a TrainingJobRun's spec is fixed at creation, except that it may be
+# canceled (tests/unit/api check that each field of the model is listed here).
+IMMUTABLE_RUN_FIELDS = (
+    "jobRef",
+    "displayName",
+    "env",
+    "args",
+    "maximumRuntimeInMinutes",
+    "infrastructure",
+    "logging",
+    "container",
+    "storageMounts",
+    "nodeGroups",
+    "freeformTags",
+    "definedTags",
+    "deletionPolicy",
+    "metrics",
+    "retryPolicy",
+    "ttlSecondsAfterFinished",
+)
+
+
+def _unchanged(field: str) -> str:
+    same = f"self.{field} == oldSelf.{field}"
+    return f"has(self.{field}) == has(oldSelf.{field}) && (!has(self.{field}) || {same})"
+
+
 class TrainingJobRunSpec(ApiModel):
-    """What to run; fixed at creation (create another TrainingJobRun to run again)."""
+    """What to run; fixed at creation (create another TrainingJobRun to run again), except `cancel`."""
 
     cel_rules = (
         Rule(
-            rule="self == oldSelf",
-            message="spec is immutable: create a new TrainingJobRun instead",
+            rule=" && ".join(f"({_unchanged(field)})" for field in IMMUTABLE_RUN_FIELDS),
+            message="spec is immutable except cancel: create a new TrainingJobRun instead",
             reason="FieldValueForbidden",
+            name="immutable-except-cancel",
+        ),
+        Rule(
+            rule="!has(oldSelf.cancel) || !oldSelf.cancel || (has(self.cancel) && self.cancel)",
+            message="cancel cannot be undone: create a new TrainingJobRun instead",
+            field_path=".cancel",
+            reason="FieldValueForbidden",
+            name="cancel-is-final",
         ),
     )
 
@@ -111,6 +148,19 @@ class TrainingJobRunSpec(ApiModel):
     """Defined tags on the OCI job run: {namespace: {key: value}}."""
     deletion_policy: DeletionPolicy = "Delete"
     """Delete: deleting this object cancels the OCI run if still active, then deletes it. Retain: leave it."""
+    metrics: Metrics | None = None
+    """Metrics read from the run's log into status.metrics, replacing the TrainingJob's; unset: the
+    TrainingJob's."""
+    retry_policy: RetryPolicy | None = None
+    """Retries of a failed run, each a new OCI job run; unset: no retry."""
+    ttl_seconds_after_finished: int | None = Field(default=None, ge=0, le=31536000)
+    """Delete this TrainingJobRun that long after it finished (Succeeded, Failed, Canceled or Deleted,
+    after its last retry); its OCI run follows deletionPolicy and a record of it is archived (see the
+    TrainingJob's status.archive). Unset: kept until deleted or pruned by the TrainingJob's history
+    limits."""
+    cancel: bool = False
+    """Set to true to cancel the run: an active OCI run is canceled (and never retried), a run not
+    yet created is never created. The object is kept, with phase Canceled. Cannot be undone."""
 
 
 class RunLogs(StatusModel):
@@ -175,6 +225,15 @@ class TrainingJobRunStatus(StatusModel):
     """Where the run's logs are."""
     outputs: RunOutputs | None = None
     """Where the run's outputs go (TrainingJobs with spec.outputs); written when the run is created."""
+    metrics: Annotated[list[MetricStatus], ListMap("name")] = []
+    """The latest value of each of spec.metrics read from the run's log, with a bounded history;
+    updated while the run runs and once more when it ends."""
+    attempt: int | None = None
+    """Which attempt jobRunId is: 1 for the first run, 2 for the first retry (spec.retryPolicy)."""
+    attempts: Annotated[list[RunAttempt], ListMap("attempt"), Field(max_length=MAX_ATTEMPTS)] = []
+    """Each OCI job run made for this TrainingJobRun that has ended, and whether it was retried."""
+    next_attempt_at: datetime | None = None
+    """When the next retry is created (phase Pending meanwhile, reason RetryBackoff)."""
     log_tail: Annotated[str, StringConstraints(max_length=MAX_LOG_TAIL_BYTES)] | None = None
     """The last lines of the run's log, written once the run finished (redacted, bounded in bytes,
     newest lines kept). Off by default: the operator keeps them only when OCIDS_LOG_TAIL_LINES is
