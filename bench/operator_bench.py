@@ -85,6 +85,17 @@ def oci_calls(op: OperatorProcess) -> dict[str, float]:
     return calls
 
 
+def poll_cycles(op: OperatorProcess) -> float:
+    """ocids_poll_cycles_total (every outcome), from the operator's /metrics."""
+    return sum(
+        float(sample.value)
+        for family in text_string_to_metric_families(op.metrics_text())
+        if family.name == "ocids_poll_cycles"
+        for sample in family.samples
+        if sample.name == "ocids_poll_cycles_total"
+    )
+
+
 def server_requests(stats: dict[str, Any]) -> dict[str, float]:
     """OCI requests the emulator answered, by operation (any status), from /_emulator/stats."""
     return {op: float(entry["total"]) for op, entry in stats["operations"].items()}

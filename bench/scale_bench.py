@@ -11,6 +11,15 @@ run (the emulator's own count, by operation); the Kubernetes writes per run (the
 apiserver_request_total, Events apart); the operator's peak RSS and CPU seconds. Then the same for
 the naive baseline, OCIDS_POLL_MODE=per_run (one timer and one GetJobRun per run per interval),
 each mode with its own namespace, emulator and operator, one after the other.
+
+--metrics: the TrainingJobs log (a log per run) and declare a metric (spec.metrics), so the poller
+reads the runs' metrics through Logging search while they run: the table adds the Logging searches
+per poll cycle (at most one per compartment; simulated runs print nothing, so each is one page).
+
+--sweeps K: the N runs are the trials of K TrainingJobSweeps (a grid of N/K values each, all at
+once: parallelism N/K), applied instead of the runs: the operator creates every TrainingJobRun. The
+table adds the trials created per minute (apply -> the last trial's creationTimestamp); the OCI
+calls and Kubernetes writes per run are then per trial, the sweeps' own status writes included.
 """
 
 from __future__ import annotations
@@ -35,14 +44,16 @@ import scale_report  # noqa: E402
 import scale_stats as stats  # noqa: E402
 from ocids_controlplane.cluster import _tool  # noqa: E402
 from ocids_controlplane.waiting import wait_until  # noqa: E402
+from ocids_operator.api.sweep import MAX_VALUES  # noqa: E402
 from ocids_operator.settings import OperatorSettings  # noqa: E402
-from operator_bench import cluster_for_bench, oci_calls, server_requests  # noqa: E402
+from operator_bench import cluster_for_bench, oci_calls, poll_cycles, server_requests  # noqa: E402
 from operator_harness import JOBS, RUNS, Kube, OciTarget, OperatorProcess  # noqa: E402
 from operator_manifests import training_job, training_job_run  # noqa: E402
 from scale_probe import WATCH_TEMPLATE, PhaseWatch, cpu_seconds, load_average, peak_rss_mb  # noqa: E402
 
 DEFAULT_POLL = float(OperatorSettings.model_fields["poll_interval_seconds"].default)
 SCRIPT = "print('simulated: never executed')\n"
+METRIC = {"name": "loss", "regex": r"loss=([0-9.]+)"}
 APPLY_PROCESSES = 8
 LIST_TEMPLATE = "{range .items[*]}" + WATCH_TEMPLATE + "{end}"
 
@@ -121,7 +132,7 @@ def bench_mode(kube: Kube, mode: str, args: argparse.Namespace, work: Path) -> d
                         compartment_id=ids["COMPARTMENT_ID"],
                         project_id=ids["PROJECT_ID"],
                         script=SCRIPT,
-                        logging={"enabled": False},
+                        **job_logging(args, ids),
                     )
                     for name in jobs
                 )
@@ -141,13 +152,17 @@ def bench_mode(kube: Kube, mode: str, args: argparse.Namespace, work: Path) -> d
             load_before = load_average()
             emu_before = server_requests(emu.admin.stats())
             op_before = oci_calls(op)
+            cycles_before = poll_cycles(op)
             writes_before = stats.apiserver_writes(apiserver_metrics(kube))
             cpu_before = cpu_seconds(pid)
             others = {"emulator": emu.process.pid, **args.plane_pids}
             others_before = {name: cpu_seconds(p) for name, p in others.items()}
 
             profiler = start_profiler(pid, args, mode) if args.profile else None
-            runs = [training_job_run(f"run-{i:05d}", namespace, jobs[i % len(jobs)]) for i in range(n)]
+            if args.sweeps:
+                runs = sweeps(namespace, jobs, n, args.sweeps)
+            else:
+                runs = [training_job_run(f"run-{i:05d}", namespace, jobs[i % len(jobs)]) for i in range(n)]
             started = time.time()
             apply_at_once(kube, runs)
             apply_s = time.time() - started
@@ -164,7 +179,9 @@ def bench_mode(kube: Kube, mode: str, args: argparse.Namespace, work: Path) -> d
             writes = stats.delta(writes_before, stats.apiserver_writes(apiserver_metrics(kube)))
             emu_calls = stats.calls_delta(emu_before, server_requests(emu.admin.stats()))
             op_calls = stats.calls_delta(op_before, oci_calls(op))
+            cycles = poll_cycles(op) - cycles_before
             listed = oci_runs(emu, ids["COMPARTMENT_ID"])
+            made = [o["metadata"]["creationTimestamp"] for o in kube.list_objects(RUNS, namespace)]
         except BaseException:
             print(f"--- operator log (last 40 lines; all of it in {log_path}):", file=sys.stderr)
             print("\n".join(op.log_text().splitlines()[-40:]), file=sys.stderr)
@@ -179,7 +196,12 @@ def bench_mode(kube: Kube, mode: str, args: argparse.Namespace, work: Path) -> d
         r.freeform_tags.get("ocids.io/name"): r.time_finished.timestamp() for r in listed if r.time_finished
     }
     lag = stats.lag_summary(stats.status_lags(watch.finished_at, finished))
-    write_figures = stats.writes_per_run(writes, n, applied_by_bench=n)
+    # With sweeps the bench creates the sweeps, and every POST of a TrainingJobRun is the operator's.
+    if args.sweeps:
+        write_figures = stats.writes_per_run(writes, n, len(runs), applied_resource="trainingjobsweeps")
+    else:
+        write_figures = stats.writes_per_run(writes, n, applied_by_bench=n)
+    trials_s = max(stats.parse_rfc3339(t) for t in made) - started if args.sweeps and made else None
     return {
         "mode": mode,
         "n": n,
@@ -198,6 +220,12 @@ def bench_mode(kube: Kube, mode: str, args: argparse.Namespace, work: Path) -> d
         "oci_calls_per_run": sum(emu_calls.values()) / n,
         "oci_calls_by_operation": {k: v / n for k, v in emu_calls.items()},
         "operator_oci_calls_per_run": sum(op_calls.values()) / n,
+        "poll_cycles": cycles,
+        "sweeps": args.sweeps,
+        # creationTimestamp has whole seconds: a floor of 1 s keeps a fast burst from dividing by 0.
+        "trials_per_minute": round(n / max(trials_s, 1.0) * 60, 1) if trials_s is not None else None,
+        # Logging search pages (each search is one while the runs log fewer than 1,000 lines a cycle).
+        "log_searches_per_cycle": round(op_calls.get("search_logs", 0.0) / cycles, 2) if cycles else None,
         "kube_writes_per_run": write_figures["total"],
         "kube_writes_by_verb_resource": write_figures["by_verb_resource"],
         "kube_events_per_run": write_figures["events"],
@@ -210,6 +238,33 @@ def bench_mode(kube: Kube, mode: str, args: argparse.Namespace, work: Path) -> d
         "load_after": load_after,
         "operator_log": str(log_path),
     }
+
+
+def sweeps(namespace: str, jobs: list[str], n: int, count: int) -> list[dict[str, Any]]:
+    """`count` grid sweeps over the jobs (round robin) whose trials are the n runs, all at once."""
+    sizes = [n // count + (1 if i < n % count else 0) for i in range(count)]
+    return [
+        {
+            "apiVersion": "ocids.io/v1alpha1",
+            "kind": "TrainingJobSweep",
+            "metadata": {"name": f"sweep-{i:03d}", "namespace": namespace},
+            "spec": {
+                "jobRef": {"name": jobs[i % len(jobs)]},
+                "parameters": [{"name": "p", "env": "P", "values": [str(v) for v in range(size)]}],
+                "parallelism": size,
+            },
+        }
+        for i, size in enumerate(sizes)
+        if size
+    ]
+
+
+def job_logging(args: argparse.Namespace, ids: dict[str, str]) -> dict[str, Any]:
+    """The TrainingJobs' logging (and metric, with --metrics)."""
+    if not args.metrics:
+        return {"logging": {"enabled": False}}
+    logging = {"enabled": True, "autoCreateLog": True, "logGroupId": ids["LOG_GROUP_ID"]}
+    return {"logging": logging, "metrics": [METRIC]}
 
 
 def memray_python(args: argparse.Namespace, mode: str) -> str:
@@ -297,12 +352,22 @@ def main(argv: list[str] | None = None) -> int:
         "--log-tail-lines", type=int, default=0, help="the operator's OCIDS_LOG_TAIL_LINES (0: off)"
     )
     parser.add_argument(
+        "--metrics", action="store_true", help="jobs log and declare a metric: Logging searches per cycle"
+    )
+    parser.add_argument(
+        "--sweeps", type=int, default=0, help="the N runs are the trials of this many TrainingJobSweeps"
+    )
+    parser.add_argument(
         "--out", type=Path, default=Path(os.environ.get("BENCH_OUT", "bench/out/latest.json"))
     )
     args = parser.parse_args(argv)
     # SIGTERM (a timeout, a CI cancel) unwinds like Ctrl-C: the operator and emulator are stopped.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     args.timeout = args.timeout or args.run_seconds + 600
+    if args.sweeps and -(-args.n // args.sweeps) > MAX_VALUES:
+        parser.error(
+            f"--sweeps: at most {MAX_VALUES} trials a sweep (a grid of one parameter); use more sweeps"
+        )
     args.logs = args.out.resolve().parent / "logs"
     args.logs.mkdir(parents=True, exist_ok=True)
     modes = ["list"] if args.no_baseline else ["list", "per_run"]
@@ -325,7 +390,8 @@ def main(argv: list[str] | None = None) -> int:
         "jobs": args.jobs,
         "run_seconds": args.run_seconds,
         "cpus": os.cpu_count(),
-        "logging": "disabled",
+        "logging": "on: a log per run, one metric" if args.metrics else "disabled",
+        "sweeps": args.sweeps,
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     doc = scale_report.document(results["list"], results.get("per_run"), meta)

@@ -36,6 +36,8 @@ ROWS: tuple[tuple[str, str], ...] = (
     ("operator_oci_calls_per_run", "OCI calls per run (operator)"),
     ("kube_writes_per_run", "Kubernetes writes per run"),
     ("kube_events_per_run", "Events posted per run"),
+    ("log_searches_per_cycle", "Logging searches per poll cycle"),
+    ("trials_per_minute", "sweep trials created per minute"),
     ("peak_rss_mb", "operator peak RSS, MB"),
     ("cpu_s", "operator CPU, s"),
 )
@@ -87,7 +89,9 @@ def table(doc: Mapping[str, Any]) -> str:
     baseline = doc.get("baseline")
     checks = doc["targets"]
     lines = [
-        f"Scale benchmark: N={doc['n']} TrainingJobRuns over {doc['jobs']} TrainingJobs (logging disabled), "
+        f"Scale benchmark: N={doc['n']} TrainingJobRuns over {doc['jobs']} TrainingJobs "
+        + (f"(the trials of {doc['sweeps']} TrainingJobSweeps) " if doc.get("sweeps") else "")
+        + f"(logging {doc.get('logging', 'disabled')}), "
         f"simulated runs of {doc['run_seconds']:g} s, poll interval {doc['poll_interval_s']:g} s",
         f"load average (1/5/15 min) before: {doc['load_before']}, after: {doc['load_after']}; "
         f"{doc['cpus']} CPUs shared with the API server, etcd, the emulator and this script",

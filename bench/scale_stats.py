@@ -13,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 WRITE_VERBS = frozenset({"POST", "PUT", "PATCH", "DELETE", "DELETECOLLECTION", "APPLY"})
 # What the benchmark counts as the operator's Kubernetes writes (Events are counted apart).
-OBJECT_RESOURCES = frozenset({"trainingjobruns", "trainingjobs"})
+OBJECT_RESOURCES = frozenset({"trainingjobruns", "trainingjobs", "trainingjobsweeps"})
 EVENT_RESOURCES = frozenset({"events"})
 
 # (verb, resource, subresource, code)
@@ -89,19 +89,23 @@ def label(key: WriteKey) -> str:
 
 
 def writes_per_run(
-    writes: Mapping[WriteKey, float], runs: int, applied_by_bench: int
+    writes: Mapping[WriteKey, float],
+    runs: int,
+    applied_by_bench: int,
+    applied_resource: str = "trainingjobruns",
 ) -> dict[str, float | dict[str, float]]:
     """The operator's writes per run, by verb and resource, and Events apart.
 
-    The benchmark's own creates of the N TrainingJobRuns are the API server's POSTs too: they are
-    taken off (`applied_by_bench`), so what is left is what the operator (and kopf) wrote.
+    The benchmark's own creates of the N TrainingJobRuns (or of the sweeps that make them:
+    `applied_resource`) are the API server's POSTs too: they are taken off (`applied_by_bench`), so
+    what is left is what the operator (and kopf) wrote.
     """
     objects: dict[str, float] = {}
     events: dict[str, float] = {}
     for key, value in sorted(writes.items()):
         resource = key[1]
         if resource in OBJECT_RESOURCES:
-            if key[0] == "POST" and resource == "trainingjobruns" and not key[2] and key[3] == "201":
+            if key[0] == "POST" and resource == applied_resource and not key[2] and key[3] == "201":
                 value -= applied_by_bench
                 applied_by_bench = 0
             if value:

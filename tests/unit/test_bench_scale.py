@@ -146,6 +146,15 @@ def test_the_table_shows_ours_baseline_ratio_and_missed_targets() -> None:
     assert "logging disabled" in text
 
 
+def test_with_metrics_the_table_shows_logging_searches_per_cycle() -> None:
+    ours = {**result("list", 3.0), "log_searches_per_cycle": 1.0}
+    meta = {**META, "logging": "on: a log per run, one metric"}
+    text = scale_report.table(scale_report.document(ours, result("per_run", 21.0), meta))
+    searches = next(line for line in text.splitlines() if line.startswith("Logging searches per poll cycle"))
+    assert searches.split()[5:7] == ["1.00", "-"], searches
+    assert "logging on: a log per run, one metric" in text
+
+
 def test_without_a_baseline_the_table_says_so_with_dashes() -> None:
     doc = scale_report.document(result("list", 2.0), None, META)
     assert doc["baseline"] is None and doc["ratios"] is None
@@ -160,3 +169,37 @@ def test_the_watch_keeps_the_first_time_a_run_showed_its_end() -> None:
     watch.record("run-2    \n", 3.0)  # no status yet
     assert watch.finished_at == {"run-1": 2.0}
     assert watch.counts() == {"Succeeded": 1, "(none)": 1}
+
+
+def test_sweeps_make_the_n_runs_as_trials_all_at_once() -> None:
+    import scale_bench
+    from ocids_operator.api import TrainingJobSweepSpec
+
+    made = scale_bench.sweeps("ns", ["bench-00", "bench-01"], 1000, 12)
+    sizes = [len(s["spec"]["parameters"][0]["values"]) for s in made]
+    assert sum(sizes) == 1000 and max(sizes) - min(sizes) <= 1, sizes
+    assert all(s["spec"]["parallelism"] == size for s, size in zip(made, sizes, strict=True))
+    assert [s["spec"]["jobRef"]["name"] for s in made[:3]] == ["bench-00", "bench-01", "bench-00"]
+    for sweep in made:  # what the API server would take (the model's rules are the CRD's)
+        TrainingJobSweepSpec.model_validate(sweep["spec"])
+
+
+def test_with_sweeps_the_table_shows_trials_per_minute() -> None:
+    ours = {**result("list", 3.0), "trials_per_minute": 600.0}
+    text = scale_report.table(scale_report.document(ours, None, {**META, "sweeps": 10}))
+    assert "(the trials of 10 TrainingJobSweeps)" in text.splitlines()[0]
+    line = next(line for line in text.splitlines() if line.startswith("sweep trials created per minute"))
+    assert line.split()[5] == "600", line
+
+
+def test_with_sweeps_the_operators_creates_of_trials_count_and_the_benchs_sweeps_do_not() -> None:
+    writes = {
+        ("POST", "trainingjobsweeps", "", "201"): 2.0,  # the bench's
+        ("PATCH", "trainingjobsweeps", "status", "200"): 4.0,
+        ("POST", "trainingjobruns", "", "201"): 40.0,  # the operator's trials
+    }
+    figures = stats.writes_per_run(writes, runs=40, applied_by_bench=2, applied_resource="trainingjobsweeps")
+    assert figures["by_verb_resource"] == {
+        "PATCH trainingjobsweeps/status 200": 0.1,
+        "POST trainingjobruns 201": 1.0,
+    }

@@ -2,6 +2,9 @@
 -- A run is one execution: Succeeded is Healthy; Failed, Canceled, Deleted (in OCI) and NeedsAttention
 -- are Degraded (the operator sets Stalled=True; a finished run is never re-run, so only a new run
 -- helps); Pending, Accepted, InProgress and Canceling are Progressing. Same order as kstatus.
+-- A failed attempt waiting for its retry (retryPolicy) is Pending with Reconciling=True: Progressing,
+-- only the last attempt's end counts. A run canceled by spec.cancel ends Canceled: Degraded, as any
+-- canceled run (it did not produce what it was applied for).
 local hs = {}
 
 local function condition(kind)

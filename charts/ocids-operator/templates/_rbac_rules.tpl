@@ -9,14 +9,17 @@
 {{- end -}}
 {{- define "ocids-operator.namespacedRules" -}}
 - apiGroups: ["ocids.io"]
-  resources: ["trainingjobs", "trainingjobruns"]
+  resources: ["trainingjobs", "trainingjobruns", "trainingjobsweeps", "trainingjobschedules"]
   verbs: ["get", "list", "watch", "patch", "update"]
 - apiGroups: ["ocids.io"]
-  resources: ["trainingjobs/status", "trainingjobruns/status"]
+  resources: ["trainingjobs/status", "trainingjobruns/status", "trainingjobsweeps/status", "trainingjobschedules/status"]
   verbs: ["get", "patch", "update"]
 - apiGroups: ["ocids.io"]
-  resources: ["trainingjobs/finalizers", "trainingjobruns/finalizers"]
+  resources: ["trainingjobs/finalizers", "trainingjobruns/finalizers", "trainingjobsweeps/finalizers", "trainingjobschedules/finalizers"]
   verbs: ["update"]
+- apiGroups: ["ocids.io"]
+  resources: ["trainingjobruns"]
+  verbs: ["create", "delete"]
 - apiGroups: [""]
   resources: ["events"]
   verbs: ["create", "patch"]
@@ -26,6 +29,9 @@
 - apiGroups: [""]
   resources: ["secrets", "configmaps"]
   verbs: ["get"]
+- apiGroups: [""]
+  resources: ["configmaps"]
+  verbs: ["create", "update"]
 {{- end -}}
 {{- define "ocids-operator.leaseRules" -}}
 - apiGroups: ["coordination.k8s.io"]

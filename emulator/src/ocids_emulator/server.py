@@ -14,7 +14,7 @@ from aiohttp import web
 
 from ocids_emulator.api import admin, data_science, networking, object_storage, secrets
 from ocids_emulator.api import logging as logging_service
-from ocids_emulator.api.data_science import shapes
+from ocids_emulator.api.data_science import schedules, shapes
 from ocids_emulator.api.data_science.job_deletion import finish_job_delete
 from ocids_emulator.api.httpio import EMULATOR_KEY, TOKENS_KEY, json_response
 from ocids_emulator.api.identity import instance
@@ -24,6 +24,7 @@ from ocids_emulator.core.emulator import JOB, RUN, TERMINAL_RUN_STATES, Emulator
 from ocids_emulator.core.errors import FAULT_CODES, ApiError, not_authenticated
 from ocids_emulator.execution.executor import Executor
 from ocids_emulator.execution.orphans import kill_orphans
+from ocids_emulator.execution.scheduler import scheduler_of
 from ocids_emulator.faults.denials import not_authorized_or_not_found
 from ocids_emulator.faults.spec import Faults
 from ocids_emulator.security.authorization import required_checks
@@ -195,6 +196,7 @@ def build_app(settings: Settings, faults: dict[str, Any] | None = None) -> web.A
     app.add_routes(secrets.admin_routes())
     app.add_routes(admin.routes())
     app.add_routes(shapes.admin_routes())
+    app.add_routes(schedules.admin_routes())
     instance.setup(app)
     app.on_startup.append(_on_startup)
     app.on_cleanup.append(_on_cleanup)
@@ -209,8 +211,10 @@ async def _on_startup(app: web.Application) -> None:
     for job in emu.store.all(JOB):
         if job.doc.get("lifecycleState") == "DELETING":
             finish_job_delete(emu, job)
+    scheduler_of(emu).start()
 
 
 async def _on_cleanup(app: web.Application) -> None:
+    await scheduler_of(app[EMULATOR_KEY]).shutdown()
     await app[EXECUTOR_KEY].shutdown()
     app[EMULATOR_KEY].store.close()

@@ -141,6 +141,26 @@ class Admin:
     def clear_needs_attention(self) -> None:
         self.patch_faults({"needsAttention": None})
 
+    def fail_runs(
+        self,
+        run_id: str | None = None,
+        *,
+        next_runs: int = 0,
+        lifecycle_details: str | None = None,
+        kind: str = "infrastructure",
+    ) -> None:
+        """The service fails a run (and/or the next ``next_runs`` runs created): FAILED with OCI-style
+        lifecycleDetails and no exit code, as an infrastructure failure (out of capacity) reads; with
+        ``kind="timeout"``, as a run that outlived its maximumRuntimeInMinutes reads."""
+        current = self.get_faults()["failedRuns"] or {}
+        section = {
+            "runIds": sorted({*current.get("runIds", []), *([run_id] if run_id else [])}),
+            "nextRuns": current.get("nextRuns", 0) + next_runs,
+            "lifecycleDetails": lifecycle_details or current.get("lifecycleDetails"),
+            "kind": kind,
+        }
+        self.patch_faults({"failedRuns": section})
+
     def not_found_after_create(
         self,
         *,
@@ -227,6 +247,10 @@ class Admin:
     def set_simulated(self, value: str | None) -> None:
         """``"SECONDS[:EXIT]"`` makes later runs simulated; None returns to real execution."""
         self._call("PUT", "/settings", {"simulated": value})
+
+    def advance_schedules(self, seconds: float) -> dict[str, Any]:
+        """Move the Schedules clock ahead and fire what fell due: ``{now, offsetSeconds, fired}``."""
+        return dict(self._call("POST", "/schedules/clock/advance", {"seconds": seconds}))
 
     def effective_configuration(self, run_id: str) -> dict[str, Any]:
         return dict(self._call("GET", f"/jobRuns/{run_id}/effective"))

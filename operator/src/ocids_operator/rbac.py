@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from .api import GROUP
+from .api import GROUP, TRAINING_JOB_RUNS
 from .core.kinds import KINDS
 
 # kopf lists and watches each handled resource and patches its annotations and finalizers;
@@ -59,11 +59,16 @@ def namespaced_rules() -> list[Rule]:
         Rule((GROUP,), plurals, HANDLED_VERBS),
         Rule((GROUP,), tuple(f"{plural}/status" for plural in plurals), STATUS_VERBS),
         Rule((GROUP,), tuple(f"{plural}/finalizers" for plural in plurals), FINALIZER_VERBS),
+        # Sweeps and schedules create their TrainingJobRuns (and cancel them: a spec patch); their
+        # finalizers and history limits delete them.
+        Rule((GROUP,), (TRAINING_JOB_RUNS,), ("create", "delete")),
         # The operator's own Events, and kopf's (events.k8s.io) should its posting be turned on.
         Rule(("",), ("events",), EVENT_VERBS),
         Rule(("events.k8s.io",), ("events",), EVENT_VERBS),
         # env valueFrom and ConfigMap artifacts, read by name only (never listed).
         Rule(("",), ("secrets", "configmaps"), ("get",)),
+        # The archive of pruned TrainingJobRuns: one ConfigMap per TrainingJob, created and replaced.
+        Rule(("",), ("configmaps",), ("create", "update")),
     ]
 
 

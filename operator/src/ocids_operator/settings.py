@@ -76,6 +76,13 @@ class OperatorSettings(BaseSettings):
     shape_cache_seconds: float = Field(default=600.0, ge=0, le=86400)
     # How often a TrainingJob is compared with its OCI job (drift, retired revisions).
     resync_interval_seconds: float = Field(default=300.0, gt=0, le=86400)
+    # How often a TrainingJobSweep looks at its trials (early stopping, the next trials, status).
+    sweep_interval_seconds: float = Field(default=10.0, gt=0, le=3600)
+    # How often a TrainingJobSchedule looks whether a run is due (and at its unfinished runs).
+    schedule_interval_seconds: float = Field(default=10.0, gt=0, le=3600)
+    # engine OCI: how often the OCI Schedule is read back and its runs listed when no cron time has
+    # passed (a Schedule deleted or changed outside the operator, a run OCI listed late).
+    schedule_oci_recheck_seconds: float = Field(default=300.0, gt=0, le=86400)
     cluster_name: str = Field(default="default", min_length=1, max_length=100)
     # 0 disables the endpoint.
     metrics_port: int = Field(default=9090, ge=0, le=65535)
@@ -110,6 +117,14 @@ class OperatorSettings(BaseSettings):
     # when on), kept within the byte bound (newest lines first to stay).
     log_tail_lines: int = Field(default=0, ge=0, le=1000)
     log_tail_bytes: int = Field(default=4096, ge=64, le=65536)
+    # A running TrainingJobRun's status.metrics alone is written at most this often (phase writes
+    # carry them anyway): a thousand runs logging metrics cost ~30 writes a second, not ~100.
+    metrics_write_seconds: float = Field(default=30.0, ge=0, le=3600)
+    # How late OCI Logging may ingest a line: each metrics search overlaps the last by this much, and
+    # an ended run's metrics are final once a search covered this long past its end.
+    metrics_ingestion_lag_seconds: float = Field(default=30.0, ge=0, le=600)
+    # Records of pruned and expired TrainingJobRuns kept per TrainingJob (the oldest are dropped).
+    archive_max_records: int = Field(default=500, ge=1, le=5000)
     # http:// endpoints anywhere but loopback send signed requests (and artifacts) in clear text.
     allow_insecure_endpoints: bool = False
     # High availability: only the holder of a coordination.k8s.io Lease reconciles and polls; the
@@ -129,8 +144,19 @@ class OperatorSettings(BaseSettings):
     # (the naive design), so `make bench` can show what the compartment poller saves.
     poll_mode: Literal["list", "per_run"] = "list"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    # Test-only: exit right after this OCI create call returns, before any status write.
-    debug_crash_after: Literal["create_job", "create_job_run"] | None = None
+    # Test-only: exit right after this OCI create call returns, before any status write (one of
+    # workflows/crash_point.CrashPoint; a unit test keeps the two lists equal).
+    debug_crash_after: (
+        Literal[
+            "create_job",
+            "create_job_run",
+            "prune_run",
+            "create_trial",
+            "create_scheduled_run",
+            "create_retry_run",
+        ]
+        | None
+    ) = None
 
     @field_validator("namespaces", "default_allowed_compartments", mode="before")
     @classmethod

@@ -306,6 +306,7 @@ def test_printer_columns(api_crds: Cluster, namespace: str) -> None:
         "DURATION",
         "EXIT",
         "CODE",
+        "METRIC",
         "AGE",
         "RUN",
         "OCID",

@@ -104,13 +104,22 @@ def test_non_default_render(tmp_path: Path) -> None:
 
 
 # What the operator must be able to do (the module contract), and what it must not.
+KINDS = (
+    "trainingjobs.ocids.io",
+    "trainingjobruns.ocids.io",
+    "trainingjobsweeps.ocids.io",
+    "trainingjobschedules.ocids.io",
+)
 ALLOWED = [
-    *[(verb, r) for r in ("trainingjobs.ocids.io", "trainingjobruns.ocids.io")
-      for verb in ("get", "list", "watch", "patch", "update")],
-    *[(verb, f"{r}/status") for r in ("trainingjobs.ocids.io", "trainingjobruns.ocids.io")
-      for verb in ("get", "patch", "update")],
-    ("update", "trainingjobs.ocids.io/finalizers"),
-    ("update", "trainingjobruns.ocids.io/finalizers"),
+    *[(verb, r) for r in KINDS for verb in ("get", "list", "watch", "patch", "update")],
+    *[(verb, f"{r}/status") for r in KINDS for verb in ("get", "patch", "update")],
+    *[("update", f"{r}/finalizers") for r in KINDS],
+    # Sweeps and schedules make their runs, and they and history limits delete them.
+    ("create", "trainingjobruns.ocids.io"),
+    ("delete", "trainingjobruns.ocids.io"),
+    # The archive of pruned runs.
+    ("create", "configmaps"),
+    ("update", "configmaps"),
     ("create", "events"),
     ("patch", "events"),
     ("create", "events.events.k8s.io"),
@@ -135,9 +144,12 @@ DENIED = [
     ("list", "secrets"),
     ("create", "secrets"),
     ("delete", "trainingjobs.ocids.io"),
-    ("create", "trainingjobruns.ocids.io"),
+    ("create", "trainingjobsweeps.ocids.io"),
+    ("delete", "trainingjobschedules.ocids.io"),
     ("update", "secrets"),
     ("patch", "configmaps"),
+    ("delete", "configmaps"),
+    ("list", "configmaps"),
     ("create", "pods"),
     ("delete", "events"),
 ]

@@ -48,6 +48,10 @@ def older_runs_crd() -> dict[str, Any]:
     schema = version["schema"]["openAPIV3Schema"]["properties"]
     del schema["status"]["properties"]["duration"]
     del schema["spec"]["properties"][NEW_SPEC_FIELD]
+    # That release's spec rule could not name a field its schema lacked: it had the plain one.
+    schema["spec"]["x-kubernetes-validations"] = [
+        {"rule": "self == oldSelf", "message": "spec is immutable: create a new TrainingJobRun instead"}
+    ]
     return dict(crd)
 
 

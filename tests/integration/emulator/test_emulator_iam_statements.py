@@ -296,6 +296,66 @@ def scenario_published_conda(emu: RunningEmulator, principal: Principal) -> Outc
     return Outcome.of_run(run)
 
 
+def scenario_oci_schedule(emu: RunningEmulator, principal: Principal) -> Outcome:
+    """engine OCI: the operator creates an OCI Schedule; when it fires, the Schedule creates the run
+    as its own resource principal. With logging among the features the job logs, so the schedule's
+    principal needs the log group and content too, and the run's line must reach the log. The
+    schedule is deleted again, so no later case sees it fire."""
+    ids = emu.ids
+    ds = principal.client(oci.data_science.DataScienceClient, emu)
+    where = {"project_id": ids["PROJECT_ID"], "compartment_id": ids["COMPARTMENT_ID"]}
+    logged = Feature.LOGGING in SCHEDULE_FEATURES or Feature.AUTO_CREATE_LOG in SCHEDULE_FEATURES
+    group = ids["LOG_GROUP_ID"]
+    log = M.JobLogConfigurationDetails(enable_logging=True, log_group_id=group, log_id=GIVEN_LOG[group])
+    marker = f"marker-{uuid.uuid4().hex[:8]}"
+    job = ds.create_job(
+        M.CreateJobDetails(
+            **where,
+            job_configuration_details=M.DefaultJobConfigurationDetails(
+                environment_variables={} if logged else SIMULATE
+            ),
+            job_infrastructure_configuration_details=_infrastructure(ids, subnet=False),
+            job_log_configuration_details=log if logged else None,
+        )
+    ).data
+    script = f"print({marker!r})\n".encode()
+    ds.create_job_artifact(job.id, script, content_disposition="attachment; filename=main.py")
+    action = M.CreateJobRunScheduleActionDetails(
+        create_job_run_details=M.CreateJobRunDetails(job_id=job.id, **where)
+    )
+    schedule = ds.create_schedule(
+        M.CreateScheduleDetails(
+            **where,
+            trigger=M.ScheduleCronTrigger(cron_expression="* * * * *"),
+            action=M.ScheduleHttpAction(action_details=action),
+        )
+    ).data
+    try:
+        emu.admin.advance_schedules(60)
+        runs = ds.list_job_runs(ids["COMPARTMENT_ID"], job_id=job.id).data
+        if not runs:
+            return Outcome(False, str(ds.get_schedule(schedule.id).data.last_schedule_run_details))
+
+        def finished() -> Any:
+            current = ds.get_job_run(runs[0].id).data
+            return current if current.lifecycle_state in ("SUCCEEDED", "FAILED", "CANCELED") else None
+
+        run = wait_for(finished, timeout=30, message="scheduled run finished")
+    finally:
+        ds.delete_schedule(schedule.id)
+    if not logged:
+        return Outcome.of_run(run)
+    emu.admin.set_policies([ADMINS], groups={"Administrators": [emu.ids["USER_ID"]]})
+    lines = log_lines(emu, run)
+    ok = run.lifecycle_state == "SUCCEEDED" and marker in lines
+    return Outcome(ok, f"{run.lifecycle_state} {run.lifecycle_details}; log lines {lines}")
+
+
+# The features whose statements a case applies: the schedule scenario logs only when the logging
+# statements are there (set by each test before it attempts anything).
+SCHEDULE_FEATURES: set[Feature] = set()
+
+
 SCENARIOS: dict[Feature, Scenario] = {
     Feature.BASE: scenario_base,
     Feature.LOGGING: scenario_logging,
@@ -304,6 +364,7 @@ SCENARIOS: dict[Feature, Scenario] = {
     Feature.CONTAINER: scenario_container,
     Feature.OCI_ARTIFACT: scenario_oci_artifact,
     Feature.PUBLISHED_CONDA: scenario_published_conda,
+    Feature.OCI_SCHEDULE: scenario_oci_schedule,
 }
 
 
@@ -336,6 +397,8 @@ def test_each_statement_set_works_alone_and_every_statement_is_needed(
     mode: str, feature: Feature, emu: RunningEmulator, log_id: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     GIVEN_LOG[emu.ids["LOG_GROUP_ID"]] = log_id
+    SCHEDULE_FEATURES.clear()
+    SCHEDULE_FEATURES.add(feature)
     principal = principal_for(mode, emu, monkeypatch)
     chosen = statements_for(mode, feature, emu, principal)
     texts = [s.text for s in chosen.statements]
@@ -365,6 +428,8 @@ def test_the_whole_set_docs_iam_md_shows_per_mode(
     """The all-features set of docs/iam.md (with this tenancy's values): every feature works, and each
     statement is needed by the feature it is listed under."""
     GIVEN_LOG[emu.ids["LOG_GROUP_ID"]] = log_id
+    SCHEDULE_FEATURES.clear()
+    SCHEDULE_FEATURES.update(SCENARIOS)
     principal = principal_for(mode, emu, monkeypatch)
     bucket = emu.ids["OBJECT_STORAGE_BUCKET"]
     request = PolicyRequest(
@@ -386,6 +451,39 @@ def test_the_whole_set_docs_iam_md_shows_per_mode(
         apply(emu, principal, chosen, [t for t in texts if t != statement.text])
         broken = attempt(emu, principal, statement.feature)
         assert not broken.ok, f"{mode}/{statement.feature} still works without {statement.text!r}"
+
+
+def test_a_logged_oci_schedule_needs_its_own_log_statements(
+    emu: RunningEmulator, log_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Schedule's CreateJobRun is checked like any: a job that logs needs the schedule's principal
+    to use the log group and its content, or the Schedule makes no run and says why."""
+    GIVEN_LOG[emu.ids["LOG_GROUP_ID"]] = log_id
+    SCHEDULE_FEATURES.clear()
+    SCHEDULE_FEATURES.update({Feature.LOGGING, Feature.OCI_SCHEDULE})
+    principal = principal_for("api_key", emu, monkeypatch)
+    bucket = emu.ids["OBJECT_STORAGE_BUCKET"]
+    request = PolicyRequest(
+        mode="api_key",
+        compartments=(emu.ids["COMPARTMENT_ID"],),
+        artifact_bucket=bucket,
+        conda_bucket=bucket,
+        features=frozenset(SCHEDULE_FEATURES),
+        **principal.request_fields,
+    )
+    chosen = policy_set(request)
+    texts = [s.text for s in chosen.statements]
+    apply(emu, principal, chosen, texts)
+    works = attempt(emu, principal, Feature.OCI_SCHEDULE)
+    assert works.ok, f"{chosen.text()}\n{works.detail}"
+    for removed in [t for t in texts if "ocids-schedules" in t and "log-" in t]:
+        emu.admin.clear_denials()
+        apply(emu, principal, chosen, [t for t in texts if t != removed])
+        broken = attempt(emu, principal, Feature.OCI_SCHEDULE)
+        assert not broken.ok and "could not be created" in broken.detail, (removed, broken.detail)
+        denial = emu.admin.denials()[-1]
+        assert denial["principalType"] == "datascienceschedule", denial
+        assert _granted_by(EmulatorStatement.parse(removed), denial["needs"]), (removed, denial)
 
 
 def _granted_by(statement: EmulatorStatement, needs: str) -> bool:

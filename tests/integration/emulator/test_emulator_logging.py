@@ -64,3 +64,32 @@ def test_search_rejects_bad_windows_and_queries(emu, ids):
         assert (err.value.status, err.value.code) == (400, "InvalidParameter")
         assert needle in err.value.message
     assert client.search_logs(details(stream)).data.results == []
+
+
+def test_one_search_reads_several_runs_by_source_alternatives(emu, ids, client):
+    """`where source = '...' or source = '...'` (the Logging query language's or, and binding tighter,
+    parentheses): one search returns the lines of exactly the runs it names, across their logs."""
+    job = make_job(
+        client,
+        ids,
+        artifact=b"import os\nprint('from', os.environ['JOB_RUN_OCID'][-6:])\n",
+        job_log_configuration_details=M.JobLogConfigurationDetails(
+            enable_logging=True, enable_auto_log_creation=True, log_group_id=ids["LOG_GROUP_ID"]
+        ),
+    )
+    runs = [wait_run(client, client.create_job_run(run_details(ids, job.id)).data.id) for _ in range(3)]
+    streams = ", ".join(
+        f'"{ids["COMPARTMENT_ID"]}/{run.log_details.log_group_id}/{run.log_details.log_id}"' for run in runs
+    )
+    first, second, third = (run.id for run in runs)
+
+    def sources(where: str) -> set[str]:
+        rows = search(emu, f"search {streams} | where {where} | sort by datetime asc")
+        return {row["logContent"]["source"] for row in rows}
+
+    assert sources(f"source = '*{first}' or source = '*{third}'") == {first, third}
+    assert sources(f"source = '*{first}' and source = 'ocid1.*' or source = '*{second}'") == {first, second}
+    assert sources(f"(source = '*{first}' or source = '*{second}') and source = '*{second}'") == {second}
+    with pytest.raises(oci.exceptions.ServiceError) as err:
+        search(emu, f"search {streams} | where source = '*{first}' or")
+    assert err.value.status == 400

@@ -175,8 +175,54 @@ def test_every_response_body_is_within_the_sdk_contract(contract_emu: RunningEmu
     call("list_work_request_errors", work_request)
     call("list_work_request_logs", work_request)
 
+    _schedule_calls(call, emu, ids, job.id)
+
     assert not call.problems, "\n".join(call.problems)
     assert call.covered == set(emulator_operations()), set(emulator_operations()) ^ call.covered
+
+
+def _schedule_calls(call: Walker, emu: RunningEmulator, ids: dict[str, str], job_id: str) -> None:
+    """A schedule through its lifecycle (CRON, INTERVAL and ICAL triggers), with one fire."""
+    compartment = ids["COMPARTMENT_ID"]
+    action = M.ScheduleHttpAction(
+        action_details=M.CreateJobRunScheduleActionDetails(
+            create_job_run_details=run_details(ids, job_id, freeform_tags={"ocids.io/schedule-uid": "u"})
+        )
+    )
+    base = {"project_id": ids["PROJECT_ID"], "compartment_id": compartment, "action": action}
+    log_id = emu.logging_client(retries=False).list_logs(ids["LOG_GROUP_ID"]).data[0].id
+    schedule = call(
+        "create_schedule",
+        M.CreateScheduleDetails(
+            **base,
+            display_name="contract-cron",
+            description="every minute",
+            trigger=M.ScheduleCronTrigger(cron_expression="* * * * *"),
+            log_details=M.ScheduleLogDetails(log_group_id=ids["LOG_GROUP_ID"], log_id=log_id),
+            freeform_tags={"team": "a"},
+        ),
+    ).data
+    for trigger in (
+        M.ScheduleIntervalTrigger(frequency="HOURLY", interval=2),
+        M.ScheduleICalTrigger(recurrence="FREQ=DAILY;BYHOUR=3"),
+    ):
+        other = call("create_schedule", M.CreateScheduleDetails(**base, trigger=trigger)).data
+        call("get_schedule", other.id)
+    fired = emu.admin.advance_schedules(60)["fired"]
+    wait_run(emu.datascience_client(retries=False), fired[0])
+    call("get_schedule", schedule.id)
+    call("list_schedules", compartment, project_id=ids["PROJECT_ID"])
+    call("update_schedule", schedule.id, M.UpdateScheduleDetails(display_name="renamed"))
+    call("deactivate_schedule", schedule.id)
+    call("list_schedules", compartment, lifecycle_state="INACTIVE")
+    call("activate_schedule", schedule.id)
+    call(
+        "change_schedule_compartment",
+        schedule.id,
+        M.ChangeScheduleCompartmentDetails(compartment_id=compartment),
+    )
+    call("delete_schedule", schedule.id)
+    call("get_schedule", schedule.id)
 
 
 def _standalone_job(ids: dict[str, str]) -> M.CreateJobDetails:

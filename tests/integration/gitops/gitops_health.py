@@ -17,7 +17,12 @@ from lupa import lua51
 REPO = Path(__file__).resolve().parents[3]
 KSTATUS_BUILD = REPO / "tools" / "kstatus" / "build.sh"
 ARGOCD_DIR = REPO / "charts" / "ocids-operator" / "argocd"
-SCRIPTS = {"TrainingJob": "trainingjob.lua", "TrainingJobRun": "trainingjobrun.lua"}
+SCRIPTS = {
+    "TrainingJob": "trainingjob.lua",
+    "TrainingJobRun": "trainingjobrun.lua",
+    "TrainingJobSweep": "trainingjobsweep.lua",
+    "TrainingJobSchedule": "trainingjobschedule.lua",
+}
 
 
 @cache

@@ -6,14 +6,32 @@ yet, Canceled, NeedsAttention, Deleting, ...) and that the argocd-cm snippet car
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
 import pytest
 import yaml
 from gitops_health import ARGOCD_DIR, SCRIPTS, argocd_health, kstatus
+from ocids_operator.api import TrainingJobRunStatus
+from ocids_operator.api.run_policies import RetryPolicy
 from ocids_operator.core import conditions as cond
+from ocids_operator.core.errors import ErrorOutcome, OutcomeKind
+from ocids_operator.core.kinds import TRAINING_JOB_SCHEDULE_KIND, TRAINING_JOB_SWEEP_KIND
 from ocids_operator.core.phases import RunPhase
+from ocids_operator.core.retry import after_attempt, canceled_status
 from ocids_operator.core.run_status import run_conditions
+from ocids_operator.core.schedule_plan import SchedulePlan
+from ocids_operator.core.schedule_status import schedule_status
+from ocids_operator.core.status import error_status
+from ocids_operator.core.status_patch import StatusPatch
+from ocids_operator.core.sweep_plan import (
+    Counts,
+    SweepPhase,
+    SweepPlan,
+    SweepReason,
+    sweep_status,
+    waiting_status,
+)
 
 pytestmark = pytest.mark.integration
 NOW = "2026-01-01T00:00:00Z"
@@ -46,6 +64,71 @@ def run(phase: str, message: str, exit_code: int | None = None) -> dict[str, Any
     if exit_code is not None:
         status["exitCode"] = exit_code
     return status
+
+
+def retry_pending() -> dict[str, Any]:
+    """What the poller writes when attempt 1 ended with a retryable exit code (H4's retry write)."""
+    failed = {
+        **run("Failed", "OCI job run r is FAILED: exit code 137", 137),
+        "jobRunId": "r",
+        "lifecycleDetails": "Job run failed: exit code 137",
+    }
+    ended = StatusPatch(TrainingJobRunStatus.model_validate(failed))
+    policy = RetryPolicy.model_validate({"maxRetries": 2, "retryOn": {"exitCodes": [137]}})
+    now = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
+    written = after_attempt(failed, ended, policy, now, generation=1)
+    # A merge patch's nulls remove fields: the API server holds the rest.
+    return {key: value for key, value in written.items() if value is not None}
+
+
+def canceled_before_start() -> dict[str, Any]:
+    """spec.cancel on a run whose OCI run was never created (generation 2: cancel is a spec edit)."""
+    now = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
+    pending = run("Pending", "waiting for TrainingJob t")
+    return dict(canceled_status(pending, "canceled before it started (spec.cancel)", 2, now))
+
+
+def sweep(phase: SweepPhase, reason: SweepReason, message: str, active: int = 0) -> dict[str, Any]:
+    counts = Counts(active=active, succeeded=4, failed=1, canceled=0, early_stopped=1)
+    plan = SweepPlan(
+        create=[],
+        cancel=[],
+        stops=[],
+        phase=phase,
+        reason=reason,
+        message=message,
+        counts=counts,
+        leaderboard=[],
+        next_index=6,
+        outcomes=[],
+    )
+    return dict(sweep_status(plan, total=6, seed=None, created=0, previous={}, generation=1, now=NOW))
+
+
+def refused(kind: Any, reason: str, message: str) -> dict[str, Any]:
+    """What a permanent error (the operator refusing the spec) leaves as status."""
+    outcome = ErrorOutcome(OutcomeKind.STALLED, reason, message)
+    return dict(error_status(outcome, None, 1, NOW, kind))
+
+
+def retrying(kind: Any, reason: str, message: str) -> dict[str, Any]:
+    return dict(error_status(ErrorOutcome(OutcomeKind.RETRY, reason, message), None, 1, NOW, kind))
+
+
+def schedule(suspend: bool) -> dict[str, Any]:
+    next_time = datetime.datetime(2026, 1, 1, 0, 5, tzinfo=datetime.UTC)
+    return dict(
+        schedule_status(
+            plan=SchedulePlan(next_schedule_time=None if suspend else next_time),
+            suspend=suspend,
+            deadline=None,
+            previous=None,
+            active=[],
+            succeeded_at=[],
+            generation=1,
+            now=NOW,
+        )
+    )
 
 
 ROWS = [
@@ -151,6 +234,175 @@ ROWS = [
         obj("TrainingJobRun", run("Canceling", "OCI job run r is CANCELING")),
         "Progressing",
         "Canceling: OCI job run r is CANCELING",
+        "InProgress",
+    ),
+    (
+        # Attempt 1 failed and a retry waits: not a failure yet, only the last attempt's end counts.
+        "run-retry-backoff",
+        obj("TrainingJobRun", retry_pending()),
+        "Progressing",
+        "Pending: attempt 1 (OCI job run r) failed: Job run failed: exit code 137; "
+        "exit code 137 is retryable: retry 1 of 2, at 2026-01-01T00:00:30Z",
+        "InProgress",
+    ),
+    (
+        # Canceled by spec.cancel before its OCI run existed: final, Degraded as any canceled run.
+        "run-canceled-by-spec-cancel",
+        obj("TrainingJobRun", canceled_before_start(), generation=2),
+        "Degraded",
+        "Canceled: canceled before it started (spec.cancel)",
+        "Failed",
+    ),
+    (
+        "sweep-no-status",
+        obj("TrainingJobSweep", None),
+        "Progressing",
+        "Waiting for the operator to report status",
+        "Current",
+    ),
+    (
+        "sweep-waiting-for-job",
+        obj(
+            "TrainingJobSweep",
+            dict(
+                waiting_status(
+                    SweepReason.WAITING_FOR_JOB, "waiting for TrainingJob t to be Ready", {}, 1, NOW
+                )
+            ),
+        ),
+        "Progressing",
+        "Pending: waiting for TrainingJob t to be Ready",
+        "InProgress",
+    ),
+    (
+        # Its TrainingJob does not exist: nothing moves until it does.
+        "sweep-job-not-found",
+        obj(
+            "TrainingJobSweep",
+            dict(
+                waiting_status(
+                    SweepReason.JOB_NOT_FOUND,
+                    "TrainingJob ml/t (spec.jobRef.name) does not exist",
+                    {},
+                    1,
+                    NOW,
+                    stalled=True,
+                )
+            ),
+        ),
+        "Degraded",
+        "Pending: TrainingJob ml/t (spec.jobRef.name) does not exist",
+        "Failed",
+    ),
+    (
+        "sweep-running",
+        obj(
+            "TrainingJobSweep",
+            sweep(SweepPhase.RUNNING, SweepReason.TRIALS_RUNNING, "4 of 6 trials finished, 2 running", 2),
+        ),
+        "Progressing",
+        "Running: 4 of 6 trials finished, 2 running",
+        "InProgress",
+    ),
+    (
+        "sweep-succeeded",
+        obj(
+            "TrainingJobSweep",
+            sweep(SweepPhase.SUCCEEDED, SweepReason.COMPLETED, "all 6 trials finished; best s-002"),
+        ),
+        "Healthy",
+        "Succeeded: all 6 trials finished; best s-002",
+        "Current",
+    ),
+    (
+        # Failed, but trials are still being canceled: not settled yet.
+        "sweep-failed-canceling-trials",
+        obj(
+            "TrainingJobSweep",
+            sweep(SweepPhase.FAILED, SweepReason.TOO_MANY_FAILURES, "3 trials failed; canceling", 2),
+        ),
+        "Progressing",
+        "Failed: 3 trials failed; canceling",
+        "InProgress",
+    ),
+    (
+        "sweep-failed",
+        obj(
+            "TrainingJobSweep",
+            sweep(SweepPhase.FAILED, SweepReason.TOO_MANY_FAILURES, "3 trials failed: no new trials"),
+        ),
+        "Degraded",
+        "Failed: 3 trials failed: no new trials",
+        "Failed",
+    ),
+    (
+        "sweep-refused",
+        obj(
+            "TrainingJobSweep",
+            refused(TRAINING_JOB_SWEEP_KIND, "SearchSpaceTooLarge", "the grid has 4096 trials"),
+        ),
+        "Degraded",
+        "Failed: the grid has 4096 trials",
+        "Failed",
+    ),
+    (
+        "sweep-edit-not-observed",
+        obj(
+            "TrainingJobSweep",
+            sweep(SweepPhase.RUNNING, SweepReason.TRIALS_RUNNING, "1 of 6 trials finished, 1 running", 1),
+            generation=2,
+        ),
+        "Progressing",
+        "Waiting for the operator to apply generation 2 (observed 1)",
+        "InProgress",
+    ),
+    (
+        "schedule-no-status",
+        obj("TrainingJobSchedule", None),
+        "Progressing",
+        "Waiting for the operator to report status",
+        "Current",
+    ),
+    (
+        "schedule-active",
+        obj("TrainingJobSchedule", schedule(suspend=False)),
+        "Healthy",
+        "Active: next run at 2026-01-01T00:05:00Z",
+        "Current",
+    ),
+    (
+        # As Argo CD reports a suspended CronJob; kstatus has no such state.
+        "schedule-suspended",
+        obj("TrainingJobSchedule", schedule(suspend=True)),
+        "Suspended",
+        "Suspended: suspended (spec.suspend): no new runs",
+        "Current",
+    ),
+    (
+        "schedule-bad-cron",
+        obj(
+            "TrainingJobSchedule",
+            refused(TRAINING_JOB_SCHEDULE_KIND, "InvalidSchedule", "spec.schedule: 61 is not a minute"),
+        ),
+        "Degraded",
+        "InvalidSchedule: spec.schedule: 61 is not a minute",
+        "Failed",
+    ),
+    (
+        "schedule-retrying",
+        obj(
+            "TrainingJobSchedule",
+            retrying(TRAINING_JOB_SCHEDULE_KIND, "Throttled", "OCI said 429; retrying"),
+        ),
+        "Progressing",
+        "Pending: OCI said 429; retrying",
+        "InProgress",
+    ),
+    (
+        "schedule-edit-not-observed",
+        obj("TrainingJobSchedule", schedule(suspend=False), generation=4),
+        "Progressing",
+        "Waiting for the operator to apply generation 4 (observed 1)",
         "InProgress",
     ),
 ]

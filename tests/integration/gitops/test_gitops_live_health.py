@@ -15,6 +15,7 @@ from gitops_health import argocd_health, kstatus, kstatus_live
 from operator_harness import JOBS, RUNS, Scenario, condition, wait_for
 
 pytestmark = pytest.mark.integration
+SWEEPS, SCHEDULES = "trainingjobsweeps", "trainingjobschedules"
 
 
 def judge(e2e: Scenario, cluster: Any, kind: str, name: str) -> tuple[dict[str, Any], dict[str, str]]:
@@ -97,3 +98,68 @@ def test_failed_run_and_stalled_job_are_failed_and_degraded(
     assert flux == {**flux, "status": "Failed", "message": reason["message"]}, flux
     assert argo == {"status": "Degraded", "message": f"{reason['reason']}: {reason['message']}"}
     assert bucket_url in argo["message"], argo
+
+
+def test_retry_backoff_cancel_sweep_and_schedule_read_the_same_in_flux_and_argo_cd(
+    e2e: Scenario, cluster: Any
+) -> None:
+    simulated = {"OCIDS_EMULATOR_SIMULATE": "1:0"}
+    e2e.apply(e2e.job("quick", "print('simulated')\n", env=simulated, logging={"enabled": False}))
+    # A failed attempt waiting for its retry is still in progress, not a failure.
+    policy = {
+        "maxRetries": 1,
+        "backoff": {"initialSeconds": 600, "maxSeconds": 600},
+        "retryOn": {"exitCodes": [3]},
+    }
+    e2e.apply(e2e.run("retried", "quick", env={"OCIDS_EMULATOR_SIMULATE": "1:3"}, retryPolicy=policy))
+    wait_for(
+        lambda: ((e2e.kube.get(RUNS, "retried", e2e.namespace) or {}).get("status") or {}).get(
+            "nextAttemptAt"
+        ),
+        timeout=60,
+        message="a retry waiting",
+    )
+    flux, argo = judge(e2e, cluster, RUNS, "retried")
+    assert flux["status"] == "InProgress" and argo["status"] == "Progressing", (flux, argo)
+    assert argo["message"].startswith("Pending: attempt 1 (OCI job run "), argo
+    # Canceled by spec.cancel (a spec edit, generation 2): final, a failure for GitOps.
+    e2e.kube.patch(RUNS, "retried", e2e.namespace, {"spec": {"cancel": True}})
+    run = e2e.wait_run("retried", "Canceled", timeout=60)
+    assert run["status"]["observedGeneration"] == run["metadata"]["generation"] == 2, run["status"]
+    flux, argo = judge(e2e, cluster, RUNS, "retried")
+    assert flux["status"] == "Failed" and argo["status"] == "Degraded", (flux, argo)
+
+    e2e.apply(
+        {
+            "apiVersion": "ocids.io/v1alpha1",
+            "kind": "TrainingJobSweep",
+            "metadata": {"name": "tiny", "namespace": e2e.namespace},
+            "spec": {"jobRef": {"name": "quick"}, "parameters": [{"name": "p", "env": "P", "values": ["1"]}]},
+        }
+    )
+    e2e.kube.wait_phase(SWEEPS, "tiny", e2e.namespace, "Succeeded", timeout=90)
+    flux, argo = judge(e2e, cluster, SWEEPS, "tiny")
+    assert flux["status"] == "Current" and argo["status"] == "Healthy", (flux, argo)
+    assert argo["message"].startswith("Succeeded: all 1 trials finished"), argo
+
+    def schedule(name: str, cron: str, suspend: bool) -> dict[str, Any]:
+        return {
+            "apiVersion": "ocids.io/v1alpha1",
+            "kind": "TrainingJobSchedule",
+            "metadata": {"name": name, "namespace": e2e.namespace},
+            "spec": {"jobRef": {"name": "quick"}, "schedule": cron, "suspend": suspend},
+        }
+
+    e2e.apply(schedule("paused", "@daily", True), schedule("broken", "61 * * * *", False))
+    e2e.kube.wait_phase(SCHEDULES, "paused", e2e.namespace, "Suspended", timeout=60)
+    flux, argo = judge(e2e, cluster, SCHEDULES, "paused")
+    assert flux["status"] == "Current" and argo["status"] == "Suspended", (flux, argo)
+    e2e.kube.patch(SCHEDULES, "paused", e2e.namespace, {"spec": {"suspend": False}})
+    e2e.kube.wait_phase(SCHEDULES, "paused", e2e.namespace, "Active", timeout=60)
+    flux, argo = judge(e2e, cluster, SCHEDULES, "paused")
+    assert flux["status"] == "Current" and argo["status"] == "Healthy", (flux, argo)
+    assert argo["message"].startswith("Active: next run at "), argo
+    e2e.kube.wait_phase(SCHEDULES, "broken", e2e.namespace, "Failed", timeout=60)
+    flux, argo = judge(e2e, cluster, SCHEDULES, "broken")
+    assert flux["status"] == "Failed" and argo["status"] == "Degraded", (flux, argo)
+    assert argo["message"].startswith("InvalidSchedule: spec.schedule '61 * * * *'"), argo

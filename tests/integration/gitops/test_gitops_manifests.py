@@ -32,9 +32,7 @@ def kustomize(folder: Path) -> dict[Key, dict[str, Any]]:
 def helm_install_equivalent() -> dict[Key, dict[str, Any]]:
     """What `helm install ocids-operator -n ocids-system --create-namespace` creates: CRDs, chart, ns."""
     chart = manifestgen.helm_template(REPO, _tool("helm"))
-    crds = "---\n".join(
-        (REPO / "crds" / f).read_text() for f in ("trainingjobs.yaml", "trainingjobruns.yaml")
-    )
+    crds = "---\n".join(path.read_text() for path in sorted((REPO / "crds").glob("*.yaml")))
     namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": manifestgen.NAMESPACE}}
     return {**_docs(chart), **_docs(crds), **_docs(yaml.safe_dump(namespace))}
 

@@ -10,48 +10,18 @@ emulator really running it.
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from git_repos import HAVE_GIT, Repository
 from ocids_operator.driver import DRIVER_VERSION
 from operator_harness import OperatorProcess, Scenario
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(shutil.which("git") is None, reason="needs the git CLI to make a repository"),
+    pytest.mark.skipif(not HAVE_GIT, reason="needs the git CLI to make a repository"),
 ]
-
-GIT_ENV = {
-    **os.environ,
-    "GIT_AUTHOR_NAME": "t",
-    "GIT_AUTHOR_EMAIL": "t@example.com",
-    "GIT_COMMITTER_NAME": "t",
-    "GIT_COMMITTER_EMAIL": "t@example.com",
-    "GIT_CONFIG_GLOBAL": os.devnull,
-    "GIT_CONFIG_NOSYSTEM": "1",
-}
-
-
-def git(cwd: Path, *args: str) -> str:
-    done = subprocess.run(["git", *args], cwd=cwd, env=GIT_ENV, check=True, capture_output=True, text=True)
-    return done.stdout.strip()
-
-
-def commit(work: Path, bare: Path, files: dict[str, str]) -> str:
-    for name, text in files.items():
-        (work / name).parent.mkdir(parents=True, exist_ok=True)
-        (work / name).write_text(text)
-    git(work, "add", "-A")
-    git(work, "commit", "-q", "-m", "change")
-    if not bare.exists():
-        git(work, "clone", "-q", "--bare", str(work), str(bare))
-        git(work, "remote", "add", "origin", str(bare))
-    git(work, "push", "-q", "--force", "origin", "main")
-    return git(work, "rev-parse", "HEAD")
 
 
 def git_job(world: Scenario, name: str, url: str, ref: str) -> dict[str, object]:
@@ -63,18 +33,15 @@ def git_job(world: Scenario, name: str, url: str, ref: str) -> dict[str, object]
 def test_a_job_pinned_to_a_commit_runs_and_a_moved_branch_makes_revision_2(
     world: Scenario, start_operator: Callable[..., OperatorProcess], tmp_path: Path
 ) -> None:
-    work, bare = tmp_path / "work", tmp_path / "repo.git"
-    work.mkdir()
-    git(work, "init", "-q", "-b", "main")
-    first = commit(
-        work,
-        bare,
+    repo = Repository(tmp_path)
+    first = repo.commit(
         {
             "train.py": "from lib.words import WORD\nprint('git says', WORD)\n",
             "lib/words.py": "WORD = 'one'\n",
-        },
+        }
     )
-    url = f"file://{bare}"
+    repo.publish()
+    url = repo.url
     world.operator = start_operator(env={"OCIDS_GIT_ALLOW_FILE_URLS": "true", "OCIDS_LOG_TAIL_LINES": "5"})
     world.apply(git_job(world, "pinned", url, first), git_job(world, "tracking", url, "main"))
 
@@ -95,7 +62,8 @@ def test_a_job_pinned_to_a_commit_runs_and_a_moved_branch_makes_revision_2(
     assert tracking["status"]["artifact"]["commit"] == first and tracking["status"]["revision"] == 1
 
     # The branch moves: the next resync (every 3 s here) sees the new commit and makes revision 2.
-    moved = commit(work, bare, {"lib/words.py": "WORD = 'two'\n"})
+    moved = repo.commit({"lib/words.py": "WORD = 'two'\n"})
+    repo.publish()
     world.wait_job_status(
         "tracking",
         lambda s: s.get("revision") == 2 and (s.get("artifact") or {}).get("commit") == moved,

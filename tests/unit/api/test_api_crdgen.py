@@ -94,10 +94,13 @@ def test_crd_names_columns_and_subresources() -> None:
         "Finished",
         "Duration",
         "Exit Code",
+        "Metric",
         "Age",
         "Run OCID",
         "Message",
     ]
+    metric = next(c for c in tjr["spec"]["versions"][0]["additionalPrinterColumns"] if c["name"] == "Metric")
+    assert (metric["jsonPath"], metric["type"]) == (".status.metrics[0].value", "number")
     # A log search link is hundreds of characters: no column of either kind shows a URL.
     for resource in (TRAINING_JOB, TRAINING_JOB_RUN):
         columns = crdgen.crd(resource)["spec"]["versions"][0]["additionalPrinterColumns"]

@@ -52,6 +52,15 @@ def test_holds_and_once_only_failures():
     assert deletes.failed_delete("j") and deletes.failed_delete("j") is None
 
 
+def test_schedule_transitions_delay_the_named_schedules_or_all():
+    every = Faults.from_dict({"scheduleTransitions": {"seconds": 2}})
+    assert every.schedule_delay("s1") == 2.0 and every.injected == 1
+    assert Faults.from_dict(every.to_dict()).to_dict() == {**every.to_dict(), "injected": 0}
+    named = Faults.from_dict({"scheduleTransitions": {"seconds": 2, "scheduleIds": ["s1"]}})
+    assert named.schedule_delay("s1") == 2.0 and named.schedule_delay("s2") == 0.0
+    assert Faults().schedule_delay("s1") == 0.0
+
+
 def test_reads_after_create_are_hidden_for_their_calls():
     faults = Faults.from_dict({"notFoundAfterCreate": {"calls": 1}})
     faults.note_created(RUN)
@@ -68,6 +77,9 @@ def test_reads_after_create_are_hidden_for_their_calls():
         {"notFoundAfterCreate": {}},
         {"needsAttention": {"runIds": "x"}},
         {"failedJobDeletes": []},
+        {"scheduleTransitions": {}},
+        {"scheduleTransitions": {"seconds": 0}},
+        {"scheduleTransitions": {"seconds": 5, "scheduleIds": "x"}},
     ],
 )
 def test_bad_specs_are_400(spec):

@@ -32,6 +32,35 @@ def test_parse_query_forms():
     assert like_pattern("*ab_c%") == "%ab\\_c\\%"
 
 
+@pytest.mark.parametrize(
+    ("where", "alternatives"),
+    [
+        ("source = '*a'", [["*a"]]),
+        ("source = '*a' or source = '*b'", [["*a"], ["*b"]]),
+        ("source = '*a' and source = 'x*' or source = '*b'", [["*a", "x*"], ["*b"]]),  # and binds tighter
+        ("source = 'x*' and (source = '*a' OR source = '*b')", [["x*", "*a"], ["x*", "*b"]]),
+        ("source = 'it''s|here'", [["it's|here"]]),  # a quoted | is no pipe
+    ],
+)
+def test_parse_query_where_conditions_with_or_and_parentheses(where, alternatives):
+    query = parse_query(f'search "c/lg/log" | where {where} | sort by datetime asc')
+    assert query.source_filters == [alternatives]
+
+
+@pytest.mark.parametrize(
+    ("where", "message"),
+    [
+        ("source = '*a' or", "unsupported condition"),
+        ("(source = '*a'", "not closed"),
+        ("level = 'ERROR'", "only source"),
+        ("source = '*a' source = '*b'", "unexpected"),
+    ],
+)
+def test_parse_query_refuses_conditions_it_cannot_evaluate(where, message):
+    with pytest.raises(ApiError, match=message):
+        parse_query(f'search "c/lg/log" | where {where}')
+
+
 def test_paginate_is_keyset_and_stable():
     docs = [
         {"id": f"id{i:02d}", "timeCreated": f"2024-01-01T00:00:{i:02d}.000Z", "displayName": f"n{i}"}

@@ -220,6 +220,8 @@ def follow_with(
         err=err,
         sleep=sleep,
         now=lambda: logging.clock[0],
+        # This machine's monotonic clock runs with its wall clock (OCI's may not).
+        monotonic=lambda: (logging.clock[0] - T0).total_seconds(),
         **kwargs,
     )
     code = follow.run()
@@ -268,6 +270,22 @@ def test_follow_reads_once_more_after_the_run_ended_and_prints_the_last_lines() 
     code, out, _, _ = follow_with([run_obj("Succeeded", timeFinished=finished)], logging, follow=True)
     assert code == 0
     assert out.splitlines() == ["line 00", "line 01"]
+
+
+@pytest.mark.parametrize("skew_minutes", [-30, 0, 30])
+def test_follow_ends_by_the_local_clock_whatever_oci_clock_says_of_time_finished(skew_minutes: int) -> None:
+    clock = [T0 + dt.timedelta(seconds=30)]
+    logging = FakeLogging(clock)
+    logging.add(0, T0 + dt.timedelta(seconds=1), lag=0)
+    # The last line reaches Logging 4 s (local) after the run is first seen final. OCI stamps
+    # timeFinished by its own clock, minutes off ours: behind, the follow must not end before that
+    # line; ahead, it must not go on polling for half an hour.
+    logging.add(1, T0 + dt.timedelta(seconds=29), lag=5)
+    finished = (T0 + dt.timedelta(seconds=29, minutes=skew_minutes)).isoformat()
+    code, out, _, _ = follow_with([run_obj("Succeeded", timeFinished=finished)], logging, follow=True)
+    assert (code, out.splitlines()) == (0, ["line 00", "line 01"])
+    # Seen final at 30 s; done at the first quiet poll FINISH_SETTLE (5 s) on: 36 s with 2 s polls.
+    assert clock[0] - T0 <= dt.timedelta(seconds=38), clock[0] - T0
 
 
 @pytest.mark.parametrize(

@@ -42,8 +42,12 @@ def test_job_runs_and_the_service_get_their_own_statements() -> None:
     assert f"Allow service datascience to use virtual-network-family in compartment id {C}" in texts
     assert "Allow dynamic-group ocids-job-runs to read repos in tenancy" in texts
     assert [g.rule for g in chosen.dynamic_groups] == [
-        f"ALL {{resource.type = 'datasciencejobrun', resource.compartment.id = '{C}'}}"
+        f"ALL {{resource.type = 'datasciencejobrun', resource.compartment.id = '{C}'}}",
+        f"ALL {{resource.type = 'datascienceschedule', resource.compartment.id = '{C}'}}",
     ]
+    # engine OCI: the Schedule creates runs as itself (Oracle's "Scheduler Policies").
+    schedules = "Allow dynamic-group ocids-schedules to"
+    assert f"{schedules} manage data-science-job-runs in compartment id {C}" in texts
     # autoCreateLog needs manage on log groups, which covers the use a given logId needs.
     assert f"Allow group ml to manage log-groups in compartment id {C}" in texts
     assert f"Allow group ml to use log-groups in compartment id {C}" not in texts

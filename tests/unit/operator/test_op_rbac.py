@@ -68,12 +68,19 @@ def used_by_our_client() -> set[tuple[str, str, str]]:
         await client.patch_run_status_at("ns", "r", "uid-r", {"phase": "Accepted"}, "1")
         await client.patch_run_status("ns", "r", "uid-r", {"phase": "Accepted"})
         await client.post_event({"metadata": {"namespace": "ns", "name": "r"}}, "Normal", "Created", "m")
+        await client.get_config_map("ns", "j-runs-archive")
+        await client.write_config_map("ns", {"metadata": {"name": "j-runs-archive"}})
+        await client.write_config_map("ns", {"metadata": {"name": "j-runs-archive", "resourceVersion": "1"}})
+        await client.delete_training_job_run("ns", "r", "uid-r")
+        await client.list_labeled_training_job_runs("ns", "ocids.io/sweep=s")
+        await client.create_training_job_run("ns", {"metadata": {"name": "s-000"}})
+        await client.cancel_training_job_run("ns", "s-000", "uid-s", {"ocids.io/early-stopped": "m"})
         await NamespaceDirectory(client).annotations("ns")
 
     asyncio.run(every_call())
     used = set()
     for method, path in client.seen:
-        parts = path.strip("/").split("/")
+        parts = path.partition("?")[0].strip("/").split("/")
         group = "" if parts[0] == "api" else parts[1]
         after_namespace = parts[parts.index("namespaces") + 2 :]
         if not after_namespace:  # the Namespace itself

@@ -236,3 +236,24 @@ def test_the_operator_log_names_the_object_of_each_kopf_line(kopf_log: Records) 
     ], lines
     plain = logging.LogRecord("ocids_operator", logging.INFO, __file__, 1, "starting", (), None)
     assert formatter.format(plain) == "INFO ocids_operator: starting"
+
+
+def test_a_routine_timer_look_is_not_an_info_line(kopf_log: Records) -> None:
+    logger = logging.getLogger(wait_logging.KOPF_OBJECTS_LOGGER)
+    logger.info("Timer 'tick' succeeded.")  # a schedule's look every 10 s
+    logger.info("Timer 'trials' succeeded.")  # a sweep's
+    logger.info("Handler 'finished' succeeded.")  # noticing finished runs, on every run event
+    logger.info("Handler 'reconcile' succeeded.")  # real work stays visible
+    logger.info("Timer 'other' succeeded.")
+    assert [record.getMessage() for record in kopf_log.records] == [
+        "Handler 'reconcile' succeeded.",
+        "Timer 'other' succeeded.",
+    ]
+
+
+@pytest.mark.parametrize("kopf_log", [logging.DEBUG], indirect=True)
+def test_a_routine_timer_look_is_kept_at_debug(kopf_log: Records) -> None:
+    logging.getLogger(wait_logging.KOPF_OBJECTS_LOGGER).info("Timer 'tick' succeeded.")
+    assert [(r.levelno, r.getMessage()) for r in kopf_log.records] == [
+        (logging.DEBUG, "Timer 'tick' succeeded.")
+    ]

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ocids_emulator.api.data_science.shapes import provisioning_seconds
-from ocids_emulator.core.emulator import JOB, Emulator
+from ocids_emulator.core.emulator import JOB, RUN, Emulator
 from ocids_emulator.core.logs import append_lines
 from ocids_emulator.core.timeutil import now_rfc3339
 from ocids_emulator.execution.artifacts import BootstrapError, command_for, find_entrypoint, unpack
@@ -51,9 +51,11 @@ class Executor:
         self._cancel: dict[str, asyncio.Event] = {}
         self._procs: dict[str, asyncio.subprocess.Process] = {}
         self.holds = RunHolds(emu)
+        # Runs the failedRuns fault ends FAILED (their stop is a cancel that ends FAILED instead).
+        self._failing: dict[str, str] = {}
         emu.start_run = self.start
         emu.cancel_run = self.cancel
-        emu.faults_changed = self.holds.apply
+        emu.faults_changed = self._faults_changed
 
     @property
     def runs_dir(self) -> Path:
@@ -83,6 +85,21 @@ class Executor:
             # Nothing executes it (e.g. lost across a restart): finish the cancel at once.
             self._finish(run, "CANCELED", CANCELED_DETAILS)
 
+    def _faults_changed(self) -> None:
+        self.holds.apply()
+        for run in self.emu.store.all(RUN):
+            active = run.doc["lifecycleState"] in ("ACCEPTED", "IN_PROGRESS")
+            if active and run.id not in self._failing and self.emu.faults.fails_run(run.id):
+                self._failing[run.id] = self._failure_details(run)
+                self.cancel(run)
+
+    def _failure_details(self, run: Record) -> str:
+        failure = self.emu.faults.failure()
+        if failure.kind == "timeout":
+            config = (run.meta.get("effective") or {}).get("jobConfigurationDetails") or {}
+            return timeout_details(int(config.get("maximumRuntimeInMinutes") or 0))
+        return failure.lifecycle_details
+
     async def shutdown(self) -> None:
         """Stop every child; the runs' states are settled by the restart rule on the next start."""
         for proc in list(self._procs.values()):
@@ -108,6 +125,9 @@ class Executor:
         self.holds.advance(run, lifecycleDetails=details)
 
     def _finish(self, run: Record, state: str, details: str) -> None:
+        failure = self._failing.pop(run.id, None)
+        if failure is not None:  # the service failed it: whatever stopped, it ends FAILED, no exit code
+            state, details = "FAILED", failure
         self.holds.finish(run, state, details)
 
     async def _execute(self, run: Record) -> None:

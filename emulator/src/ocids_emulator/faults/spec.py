@@ -12,7 +12,9 @@ test helper::
      "notFoundAfterCreate": {"seconds": 2, "calls": 3, "operations": ["get_job", "get_job_run"]},
      "stuckCanceling": {"runIds": []},
      "needsAttention": {"runIds": ["ocid1..."], "nextRuns": 1, "lifecycleDetails": "..."},
-     "failedJobDeletes": {"jobIds": [], "count": 1, "message": "..."}}
+     "failedJobDeletes": {"jobIds": [], "count": 1, "message": "..."},
+     "failedRuns": {"runIds": ["ocid1..."], "nextRuns": 1, "lifecycleDetails": "...", "kind": "timeout"},
+     "scheduleTransitions": {"seconds": 5, "scheduleIds": []}}
 
 ``operation`` is the SDK method name (or ``*``); ``rate`` is the chance per matching request;
 ``count`` (optional) caps how many answers a rule injects before it retires; ``statuses`` instead of
@@ -33,7 +35,9 @@ from ocids_emulator.core.errors import invalid
 from ocids_emulator.faults.denials import Denial
 from ocids_emulator.faults.failed_deletes import FailedJobDeletes
 from ocids_emulator.faults.read_lag import ReadLag
+from ocids_emulator.faults.run_failures import FailedRuns
 from ocids_emulator.faults.run_holds import NEEDS_ATTENTION_DETAILS, NeedsAttention, StuckCanceling
+from ocids_emulator.faults.schedule_transitions import ScheduleTransitions
 
 ALLOWED_STATUSES = {429, 500, 503}
 
@@ -64,6 +68,8 @@ class Faults:
     stuck_canceling: StuckCanceling | None = None
     needs_attention: NeedsAttention | None = None
     failed_job_deletes: FailedJobDeletes | None = None
+    failed_runs: FailedRuns | None = None
+    schedule_transitions: ScheduleTransitions | None = None
     injected: int = 0
     seed: int | None = None
     _random: random.Random = field(default_factory=random.Random, repr=False)
@@ -98,6 +104,8 @@ class Faults:
             "stuckCanceling": ("stuck_canceling", StuckCanceling.parse),
             "needsAttention": ("needs_attention", NeedsAttention.parse),
             "failedJobDeletes": ("failed_job_deletes", FailedJobDeletes.parse),
+            "failedRuns": ("failed_runs", FailedRuns.parse),
+            "scheduleTransitions": ("schedule_transitions", ScheduleTransitions.parse),
         }
         for key, (attribute, parse) in sections.items():
             if key in spec:
@@ -113,6 +121,8 @@ class Faults:
             "stuckCanceling": _section(self.stuck_canceling),
             "needsAttention": _section(self.needs_attention),
             "failedJobDeletes": _section(self.failed_job_deletes),
+            "failedRuns": _section(self.failed_runs),
+            "scheduleTransitions": _section(self.schedule_transitions),
             "seed": self.seed,
             "injected": self.injected,
         }
@@ -159,8 +169,25 @@ class Faults:
     def claim_attention(self, run_id: str) -> bool:
         return self.needs_attention is not None and self.needs_attention.claim_next(run_id)
 
+    def fails_run(self, run_id: str) -> bool:
+        return self.failed_runs is not None and self.failed_runs.fails(run_id)
+
+    def claim_failure(self, run_id: str) -> bool:
+        return self._count(self.failed_runs is not None and self.failed_runs.claim_next(run_id))
+
+    def failure(self) -> FailedRuns:
+        assert self.failed_runs is not None
+        return self.failed_runs
+
     def attention_details(self) -> str:
         return self.needs_attention.lifecycle_details if self.needs_attention else NEEDS_ATTENTION_DETAILS
+
+    def schedule_delay(self, schedule_id: str | None) -> float:
+        """Seconds a change to this schedule stays CREATING/UPDATING/DELETING (0: at once)."""
+        found = self.schedule_transitions
+        delay = found.delay(schedule_id) if found is not None else 0.0
+        self._count(delay > 0)
+        return delay
 
     def failed_delete(self, job_id: str) -> str | None:
         failing = self.failed_job_deletes

@@ -15,7 +15,15 @@ from typing import Any
 from aiohttp import web
 
 from ocids_emulator.api.object_storage.buckets import BUCKET
-from ocids_emulator.core.emulator import JOB, LOG_GROUP, LOGGING_WORK_REQUEST, RUN, WORK_REQUEST, Emulator
+from ocids_emulator.core.emulator import (
+    JOB,
+    LOG_GROUP,
+    LOGGING_WORK_REQUEST,
+    RUN,
+    SCHEDULE,
+    WORK_REQUEST,
+    Emulator,
+)
 from ocids_emulator.security.policies import permission_text
 
 DS, RUNS, PROJECTS, WRS, TARGETS = (
@@ -25,6 +33,7 @@ DS, RUNS, PROJECTS, WRS, TARGETS = (
     "data-science-work-requests",
     "data-science-compute-targets",
 )
+SCHEDULES = "data-science-schedules"
 
 # operation (SDK method name) -> (resource type, least verb); None: any authenticated principal.
 OPERATIONS: dict[str, tuple[str, str] | None] = {
@@ -76,14 +85,30 @@ OPERATIONS: dict[str, tuple[str, str] | None] = {
     "delete_object": ("objects", "manage"),
     "get_subnet": ("subnets", "read"),
     "get_secret_bundle": ("secret-bundles", "read"),
+    # Schedules: activate/deactivate as "use" (unverified); firing is checked as the schedule's own
+    # resource principal (execution/scheduler.py).
+    "list_schedules": (SCHEDULES, "inspect"),
+    "get_schedule": (SCHEDULES, "read"),
+    "create_schedule": (SCHEDULES, "manage"),
+    "update_schedule": (SCHEDULES, "use"),
+    "activate_schedule": (SCHEDULES, "use"),
+    "deactivate_schedule": (SCHEDULES, "use"),
+    "delete_schedule": (SCHEDULES, "manage"),
+    "change_schedule_compartment": (SCHEDULES, "manage"),
 }
 # An operation missing from the table needs the most: only `manage all-resources` reaches it.
 UNLISTED = ("all-resources", "manage")
 
-_PATH_KINDS = {"job_id": JOB, "run_id": RUN, "wr_id": WORK_REQUEST, "log_group_id": LOG_GROUP}
+_PATH_KINDS = {
+    "job_id": JOB,
+    "run_id": RUN,
+    "wr_id": WORK_REQUEST,
+    "log_group_id": LOG_GROUP,
+    "schedule_id": SCHEDULE,
+}
 _SEARCH_STREAMS = re.compile(r'"([^"/]+)(?:/([^"/]+))?(?:/[^"]*)?"')
 # Creates and updates that name other resources: the caller needs rights where those live too.
-REFERENCING = frozenset({"create_job", "update_job", "create_job_run"})
+REFERENCING = frozenset({"create_job", "update_job", "create_job_run", "create_schedule", "update_schedule"})
 
 
 @dataclass(frozen=True)
@@ -157,6 +182,8 @@ def referenced_checks(emu: Emulator, operation: str, doc: dict[str, Any]) -> lis
     (unverified), and for logging ``use log-content`` plus ``use log-groups``
     (``manage log-groups`` with automatic log creation, which creates a log on the caller's
     behalf) where the log group is."""
+    if operation in ("create_schedule", "update_schedule"):
+        return schedule_checks(emu, doc)
     checks = []
     project = emu.tenancy.projects.get(_str(doc.get("projectId")) or "")
     if project:
@@ -186,6 +213,27 @@ def referenced_checks(emu: Emulator, operation: str, doc: dict[str, Any]) -> lis
         checks.append(Check(TARGETS, "use", _str(target.get("compartmentId"))))
     checks += _log_checks(emu, operation, doc)
     return checks
+
+
+def schedule_checks(emu: Emulator, doc: dict[str, Any]) -> list[Check]:
+    """A schedule's create or update: its project, and everything its CREATE_JOB_RUN action's
+    CreateJobRunDetails names, as a CreateJobRun with that body would check (log group, subnet,
+    compute target), so a caller cannot have a schedule do what it may not do itself."""
+    checks = []
+    project = emu.tenancy.projects.get(_str(doc.get("projectId")) or "")
+    if project:
+        checks.append(Check(PROJECTS, "read", _str(project.get("compartmentId"))))
+    run = job_run_details(doc.get("action"))
+    if run is not None:
+        checks += referenced_checks(emu, "create_job_run", run)
+    return list(dict.fromkeys(checks))
+
+
+def job_run_details(action: Any) -> dict[str, Any] | None:
+    """A schedule action's CreateJobRunDetails (``action.actionDetails.createJobRunDetails``)."""
+    details = action.get("actionDetails") if isinstance(action, dict) else None
+    run = details.get("createJobRunDetails") if isinstance(details, dict) else None
+    return run if isinstance(run, dict) else None
 
 
 def _log_checks(emu: Emulator, operation: str, doc: dict[str, Any]) -> list[Check]:

@@ -33,6 +33,7 @@ FAMILIES: dict[str, frozenset[str]] = {
             "data-science-pipeline-runs",
             "data-science-private-endpoint",
             "data-science-compute-targets",
+            "data-science-schedules",
         }
     ),
     "logging-family": frozenset({"log-groups", "log-content", "unified-configuration"}),

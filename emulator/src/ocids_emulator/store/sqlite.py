@@ -176,19 +176,22 @@ class Store:
         log_ids: list[str],
         time_start: str,
         time_end: str,
-        source_like: str | None,
+        source_likes: list[list[list[str]]],
         descending: bool,
         offset: int,
         limit: int,
     ) -> list[dict[str, Any]]:
+        """`source_likes`: conditions that all apply, each alternatives of LIKE patterns that must
+        all match (a `where` clause in disjunctive form)."""
         if not log_ids:
             return []
         marks = ",".join("?" for _ in log_ids)
         sql = f"SELECT content FROM log_entries WHERE log_id IN ({marks}) AND time >= ? AND time <= ?"
         params: list[Any] = [*log_ids, time_start, time_end]
-        if source_like is not None:
-            sql += " AND source LIKE ? ESCAPE '\\'"
-            params.append(source_like)
+        for alternatives in source_likes:
+            groups = [" AND ".join("source LIKE ? ESCAPE '\\'" for _ in group) for group in alternatives]
+            sql += " AND (" + " OR ".join(f"({group})" for group in groups) + ")"
+            params += [pattern for group in alternatives for pattern in group]
         order = "DESC" if descending else "ASC"
         sql += f" ORDER BY time {order}, seq {order} LIMIT ? OFFSET ?"
         params += [limit, offset]

@@ -12,6 +12,7 @@ import asyncio
 import base64
 import datetime
 import logging
+import urllib.parse
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -19,7 +20,14 @@ from typing import Any
 import aiohttp
 import kopf
 
-from ..api import GROUP, TRAINING_JOB_RUNS, TRAINING_JOBS, VERSION
+from ..api import (
+    GROUP,
+    TRAINING_JOB_RUNS,
+    TRAINING_JOB_SCHEDULES,
+    TRAINING_JOB_SWEEPS,
+    TRAINING_JOBS,
+    VERSION,
+)
 from . import kube_login
 
 log = logging.getLogger(__name__)
@@ -253,6 +261,96 @@ class KubeClient:
             await self.request("POST", f"/api/v1/namespaces/{namespace}/events", event)
         except Exception as exc:  # events must never break reconciliation
             log.warning("could not post event %s on %s/%s: %s", reason, namespace, meta.get("name"), exc)
+
+    # Run history (workflows/run_history.py) -----------------------------------------------------
+    async def get_config_map(self, namespace: str, name: str) -> dict[str, Any] | None:
+        path = f"/api/v1/namespaces/{namespace}/configmaps/{name}"
+        return await self.request("GET", path)  # type: ignore[no-any-return]
+
+    async def write_config_map(self, namespace: str, body: dict[str, Any]) -> bool:
+        """Create the ConfigMap, or replace it at the resourceVersion `body` carries; False when
+        someone else created or changed it meanwhile (read it again and retry)."""
+        name = body["metadata"]["name"]
+        path = f"/api/v1/namespaces/{namespace}/configmaps"
+        replace = bool(body["metadata"].get("resourceVersion"))
+        try:
+            if replace:
+                return await self.request("PUT", f"{path}/{name}", body) is not None
+            return await self.request("POST", path, body) is not None
+        except KubeError as exc:
+            if exc.status == 409:
+                return False
+            raise
+
+    async def delete_training_job_run(self, namespace: str, name: str, uid: str) -> bool:
+        """Delete this TrainingJobRun (its finalizer then handles its OCI runs); False when it is gone
+        or the name now holds another object."""
+        path = f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{TRAINING_JOB_RUNS}/{name}"
+        options = {"apiVersion": "v1", "kind": "DeleteOptions", "preconditions": {"uid": uid}}
+        try:
+            return await self.request("DELETE", path, options) is not None
+        except KubeError as exc:
+            if exc.status == 409:
+                return False
+            raise
+
+    # Runs made by sweeps and schedules ---------------------------------------------------------
+    async def list_labeled_training_job_runs(self, namespace: str, selector: str) -> list[dict[str, Any]]:
+        """The namespace's TrainingJobRuns matching a label selector (e.g. ocids.io/sweep=name)."""
+        path = f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{TRAINING_JOB_RUNS}"
+        listed = await self.request("GET", f"{path}?labelSelector={urllib.parse.quote(selector, safe='')}")
+        return list((listed or {}).get("items") or [])
+
+    async def create_training_job_run(self, namespace: str, body: dict[str, Any]) -> dict[str, Any] | None:
+        """Create a TrainingJobRun; None when one of that name already exists (409 AlreadyExists)."""
+        path = f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{TRAINING_JOB_RUNS}"
+        try:
+            return await self.request("POST", path, body)  # type: ignore[no-any-return]
+        except KubeError as exc:
+            if exc.status == 409:
+                return None
+            raise
+
+    async def cancel_training_job_run(
+        self, namespace: str, name: str, uid: str, annotations: dict[str, str] | None = None
+    ) -> bool:
+        """Set spec.cancel on this TrainingJobRun (and these annotations, in the same write); False
+        when it is gone or the name now holds another object."""
+        path = f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{TRAINING_JOB_RUNS}/{name}"
+        # The uid in a merge patch is a precondition: another object of that name is refused (409/422).
+        metadata: dict[str, Any] = {"uid": uid}
+        if annotations:
+            metadata["annotations"] = annotations
+        patch = {"metadata": metadata, "spec": {"cancel": True}}
+        try:
+            merge = "application/merge-patch+json"
+            return await self.request("PATCH", path, patch, content_type=merge) is not None
+        except KubeError as exc:
+            if exc.status in (409, 422):
+                return False
+            raise
+
+    async def list_training_job_schedules(self, namespace: str) -> list[dict[str, Any]]:
+        """The namespace's TrainingJobSchedules (which may make the OCI runs a run adopts)."""
+        path = f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{TRAINING_JOB_SCHEDULES}"
+        listed = await self.request("GET", path)
+        return list((listed or {}).get("items") or [])
+
+    async def reserve_sweep_trials(
+        self, namespace: str, name: str, uid: str, trials: int, creating: list[int]
+    ) -> bool:
+        """Set status.trials and status.creating of this TrainingJobSweep before its trials are
+        created (an index is never used twice, and one reserved is made even across a crash);
+        False when the sweep is gone or the name holds another object."""
+        path = f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{TRAINING_JOB_SWEEPS}/{name}/status"
+        patch = {"metadata": {"uid": uid}, "status": {"trials": trials, "creating": creating}}
+        try:
+            merge = "application/merge-patch+json"
+            return await self.request("PATCH", path, patch, content_type=merge) is not None
+        except KubeError as exc:
+            if exc.status in (409, 422):
+                return False
+            raise
 
 
 def _pointer(key: str) -> str:

@@ -25,6 +25,7 @@ from .. import metrics
 from ..core.errors import retry
 from ..core.job_plan import ObservedJob
 from ..core.links import log_search_query
+from ..core.metric_lines import LogLine
 from ..core.model import JobRequest, JobUpdate, ResolvedArtifact, RunRequest, content_digest
 from ..core.phases import ACTIVE_RUN_STATES, GONE_JOB_STATES, RunState
 from ..core.run_plan import RunView
@@ -124,6 +125,18 @@ class DataScience(Protocol):
     async def tag_job_run(self, job_run_id: str, freeform_tags: dict[str, str]) -> None:
         """Replace the run's freeform tags (UpdateJobRun): pass the run's tags with the new ones."""
         ...
+
+    async def search_logs_page(
+        self,
+        query: str,
+        time_start: datetime.datetime,
+        time_end: datetime.datetime,
+        page: str | None,
+        limit: int,
+    ) -> tuple[list[LogLine], str | None]:
+        """One page of a Logging search (SearchLogs): its records in the query's order, and the next
+        page's token. The runs' metrics (spec.metrics) read their lines with it."""
+        raise NotImplementedError
 
 
 # The SDK's calls block, so they run on threads: as many as its connection pool keeps per host
@@ -422,6 +435,28 @@ class OciGateway:
             if message is not None:
                 messages.append(str(message))
         return list(reversed(messages))
+
+    @_off_loop
+    def search_logs_page(
+        self,
+        query: str,
+        time_start: datetime.datetime,
+        time_end: datetime.datetime,
+        page: str | None,
+        limit: int,
+    ) -> tuple[list[LogLine], str | None]:
+        from oci.loggingsearch.models import SearchLogsDetails
+
+        details = SearchLogsDetails(
+            time_start=time_start, time_end=time_end, search_query=query, is_return_field_info=False
+        )
+        client = self._other_client("loggingsearch")
+        kwargs: dict[str, Any] = {"limit": limit}
+        if page:
+            kwargs["page"] = page
+        response = self._counter.call("search_logs", client.search_logs, details, **kwargs)
+        lines = [line for item in response.data.results or [] if (line := mapping.log_line(item.data))]
+        return lines, response.next_page
 
     @_off_loop
     def get_job_run(self, job_run_id: str) -> RunView | None:

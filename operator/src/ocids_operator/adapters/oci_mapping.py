@@ -24,6 +24,7 @@ from ..core.job_plan import (
     infrastructure_type,
     mounts_key,
 )
+from ..core.metric_lines import LogLine
 from ..core.model import (
     ContainerImage,
     JobRequest,
@@ -47,6 +48,7 @@ from ..core.model import (
     run_tags,
 )
 from ..core.run_plan import RunView
+from ..core.times import parse_time
 
 MULTI_NODE = "MULTI_NODE"
 DEFAULT_NETWORK = "DEFAULT_NETWORK"
@@ -516,7 +518,27 @@ def run_view(run: Any) -> RunView:
         log_group_id=getattr(log_details, "log_group_id", None),
         log_id=getattr(log_details, "log_id", None),
         tags=dict(getattr(run, "freeform_tags", None) or {}),
+        created_by=getattr(run, "created_by", None),
         node_groups=tuple(
             (group.name, str(group.lifecycle_state), group.lifecycle_details) for group in node_groups or ()
         ),
     )
+
+
+def log_line(data: Any) -> LogLine | None:
+    """A Logging search record (`SearchResult.data`) as a log line; None when it is not one (no
+    message, or a record of an aggregation)."""
+    if not isinstance(data, Mapping):
+        return None
+    content = data.get("logContent") or {}
+    message = (content.get("data") or {}).get("message") if isinstance(content, Mapping) else None
+    if message is None:
+        return None
+    stamp = data.get("datetime")
+    if not isinstance(stamp, int | float):
+        parsed = parse_time(content.get("time"))
+        if parsed is None:
+            return None
+        stamp = parsed.timestamp() * 1000
+    source = str(content.get("source") or "")
+    return LogLine(id=str(content.get("id") or ""), time_ms=int(stamp), source=source, message=str(message))

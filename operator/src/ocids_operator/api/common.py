@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Any, ClassVar, Literal, Self
 
-from pydantic import AfterValidator, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, Field, GetJsonSchemaHandler, StringConstraints, model_validator
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
 from .. import shapes
 from .base import ApiModel, StatusModel
@@ -259,6 +262,16 @@ class _Compute(ApiModel):
         """Whether an unsized flex shape takes its size from a fast-launch configuration."""
         return False
 
+    def sizing(self) -> dict[str, Any]:
+        """shape, ocpus, memory_in_gbs and cpu_baseline: they only ever go together (a size means
+        nothing on another shape), e.g. from a run's override into the compute it gets."""
+        return {
+            "shape": self.shape,
+            "ocpus": self.ocpus,
+            "memory_in_gbs": self.memory_in_gbs,
+            "cpu_baseline": self.cpu_baseline,
+        }
+
     @model_validator(mode="after")
     def _shape_fits(self) -> Self:
         if self.shape is None:
@@ -419,40 +432,62 @@ class Infrastructure(_Compute):
         if override is None:
             return self
         return Infrastructure(
-            shape=override.shape,
-            ocpus=override.ocpus,
-            memory_in_gbs=override.memory_in_gbs,
-            cpu_baseline=override.cpu_baseline,
+            **override.sizing(),
             block_storage_size_in_gbs=override.block_storage_size_in_gbs or self.block_storage_size_in_gbs,
             subnet_id=override.subnet_id or self.subnet_id,
             capacity_reservation_id=override.capacity_reservation_id or self.capacity_reservation_id,
         )
 
 
-class InfrastructureOverride(_Compute):
+class ShapeOverride(_Compute):
+    """Compute that replaces a default's as a whole: a run's over its TrainingJob's, a node group's
+    over the job's. The shape is always named and brings its ocpus, memoryInGBs and cpuBaseline;
+    block storage left unset is the default's. `descriptions` words the fields for each use
+    (what `kubectl explain` prints), so the fields themselves are declared once, here."""
+
+    descriptions: ClassVar[Mapping[str, str]] = {}
+
+    shape: ShapeName
+    """OCI compute shape; the operator checks the name with OCI before using it."""
+    block_storage_size_in_gbs: int | None = _block_storage(None)
+    """Block volume size in GB, at least 50; unset: the default's."""
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        schema = super().__get_pydantic_json_schema__(core_schema, handler)
+        properties = handler.resolve_ref_schema(schema)["properties"]
+        for name, text in cls.descriptions.items():
+            properties[name]["description"] = text
+        return schema
+
+
+class InfrastructureOverride(ShapeOverride):
     """Per-run compute. The shape (with its ocpus, memoryInGBs and cpuBaseline) replaces the job's;
     block storage, subnet and capacity reservation are taken from the TrainingJob when left unset."""
 
-    shape: ShapeName
-    """OCI compute shape, e.g. VM.Standard.E4.Flex (a name ending in .Flex: set ocpus and memoryInGBs)
-    or VM.GPU.A10.1; the operator checks the name with OCI before using it."""
-    block_storage_size_in_gbs: int | None = _block_storage(None)
-    """Block volume size in GB, at least 50; unset: the TrainingJob's."""
+    descriptions = {
+        "shape": "OCI compute shape, e.g. VM.Standard.E4.Flex (a name ending in .Flex: set ocpus and "
+        "memoryInGBs) or VM.GPU.A10.1; the operator checks the name with OCI before using it.",
+        "blockStorageSizeInGBs": "Block volume size in GB, at least 50; unset: the TrainingJob's.",
+    }
+
     subnet_id: SubnetId | None = None
     """Subnet OCID; unset: the TrainingJob's."""
     capacity_reservation_id: CapacityReservationId | None = None
     """Capacity reservation OCID; unset: the TrainingJob's."""
 
 
-class NodeInfrastructure(_Compute):
+class NodeInfrastructure(ShapeOverride):
     """The compute of each node of a group. The shape (with its ocpus, memoryInGBs and cpuBaseline)
     replaces the default; block storage is the default's when left unset."""
 
-    shape: ShapeName
-    """OCI compute shape of each node, e.g. VM.GPU.A10.2 or VM.Standard.E4.Flex (then set ocpus and
-    memoryInGBs); the operator checks the name with OCI before using it."""
-    block_storage_size_in_gbs: int | None = _block_storage(None)
-    """Block volume size in GB of each node, at least 50; unset: the default's."""
+    descriptions = {
+        "shape": "OCI compute shape of each node, e.g. VM.GPU.A10.2 or VM.Standard.E4.Flex (then set "
+        "ocpus and memoryInGBs); the operator checks the name with OCI before using it.",
+        "blockStorageSizeInGBs": "Block volume size in GB of each node, at least 50; unset: the default's.",
+    }
 
     def over(self, base: NodeInfrastructure) -> NodeInfrastructure:
         """This infrastructure with an unset block storage taken from `base`."""

@@ -126,11 +126,7 @@ def _default_node_infrastructure(job_infra: Infrastructure) -> NodeInfrastructur
         # leave the shape unset: only a spec that skipped validation gets here.
         raise ValueError("spec.infrastructure.shape is required with spec.nodes")
     return NodeInfrastructure(
-        shape=job_infra.shape,
-        ocpus=job_infra.ocpus,
-        memory_in_gbs=job_infra.memory_in_gbs,
-        cpu_baseline=job_infra.cpu_baseline,
-        block_storage_size_in_gbs=job_infra.block_storage_size_in_gbs,
+        **job_infra.sizing(), block_storage_size_in_gbs=job_infra.block_storage_size_in_gbs
     )
 
 

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 from .base import GROUP, ApiModel, StatusModel
 from .markers import PrinterColumn
+from .schedule import TrainingJobScheduleSpec, TrainingJobScheduleStatus
+from .sweep import TrainingJobSweepSpec, TrainingJobSweepStatus
 from .training_job import TrainingJobSpec, TrainingJobStatus
 from .training_job_run import TrainingJobRunSpec, TrainingJobRunStatus
 
@@ -71,12 +73,56 @@ TRAINING_JOB_RUN = Resource(
         PrinterColumn("Finished", ".status.timeFinished", "date"),
         PrinterColumn("Duration", ".status.duration", description="How long the artifact ran"),
         PrinterColumn("Exit Code", ".status.exitCode", "integer"),
+        PrinterColumn(
+            "Metric", ".status.metrics[0].value", "number", "Latest value of the first of spec.metrics"
+        ),
         AGE,
         PrinterColumn("Run OCID", ".status.jobRunId", priority=1),
         MESSAGE,
     ),
 )
 
-RESOURCES: tuple[Resource, ...] = (TRAINING_JOB, TRAINING_JOB_RUN)
+TRAINING_JOB_SCHEDULE = Resource(
+    kind="TrainingJobSchedule",
+    short_names=("tjsch",),
+    description="TrainingJobRuns of a TrainingJob made on a cron schedule, like a CronJob's Jobs.",
+    spec_model=TrainingJobScheduleSpec,
+    status_model=TrainingJobScheduleStatus,
+    printer_columns=(
+        PrinterColumn("Schedule", ".spec.schedule"),
+        PrinterColumn("Suspend", ".spec.suspend", "boolean"),
+        PrinterColumn("Active", ".status.activeCount", "integer", "Unfinished runs"),
+        PrinterColumn("Last Schedule", ".status.lastScheduleTime", "date"),
+        # A string: kubectl prints a future "date" column as <invalid>.
+        PrinterColumn("Next", ".status.nextScheduleTime", description="When the next run is due (UTC)"),
+        AGE,
+        PrinterColumn("Job", ".spec.jobRef.name", priority=1),
+        PrinterColumn("Time Zone", ".spec.timeZone", priority=1),
+        MESSAGE,
+    ),
+)
+
+TRAINING_JOB_SWEEP = Resource(
+    kind="TrainingJobSweep",
+    short_names=("tjs",),
+    description="A hyperparameter search over a TrainingJob: one TrainingJobRun per trial.",
+    spec_model=TrainingJobSweepSpec,
+    status_model=TrainingJobSweepStatus,
+    printer_columns=(
+        PrinterColumn("Job", ".spec.jobRef.name"),
+        PrinterColumn("Phase", ".status.phase"),
+        PrinterColumn("Trials", ".status.trials", "integer", "Trials created so far"),
+        PrinterColumn("Succeeded", ".status.succeeded", "integer"),
+        PrinterColumn("Failed", ".status.failed", "integer"),
+        PrinterColumn("Best", ".status.best.run", description="The best trial by the objective"),
+        PrinterColumn("Metric", ".status.best.metric", "number", "The best trial's objective value"),
+        AGE,
+        MESSAGE,
+    ),
+)
+
+RESOURCES: tuple[Resource, ...] = (TRAINING_JOB, TRAINING_JOB_RUN, TRAINING_JOB_SWEEP, TRAINING_JOB_SCHEDULE)
 TRAINING_JOBS = TRAINING_JOB.plural
 TRAINING_JOB_RUNS = TRAINING_JOB_RUN.plural
+TRAINING_JOB_SWEEPS = TRAINING_JOB_SWEEP.plural
+TRAINING_JOB_SCHEDULES = TRAINING_JOB_SCHEDULE.plural

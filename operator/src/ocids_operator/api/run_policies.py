@@ -3,10 +3,10 @@ work: metrics read from a run's log, retries, and the records a pruned run leave
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import Annotated, Literal
 
+import re2
 from pydantic import AfterValidator, Field, StringConstraints
 
 from .base import ApiModel, StatusModel
@@ -20,16 +20,31 @@ MAX_METRICS = 16
 # run that logs a metric every second keeps a small object (older points are thinned, not dropped
 # from the front: the curve's start stays comparable across trials).
 MAX_METRIC_HISTORY = 64
+# The first values of a metric, kept whole once the history is thinned (earlyStopping.startStep).
+MAX_METRIC_FIRST_VALUES = 32
 MAX_ATTEMPTS = 11  # the first attempt and up to 10 retries
 MAX_RETRIES = 10
 
 
+def _re2_options() -> re2.Options:
+    options = re2.Options()
+    options.log_errors = False  # the error is raised (and named per field), not printed by RE2
+    return options
+
+
+def compile_metric_regex(regex: str) -> re2._Regexp:
+    """A metric regex compiled with RE2: matching takes time linear in the line, whatever the regex
+    (a backtracking engine can take hours on one line for a regex like `((?:a|a)+)$`)."""
+    return re2.compile(regex, _re2_options())
+
+
 def compiles_with_one_group(regex: str) -> str:
-    """A metric regex must compile and capture the value in exactly one group (Python's re syntax)."""
+    """A metric regex must compile (RE2 syntax) and capture the value in exactly one group."""
     try:
-        compiled = re.compile(regex)
-    except re.error as exc:
-        raise ValueError(f"regex does not compile: {exc}") from None
+        compiled = compile_metric_regex(regex)
+    except re2.error as exc:
+        reason = exc.args[0].decode(errors="replace") if exc.args and isinstance(exc.args[0], bytes) else exc
+        raise ValueError(f"regex does not compile (RE2 syntax): {reason}") from None
     if compiled.groups != 1:
         raise ValueError(f"regex must have exactly one capture group (the value); it has {compiled.groups}")
     return regex
@@ -52,8 +67,9 @@ class MetricSpec(ApiModel):
     regex: Annotated[
         str, StringConstraints(min_length=1, max_length=512), AfterValidator(compiles_with_one_group)
     ]
-    """A Python regular expression with exactly one capture group, the value (a number), e.g.
-    'test accuracy=([0-9.]+)'. Each matching log line is one observation (one step)."""
+    """A regular expression (RE2 syntax: no backreferences nor lookarounds) with exactly one capture
+    group, the value (a number), e.g. 'test accuracy=([0-9.]+)'. Each matching log line is one
+    observation (one step); only a line's first 4096 characters are matched."""
 
 
 Metrics = Annotated[
@@ -83,6 +99,9 @@ class MetricStatus(StatusModel):
     """When the latest value was logged."""
     history: Annotated[list[MetricPoint], Atomic(), Field(max_length=MAX_METRIC_HISTORY)] = []
     """Earlier values, oldest first; thinned evenly once longer than 64 points."""
+    first_values: Annotated[list[float], Atomic(), Field(max_length=MAX_METRIC_FIRST_VALUES)] = []
+    """Once the history is thinned: the first 32 values, kept whole (a sweep's median stopping rule
+    compares trials by their first values)."""
 
 
 class RetryOn(ApiModel):

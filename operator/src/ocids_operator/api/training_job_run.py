@@ -228,6 +228,10 @@ class TrainingJobRunStatus(StatusModel):
     metrics: Annotated[list[MetricStatus], ListMap("name")] = []
     """The latest value of each of spec.metrics read from the run's log, with a bounded history;
     updated while the run runs and once more when it ends."""
+    metrics_final: bool | None = None
+    """Set when the run finished: false while its last log lines are still being read (Logging
+    ingests lines a little after they are printed), true once status.metrics holds the final values
+    (or the run reads no metrics)."""
     attempt: int | None = None
     """Which attempt jobRunId is: 1 for the first run, 2 for the first retry (spec.retryPolicy)."""
     attempts: Annotated[list[RunAttempt], ListMap("attempt"), Field(max_length=MAX_ATTEMPTS)] = []

@@ -71,6 +71,18 @@ class Cluster:
         )
         return list((listed or {}).get("items") or [])
 
+    def get_config_map_data(self, name: str) -> dict[str, str] | None:
+        """A ConfigMap's data (a TrainingJob's archive of pruned runs); None when there is none."""
+        from kubernetes.client import CoreV1Api
+
+        core = CoreV1Api(self.api.api_client)
+
+        def read(_group: str, _version: str, namespace: str, config_map: str) -> Obj:
+            return {"data": core.read_namespaced_config_map(config_map, namespace).data or {}}
+
+        found = self._call(f"ConfigMap {name}", read, name)
+        return None if found is None else dict(found["data"])
+
 
 def connect(kubeconfig: str | None, context: str | None, namespace: str | None) -> Cluster:
     """A client for the kubeconfig's (or --context's) cluster, and the namespace to look in."""

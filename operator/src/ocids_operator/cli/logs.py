@@ -3,7 +3,7 @@
 Lines come from the OCI Logging search API, with the query the operator puts in status.logs.url
 (the run's log, filtered to the run's OCID as source). With -f it waits through Pending and
 Accepted (saying so on stderr once per phase), follows while the run goes, and ends once the run is
-final and one more poll found nothing new, with the run's exit code.
+final, FINISH_SETTLE has passed and one more poll found nothing new, with the run's exit code.
 """
 
 from __future__ import annotations
@@ -29,7 +29,9 @@ POLL_SECONDS = 2.0
 # between the cluster and OCI.
 START_SLACK = dt.timedelta(minutes=5)
 # Lines of a finished run may reach Logging a moment after it ended: polls go on at least this long
-# after status.timeFinished (the operator's status usually lags more than that already).
+# after the first poll that saw the run final. Measured on this machine's monotonic clock: OCI's
+# timeFinished against the local time would mix two clocks (a skew of minutes would end too early,
+# losing the last lines, or poll on for minutes).
 FINISH_SETTLE = dt.timedelta(seconds=5)
 _DURATION = re.compile(r"(\d+)([smhd])")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -127,6 +129,7 @@ class Follow:
     err: TextIO = field(default_factory=lambda: sys.stderr)
     sleep: Callable[[float], None] = time.sleep
     now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)
+    monotonic: Callable[[], float] = time.monotonic
 
     def run(self) -> int:
         follower: LogFollower | None = None
@@ -135,7 +138,9 @@ class Follow:
         trouble: str | None = None  # the last retryable failure announced
         polls = 0
         final_polls = 0
+        final_since: float | None = None  # when a poll first saw the run final (monotonic)
         while True:
+            started = self.monotonic()
             try:
                 run = self.read_run()
                 if run is not None and follower is None:
@@ -166,9 +171,12 @@ class Follow:
                     self.err.write(f"no log lines yet: {self._state(run, phase)}\n")
                 return 0
             if final:
-                # Final, and a poll started after the run was seen final (and a little after it
-                # finished, for lines still on their way to Logging) found nothing new: done.
-                if follower is None or (final_polls > 0 and not fresh and self._settled(run)):
+                # Final, and a poll started after the run was seen final (and a little after, for
+                # lines still on their way to Logging) found nothing new: done.
+                if final_since is None:
+                    final_since = started
+                settled = started - final_since >= FINISH_SETTLE.total_seconds()
+                if follower is None or (final_polls > 0 and not fresh and settled):
                     self.err.write(f"{self._state(run, phase)}\n")
                     return exit_code_of((run or {}).get("status") or {"phase": phase})
                 final_polls += 1
@@ -193,10 +201,6 @@ class Follow:
                 "logGroupId, and logId or autoCreateLog) on its TrainingJob or on the run"
             )
         return None, job
-
-    def _settled(self, run: Obj | None) -> bool:
-        finished = parse_time(((run or {}).get("status") or {}).get("timeFinished"))
-        return finished is None or self.now() >= finished + FINISH_SETTLE
 
     @staticmethod
     def _state(run: Obj | None, phase: str) -> str:

@@ -13,9 +13,10 @@ import inspect
 import sys
 from collections.abc import Sequence
 
+from ..core.archive import archive_config_map_name, archived_runs
 from . import logs, open_link, runs
 from .errors import CliError
-from .kube import connect
+from .kube import Cluster, connect
 
 PROG = "kubectl ocids"
 
@@ -85,6 +86,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("runs", help="table of runs: phase, duration, exit code, differing hyperparameters")
     p.add_argument("job", nargs="?", metavar="TRAININGJOB", help="only this TrainingJob's runs")
+    p.add_argument(
+        "--archived",
+        action="store_true",
+        help="the TrainingJob's runs that history limits or TTL removed (its archive ConfigMap)",
+    )
     _common(p, top=False)
 
     p = sub.add_parser("open", help="print and open the OCI Console link (or the log search with --logs)")
@@ -112,6 +118,21 @@ def _convert(fmt: str, argv: list[str]) -> int:
     return int(converter.main(argv) or 0)
 
 
+def _archived(cluster: Cluster, job: str | None) -> int:
+    if job is None:
+        raise CliError("runs --archived needs a TrainingJob: kubectl ocids runs --archived TRAININGJOB", 2)
+    data = cluster.get_config_map_data(archive_config_map_name(job))
+    records = archived_runs(data or {})
+    if not records:
+        print(
+            f"No archived TrainingJobRuns for TrainingJob {job} in namespace {cluster.namespace}.",
+            file=sys.stderr,
+        )
+        return 0
+    sys.stdout.write(runs.render(runs.archived_rows(records)))
+    return 0
+
+
 def run(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "convert":
@@ -130,6 +151,8 @@ def run(argv: Sequence[str] | None = None) -> int:
             interval=args.interval,
         )
     if args.command == "runs":
+        if args.archived:
+            return _archived(cluster, args.job)
         listed = runs.select(cluster.list_runs(), args.job)
         if not listed:
             where = f"TrainingJob {args.job}" if args.job else f"namespace {cluster.namespace}"

@@ -1,4 +1,6 @@
 """`kubectl ocids runs [JOB]`: a table of runs, and the hyperparameters that set them apart.
+`kubectl ocids runs --archived JOB`: the same for the runs history limits and TTL removed, from
+the TrainingJob's archive ConfigMap (with their metrics' last values).
 
 Columns NAME, JOB, PHASE, DURATION, EXIT, then one per hyperparameter whose value differs between
 the runs listed: ARGS (the run's args joined; `-` where the run keeps its TrainingJob's) and each
@@ -18,6 +20,7 @@ from ..core.times import parse_time
 from .kube import Obj, created
 
 FIXED = ("NAME", "JOB", "PHASE", "DURATION", "EXIT")
+ARCHIVED_FIXED = ("NAME", "PHASE", "FINISHED", "DURATION", "EXIT")
 UNSET = "-"
 GAP = "   "
 
@@ -44,17 +47,65 @@ def hyperparameters(run: Obj) -> dict[str, str]:
     params = {"ARGS": " ".join(str(a) for a in args) if args is not None else UNSET}
     for var in spec.get("env") or []:
         name = str(var.get("name"))
-        params[name if name not in FIXED and name != "ARGS" else f"env:{name}"] = _env_value(var)
+        params[_column(name)] = _env_value(var)
     return params
 
 
 def differing(runs: Sequence[Obj]) -> list[str]:
     """Hyperparameter columns whose value is not the same in every run, in first-seen order."""
-    params = [hyperparameters(run) for run in runs]
+    return _differing([hyperparameters(run) for run in runs])
+
+
+def _differing(params: Sequence[dict[str, str]]) -> list[str]:
     names: list[str] = []
     for p in params:
         names += [name for name in p if name not in names]
     return [name for name in names if len({p.get(name, UNSET) for p in params}) > 1]
+
+
+def _column(name: str) -> str:
+    return name if name not in FIXED and name != "ARGS" else f"env:{name}"
+
+
+def archived_parameters(record: Obj) -> dict[str, str]:
+    """An archive record's parameters as `hyperparameters` shows a run's."""
+    params = record.get("parameters") or {}
+    args = params.get("args")
+    shown = {"ARGS": " ".join(str(a) for a in args) if args is not None else UNSET}
+    for name, value in (params.get("env") or {}).items():
+        shown[_column(str(name))] = str(value)
+    return shown
+
+
+def archived_rows(records: Sequence[Obj]) -> list[list[str]]:
+    """The archive as a table, header first, oldest first: the fixed columns, one per metric (its
+    last value), then the hyperparameters that differ."""
+    metrics: list[str] = []
+    for record in records:
+        metrics += [name for name in record.get("metrics") or {} if name not in metrics]
+    params = [archived_parameters(record) for record in records]
+    extra = _differing(params)
+    table = [[*ARCHIVED_FIXED, *metrics, *extra]]
+    for record, shown in zip(records, params, strict=True):
+        values = record.get("metrics") or {}
+        table.append(
+            [
+                str(record.get("name") or UNSET),
+                str(record.get("phase") or UNSET),
+                str(record.get("timeFinished") or UNSET),
+                str(record.get("duration") or UNSET),
+                UNSET if record.get("exitCode") is None else str(record["exitCode"]),
+                *(_metric(values.get(name)) for name in metrics),
+                *(shown.get(name, UNSET) for name in extra),
+            ]
+        )
+    return table
+
+
+def _metric(value: object) -> str:
+    if value is None:
+        return UNSET
+    return f"{value:g}" if isinstance(value, int | float) else str(value)
 
 
 def _duration(status: Obj, now: dt.datetime) -> str:

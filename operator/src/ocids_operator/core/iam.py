@@ -31,6 +31,7 @@ class Feature(enum.StrEnum):
     PUBLISHED_CONDA = "published-conda"
     VAULT_SECRETS = "vault-secrets"
     OUTPUTS = "outputs"
+    OCI_SCHEDULE = "oci-schedule"
 
 
 FEATURE_HELP = {
@@ -43,6 +44,7 @@ FEATURE_HELP = {
     Feature.PUBLISHED_CONDA: "spec.conda type published: a conda pack in your Object Storage bucket",
     Feature.VAULT_SECRETS: "env valueFrom.vaultSecretRef: the run reads OCI Vault secrets at start",
     Feature.OUTPUTS: "spec.outputs.uri: the run uploads its output directory to Object Storage",
+    Feature.OCI_SCHEDULE: "TrainingJobSchedule spec.engine OCI: an OCI Schedule creates the runs as itself",
 }
 
 
@@ -91,6 +93,13 @@ SOURCES: dict[str, Source] = {
         "Details for Object Storage",
         "https://docs.oracle.com/iaas/Content/Identity/Reference/objectstoragepolicyreference.htm",
         "`objects`: PutObject needs OBJECT_CREATE (`manage`); `target.bucket.name` narrows it to a bucket",
+    ),
+    "ds-scheduler-policies": Source(
+        "Data Science: Scheduler Policies",
+        "https://docs.oracle.com/iaas/Content/data-science/using/scheduler-policies.htm",
+        "a schedule creates its job runs as its resource principal (`resource.type = "
+        "'datascienceschedule'`), which needs DATA_SCIENCE_PROJECT_READ, DATA_SCIENCE_JOB_READ and "
+        "DATA_SCIENCE_JOB_RUN_CREATE",
     ),
     "oke-workload-identity": Source(
         "Granting Workloads Access to OCI Resources (OKE)",
@@ -245,6 +254,24 @@ def _job_run_groups(req: PolicyRequest) -> list[DynamicGroup]:
     ]
 
 
+def schedule_group_name(req: PolicyRequest, compartment: str) -> str:
+    if len(req.compartments) == 1:
+        return "ocids-schedules"
+    return f"ocids-schedules-{req.compartments.index(compartment) + 1}"
+
+
+def _schedule_groups(req: PolicyRequest) -> list[DynamicGroup]:
+    return [
+        DynamicGroup(
+            schedule_group_name(req, c),
+            f"ALL {{resource.type = 'datascienceschedule', resource.compartment.id = '{c}'}}",
+            "the OCI Schedules in this compartment (engine OCI: they create the runs as themselves)",
+            "ds-scheduler-policies",
+        )
+        for c in req.compartments
+    ]
+
+
 def _where(*conditions: str) -> str:
     parts = [c for c in conditions if c]
     if not parts:
@@ -362,6 +389,38 @@ def policy_set(req: PolicyRequest) -> PolicySet:
                 "sits in the job's definition (secrets in another compartment: name that one)",
                 "vault-policies",
             )
+        if Feature.OCI_SCHEDULE in features:
+            schedules = f"dynamic-group {schedule_group_name(req, c)}"
+            for grant, why in (
+                ("read data-science-projects", "DATA_SCIENCE_PROJECT_READ: the run's project"),
+                ("read data-science-jobs", "DATA_SCIENCE_JOB_READ: the job the run is of"),
+                ("manage data-science-job-runs", "DATA_SCIENCE_JOB_RUN_CREATE: the run itself"),
+            ):
+                other(
+                    Feature.OCI_SCHEDULE,
+                    f"Allow {schedules} to {grant} in {place}",
+                    f"a schedule fires as itself, {why} (the operator's own data-science-family "
+                    "statement covers the Schedule's create, update and delete)",
+                    "ds-scheduler-policies",
+                )
+            # The Schedule's CreateJobRun is checked as any CreateJobRun: the log its run writes to
+            # must be usable by the schedule's own principal (a job's subnet is checked against a
+            # run's creator only when the run overrides it: never here).
+            schedule_needs = []
+            if Feature.LOGGING in features:
+                verb = "manage" if Feature.AUTO_CREATE_LOG in features else "use"
+                schedule_needs += [
+                    (f"{verb} log-groups", "the run it creates logs to the job's log group"),
+                    ("use log-content", "the run it creates writes to that log"),
+                ]
+            for grant, why in schedule_needs:
+                other(
+                    Feature.OCI_SCHEDULE,
+                    f"Allow {schedules} to {grant} in {place}",
+                    f"a schedule fires as itself and {why} (unverified: Oracle's scheduler policies "
+                    "name only the project, job and run permissions)",
+                    "ds-scheduler-policies",
+                )
         if Feature.OUTPUTS in features:
             other(
                 Feature.OUTPUTS,
@@ -383,6 +442,8 @@ def policy_set(req: PolicyRequest) -> PolicySet:
     order = list(Feature)
     statements.sort(key=lambda s: order.index(s.feature))
     groups = _operator_groups(req) + (_job_run_groups(req) if runs_needed else [])
+    if Feature.OCI_SCHEDULE in features:
+        groups += _schedule_groups(req)
     return PolicySet(tuple(groups), tuple(statements))
 
 
@@ -402,6 +463,8 @@ three principals act in OCI, not one.
   published conda pack, reads its Vault secrets and uploads its outputs as itself: a
   `dynamic-group` with `resource.type = 'datasciencejobrun'`.
 - **The Data Science service** attaches the run's VNIC to your subnet: `service datascience`.
+- **An OCI Schedule** (a TrainingJobSchedule with `engine: OCI`) creates its runs as itself: a
+  `dynamic-group` with `resource.type = 'datascienceschedule'`.
 
 `ocids-operator iam-policy` prints the statements for your settings (no cluster or OCI access
 needed): `--auth` (or `OCIDS_AUTH`), `--compartment` (repeatable; default

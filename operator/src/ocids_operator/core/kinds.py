@@ -15,6 +15,8 @@ from ..api import (
     GROUP,
     TRAINING_JOB,
     TRAINING_JOB_RUN,
+    TRAINING_JOB_SCHEDULE,
+    TRAINING_JOB_SWEEP,
     VERSION,
     Resource,
     StatusModel,
@@ -60,4 +62,13 @@ class Kind:
 
 TRAINING_JOB_KIND = Kind(TRAINING_JOB, oci_id_field="jobId")
 TRAINING_JOB_RUN_KIND = Kind(TRAINING_JOB_RUN, oci_id_field="jobRunId")
-KINDS: tuple[Kind, ...] = (TRAINING_JOB_KIND, TRAINING_JOB_RUN_KIND)
+# A sweep has nothing in OCI of its own: "trials" (created so far) plays the part, once set.
+TRAINING_JOB_SWEEP_KIND = Kind(TRAINING_JOB_SWEEP, oci_id_field="trials")
+# engine OCI: the OCI Data Science Schedule (engine Operator makes only TrainingJobRuns).
+TRAINING_JOB_SCHEDULE_KIND = Kind(TRAINING_JOB_SCHEDULE, oci_id_field="scheduleId")
+KINDS: tuple[Kind, ...] = (
+    TRAINING_JOB_KIND,
+    TRAINING_JOB_RUN_KIND,
+    TRAINING_JOB_SWEEP_KIND,
+    TRAINING_JOB_SCHEDULE_KIND,
+)

@@ -113,9 +113,11 @@ def job_retry_token(uid: str, revision: int) -> str:
     return retry_token("job", uid, str(revision))
 
 
-def run_retry_token(uid: str, refusals: int = 0) -> str:
-    """One token per attempt: a new one only after OCI refused the last outright (created nothing)."""
-    return retry_token("run", uid) if refusals == 0 else retry_token("run", uid, str(refusals))
+def run_retry_token(uid: str, refusals: int = 0, attempt: int = 1) -> str:
+    """One token per attempt: a new one only after OCI refused the last outright (created nothing),
+    and one per retry of the run (spec.retryPolicy: each attempt is a new OCI run)."""
+    parts = ("run", uid) if refusals == 0 else ("run", uid, str(refusals))
+    return retry_token(*parts) if attempt <= 1 else retry_token(*parts, f"attempt-{attempt}")
 
 
 # Environment ----------------------------------------------------------------------------------
@@ -414,10 +416,7 @@ def run_node_infrastructure(
 ) -> NodeInfrastructure:
     """A run's infrastructure override as every node's compute (block storage: the group's if unset)."""
     return NodeInfrastructure(
-        shape=override.shape,
-        ocpus=override.ocpus,
-        memory_in_gbs=override.memory_in_gbs,
-        cpu_baseline=override.cpu_baseline,
+        **override.sizing(),
         block_storage_size_in_gbs=override.block_storage_size_in_gbs or group.block_storage_size_in_gbs,
     )
 
@@ -577,7 +576,8 @@ class RunRequest:
     run_user_env: Mapping[str, str]
     refusals: int = 0  # CreateJobRuns OCI refused outright so far (status.createRefusals)
     driver: DriverContext | None = None  # the job's, for a job that `needs_driver`
+    attempt: int = 1  # status.attempt: a retry (spec.retryPolicy) is a new run with its own token
 
     @property
     def retry_token(self) -> str:
-        return run_retry_token(self.ref.uid, self.refusals)
+        return run_retry_token(self.ref.uid, self.refusals, self.attempt)

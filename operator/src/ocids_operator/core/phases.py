@@ -8,6 +8,7 @@ sets here, so a new state is added once.
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 
 
 class RunState(enum.StrEnum):
@@ -83,6 +84,27 @@ TERMINAL_RUN_PHASES = frozenset({RunPhase.SUCCEEDED, RunPhase.FAILED, RunPhase.C
 ACTIVE_RUN_PHASES = frozenset(_PHASE_OF_STATE[state] for state in ACTIVE_RUN_STATES)
 # Phases that post a Warning Event when reached.
 WARNING_RUN_PHASES = frozenset({RunPhase.FAILED, RunPhase.NEEDS_ATTENTION, RunPhase.DELETED})
+
+
+def run_finished(status: Mapping[str, object] | None) -> bool:
+    """A TrainingJobRun is done for good: a terminal phase and no retry pending.
+
+    A failed attempt waiting for its retry shows phase Pending with `nextAttemptAt` set, and the
+    last write before that may briefly show Failed; both count as unfinished so sweeps, schedules
+    and history limits never treat a run that will run again as over.
+    """
+    if not status:
+        return False
+    phase = status.get("phase")
+    if phase not in TERMINAL_RUN_PHASES:
+        return False
+    return not status.get("nextAttemptAt")
+
+
+def run_settled(status: Mapping[str, object] | None) -> bool:
+    """Finished, and its last metric lines read (status.metricsFinal not false): only then may a run be
+    archived, pruned or expired, or its archive record and a sweep would miss its final values."""
+    return run_finished(status) and (status or {}).get("metricsFinal") is not False
 
 
 class JobState(enum.StrEnum):

@@ -8,8 +8,10 @@ import enum
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from ..api import TrainingJobRunSpec
 from .phases import ACTIVE_RUN_STATES, TERMINAL_RUN_PHASES, JobPhase, RunPhase, RunState
 from .status import ready_for_generation
+from .times import parse_time
 
 
 class RunAction(enum.StrEnum):
@@ -30,11 +32,25 @@ def is_terminal(phase: str | None) -> bool:
     return phase in TERMINAL_RUN_PHASES
 
 
-def plan_run(run_status: Mapping[str, Any] | None, job: Mapping[str, Any] | None, job_name: str) -> RunPlan:
-    """`run_status` and `job` are the raw status of the run and the raw TrainingJob (or None)."""
+def plan_run(
+    run_status: Mapping[str, Any] | None,
+    job: Mapping[str, Any] | None,
+    job_name: str,
+    now: datetime.datetime | None = None,
+) -> RunPlan:
+    """`run_status` and `job` are the raw status of the run and the raw TrainingJob (or None).
+
+    A retry waiting for its time (status.nextAttemptAt after `now`, nothing asked of OCI yet) is
+    left alone: the retry daemon comes back for it. Once due, the next attempt is created like a
+    first one, after the same TrainingJob checks.
+    """
     status = run_status or {}
     if is_terminal(status.get("phase")):
         return RunPlan(RunAction.NOTHING, "Finished", f"run finished as {status.get('phase')}")
+    next_attempt_at = parse_time(status.get("nextAttemptAt"))
+    waiting = next_attempt_at is not None and not status.get("createAttemptedAt")
+    if waiting and now is not None and next_attempt_at is not None and now < next_attempt_at:
+        return RunPlan(RunAction.NOTHING, "RetryBackoff", f"next attempt at {status.get('nextAttemptAt')}")
     if status.get("jobRunId"):
         return RunPlan(RunAction.TRACK, "Tracking", f"following OCI job run {status['jobRunId']}")
     if job is None:
@@ -80,6 +96,9 @@ class RunView:
     # (name, lifecycleState, lifecycleDetails) per node group of a multi-node run, as GET JobRun
     # reports them; empty when not known (a JobRunSummary carries none) and for a single-node run.
     node_groups: tuple[tuple[str, str, str | None], ...] = ()
+    # Who made the run (OCI's createdBy): a user, a resource principal, or the OCI Schedule's OCID for
+    # the runs a Schedule fires. Unlike freeform tags, whoever creates a run cannot set it.
+    created_by: str | None = None
 
     @property
     def state(self) -> RunState | None:
@@ -150,3 +169,30 @@ def cancel_wait_over(
     if cancel_requested_at is None:
         return False
     return (now - cancel_requested_at).total_seconds() >= limit_seconds
+
+
+def rebuilds_job_config(run: TrainingJobRunSpec) -> bool:
+    """Whether the run's CreateJobRun sends configuration built from the TrainingJob's spec (OCI
+    replaces a block with its override as a whole, so an override carries the job's env, args...)."""
+    return bool(
+        run.env
+        or run.args is not None
+        or run.maximum_runtime_in_minutes is not None
+        or run.infrastructure is not None
+        or run.container is not None
+        or run.node_groups
+    )
+
+
+def attempt_job_id(run: TrainingJobRunSpec, status: Mapping[str, Any], job_status: Mapping[str, Any]) -> str:
+    """The OCI job a create runs: a retry re-runs the code of the earlier attempts, so it stays on
+    their job while it exists (kept in retiredJobIds for their runs after a new revision), unless
+    the run overrides configuration: an override is built from the TrainingJob's current spec, and
+    mixing it into an older job would run neither revision. Else the current job."""
+    current = str(job_status["jobId"])
+    earlier = status.get("jobId")
+    if not status.get("attempts") or not earlier or earlier == current:
+        return current
+    if earlier not in (job_status.get("retiredJobIds") or []) or rebuilds_job_config(run):
+        return current
+    return str(earlier)

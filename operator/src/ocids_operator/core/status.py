@@ -13,9 +13,10 @@ from ..api import ArtifactProvenance, InfrastructureOverride, StatusModel, Train
 from . import conditions as cond
 from . import links
 from .errors import RECHECKED_WHILE_STALLED, ErrorOutcome, OutcomeKind
-from .kinds import TRAINING_JOB_KIND, Kind
+from .kinds import TRAINING_JOB_KIND, TRAINING_JOB_RUN_KIND, Kind
 from .model import ResolvedArtifact
 from .phases import JobPhase, RunPhase
+from .retry_end import retry_ended_fields
 from .status_patch import StatusPatch
 
 
@@ -128,7 +129,7 @@ def job_status(
             phase=phase.value,
             job_id=job_id,
             revision=revision,
-            retired_job_ids=list(retired_job_ids),
+            **retired_fields(retired_job_ids),
             shape=shape_summary(spec),
             infrastructure_type=infrastructure_type(spec).value,
             console_url=links.job_console_url(job_id, region),
@@ -147,9 +148,20 @@ def recorded_job_status(
     phase = JobPhase.CREATING if revision <= 1 else JobPhase.UPDATING
     return StatusPatch(
         TrainingJobStatus(
-            phase=phase.value, job_id=job_id, revision=revision, retired_job_ids=list(retired_job_ids)
+            phase=phase.value, job_id=job_id, revision=revision, **retired_fields(retired_job_ids)
         )
     )
+
+
+def retired_fields(retired_job_ids: Sequence[str]) -> dict[str, Any]:
+    """status.retiredJobIds and retiredJobCount, always written together (every path that writes the
+    list), so the count never tells of jobs already gone."""
+    return {"retired_job_ids": list(retired_job_ids), "retired_job_count": len(retired_job_ids)}
+
+
+def retired_jobs_status(retired_job_ids: Sequence[str]) -> StatusPatch[TrainingJobStatus]:
+    """Only the retired jobs that remain: what draining them (the resync timer) writes."""
+    return StatusPatch(TrainingJobStatus(**retired_fields(retired_job_ids)))
 
 
 def ready_for_generation(job: Mapping[str, Any] | None) -> bool:
@@ -211,6 +223,11 @@ def error_status(
             # Nothing was created in OCI: the resource failed as a whole (for runs: never to be retried).
             # What is fixed outside the spec (a grant, a consent tag) leaves it Pending: it heals.
             fields["phase"] = FAILED
+            if kind is TRAINING_JOB_RUN_KIND:
+                # A retry whose create is refused for good: the run is finished, not waiting.
+                fields.update(
+                    retry_ended_fields(before, f"its retry could not be created: {outcome.message}")
+                )
         elif outcome.kind is OutcomeKind.LIMIT or not before.get("phase"):
             # It never reached OCI: waiting (for capacity, credentials or a retry) is not a failure, and
             # `kubectl get` must never show an empty PHASE.

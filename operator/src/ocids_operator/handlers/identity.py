@@ -44,7 +44,7 @@ async def for_run(rt: Runtime, body: Mapping[str, Any], patch: kopf.Patch | None
 def nothing_in_oci(body: Mapping[str, Any]) -> bool:
     """The object never reached OCI (no id recorded, no create attempted)."""
     status = body.get("status") or {}
-    keys = ("jobId", "retiredJobIds", "jobRunId", "createAttemptedAt")
+    keys = ("jobId", "retiredJobIds", "jobRunId", "createAttemptedAt", "attempts")  # attempts: retries
     return not any(status.get(key) for key in keys)
 
 

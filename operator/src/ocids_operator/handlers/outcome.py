@@ -98,9 +98,9 @@ async def execute(
     try:
         outcome = await work()
     except Exception as caught:
-        exc, recorded = caught, None
+        exc, recorded, done = caught, None, []
         if isinstance(caught, ProgressMade):
-            exc, recorded = caught.cause, caught.status
+            exc, recorded, done = caught.cause, caught.status, caught.events
             status.update(recorded)
         result = classify(exc)
         denied = as_not_authorized(result, keyless=rt.settings.auth is not AuthMode.API_KEY)
@@ -115,6 +115,8 @@ async def execute(
         if recorded is not None:
             failed = StatusPatch(kind.status_model.model_validate({**recorded, **failed}))
         await write(failed)
+        for type_, reason, message in done:
+            await rt.kube.post_event(kind.involved_object(metadata), type_, reason, message)
         # One Event per distinct problem, not one per retry.
         if status.get("message") != result.message:
             await rt.kube.post_event(kind.involved_object(metadata), "Warning", result.reason, result.message)

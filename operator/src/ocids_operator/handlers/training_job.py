@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import kopf
@@ -15,10 +15,12 @@ from ..core.kinds import TRAINING_JOB_KIND
 from ..core.phases import RESYNCED_JOB_PHASES
 from ..runtime import Runtime
 from ..settings import OperatorSettings
+from ..workflows import run_history
 from ..workflows import training_job as workflow
 from ..workflows.outcome import Outcome
 from .identity import finalize_as, for_job
 from .outcome import handle, register_finalizer
+from .run_cleanup import RUNS_INDEX, runs_in
 
 KIND = TRAINING_JOB_KIND
 log = logging.getLogger(__name__)
@@ -29,9 +31,10 @@ def register(registry: kopf.OperatorRegistry, settings: OperatorSettings) -> Non
     @kopf.on.create(*KIND.gvr, id="reconcile", registry=registry)
     @kopf.on.update(*KIND.gvr, id="reconcile", field="spec", registry=registry)
     async def reconcile_training_job(
-        body: kopf.Body, patch: kopf.Patch, retry: int, memo: Any, **_: Any
+        body: kopf.Body, patch: kopf.Patch, retry: int, memo: Any, **kwargs: Any
     ) -> None:
-        await handle(KIND, memo, body, patch, retry, lambda rt: reconcile(rt, body))
+        runs = _runs_of(kwargs, body)
+        await handle(KIND, memo, body, patch, retry, lambda rt: reconcile(rt, body, runs))
 
     @kopf.timer(
         *KIND.gvr,
@@ -43,12 +46,15 @@ def register(registry: kopf.OperatorRegistry, settings: OperatorSettings) -> Non
         idle=None,
         registry=registry,
     )
-    async def resync_training_job(body: kopf.Body, patch: kopf.Patch, memo: Any, **_: Any) -> None:
-        """Drift: put back what was changed in OCI, re-create a deleted job, retire old revisions."""
-        if not needs_resync(body):
+    async def resync_training_job(body: kopf.Body, patch: kopf.Patch, memo: Any, **kwargs: Any) -> None:
+        """Drift: put back what was changed in OCI, re-create a deleted job; retired revisions are
+        drained in every state (workflow.resync)."""
+        settled = needs_resync(body)
+        if not settled and not workflow.drain_due(body):
             return
         try:
-            await handle(KIND, memo, body, patch, 0, lambda rt: reconcile(rt, body))
+            runs = _runs_of(kwargs, body)
+            await handle(KIND, memo, body, patch, 0, lambda rt: resync(rt, body, settled, runs))
         except (kopf.TemporaryError, kopf.PermanentError) as exc:
             # Already written to status; the next resync (or a spec change) tries again.
             log.info("resync of %s/%s: %s", body["metadata"]["namespace"], body["metadata"]["name"], exc)
@@ -56,8 +62,23 @@ def register(registry: kopf.OperatorRegistry, settings: OperatorSettings) -> Non
     register_finalizer(registry, KIND, finalize_as(for_job, workflow.finalize))
 
 
-async def reconcile(rt: Runtime, body: Mapping[str, Any]) -> Outcome:
-    return await workflow.reconcile(await for_job(rt, body), body)
+def _runs_of(kwargs: Mapping[str, Any], body: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The TrainingJob's runs from the watch-fed index (handlers/run_cleanup.py)."""
+    meta = body["metadata"]
+    return runs_in(kwargs[RUNS_INDEX], meta["namespace"], meta["name"]) if RUNS_INDEX in kwargs else []
+
+
+async def reconcile(rt: Runtime, body: Mapping[str, Any], runs: Sequence[Mapping[str, Any]] = ()) -> Outcome:
+    outcome = await workflow.reconcile(await for_job(rt, body), body)
+    return await run_history.with_history(rt, body, outcome, runs)  # history limits, status.archive
+
+
+async def resync(
+    rt: Runtime, body: Mapping[str, Any], settled: bool, runs: Sequence[Mapping[str, Any]] = ()
+) -> Outcome:
+    outcome = await workflow.resync(await for_job(rt, body), body, settled=settled)
+    # History as `reconcile` does; an unsettled TrainingJob only has its retired jobs drained.
+    return await run_history.with_history(rt, body, outcome, runs) if settled else outcome
 
 
 def needs_resync(body: Any) -> bool:

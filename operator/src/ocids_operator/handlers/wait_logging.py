@@ -26,6 +26,16 @@ import kopf
 KOPF_OBJECTS_LOGGER = "kopf.objects"
 FAILED_TEMPORARILY = " failed temporarily: "
 WAITS_AGAIN = " checks again later: "
+# Timers that look every few seconds and mostly find nothing to do (schedules, sweeps, the
+# TrainingJob resync): kopf logs "Timer 'x' succeeded." at INFO for each look, which would be a line
+# per object every interval. What they do is in status and Events; the line goes to DEBUG.
+# The same for the event handler that notices finished runs: it sees every TrainingJobRun event.
+ROUTINE_TIMER_SUCCESSES = frozenset(
+    [
+        *(f"Timer {name!r} succeeded." for name in ("tick", "trials", "resync")),
+        "Handler 'finished' succeeded.",
+    ]
+)
 
 _pending_wait: contextvars.ContextVar[str | None] = contextvars.ContextVar("ocids_pending_wait", default=None)
 
@@ -58,8 +68,19 @@ def demote_routine_wait(record: logging.LogRecord, wait: str | None) -> bool:
     return True
 
 
+def demote_routine_timer(record: logging.LogRecord) -> bool:
+    """Rewrite kopf's INFO "Timer 'x' succeeded." of a routine timer into an unposted DEBUG record."""
+    if record.levelno != logging.INFO or record.getMessage() not in ROUTINE_TIMER_SUCCESSES:
+        return False
+    record.levelno, record.levelname = logging.DEBUG, logging.getLevelName(logging.DEBUG)
+    record.k8s_skip = True
+    return True
+
+
 class RoutineWaitFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
+        if demote_routine_timer(record):
+            return logging.getLogger(record.name).isEnabledFor(record.levelno)
         if not demote_routine_wait(record, _pending_wait.get()):
             return True
         _pending_wait.set(None)

@@ -15,7 +15,12 @@ log = logging.getLogger(__name__)
 CRASH_EXIT_CODE = 137
 
 
-def crash_after(settings: OperatorSettings, operation: Literal["create_job", "create_job_run"]) -> None:
+CrashPoint = Literal[
+    "create_job", "create_job_run", "prune_run", "create_trial", "create_scheduled_run", "create_retry_run"
+]
+
+
+def crash_after(settings: OperatorSettings, operation: CrashPoint) -> None:
     if settings.debug_crash_after == operation:
         log.warning("OCIDS_DEBUG_CRASH_AFTER=%s: exiting right after the call", operation)
         os._exit(CRASH_EXIT_CODE)

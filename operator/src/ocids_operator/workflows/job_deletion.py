@@ -15,8 +15,9 @@ from typing import Any
 from ..core import conditions as cond
 from ..core.deletion_plan import JobDeletionPlan, plan_job_deletion
 from ..core.phases import CANCELABLE_RUN_STATES, RunState
+from ..core.retry import attempt_run_ids
 from ..core.run_plan import RunView, cancel_wait_over
-from ..core.status import deleting_status
+from ..core.status import deleting_status, retired_fields
 from ..core.times import parse_time
 from ..runtime import Runtime
 from .outcome import Outcome
@@ -64,8 +65,14 @@ async def delete_jobs(
     ]
     if pending:
         message = f"waiting for OCI to delete job(s) {', '.join(pending)}"
+        # The retired jobs still there (being deleted, or kept), as every other writer counts them.
+        retired = [
+            job_id for job_id in status.get("retiredJobIds") or [] if job_id in kept or job_id in pending
+        ]
         return Outcome(
-            deleting_status("DeletingJobs", message, status, cond.now_rfc3339()),
+            deleting_status("DeletingJobs", message, status, cond.now_rfc3339()).with_fields(
+                **retired_fields(retired)
+            ),
             events,
             requeue_after=rt.settings.poll_interval_seconds,
             requeue_reason=message,
@@ -74,12 +81,13 @@ async def delete_jobs(
 
 
 async def retained_run_ids(rt: Runtime, namespace: str) -> set[str]:
-    """The OCI runs of the namespace's TrainingJobRuns that say Retain (matched by run id)."""
-    retained = set()
+    """The OCI runs of the namespace's TrainingJobRuns that say Retain (matched by run id): every
+    attempt's, the earlier ones of a retried run too (and all of them while its retry waits, when
+    no jobRunId is set)."""
+    retained: set[str] = set()
     for run in await rt.kube.list_training_job_runs(namespace):
-        run_id = (run.get("status") or {}).get("jobRunId")
-        if run_id and (run.get("spec") or {}).get("deletionPolicy") == "Retain":
-            retained.add(str(run_id))
+        if (run.get("spec") or {}).get("deletionPolicy") == "Retain":
+            retained.update(attempt_run_ids(run.get("status")))
     return retained
 
 

@@ -20,7 +20,10 @@ class ProgressMade(Exception):
     """An error after a step that status must record anyway (an OCI job CreateJob returned, say):
     whatever went wrong next, the status names what now exists, so nothing is left unrecorded."""
 
-    def __init__(self, cause: Exception, status: StatusPatch[Any]) -> None:
+    def __init__(
+        self, cause: Exception, status: StatusPatch[Any], events: list[tuple[str, str, str]] | None = None
+    ) -> None:
         super().__init__(str(cause))
         self.cause = cause
         self.status = status
+        self.events = events or []  # posted too: they tell of what was done

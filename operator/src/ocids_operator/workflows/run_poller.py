@@ -27,14 +27,19 @@ from .. import metrics
 from ..adapters.kube import KubeClient
 from ..adapters.oci_client import DataScience
 from ..adapters.oci_identities import OPERATOR, Identities, IdentityKey
+from ..api import TrainingJobRunStatus
+from ..api.run_policies import MetricStatus, RetryPolicy
 from ..core import conditions as cond
 from ..core.kinds import TRAINING_JOB_RUN_KIND
 from ..core.phases import ACTIVE_RUN_PHASES, BUSY_RUN_STATES, RunPhase, RunState
+from ..core.retry import after_attempt, retry_event
 from ..core.run_plan import RunView, is_terminal
 from ..core.run_status import duration_seconds, log_tail, phase_event, run_status
+from ..core.status_patch import StatusPatch
 from ..core.times import parse_time
 from ..settings import OperatorSettings
 from .poller_reads import CompartmentReader, states_to_list
+from .run_metrics import DRAIN_SECONDS, MetricReading, RunMetrics, log_group_compartment, may_have_logged
 from .run_status_writer import RunStatusWriter
 
 __all__ = [
@@ -94,6 +99,19 @@ class TrackedRun:
     multi_node: bool = False
     # Its node groups as last written (name, state, details), to tell a GET with news from one without.
     node_groups: tuple[Any, ...] = ()
+    # spec.metrics in effect (the run's, else its TrainingJob's), wire form; None: not known.
+    metric_specs: tuple[dict[str, Any], ...] | None = None
+    # What its log lines read so far make of them (workflows/run_metrics.py).
+    metric_reading: MetricReading | None = None
+    # Why metrics in effect are not read (a regex admission would reject now): told once in an Event.
+    metric_problems: tuple[str, ...] = ()
+    # When its metrics alone were last written (monotonic; OCIDS_METRICS_WRITE_SECONDS apart).
+    metrics_written_at: float | None = None
+    # An ended run whose last metric lines are still read: when that stops, final or not (monotonic).
+    drain_until: float | None = None
+    # spec.retryPolicy (None: none): a retryable failure waits for its retry, unless spec.cancel is set.
+    retry_policy: RetryPolicy | None = None
+    canceled: bool = False
 
     @property
     def involved(self) -> dict[str, Any]:
@@ -161,6 +179,10 @@ def next_delay(interval: float, failures: int, since_last_start: float) -> float
     return max(min(interval * 2**failures, 600.0) - since_last_start, 0.0)
 
 
+def metric_models(values: Sequence[Mapping[str, Any]]) -> list[MetricStatus]:
+    return [MetricStatus.model_validate(value) for value in values]
+
+
 # A poller's key: the identity that lists, and the compartment it lists.
 PollKey = tuple[IdentityKey, str]
 
@@ -182,7 +204,13 @@ class RunPoller:
         self._kube = kube
         self._status = RunStatusWriter(kube)
         self._clock = clock
+        self.metrics = RunMetrics(overlap_ms=int(settings.metrics_ingestion_lag_seconds * 1000))
         self._runs: dict[str, TrackedRun] = {}
+        # Ended runs whose last metric lines are still read (workflows/run_metrics.py): not followed
+        # in OCI any more, only in their compartment's one Logging search a cycle.
+        self._draining: dict[str, TrackedRun] = {}
+        self._problems_told: set[str] = set()  # runs whose unreadable metrics an Event named
+        self._telling: set[asyncio.Task[None]] = set()
         self._tasks: dict[PollKey | str, asyncio.Task[None]] = {}  # str: a run id (PerRunPoller)
         self._wake: dict[PollKey, asyncio.Event] = {}
         self.reader = CompartmentReader(gateway)  # the operator identity's
@@ -194,6 +222,9 @@ class RunPoller:
     # Registration ---------------------------------------------------------------------------------
     def track(self, run: TrackedRun) -> None:
         run.registered_at = self._clock()
+        if is_terminal(run.status.get("phase")):  # ended before its final metrics were read (restart)
+            self._resume_draining(run)
+            return
         run.time_created = run.time_created or parse_time(run.status.get("timeAccepted"))
         old = self._runs.get(run.run_id)
         if old is not None:
@@ -202,13 +233,31 @@ class RunPoller:
             run.get_denied = run.get_denied or old.get_denied
             run.node_groups = run.node_groups or old.node_groups
             run.time_created = old.time_created or run.time_created  # may be OCI's own, finer than status
+            run.metric_reading = old.metric_reading
+            run.metric_specs = old.metric_specs if run.metric_specs is None else run.metric_specs
+            old.canceled = old.canceled or run.canceled  # an update in flight with it must not retry
         self._runs[run.run_id] = run
+        if run.metric_problems and run.uid not in self._problems_told:
+            self._problems_told.add(run.uid)
+            self._tell_metric_problems(run)
         metrics.TRACKED_RUNS.set(len(self._runs))
         self._refresh_phase_gauge()
         self._follow(run)
 
+    def _tell_metric_problems(self, run: TrackedRun) -> None:
+        """A metric that cannot be read is left out (the others are read): said once, as an Event."""
+        message = "; ".join(run.metric_problems) + " (this metric is not read)"
+        log.warning("TrainingJobRun %s/%s: %s", run.namespace, run.name, message)
+        with contextlib.suppress(RuntimeError):  # no running loop (unit tests of registration)
+            task = asyncio.get_running_loop().create_task(
+                self._kube.post_event(run.involved, "Warning", "InvalidMetric", message[:1024])
+            )
+            self._telling.add(task)  # held until done (the loop keeps only weak references)
+            task.add_done_callback(self._telling.discard)
+
     def untrack(self, run_id: str) -> None:
         self._runs.pop(run_id, None)
+        self._draining.pop(run_id, None)
         metrics.TRACKED_RUNS.set(len(self._runs))
         self._refresh_phase_gauge()
 
@@ -220,6 +269,13 @@ class RunPoller:
             for run_id, run in self._runs.items()
             if (compartment_id is None or run.compartment_id == compartment_id)
             and (identity is None or run.identity == identity)
+        }
+
+    def draining(self, compartment_id: str, identity: IdentityKey = OPERATOR) -> dict[str, TrackedRun]:
+        return {
+            run_id: run
+            for run_id, run in self._draining.items()
+            if run.compartment_id == compartment_id and run.identity == identity
         }
 
     def _gateway_of(self, identity: IdentityKey) -> DataScience:
@@ -274,11 +330,15 @@ class RunPoller:
         started = self._clock()
         while True:
             runs = self.tracked(compartment_id, identity)
-            if not runs:
+            if not runs and not self.draining(compartment_id, identity):
                 self._tasks.pop(key, None)
                 self._reader_of(identity).forget(compartment_id)
                 return
-            interval = next_interval(runs.values(), self._settings, self._clock())
+            interval = (
+                next_interval(runs.values(), self._settings, self._clock())
+                if runs
+                else self._settings.poll_interval_seconds  # only final metrics left: soon over
+            )
             delay = next_delay(interval, failures, self._clock() - started)
             wake = self._wake[key]
             with contextlib.suppress(TimeoutError):
@@ -312,7 +372,8 @@ class RunPoller:
     async def cycle(self, compartment_id: str, identity: IdentityKey = OPERATOR) -> None:
         """One poll of one compartment. Public so tests and the benchmark can drive it directly."""
         runs = self.tracked(compartment_id, identity)
-        if not runs:
+        draining = self.draining(compartment_id, identity)
+        if not runs and not draining:
             return
         await self._ready(identity)
         cutoff = self._clock() - SETTLE_SECONDS
@@ -322,16 +383,117 @@ class RunPoller:
             for run_id, run in runs.items()
             if run.retry_at <= self._clock() and run.registered_at <= cutoff
         }
+        seen: Mapping[str, RunView] = {}
         if due:
-            reading = await self._reader_of(identity).read(compartment_id, due)
-            plan = plan_tick(due, reading.seen, cutoff)
-            work: list[Awaitable[object]] = [
-                self._apply_safely(run_id, view) for run_id, view in plan.updates
-            ]
-            work += [self._fetch_and_apply(run_id, reading.seen.get(run_id)) for run_id in plan.fetch]
-            await self._bounded(work)
+            seen = (await self._reader_of(identity).read(compartment_id, due)).seen
+        # ONE Logging search a cycle for every running run with metrics and every ended one whose last
+        # lines are still read. It runs while the phases are written: a phase never waits on Logging.
+        searched = [
+            run
+            for run_id, run in due.items()
+            if run.metric_specs
+            and may_have_logged(run, view.lifecycle_state if (view := seen.get(run_id)) else None)
+        ] + list(draining.values())
+        search = asyncio.ensure_future(self.metrics.read(self._gateway_of(identity), searched))
+        try:
+            if due:
+                plan = plan_tick(due, seen, cutoff)
+                work: list[Awaitable[object]] = [
+                    self._apply_safely(run_id, view) for run_id, view in plan.updates
+                ]
+                work += [self._fetch_and_apply(run_id, seen.get(run_id)) for run_id in plan.fetch]
+                await self._bounded(work)
+        finally:
+            read_ok = await search
+        # New values (of runs this cycle's phase writes did not cover) and the final ones of ended runs.
+        await self._bounded(
+            [self._write_metrics(run.run_id) for run in searched if run.run_id in self._runs]
+            + [self._drain(run, read_ok) for run in searched if run.run_id in self._draining]
+        )
         self.last_cycle = self._clock()
         self.cycles += 1
+
+    async def _write_metrics(self, run_id: str) -> None:
+        """A running run's new metric values, alone (no phase change), at most once per
+        OCIDS_METRICS_WRITE_SECONDS per run."""
+        run = self._runs.get(run_id)
+        values = None if run is None else self.metrics.changed(run)
+        if run is None or values is None:
+            return
+        last = run.metrics_written_at
+        if last is not None and self._clock() - last < self._settings.metrics_write_seconds:
+            return
+        patch = StatusPatch(TrainingJobRunStatus.model_validate({"metrics": values}))
+        try:
+            written = await self._status.write(run.namespace, run.name, run.uid, patch)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the next cycle writes them again: they stay in memory
+            log.warning("writing the metrics of run %s failed (%s: %s)", run_id, type(exc).__name__, exc)
+            return
+        if not written:
+            self.untrack(run_id)
+            return
+        run.status = {**run.status, "metrics": values}
+        run.metrics_written_at = self._clock()
+
+    @staticmethod
+    def _drainable(run: TrackedRun) -> bool:
+        """Whether an ended run has metric lines left to read (else its metrics are final)."""
+        logs = run.status.get("logs") or {}
+        return bool(run.metric_specs and logs.get("logGroupId") and logs.get("logId"))
+
+    def _start_draining(self, run: TrackedRun, ended: datetime.datetime | None) -> bool:
+        """Keep reading an ended run's metrics (its last lines may not be searchable yet)."""
+        if not self._drainable(run):
+            return False
+        reading = run.metric_reading or MetricReading()
+        reading.ended_ms = int(ended.timestamp() * 1000) if ended else self.metrics.now_ms()
+        reading.final = False
+        run.metric_reading = reading
+        run.drain_until = self._clock() + DRAIN_SECONDS
+        self._draining[run.run_id] = run
+        return True
+
+    def _resume_draining(self, run: TrackedRun) -> None:
+        """A run that ended while its final metrics were still read by an earlier process."""
+        if run.status.get("metricsFinal") is not False or run.run_id in self._draining:
+            return
+        if self._start_draining(run, parse_time(run.status.get("timeFinished"))):
+            self._follow(run)
+
+    async def _drain(self, run: TrackedRun, read_ok: bool) -> None:
+        """An ended run's metrics once read past its end (or once DRAIN_SECONDS passed), with
+        status.metricsFinal: written once, then the run is let go."""
+        reading = run.metric_reading
+        final = reading is not None and reading.final and read_ok
+        if not final and (run.drain_until or 0) > self._clock():
+            return
+        if not final:
+            log.warning(
+                "the last metric lines of run %s could not be read within %.0fs of its end; status.metrics "
+                "keeps what was read",
+                run.run_id,
+                DRAIN_SECONDS,
+            )
+        fields: dict[str, Any] = {"metricsFinal": True}
+        values = self.metrics.changed(run)
+        if values is not None:
+            fields["metrics"] = values
+        try:
+            written = await self._status.write(
+                run.namespace, run.name, run.uid, StatusPatch(TrainingJobRunStatus.model_validate(fields))
+            )
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # kept: the next cycle writes it again
+            log.warning(
+                "writing the final metrics of run %s failed (%s: %s)", run.run_id, type(exc).__name__, exc
+            )
+            return
+        self._draining.pop(run.run_id, None)
+        if written:
+            run.status = {**run.status, **fields}
 
     async def _bounded(self, work: Sequence[Awaitable[object]]) -> None:
         gate = asyncio.Semaphore(APPLY_CONCURRENCY)
@@ -364,6 +526,7 @@ class RunPoller:
         if run is not None and not has_news(run, job_run):  # a lone run is read, not listed: no write
             run.failures, run.retry_at = 0, 0.0
             run.time_created = job_run.time_accepted or run.time_created
+            await self._write_metrics(run_id)  # but for new metric values, if any
             return
         await self._apply_safely(run_id, job_run)
 
@@ -375,11 +538,10 @@ class RunPoller:
         log_group_id, log_id = view.log_group_id or logs.get("logGroupId"), view.log_id or logs.get("logId")
         if lines <= 0 or not log_group_id or not log_id:
             return None
-        compartment = view.compartment_id or run.compartment_id
+        gateway = self._gateway_of(run.identity)
+        compartment = await log_group_compartment(gateway, run, str(log_group_id))  # not the run's
         try:
-            found = await self._gateway_of(run.identity).search_run_log_tail(
-                compartment, log_group_id, log_id, run.run_id, lines
-            )
+            found = await gateway.search_run_log_tail(compartment, log_group_id, log_id, run.run_id, lines)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -457,6 +619,20 @@ class RunPoller:
             tail = await self._log_tail(run, view)
             if tail is not None:
                 status = status.with_fields(log_tail=tail)
+        if run.metric_specs and (values := self.metrics.changed(run)) is not None:
+            status = status.with_fields(metrics=metric_models(values))
+        now = datetime.datetime.now(datetime.UTC)
+        status = after_attempt(
+            run.status, status, run.retry_policy, now, run.generation, canceled=run.canceled
+        )
+        drains = False
+        if is_terminal(status.get("phase")) and not status.get("nextAttemptAt"):
+            if view.log_id and not (run.status.get("logs") or {}).get(
+                "logId"
+            ):  # ended before a write showed it
+                run.status = {**run.status, "logs": {"logGroupId": view.log_group_id, "logId": view.log_id}}
+            drains = self._drainable(run)
+            status = status.with_fields(metrics_final=not drains)
         if not await self._status.write(
             run.namespace, run.name, run.uid, status
         ):  # the TrainingJobRun is gone
@@ -469,13 +645,19 @@ class RunPoller:
         run.node_groups = tuple(view.node_groups) or run.node_groups
         run.time_created = view.time_accepted or run.time_created  # OCI's, to the millisecond
         run.status = {**run.status, **status}
-        event = phase_event(old_phase, view)
+        event = retry_event(status) or phase_event(old_phase, view)
         if event is not None:
             await self._kube.post_event(run.involved, *event)
         if is_terminal(status.get("phase")):
             seconds = duration_seconds(view)
             if seconds is not None:
                 metrics.RUN_DURATION.labels(status["phase"]).observe(seconds)
+            self._runs.pop(run_id, None)  # not followed any more; its final metrics may still be read
+            if drains:
+                self._start_draining(run, view.time_finished)
+            metrics.TRACKED_RUNS.set(len(self._runs))
+            self._refresh_phase_gauge()
+        elif status.get("nextAttemptAt"):  # this OCI run ended; the retry will be a new one
             self.untrack(run_id)
         else:
             self._refresh_phase_gauge()

@@ -7,6 +7,7 @@ Each function returns an `Outcome` (status fields, events, an optional requeue) 
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -19,7 +20,7 @@ from ..core.job_plan import DesiredJob, JobAction, JobPlan, JobRecord, ObservedJ
 from ..core.links import shown_url
 from ..core.phases import JobState, RunState
 from ..core.run_plan import RunView, active_run_ids
-from ..core.status import job_status, recorded_job_status
+from ..core.status import job_status, recorded_job_status, retired_jobs_status
 from ..runtime import Runtime
 from . import shape_gate, tenancy
 from .crash_point import crash_after
@@ -28,6 +29,7 @@ from .inputs import object_ref, parse_spec, resolve_artifact, resolve_env, sourc
 from .job_deletion import delete_jobs
 from .outcome import Outcome, ProgressMade
 
+log = logging.getLogger(__name__)
 MAX_STEPS = 5
 ADOPTED_DIFFERS = "adopted-template-differs"
 # The artifact digest of a job without one (a container job may have none): part of the template hash.
@@ -57,7 +59,9 @@ async def reconcile(rt: Runtime, body: Mapping[str, Any]) -> Outcome:
     try:
         active = await _converge(rt, desired, source, user_env, progress, driver)
         if active:  # earlier revisions are only retired once this one is usable
-            progress.retired = await retire_jobs(rt, spec, progress.retired, progress.events)
+            progress.retired = await retire_jobs(
+                rt, spec.compartment_id, spec.deletion_policy, progress.retired, progress.events
+            )
     except Exception as exc:
         if progress.state == initial:
             raise
@@ -309,8 +313,75 @@ def _event_for(plan: JobPlan, job_id: str) -> tuple[str, str, str]:
     return ("Normal", "Created", f"created OCI job {job_id} (revision {plan.revision})")
 
 
+async def resync(rt: Runtime, body: Mapping[str, Any], *, settled: bool) -> Outcome:
+    """The resync timer's step. A `settled` TrainingJob (its spec handled, its OCI job there, not
+    stalled) is reconciled whole: drift put back, its retired jobs drained once its job is usable.
+    Any other, and one whose reconcile fails, still has its retired jobs drained: the runs that kept
+    them go without an edit of the TrainingJob (history limits, TTL, a user), and nothing else would
+    look again. Draining is cleanup, like the finalizer: not behind the tenancy gate, and its own
+    errors are only logged (the next resync tries again), never written over the object's
+    conditions."""
+    if not settled:
+        return await _drain_quietly(rt, body) or Outcome()
+    try:
+        return await reconcile(rt, body)
+    except ProgressMade:
+        raise  # the reconcile changed OCI: its own record goes first; the next resync drains
+    except Exception as exc:
+        drained = await _drain_quietly(rt, body)
+        if drained is None or not (drained.status or drained.events):
+            raise
+        raise ProgressMade(exc, drained.status, drained.events) from exc
+
+
+def drain_due(body: Mapping[str, Any]) -> bool:
+    """Whether the resync timer has retired jobs to look at (a TrainingJob being deleted has its
+    finalizer for that)."""
+    if (body.get("metadata") or {}).get("deletionTimestamp"):
+        return False
+    status = body.get("status") or {}
+    return bool(status.get("retiredJobIds") or status.get("retiredJobCount"))
+
+
+async def drain_retired(rt: Runtime, body: Mapping[str, Any]) -> Outcome:
+    """The retired jobs no run keeps any more deleted (deletionPolicy Delete) or let go (Retain), by
+    `retire_jobs`' rule; status.retiredJobIds and retiredJobCount written when that changes them.
+    One ListJobRuns per retired job, no OCI call without any."""
+    if not drain_due(body):
+        return Outcome()
+    spec, status = body.get("spec") or {}, body.get("status") or {}
+    retired = [job_id for job_id in status.get("retiredJobIds") or [] if job_id]
+    events: list[tuple[str, str, str]] = []
+    remaining = retired
+    if retired:
+        policy = spec.get("deletionPolicy") or "Delete"
+        remaining = await retire_jobs(rt, spec["compartmentId"], policy, retired, events)
+    if remaining == retired and status.get("retiredJobCount") == len(retired):
+        return Outcome(events=events)
+    return Outcome(retired_jobs_status(remaining), events)
+
+
+async def _drain_quietly(rt: Runtime, body: Mapping[str, Any]) -> Outcome | None:
+    try:
+        return await drain_retired(rt, body)
+    except Exception as exc:
+        meta = body.get("metadata") or {}
+        log.warning(
+            "retired OCI jobs of TrainingJob %s/%s: %s: %s; looked at again at the next resync",
+            meta.get("namespace"),
+            meta.get("name"),
+            type(exc).__name__,
+            exc,
+        )
+        return None
+
+
 async def retire_jobs(
-    rt: Runtime, spec: TrainingJobSpec, retired: list[str], events: list[tuple[str, str, str]]
+    rt: Runtime,
+    compartment_id: str,
+    deletion_policy: str,
+    retired: list[str],
+    events: list[tuple[str, str, str]],
 ) -> list[str]:
     """Retire earlier revisions nobody needs any more; return those still needed.
 
@@ -321,17 +392,15 @@ async def retire_jobs(
     """
     still_needed = []
     for job_id in retired:
-        runs = [
-            run for run in await rt.oci.list_job_runs(spec.compartment_id, job_id=job_id) if not gone(run)
-        ]
-        if active_run_ids(runs) or (runs and spec.deletion_policy == "Delete"):
+        runs = [run for run in await rt.oci.list_job_runs(compartment_id, job_id=job_id) if not gone(run)]
+        if active_run_ids(runs) or (runs and deletion_policy == "Delete"):
             still_needed.append(job_id)
-        elif spec.deletion_policy != "Delete":
+        elif deletion_policy != "Delete":
             events.append(
                 ("Normal", "RetiredJobRetained", f"retired OCI job {job_id} kept (deletionPolicy Retain)")
             )
         elif not await delete_until_gone(
-            rt, job_id, spec.compartment_id, events, "RetiredJobDeleted", "deleting retired OCI job"
+            rt, job_id, compartment_id, events, "RetiredJobDeleted", "deleting retired OCI job"
         ):
             still_needed.append(job_id)
     return still_needed

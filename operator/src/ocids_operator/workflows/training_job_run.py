@@ -13,7 +13,20 @@ from ..core import model
 from ..core.deletion_plan import RETAINED, TAG_RETAINED
 from ..core.driver_env import run_outputs_uri
 from ..core.kinds import TRAINING_JOB_KIND
-from ..core.phases import ACTIVE_RUN_STATES, GONE_JOB_STATES, RunPhase, RunState
+from ..core.metric_lines import effective_metrics, metric_problems
+from ..core.phases import ACTIVE_RUN_STATES, GONE_JOB_STATES, RunPhase, RunState, run_finished
+from ..core.retry import (
+    TAG_ATTEMPT,
+    after_attempt,
+    attempt_display_name,
+    attempt_number,
+    attempt_run_ids,
+    canceled_status,
+    is_attempt,
+    policy_of,
+    retry_event,
+)
+from ..core.retry_end import retry_ended_fields
 from ..core.run_overrides import node_count, override_refusal
 from ..core.run_plan import (
     LOST_RUN_REASON,
@@ -21,6 +34,7 @@ from ..core.run_plan import (
     RunAction,
     RunPlan,
     RunView,
+    attempt_job_id,
     cancel_wait_over,
     is_terminal,
     lost_run_message,
@@ -32,7 +46,7 @@ from ..core.status import infrastructure_type
 from ..core.status_patch import StatusPatch
 from ..core.times import parse_time
 from ..runtime import Runtime
-from . import shape_gate, tenancy
+from . import run_adoption, shape_gate, tenancy
 from .crash_point import crash_after
 from .driver_artifact import driver_context, known_code_file
 from .inputs import object_ref, parse_spec, resolve_env
@@ -99,10 +113,15 @@ def track(
             lifecycle_details=status.get("lifecycleDetails"),
             logs_known=bool((status.get("logs") or {}).get("logId")),
             expects_logs=expects_logs(body.get("spec") or {}, job),
+            metric_specs=effective_metrics(body.get("spec") or {}, job),
+            metric_problems=tuple(metric_problems(body.get("spec") or {}, job)),
             # Only a GET shows node groups: a multi-node run (status.nodeCount, written at creation)
             # is read on each change its list shows.
             multi_node=bool(status.get("nodeCount")),
             identity=rt.identity,
+            # A followed run (engine OCI schedules) is OCI's to make: the operator never retries it.
+            retry_policy=None if run_adoption.adopted_run_id(body) else policy_of(body.get("spec")),
+            canceled=bool((body.get("spec") or {}).get("cancel")),
         )
     )
 
@@ -125,9 +144,25 @@ async def reconcile(rt: Runtime, body: Mapping[str, Any]) -> tuple[Outcome, list
     generation = meta.get("generation")
     job = await rt.kube.get_training_job(namespace, spec.job_ref.name)
     owners = missing_owner_references(body, job)
-    plan = plan_run(status, job, spec.job_ref.name)
+    adoption_events: list[tuple[str, str, str]] = []
+    if run_adoption.adopted_run_id(body) and not status.get("jobRunId"):
+        adopted, adoption_events = await run_adoption.adopt(rt, body, status, job)
+        if adopted is None:
+            return Outcome(events=adoption_events), owners
+        status = adopted
+        if not spec.cancel or run_finished(status):
+            if not is_terminal(status.get("phase")):
+                track(rt, body, status, _compartment(job) or "", job)
+            return Outcome(events=adoption_events), owners
+    if spec.cancel and not run_finished(status):
+        canceling = await _cancel(rt, body, status, job)
+        canceling.events = [*adoption_events, *canceling.events]
+        return canceling, owners
+    plan = plan_run(status, job, spec.job_ref.name, datetime.datetime.now(datetime.UTC))
 
     if plan.action is RunAction.NOTHING:
+        if status.get("metricsFinal") is False and status.get("jobRunId"):  # ended; last lines unread
+            track(rt, body, status, _compartment(job) or "", job)
         return Outcome(), owners
     if plan.action is RunAction.TRACK:
         compartment = _compartment(job)
@@ -152,6 +187,8 @@ async def reconcile(rt: Runtime, body: Mapping[str, Any]) -> tuple[Outcome, list
         )
         return outcome, owners
 
+    if run_adoption.adopted_run_id(body):
+        raise run_adoption.never_created(body)
     assert job is not None
     job_spec: TrainingJobSpec = parse_spec(TrainingJobSpec, job.get("spec") or {})
     refusal = override_refusal(spec, job_spec, spec.job_ref.name)  # no OCI call for what cannot be run
@@ -160,9 +197,11 @@ async def reconcile(rt: Runtime, body: Mapping[str, Any]) -> tuple[Outcome, list
     await tenancy.admit_run(rt, namespace, spec, job_spec)  # before anything is written to OCI
     await shape_gate.check_run(rt, spec, job_spec)  # after the tenancy gate: no read of a refused compartment
     job_status = job.get("status") or {}
-    job_id: str = job_status["jobId"]
+    attempt = _creating_attempt(status)
+    job_id = attempt_job_id(spec, status, job_status)  # a retry re-runs its earlier attempts' job
     ref = object_ref(body, rt.settings.cluster_name)
-    display_name = spec.display_name or ref.default_display_name
+    retrying = bool(status.get("nextAttemptAt"))
+    display_name = attempt_display_name(spec.display_name or ref.default_display_name, attempt)
     attempted_at = parse_time(status.get("createAttemptedAt"))
     # The attempt is recorded before every CreateJobRun, so without one there is no run to find:
     # the lookup (a ListJobRuns per run, half of its OCI calls) is spent only after an attempt, and
@@ -170,7 +209,7 @@ async def reconcile(rt: Runtime, body: Mapping[str, Any]) -> tuple[Outcome, list
     existing = None
     if attempted_at is not None:
         existing = await _find_existing(
-            rt, job_spec.compartment_id, display_name, ref.uid, include_deleted=True
+            rt, job_spec.compartment_id, display_name, ref.uid, include_deleted=True, attempt=attempt
         )
     create = plan_create(attempted_at, existing, datetime.datetime.now(datetime.UTC))
     if create.action is CreateAction.GIVE_UP:
@@ -187,13 +226,30 @@ async def reconcile(rt: Runtime, body: Mapping[str, Any]) -> tuple[Outcome, list
         run_env = await resolve_env(rt.kube, namespace, spec.env)
         refusals = int(status.get("createRefusals") or 0)
         driver = driver_context(rt.settings, job_spec, known_code_file(job_spec, job_status))
+        request_spec = spec
+        if attempt > 1:  # a retry: its own display name and tag, so a lookup finds this attempt's run
+            request_spec = spec.model_copy(
+                update={
+                    "display_name": display_name,
+                    "freeform_tags": {**spec.freeform_tags, TAG_ATTEMPT: str(attempt)},
+                }
+            )
         request = model.RunRequest(
-            spec, job_spec, ref, job_id, job_env, run_env, refusals=refusals, driver=driver
+            request_spec,
+            job_spec,
+            ref,
+            job_id,
+            job_env,
+            run_env,
+            refusals=refusals,
+            driver=driver,
+            attempt=attempt,
         )
         if attempted_at is None:
             # Recorded right before the request: a crash right after CreateJobRun must never lead to
             # a second run, whatever happens to the first one meanwhile (plan_create).
-            stamp = StatusPatch(TrainingJobRunStatus(create_attempted_at=datetime.datetime.now(datetime.UTC)))
+            now = datetime.datetime.now(datetime.UTC)
+            stamp = StatusPatch(TrainingJobRunStatus(create_attempted_at=now, attempt=attempt))
             empty_at = None if body.get("status") else meta.get("resourceVersion")
             if not await rt.run_status.write(namespace, meta["name"], meta["uid"], stamp, empty_at=empty_at):
                 return Outcome(), owners  # the TrainingJobRun is gone
@@ -205,33 +261,137 @@ async def reconcile(rt: Runtime, body: Mapping[str, Any]) -> tuple[Outcome, list
             if refused is None:
                 raise
             return refused, owners
-        crash_after(rt.settings, "create_job_run")
-        events.append(("Normal", "Created", f"created OCI job run {view.id} of {job_id}"))
+        crash_after(rt.settings, "create_retry_run" if retrying else "create_job_run")
+        of_attempt = f" (attempt {attempt})" if attempt > 1 else ""
+        events.append(("Normal", "Created", f"created OCI job run {view.id} of {job_id}{of_attempt}"))
     result = run_status(view, rt.region, status, generation, cond.now_rfc3339())
     result = result.with_fields(
         job_id=view.job_id or job_id,
         message=None,
         infrastructure_type=infrastructure_type(job_spec, spec.infrastructure).value,
         node_count=node_count(spec, job_spec),
+        attempt=attempt,
     )
-    if view.job_id in (None, job_id):
+    if retrying:  # the retry is made: nothing waits any more
+        result = result.with_fields(next_attempt_at=None)
+    if view.job_id in (None, job_id) and job_id == job_status["jobId"]:
         result = result.with_fields(job_revision=job_status.get("revision"))
     outputs_uri = run_outputs_uri(job_spec, view.id)
     if outputs_uri is not None:  # where the driver will put them: known once the run id is
         result = result.with_fields(outputs=RunOutputs(uri=outputs_uri))
+    if is_terminal(result.get("phase")):
+        # Found already ended (it finished while the operator was down after creating it): the
+        # attempt is recorded and retried as the poller does for a run it follows to its end.
+        now = datetime.datetime.now(datetime.UTC)
+        result = after_attempt(status, result, policy_of(body.get("spec")), now, generation)
+        if (retry := retry_event(result)) is not None:
+            events.append(retry)
     # Written before the poller follows the run, so the poller's later phases land after it.
     if not await rt.run_status.write(namespace, meta["name"], meta["uid"], result):
         return Outcome(events=events), owners  # the TrainingJobRun is gone
-    if not is_terminal(result.get("phase")):
+    if not is_terminal(result.get("phase")) and not result.get("nextAttemptAt"):
         track(rt, body, {**status, **result}, job_spec.compartment_id, job)
     return Outcome(events=events), owners
 
 
+def _creating_attempt(status: Mapping[str, Any]) -> int:
+    """The attempt a create is for: while a retry is pending, the one after the last ended attempt
+    (stable across a crash and a refused create, which both leave nextAttemptAt in place)."""
+    if not status.get("nextAttemptAt"):
+        return attempt_number(status)
+    ended = [int(item.get("attempt") or 0) for item in status.get("attempts") or []]
+    return max(ended, default=attempt_number(status)) + 1
+
+
+# How long a cancel keeps looking for the OCI run of a create that was asked but never recorded
+# (a crash, a create that timed out) before taking its absence as proof none was made: OCI's lists
+# may lag a create by a few seconds; this is well past that.
+CANCEL_LOOKUP_GRACE = datetime.timedelta(minutes=5)
+
+
+async def _cancel(
+    rt: Runtime, body: Mapping[str, Any], status: dict[str, Any], job: Mapping[str, Any] | None
+) -> Outcome:
+    """spec.cancel on a run not finished yet: an active OCI run is canceled; one never created never
+    will be; a pending retry is dropped. A run that exists is followed by the poller, which writes its
+    terminal phase as for any run (404 proof, final metrics, logTail), never retrying it."""
+    meta = body["metadata"]
+    generation = meta.get("generation")
+    now = datetime.datetime.now(datetime.UTC)
+    run_id = status.get("jobRunId")
+    attempted_at = parse_time(status.get("createAttemptedAt"))
+    if not run_id and attempted_at is not None and _compartment(job) is not None:
+        # Asked of OCI, not recorded (a crash, a create that timed out): its run must be stopped
+        # too, and only a lookup that keeps finding nothing proves none was made.
+        run_id = await _created_before_a_crash(rt, body, include_deleted=True)
+        if run_id is None and now - attempted_at < CANCEL_LOOKUP_GRACE:
+            message = (
+                f"canceling: looking for the OCI job run asked of OCI at "
+                f"{attempted_at.strftime('%Y-%m-%dT%H:%M:%SZ')} (OCI's lists may lag a create)"
+            )
+            return Outcome(
+                StatusPatch(TrainingJobRunStatus(message=message)),
+                requeue_after=rt.settings.poll_interval_seconds,
+                requeue_reason=message,
+            )
+    if not run_id:
+        message = _canceled_message(status, attempted_at, job)
+        return Outcome(canceled_status(status, message, generation, now), [("Normal", "Canceled", message)])
+    run = await rt.oci.get_job_run(run_id) or await _listed_run(rt, body, run_id)
+    compartment = (run.compartment_id if run else None) or await _known_compartment(rt, body, run_id) or ""
+    active = run is not None and run.state in ACTIVE_RUN_STATES
+    if run is not None and active and run.state is not RunState.CANCELING:
+        # A 404 is raised unless a read proves the run ended or gone (an IAM denial of the cancel
+        # must not pass for a canceled run).
+        await rt.oci.cancel_job_run(run.id, compartment)
+    # Ended or gone meanwhile too: the poller proves and writes how, as for any run.
+    track(rt, body, {**status, "jobRunId": run_id}, compartment, job)
+    if (
+        status.get("cancelRequestedAt")
+        and status.get("jobRunId") == run_id
+        and not status.get("nextAttemptAt")
+    ):
+        return Outcome()
+    if active:
+        message = f"canceling OCI job run {run_id} (spec.cancel)"
+    else:
+        message = f"canceled (spec.cancel); OCI job run {run_id} already ended: recording how"
+    fields: dict[str, Any] = {
+        "message": message,
+        "cancel_requested_at": now,
+        "job_run_id": run_id,
+        **_no_retry(status),
+    }
+    return Outcome(StatusPatch(TrainingJobRunStatus(**fields)), [("Normal", "Canceling", message)])
+
+
+def _canceled_message(
+    status: Mapping[str, Any], attempted_at: datetime.datetime | None, job: Mapping[str, Any] | None
+) -> str:
+    if status.get("nextAttemptAt") and attempted_at is None:
+        ended = max((int(a.get("attempt") or 0) for a in status.get("attempts") or []), default=1)
+        return f"canceled while waiting to retry (attempt {ended} failed); not retried"
+    if attempted_at is None:
+        return "canceled before it started: no OCI job run was created"
+    asked = attempted_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+    if _compartment(job) is None:
+        return (
+            f"canceled; a create asked of OCI at {asked} left no record, and the TrainingJob is gone "
+            "(its deletion stopped the runs of its OCI job)"
+        )
+    return f"canceled before it started: OCI lists no job run for the create asked at {asked}"
+
+
+def _no_retry(status: Mapping[str, Any]) -> dict[str, Any]:
+    """Fields that end a pending retry whose run was created but not yet recorded (a crash)."""
+    return {"next_attempt_at": None} if status.get("nextAttemptAt") else {}
+
+
 def _lost(message: str, status: Mapping[str, Any], generation: int | None) -> Outcome:
-    return Outcome(
-        lost_run_status(message, status, generation, cond.now_rfc3339()),
-        [("Warning", LOST_RUN_REASON, message)],
-    )
+    """Failed for good; a pending retry (its create lost, or its token spent) ends with it."""
+    lost = lost_run_status(message, status, generation, cond.now_rfc3339())
+    ended = retry_ended_fields(status, f"its retry was not made: {message}")
+    return Outcome(lost.with_fields(**ended) if ended else lost, [("Warning", LOST_RUN_REASON, message)])
 
 
 async def _refused_create(
@@ -293,7 +453,12 @@ def _compartment(job: Mapping[str, Any] | None) -> str | None:
 
 
 async def _find_existing(
-    rt: Runtime, compartment_id: str, display_name: str, uid: str, include_deleted: bool = False
+    rt: Runtime,
+    compartment_id: str,
+    display_name: str,
+    uid: str,
+    include_deleted: bool = False,
+    attempt: int = 1,
 ) -> RunView | None:
     """The OCI run this object already created (a crash before the status write), if any.
 
@@ -303,19 +468,25 @@ async def _find_existing(
     """
     runs = await rt.oci.list_job_runs(compartment_id, display_name=display_name)
     for run in runs:
-        if run.tags.get(model.TAG_UID) == uid and run.state is not RunState.DELETED:
+        if (
+            run.tags.get(model.TAG_UID) == uid
+            and is_attempt(run.tags, attempt)
+            and run.state is not RunState.DELETED
+        ):
             return run
     if include_deleted:
         deleted = await rt.oci.list_job_runs(
             compartment_id, display_name=display_name, lifecycle_state=RunState.DELETED.value
         )
         for run in deleted:
-            if run.tags.get(model.TAG_UID) == uid:
+            if run.tags.get(model.TAG_UID) == uid and is_attempt(run.tags, attempt):
                 return run
     return None
 
 
-async def _created_before_a_crash(rt: Runtime, body: Mapping[str, Any]) -> str | None:
+async def _created_before_a_crash(
+    rt: Runtime, body: Mapping[str, Any], include_deleted: bool = False
+) -> str | None:
     """The OCI run of an object whose status never got its jobRunId (the operator died right after
     CreateJobRun): without this lookup a deletion would leave that run running, unseen, in OCI."""
     meta = body["metadata"]
@@ -324,10 +495,18 @@ async def _created_before_a_crash(rt: Runtime, body: Mapping[str, Any]) -> str |
     compartment = _compartment(job)
     if compartment is None:
         return None
-    display_name = (body.get("spec") or {}).get("displayName") or object_ref(
-        body, rt.settings.cluster_name
-    ).default_display_name
-    existing = await _find_existing(rt, compartment, display_name, meta["uid"])
+    status = body.get("status") or {}
+    if status.get("nextAttemptAt") and not status.get("createAttemptedAt"):
+        return None  # a retry not asked of OCI yet: the earlier attempts are in status.attempts
+    attempt = _creating_attempt(status)
+    display_name = attempt_display_name(
+        (body.get("spec") or {}).get("displayName")
+        or object_ref(body, rt.settings.cluster_name).default_display_name,
+        attempt,
+    )
+    existing = await _find_existing(
+        rt, compartment, display_name, meta["uid"], include_deleted=include_deleted, attempt=attempt
+    )
     return None if existing is None else str(existing.id)
 
 
@@ -355,31 +534,63 @@ async def finalize(rt: Runtime, body: Mapping[str, Any]) -> Outcome:
     """Deletion: Delete cancels an active run, then deletes it in OCI; Retain leaves it running."""
     spec = body.get("spec") or {}
     status = dict(body.get("status") or {})
+    retain = spec.get("deletionPolicy", "Delete") == "Retain"
     run_id = status.get("jobRunId")
-    if not run_id and spec.get("deletionPolicy", "Delete") != "Retain":
+    if not run_id and not retain and not run_adoption.adopted_run_id(body):
         run_id = await _created_before_a_crash(rt, body)
+    # Every earlier attempt's OCI run (retries) follows the same policy as the current one's; they
+    # ended, so they are handled once the current run is done with, not on each requeue of its cancel.
+    earlier = [i for i in attempt_run_ids(status) if i != run_id]
     if not run_id:
-        return Outcome()
+        return Outcome(events=await _ended_attempts(rt, body, earlier, retain))
     run = await rt.oci.get_job_run(run_id) or await _listed_run(rt, body, run_id)
-    if spec.get("deletionPolicy", "Delete") == "Retain":
+    if retain:
         await _mark_retained(rt, run)
         rt.poller.untrack(run_id)
-        return Outcome(
-            events=[("Normal", "Retained", f"left OCI job run {run_id} in place (deletionPolicy Retain)")]
-        )
+        left = f"left OCI job run {run_id} in place (deletionPolicy Retain)"
+        events = await _ended_attempts(rt, body, earlier, retain)
+        return Outcome(events=[*events, ("Normal", "Retained", left)])
     if run is None or run.state is RunState.DELETED:  # e.g. deleted with its job
         rt.poller.untrack(run_id)
-        return Outcome(events=[("Normal", "Deleted", f"OCI job run {run_id} was already gone")])
+        events = await _ended_attempts(rt, body, earlier, retain)
+        return Outcome(events=[*events, ("Normal", "Deleted", f"OCI job run {run_id} was already gone")])
     compartment = run.compartment_id or await _known_compartment(rt, body, run_id) or ""
     if run.state in ACTIVE_RUN_STATES:
         stopping = await _stop(rt, run, compartment, status)
         if stopping is not None:
+            if stopping.requeue_after is None:  # let go, left in OCI: the object goes now
+                stopping.events = [*await _ended_attempts(rt, body, earlier, retain), *stopping.events]
             return stopping
     rt.poller.untrack(run_id)
     # A 404 from DeleteJobRun counts as gone only once the run's compartment lists it so (IAM denies
     # with the same 404): else it is raised and the deletion stays blocked.
     await rt.oci.delete_job_run(run_id, compartment)
-    return Outcome(events=[("Normal", "Deleted", f"deleted OCI job run {run_id}")])
+    events = await _ended_attempts(rt, body, earlier, retain)
+    return Outcome(events=[*events, ("Normal", "Deleted", f"deleted OCI job run {run_id}")])
+
+
+async def _ended_attempts(
+    rt: Runtime, body: Mapping[str, Any], run_ids: list[str], retain: bool
+) -> list[tuple[str, str, str]]:
+    """Delete (or, with Retain, tag) the OCI runs of the attempts before the current one. They ended
+    (only a failed run is retried), so there is nothing to cancel; one already gone is skipped, so a
+    finalizer run again after a partial pass repeats nothing."""
+    events: list[tuple[str, str, str]] = []
+    for run_id in run_ids:
+        run = await rt.oci.get_job_run(run_id) or await _listed_run(rt, body, run_id)
+        if run is None or run.state is RunState.DELETED:
+            continue
+        if retain:
+            if run.tags.get(TAG_RETAINED) != RETAINED:
+                await _mark_retained(rt, run)
+                left = f"left OCI job run {run_id} of an earlier attempt in place (deletionPolicy Retain)"
+                events.append(("Normal", "Retained", left))
+            continue
+        compartment = run.compartment_id or await _known_compartment(rt, body, run_id) or ""
+        # Same 404 rule as the current run's: gone only once the compartment's list agrees.
+        if await rt.oci.delete_job_run(run_id, compartment):
+            events.append(("Normal", "Deleted", f"deleted OCI job run {run_id} of an earlier attempt"))
+    return events
 
 
 async def _stop(rt: Runtime, run: RunView, compartment: str, status: Mapping[str, Any]) -> Outcome | None:

@@ -1,5 +1,5 @@
 """OCI Data Science (``/20190101``): jobs, their artifacts and deletion, job runs, work requests,
-projects, job shapes, fast-launch configs and compute targets. Multi-node jobs
+projects, job shapes, fast-launch configs, compute targets and schedules. Multi-node jobs
 (jobNodeConfigurationDetails) are stored as sent."""
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from ocids_emulator.api.data_science import (
     job_runs,
     jobs,
     projects,
+    schedules,
     shapes,
     work_requests,
 )
@@ -28,4 +29,5 @@ def routes() -> list[web.RouteDef]:
         *projects.routes(),
         *shapes.routes(),
         *compute_targets.routes(),
+        *schedules.routes(),
     ]

@@ -9,6 +9,7 @@ from aiohttp import web
 
 from ocids_emulator.api.data_science import validation
 from ocids_emulator.api.httpio import emulator, json_body
+from ocids_emulator.core.emulator import Emulator
 from ocids_emulator.core.logs import check_log_target
 from ocids_emulator.store.sqlite import Record
 
@@ -29,12 +30,17 @@ async def read_create(
     replayed = emu.replay(scope, token, body)
     if replayed:
         return body, token, emu.require(kind, replayed)
+    check_create(emu, body, check)
+    return body, token, None
+
+
+def check_create(emu: Emulator, body: dict[str, Any], check: CreateCheck) -> None:
+    """The body's own checks, then what it names: compartment, project, log target, subnet."""
     check(body, lambda group, log: check_log_target(emu, group, log))
     emu.check_compartment(body["compartmentId"])
     emu.check_project(body["projectId"])
     for key in ("jobInfrastructureConfigurationDetails", "jobInfrastructureConfigurationOverrideDetails"):
         emu.check_subnet(body.get(key))
-    return body, token, None
 
 
 async def change_compartment(request: web.Request, record: Record) -> web.Response:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
+from typing import Any
 
 from aiohttp import web
 
@@ -16,7 +18,7 @@ from ocids_emulator.api.listing import Listing, list_records
 from ocids_emulator.core.emulator import ACTIVE_RUN_STATES, JOB, RUN, Emulator
 from ocids_emulator.core.errors import incorrect_state, limit_exceeded
 from ocids_emulator.core.logs import new_log
-from ocids_emulator.core.timeutil import now_rfc3339
+from ocids_emulator.core.timeutil import now_rfc3339, rfc3339
 from ocids_emulator.store.sqlite import Record
 
 RUN_STATES = frozenset(
@@ -66,6 +68,30 @@ async def create_job_run(request: web.Request) -> web.Response:
     sent, token, replayed = await read_create(request, "create_job_run", RUN, check)
     if replayed:
         return run_response(replayed)
+    record = start_job_run(emu, sent, created_by(request), catalog)
+    emu.remember("create_job_run", token, sent, record.id)
+    # The create answers ACCEPTED, as OCI would; the run turns NEEDS_ATTENTION right after.
+    response = run_response(record)
+    claim_run_faults(emu, record)
+    return response
+
+
+def claim_run_faults(emu: Emulator, record: Record) -> None:
+    """The `nextRuns` faults (needsAttention, failedRuns) take the next runs made, by the API or by
+    a schedule alike."""
+    if emu.faults.claim_attention(record.id) | emu.faults.claim_failure(record.id):
+        emu.faults_changed()
+
+
+def start_job_run(
+    emu: Emulator,
+    sent: dict[str, Any],
+    creator: str,
+    catalog: validation.Catalog,
+    accepted: dt.datetime | None = None,
+) -> Record:
+    """Create and start a run from a checked CreateJobRunDetails body (the API's create, and a
+    schedule's CREATE_JOB_RUN action at its fire time ``accepted``)."""
     emu.check_subnet({"subnetId": network_subnet(sent.get("jobNodeConfigurationOverrideDetails"))})
     body = with_defaults(sent, catalog.shapes)
     job = emu.require(JOB, body["jobId"], allow_deleted=False)
@@ -78,7 +104,7 @@ async def create_job_run(request: web.Request) -> web.Response:
     if cap is not None and emu.active_run_count() >= cap:
         raise limit_exceeded(f"The limit of {cap} concurrently active job runs is reached")
     simulated = simulations(emu, effective)
-    now = now_rfc3339()
+    now = rfc3339(accepted) if accepted else now_rfc3339()
     run_id = emu.new_id("datasciencejobrun")
     display_name = body.get("displayName") or f"jobrun{now[:19].replace('-', '').replace(':', '')}"
     log_details = None
@@ -91,7 +117,7 @@ async def create_job_run(request: web.Request) -> web.Response:
     doc = {
         "id": run_id,
         "timeAccepted": now,
-        "createdBy": created_by(request),
+        "createdBy": creator,
         "projectId": body["projectId"],
         "compartmentId": body["compartmentId"],
         "jobId": job.id,
@@ -124,14 +150,9 @@ async def create_job_run(request: web.Request) -> web.Response:
     }
     meta = {"effective": effective, **simulated}
     record = emu.create(RUN, run_id, doc, meta)
-    emu.remember("create_job_run", token, sent, run_id)
     emu.start_run(record)
     emu.faults.note_created(run_id)
-    # The create answers ACCEPTED, as OCI would; the run turns NEEDS_ATTENTION right after.
-    response = run_response(record)
-    if emu.faults.claim_attention(run_id):
-        emu.faults_changed()
-    return response
+    return record
 
 
 async def get_job_run(request: web.Request) -> web.Response:

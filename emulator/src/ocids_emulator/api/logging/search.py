@@ -1,8 +1,10 @@
 """Logging search (``POST /20190909/search``) for the query forms clients use.
 
-Supported: ``search "<c>[/<lg>[/<log>]]"[, "..."]`` then any of ``| where source = '<pattern>'``
-(``*`` wildcards at either end, ``and``-joined conditions on ``source``) and
-``| sort by datetime asc|desc``. Keywords are case-insensitive (ADS writes them in upper case).
+Supported: ``search "<c>[/<lg>[/<log>]]"[, "..."]`` then any of ``| where <condition>`` and
+``| sort by datetime asc|desc``. A condition compares ``source`` with a quoted pattern
+(``source = '<pattern>'``, ``*`` wildcards), joined with ``and`` / ``or`` (``and`` binds tighter, as
+in the Logging query language) and grouped with parentheses; several ``where`` clauses all apply.
+Keywords are case-insensitive (ADS writes them in upper case).
 """
 
 from __future__ import annotations
@@ -20,22 +22,114 @@ from ocids_emulator.core.timeutil import parse_rfc3339
 from ocids_emulator.store.paging import check_limit
 
 MAX_WINDOW = dt.timedelta(days=14)
+# A where condition, multiplied out into alternatives, stays this small (no query can blow it up).
+MAX_ALTERNATIVES = 1000
 _STREAM = re.compile(r'"([^"]+)"')
 _SEARCH = re.compile(r'^\s*search\s+((?:"[^"]+"\s*,?\s*)+)$', re.IGNORECASE)
-_SOURCE = re.compile(r"^\s*source\s*=\s*'([^']*)'\s*$", re.IGNORECASE)
 _SORT = re.compile(r"^\s*sort\s+by\s+datetime(?:\s+(asc|desc))?\s*$", re.IGNORECASE)
 _WHERE = re.compile(r"^\s*where\s+(.+)$", re.IGNORECASE | re.DOTALL)
+
+
+# A condition as alternatives (or) of pattern groups that must all match (and): disjunctive form.
+SourceFilter = list[list[str]]
 
 
 @dataclass
 class Query:
     streams: list[str]
-    source_patterns: list[str] = field(default_factory=list)
+    # One per `where` clause; a record must pass them all.
+    source_filters: list[SourceFilter] = field(default_factory=list)
     descending: bool = False
+
+    @property
+    def source_patterns(self) -> list[str]:
+        """The patterns of a query whose conditions are only ``and``-joined."""
+        if any(len(alternatives) != 1 for alternatives in self.source_filters):
+            raise ValueError("the query has alternatives (or)")
+        return [pattern for alternatives in self.source_filters for pattern in alternatives[0]]
+
+
+def _split_clauses(text: str) -> list[str]:
+    """The query cut at each ``|`` outside a quoted string."""
+    clauses, start, quote = [], 0, ""
+    for index, char in enumerate(text):
+        if quote:
+            quote = "" if char == quote else quote
+        elif char in "'\"":
+            quote = char
+        elif char == "|":
+            clauses.append(text[start:index])
+            start = index + 1
+    return [*clauses, text[start:]]
+
+
+_TOKEN = re.compile(r"\s*(?:('(?:[^']|'')*')|(\()|(\))|(=)|([A-Za-z_][A-Za-z0-9_.]*))")
+
+
+def _tokens(text: str) -> list[str]:
+    tokens, at = [], 0
+    while at < len(text.rstrip()):
+        match = _TOKEN.match(text, at)
+        if not match or match.end() == at:
+            raise invalid(f"searchQuery: cannot read the condition at {text[at:].strip()!r}")
+        tokens.append(match.group(0).strip())
+        at = match.end()
+    return tokens
+
+
+class _Condition:
+    """``source = '<pattern>'`` joined by and / or, with parentheses, into disjunctive form."""
+
+    def __init__(self, text: str) -> None:
+        self.tokens = _tokens(text)
+        self.at = 0
+
+    def parse(self) -> SourceFilter:
+        result = self._or()
+        if self.at != len(self.tokens):
+            raise invalid(f"searchQuery: unexpected {self.tokens[self.at]!r} in a where condition")
+        return result
+
+    def _peek(self) -> str:
+        return self.tokens[self.at] if self.at < len(self.tokens) else ""
+
+    def _or(self) -> SourceFilter:
+        alternatives = self._and()
+        while self._peek().lower() == "or":
+            self.at += 1
+            alternatives = alternatives + self._and()
+        return alternatives
+
+    def _and(self) -> SourceFilter:
+        alternatives = self._factor()
+        while self._peek().lower() == "and":
+            self.at += 1
+            right = self._factor()
+            alternatives = [left + other for left in alternatives for other in right]
+            if len(alternatives) > MAX_ALTERNATIVES:
+                raise invalid(f"searchQuery: the where condition has over {MAX_ALTERNATIVES} alternatives")
+        return alternatives
+
+    def _factor(self) -> SourceFilter:
+        if self._peek() == "(":
+            self.at += 1
+            inner = self._or()
+            if self._peek() != ")":
+                raise invalid("searchQuery: a parenthesis is not closed")
+            self.at += 1
+            return inner
+        field_name, equals, value = self.tokens[self.at : self.at + 3] + [""] * (
+            3 - len(self.tokens[self.at : self.at + 3])
+        )
+        if field_name != "source" or equals != "=" or not value.startswith("'"):
+            shown = " ".join(self.tokens[self.at : self.at + 3])
+            raise invalid(f"searchQuery: unsupported condition {shown!r} (only source = '...')")
+        self.at += 3
+        return [[value[1:-1].replace("''", "'")]]
 
 
 def parse_query(text: str) -> Query:
-    clauses = [c for c in text.split("|")]
+    clauses = _split_clauses(text)
     head = _SEARCH.match(clauses[0])
     if not head:
         raise invalid('searchQuery must start with search "<compartment>/<logGroup>/<log>"')
@@ -44,13 +138,7 @@ def parse_query(text: str) -> Query:
         where = _WHERE.match(clause)
         sort = _SORT.match(clause)
         if where:
-            for cond in re.split(r"\s+and\s+", where.group(1), flags=re.IGNORECASE):
-                source = _SOURCE.match(cond)
-                if not source:
-                    raise invalid(
-                        f"searchQuery: unsupported condition {cond.strip()!r} (only source = '...')"
-                    )
-                parsed.source_patterns.append(source.group(1))
+            parsed.source_filters.append(_Condition(where.group(1)).parse())
         elif sort:
             parsed.descending = (sort.group(1) or "asc").lower() == "desc"
         else:
@@ -111,11 +199,11 @@ async def search_logs(request: web.Request) -> web.Response:
         raise invalid("page is not a page token this service issued")
     offset = int(page)
     logs = resolve_logs(emu, parsed.streams)
-    source_like = like_pattern(parsed.source_patterns[0]) if parsed.source_patterns else None
-    rows = emu.store.search_log_entries(logs, start, end, source_like, parsed.descending, offset, limit + 1)
-    if len(parsed.source_patterns) > 1:
-        extra = [re.compile(re.escape(p).replace(r"\*", ".*") + "$") for p in parsed.source_patterns[1:]]
-        rows = [r for r in rows if all(x.match(r["logContent"]["source"]) for x in extra)]
+    source_likes = [
+        [[like_pattern(pattern) for pattern in group] for group in alternatives]
+        for alternatives in parsed.source_filters
+    ]
+    rows = emu.store.search_log_entries(logs, start, end, source_likes, parsed.descending, offset, limit + 1)
     more = len(rows) > limit
     results = [{"data": row} for row in rows[:limit]]
     doc: dict[str, object] = {"results": results, "summary": {"resultCount": len(results), "fieldCount": 0}}

@@ -1,4 +1,7 @@
-"""Git repositories for tests, made with the git CLI: a work tree and a bare repository to fetch from."""
+"""Git repositories for tests, made with the git CLI: a work tree and a bare repository to fetch from.
+
+Shared by the unit tests of Git sources and the operator's end-to-end ones (tests/conftest.py puts
+this folder on sys.path)."""
 
 from __future__ import annotations
 
