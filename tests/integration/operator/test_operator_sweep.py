@@ -66,7 +66,10 @@ def wait_sweep(
         check,
         timeout=timeout,
         interval=1.0,
-        message=lambda: f"{what}; status={(seen.get('obj') or {}).get('status')}",
+        message=lambda: (
+            f"{what}; status={(seen.get('obj') or {}).get('status')}; trials="
+            + str([(t["metadata"]["name"], t.get("status")) for t in trials(world, name)])
+        ),
     )
     return found
 

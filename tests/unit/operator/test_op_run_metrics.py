@@ -506,6 +506,32 @@ def test_an_ended_runs_final_metrics_are_read_for_a_bounded_time_only() -> None:
     asyncio.run(scenario())
 
 
+def test_an_ended_run_whose_reading_never_learned_its_end_is_still_final_after_the_overlap() -> None:
+    """A reading begun by a search before the end was known (seen under load: the run then waited
+    the whole DRAIN_SECONDS, and its sweep with it) finishes from the run's own timeFinished."""
+
+    async def scenario() -> None:
+        world = World()
+        run_id, log_id = "ocid1.datasciencejobrun.oc1..r", "ocid1.log.oc1..l"
+        world.start(run_id, log_id)
+        world.oci.log(run_id, log_id, "loss=0.5", T0_MS + 5000)
+        world.oci.set(run_id, "SUCCEEDED", "exit code 0")
+        await world.cycle()
+        (draining,) = world.poller.draining(COMPARTMENT).values()
+        assert draining.metric_reading is not None
+        draining.metric_reading.ended_ms = None
+        draining.metric_reading.final = False
+        cycles = 0
+        while world.kube.status[run_id].get("metricsFinal") is not True:
+            await world.cycle(10)
+            cycles += 1
+            assert cycles <= 5, "still not final long after the overlap"
+        assert steps(world, run_id) == [(1, 0.5)]
+        await world.poller.stop()
+
+    asyncio.run(scenario())
+
+
 def test_a_failed_search_never_holds_back_the_phase_and_is_caught_up_later() -> None:
     """30 runs ending while Logging fails: the phases are written, ONE search was tried that cycle
     (not one more per ended run), and the next cycles read the lines missed, final values included."""

@@ -38,6 +38,7 @@ from ..core.metric_lines import (
     runs_search_query,
 )
 from ..core.phases import RunState
+from ..core.run_plan import is_terminal
 from ..core.times import parse_time
 
 if TYPE_CHECKING:
@@ -242,7 +243,11 @@ class RunMetrics:
             floor = reading.since_ms - self._overlap_ms
             reading.recent = {key: at for key, at in reading.recent.items() if at >= floor}
         reading.capped = not complete
-        if complete and reading.ended_ms is not None and now_ms >= reading.ended_ms + self._overlap_ms:
+        # When the run ended: what draining recorded, else what its status says (a reading made by a
+        # search before the end was known must still finish).
+        ended_ms = reading.ended_ms if reading.ended_ms is not None else finished_ms(run)
+        if complete and ended_ms is not None and now_ms >= ended_ms + self._overlap_ms:
+            reading.ended_ms = ended_ms
             reading.final = True
         run.metric_reading = reading
 
@@ -258,6 +263,14 @@ class RunMetrics:
             keys.add(key)
             fresh.append(line)
         return fresh
+
+
+def finished_ms(run: TrackedRun) -> int | None:
+    """When an ended run finished, by its status (None while it runs)."""
+    if not is_terminal(run.status.get("phase")):
+        return None
+    finished = parse_time(run.status.get("timeFinished"))
+    return int(finished.timestamp() * 1000) if finished is not None else None
 
 
 def _resume_ms(reading: MetricReading, overlap_ms: int) -> int:

@@ -39,7 +39,14 @@ from ..core.status_patch import StatusPatch
 from ..core.times import parse_time
 from ..settings import OperatorSettings
 from .poller_reads import CompartmentReader, states_to_list
-from .run_metrics import DRAIN_SECONDS, MetricReading, RunMetrics, log_group_compartment, may_have_logged
+from .run_metrics import (
+    DRAIN_SECONDS,
+    MetricReading,
+    RunMetrics,
+    finished_ms,
+    log_group_compartment,
+    may_have_logged,
+)
 from .run_status_writer import RunStatusWriter
 
 __all__ = [
@@ -466,6 +473,8 @@ class RunPoller:
         """An ended run's metrics once read past its end (or once DRAIN_SECONDS passed), with
         status.metricsFinal: written once, then the run is let go."""
         reading = run.metric_reading
+        if reading is not None and reading.ended_ms is None:  # a reading begun before the end was known
+            reading.ended_ms = finished_ms(run) or self.metrics.now_ms()
         final = reading is not None and reading.final and read_ok
         if not final and (run.drain_until or 0) > self._clock():
             return
