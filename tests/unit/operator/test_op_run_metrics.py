@@ -519,7 +519,7 @@ def test_an_ended_run_whose_reading_never_learned_its_end_is_still_final_after_t
         await world.cycle()
         (draining,) = world.poller.draining(COMPARTMENT).values()
         assert draining.metric_reading is not None
-        draining.metric_reading.ended_ms = None
+        draining.metric_reading.end_seen_ms = None
         draining.metric_reading.final = False
         cycles = 0
         while world.kube.status[run_id].get("metricsFinal") is not True:
@@ -527,6 +527,62 @@ def test_an_ended_run_whose_reading_never_learned_its_end_is_still_final_after_t
             cycles += 1
             assert cycles <= 5, "still not final long after the overlap"
         assert steps(world, run_id) == [(1, 0.5)]
+        await world.poller.stop()
+
+    asyncio.run(scenario())
+
+
+def test_a_run_that_ends_while_its_first_search_runs_keeps_one_reading_that_knows_the_end() -> None:
+    """The search starts beside the phase writes: the reading it makes for a run seen for the first
+    time is the one the ended run drains with (a second one, made after, lost the end and the run
+    waited out DRAIN_SECONDS)."""
+
+    async def scenario() -> None:
+        world = World()
+        run_id, log_id = "ocid1.datasciencejobrun.oc1..r", "ocid1.log.oc1..l"
+        world.start(run_id, log_id)
+        world.oci.log(run_id, log_id, "loss=0.5", T0_MS + 5000)
+        world.oci.set(run_id, "SUCCEEDED", "exit code 0")
+        await world.cycle()
+        (draining,) = world.poller.draining(COMPARTMENT).values()
+        reading = draining.metric_reading
+        assert reading is not None and reading.end_seen_ms is not None and not reading.final
+        waited = 0
+        while world.kube.status[run_id].get("metricsFinal") is not True:
+            await world.cycle(10)
+            waited += 10
+        assert waited <= run_metrics.OVERLAP_MS / 1000 + 10
+        assert steps(world, run_id) == [(1, 0.5)]
+        await world.poller.stop()
+
+    asyncio.run(scenario())
+
+
+def test_the_overlap_after_an_end_is_counted_on_the_operators_clock() -> None:
+    """OCI's clock ahead of the operator's: its timeFinished compared with the local clock would end
+    the wait early; the wait starts when the operator learns of the end."""
+
+    async def scenario() -> None:
+        world = World()
+        run_id, log_id = "ocid1.datasciencejobrun.oc1..r", "ocid1.log.oc1..l"
+        world.start(run_id, log_id)
+        world.oci.log(run_id, log_id, "loss=0.9", T0_MS + 5000)
+        await world.cycle()
+        world.oci.set(run_id, "SUCCEEDED", "exit code 0")
+        # OCI stamps the end a minute before the operator's "now": its clock is behind, or the
+        # operator heard late. Either way the last lines were written just before OCI said so.
+        world.oci.runs[run_id].time_finished = datetime.datetime.fromtimestamp(
+            (world.wall_ms - 60_000) / 1000, tz=datetime.UTC
+        )
+        await world.cycle()
+        assert world.kube.status[run_id]["metricsFinal"] is False
+        world.oci.log(run_id, log_id, "test loss=0.2", world.wall_ms - 5_000)  # ingested late
+        await world.cycle(10)
+        assert world.kube.status[run_id]["metricsFinal"] is False, "final before the overlap passed"
+        for _ in range(4):
+            await world.cycle(10)
+        status = world.kube.status[run_id]
+        assert status["metricsFinal"] is True and steps(world, run_id) == [(2, 0.2)]
         await world.poller.stop()
 
     asyncio.run(scenario())
@@ -755,21 +811,29 @@ def test_a_reading_that_reached_the_end_replaces_metrics_of_an_earlier_run() -> 
     asyncio.run(scenario())
 
 
-def test_a_run_that_ended_before_a_restart_gets_its_final_metrics_from_the_new_process() -> None:
+@pytest.mark.parametrize("ended_before_restart_s, searches", [(3600, 1), (10, 3)])
+def test_a_run_that_ended_before_a_restart_gets_its_final_metrics_from_the_new_process(
+    ended_before_restart_s: int, searches: int
+) -> None:
+    """Long ended (OCI's timeFinished older than any clock skew allows): final at the first search.
+    Just ended: the new process cannot tell how long ago on its own clock, so it waits the overlap."""
+
     async def scenario() -> None:
         world = World()
         run_id, log_id = "ocid1.datasciencejobrun.oc1..r", "ocid1.log.oc1..l"
         world.oci.add(run_id, "SUCCEEDED")
         world.oci.log(run_id, log_id, "loss=0.9", T0_MS + 5000)
         world.oci.log(run_id, log_id, "test loss=0.2", T0_MS + 9000)
+        world.wall_ms = T0_MS + 10_000 + ended_before_restart_s * 1000
         ended = metered(run_id, log_id)
         ended.status.update(phase="Succeeded", metricsFinal=False, timeFinished="2026-01-01T00:00:10Z")
         world.poller.track(ended)  # what the TrainingJobRun handler does on resume
         assert run_id not in world.poller.tracked()  # not followed in OCI: it ended
-        await world.cycle()
-        assert world.kube.status[run_id]["metricsFinal"] is True
+        while world.kube.status.get(run_id, {}).get("metricsFinal") is not True:
+            await world.cycle()
+            assert world.oci.calls["search_logs"] <= searches
         assert steps(world, run_id) == [(2, 0.2)]
-        assert world.oci.calls["search_logs"] == 1 and not world.poller.draining(COMPARTMENT)
+        assert world.oci.calls["search_logs"] == searches and not world.poller.draining(COMPARTMENT)
         await world.poller.stop()
 
     asyncio.run(scenario())

@@ -134,7 +134,7 @@ def record_outcomes(
     for trial in trials:
         # Recorded once its metrics are final: Logging ingests the last lines a little after the
         # run ends, and a record is never revised.
-        if trial.finished and trial.metrics_final and trial.index not in outcomes:
+        if trial.settled and trial.index not in outcomes:
             outcomes[trial.index] = outcome_of(trial, start_step)
     for outcome in gone:
         outcomes.setdefault(outcome.index, outcome)

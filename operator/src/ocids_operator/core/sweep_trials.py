@@ -11,7 +11,7 @@ from typing import Any
 from ..api import API_VERSION, TrainingJobSweepSpec
 from ..api.sweep import VALUE_PLACEHOLDER
 from .kinds import TRAINING_JOB_SWEEP_KIND
-from .phases import RunPhase, run_finished
+from .phases import RunPhase, run_finished, run_settled
 from .sweep_stopping import first_values
 
 SWEEP_LABEL = "ocids.io/sweep"
@@ -162,7 +162,7 @@ class Trial:
     steps: int  # observations of the objective so far
     first: tuple[float, ...]  # its first values (the median rule's)
     retry_pending: bool = False  # its curve is the failed attempt's: not judged until it reruns
-    metrics_final: bool = True  # false while a finished run's last log lines are still being read
+    settled: bool = False  # finished, and its last log lines read (core/phases.run_settled)
 
     @property
     def succeeded(self) -> bool:
@@ -206,5 +206,5 @@ def trial_of(body: Mapping[str, Any], objective_metric: str | None) -> Trial | N
         steps=int((metric or {}).get("step") or 0),
         first=tuple(first_values(metric)),
         retry_pending=bool(status.get("nextAttemptAt")),
-        metrics_final=status.get("metricsFinal") is not False,
+        settled=run_settled(status),
     )

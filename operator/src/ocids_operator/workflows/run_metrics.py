@@ -6,9 +6,12 @@ the logs of every followed run that has metrics, running or just ended, its line
 the lines it counted near that mark, so the next window overlaps the last one (lines Logging ingests
 a little late are still found) without any line counted twice.
 
-A run that ended stays in that search until a read that reached the end covered OVERLAP past its
-end (its last lines, e.g. a final `test accuracy=`, are the likeliest not ingested yet when OCI says
-it finished), or until DRAIN_SECONDS passed: then its values are final (status.metricsFinal).
+A run that ended stays in that search until a read that reached the end began OVERLAP after this
+process first knew of the end (its last lines, e.g. a final `test accuracy=`, are the likeliest not
+ingested yet when OCI says it finished), or until DRAIN_SECONDS passed: then its values are final
+(status.metricsFinal). The overlap is counted on the operator's own clock, from a moment no earlier
+than the end itself: OCI's timeFinished against the local clock would shorten it by any skew (it
+is used only where it proves the end older, allowing for AHEAD_MS of skew: after a restart).
 
 After a restart a run's lines are read again from its start (status cannot say which lines were
 counted): while those reads stop at their page cap, status is not rewound; once one reads to the
@@ -79,8 +82,9 @@ class MetricReading:
     capped: bool = False
     # Lines stamped at or before this were counted by an earlier process (values seeded from status).
     counted_until_ms: int | None = None
-    # The run ended (OCI's timeFinished, epoch ms); final: its lines were read past it.
-    ended_ms: int | None = None
+    # When this process first knew the run had ended (its own wall clock, epoch ms); final: a
+    # complete read began OVERLAP after that.
+    end_seen_ms: int | None = None
     final: bool = False
 
 
@@ -172,10 +176,12 @@ class RunMetrics:
         if not logs:
             return True
         now_ms = self._wall_ms()
-        readings = {
-            run_id: run.metric_reading or _first_reading(run, now_ms, self._overlap_ms)
-            for run_id, (run, _) in logs.items()
-        }
+        readings: dict[str, MetricReading] = {}
+        for run_id, (run, _) in logs.items():
+            # Attached before the search: a run found ended while it runs is marked on this same
+            # reading (a reading attached after would not know the end).
+            reading = run.metric_reading or _first_reading(run, now_ms, self._overlap_ms)
+            run.metric_reading = readings[run_id] = reading
         start_ms = min(
             _start_ms(logs[run_id][0], now_ms)
             if reading.since_ms is None
@@ -197,9 +203,9 @@ class RunMetrics:
                 )
                 pages += 1
                 for line in lines:
-                    run_id = run_of(line.source, found.keys())
-                    if run_id is not None:
-                        found[run_id].append(line)
+                    source_run = run_of(line.source, found.keys())
+                    if source_run is not None:
+                        found[source_run].append(line)
                     newest = line.time_ms if newest is None else max(newest, line.time_ms)
                 if not page or pages >= max_pages:
                     break
@@ -243,11 +249,9 @@ class RunMetrics:
             floor = reading.since_ms - self._overlap_ms
             reading.recent = {key: at for key, at in reading.recent.items() if at >= floor}
         reading.capped = not complete
-        # When the run ended: what draining recorded, else what its status says (a reading made by a
-        # search before the end was known must still finish).
-        ended_ms = reading.ended_ms if reading.ended_ms is not None else finished_ms(run)
-        if complete and ended_ms is not None and now_ms >= ended_ms + self._overlap_ms:
-            reading.ended_ms = ended_ms
+        if reading.end_seen_ms is None and is_terminal(run.status.get("phase")):  # no one marked it
+            reading.end_seen_ms = end_known_since(parse_time(run.status.get("timeFinished")), now_ms)
+        if complete and reading.end_seen_ms is not None and now_ms >= reading.end_seen_ms + self._overlap_ms:
             reading.final = True
         run.metric_reading = reading
 
@@ -265,12 +269,13 @@ class RunMetrics:
         return fresh
 
 
-def finished_ms(run: TrackedRun) -> int | None:
-    """When an ended run finished, by its status (None while it runs)."""
-    if not is_terminal(run.status.get("phase")):
-        return None
-    finished = parse_time(run.status.get("timeFinished"))
-    return int(finished.timestamp() * 1000) if finished is not None else None
+def end_known_since(finished: datetime.datetime | None, now_ms: int) -> int:
+    """A moment on this process's clock no earlier than the run's end: now (when it learns of the
+    end), or OCI's timeFinished plus the most OCI's clock may be ahead of ours, if that is earlier
+    (a run that ended long before a restart is not waited on again)."""
+    if finished is None:
+        return now_ms
+    return min(now_ms, int(finished.timestamp() * 1000) + AHEAD_MS)
 
 
 def _resume_ms(reading: MetricReading, overlap_ms: int) -> int:

@@ -43,7 +43,7 @@ from .run_metrics import (
     DRAIN_SECONDS,
     MetricReading,
     RunMetrics,
-    finished_ms,
+    end_known_since,
     log_group_compartment,
     may_have_logged,
 )
@@ -450,12 +450,12 @@ class RunPoller:
         logs = run.status.get("logs") or {}
         return bool(run.metric_specs and logs.get("logGroupId") and logs.get("logId"))
 
-    def _start_draining(self, run: TrackedRun, ended: datetime.datetime | None) -> bool:
+    def _start_draining(self, run: TrackedRun, finished: datetime.datetime | None) -> bool:
         """Keep reading an ended run's metrics (its last lines may not be searchable yet)."""
         if not self._drainable(run):
             return False
         reading = run.metric_reading or MetricReading()
-        reading.ended_ms = int(ended.timestamp() * 1000) if ended else self.metrics.now_ms()
+        reading.end_seen_ms = end_known_since(finished, self.metrics.now_ms())
         reading.final = False
         run.metric_reading = reading
         run.drain_until = self._clock() + DRAIN_SECONDS
@@ -473,8 +473,8 @@ class RunPoller:
         """An ended run's metrics once read past its end (or once DRAIN_SECONDS passed), with
         status.metricsFinal: written once, then the run is let go."""
         reading = run.metric_reading
-        if reading is not None and reading.ended_ms is None:  # a reading begun before the end was known
-            reading.ended_ms = finished_ms(run) or self.metrics.now_ms()
+        if reading is not None and reading.end_seen_ms is None:  # never marked: the overlap starts now
+            reading.end_seen_ms = self.metrics.now_ms()
         final = reading is not None and reading.final and read_ok
         if not final and (run.drain_until or 0) > self._clock():
             return
