@@ -9,13 +9,13 @@
 {{- end -}}
 {{- define "ocids-operator.namespacedRules" -}}
 - apiGroups: ["ocids.io"]
-  resources: ["trainingjobs", "trainingjobruns", "trainingjobsweeps", "trainingjobschedules"]
+  resources: ["trainingjobs", "trainingjobruns", "trainingjobsweeps", "trainingjobschedules", "trainingbudgets"]
   verbs: ["get", "list", "watch", "patch", "update"]
 - apiGroups: ["ocids.io"]
-  resources: ["trainingjobs/status", "trainingjobruns/status", "trainingjobsweeps/status", "trainingjobschedules/status"]
+  resources: ["trainingjobs/status", "trainingjobruns/status", "trainingjobsweeps/status", "trainingjobschedules/status", "trainingbudgets/status"]
   verbs: ["get", "patch", "update"]
 - apiGroups: ["ocids.io"]
-  resources: ["trainingjobs/finalizers", "trainingjobruns/finalizers", "trainingjobsweeps/finalizers", "trainingjobschedules/finalizers"]
+  resources: ["trainingjobs/finalizers", "trainingjobruns/finalizers", "trainingjobsweeps/finalizers", "trainingjobschedules/finalizers", "trainingbudgets/finalizers"]
   verbs: ["update"]
 - apiGroups: ["ocids.io"]
   resources: ["trainingjobruns"]

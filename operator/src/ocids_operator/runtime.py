@@ -14,6 +14,7 @@ from .adapters.object_storage import ObjectReader
 from .adapters.oci_client import DataScience
 from .adapters.oci_identities import OPERATOR, Identities, IdentityKey
 from .settings import OperatorSettings
+from .workflows.run_ledger import RunLedger
 from .workflows.run_poller import RunPoller
 from .workflows.run_status_writer import RunStatusWriter
 
@@ -36,6 +37,8 @@ class Runtime:
     identities: Identities | None = None
     # Whose identity `oci` and `objects` are (a view made by `scoped`).
     identity: IdentityKey = OPERATOR
+    # Every TrainingJobRun, from a watch-fed index: what caps, budgets and Kueue gates count.
+    ledger: RunLedger = dataclasses.field(default_factory=RunLedger)
     # One lock per object uid: change handlers and the resync timer never reconcile at once. Held
     # weakly: a lock nobody holds or waits for is dropped, so objects the operator never sees
     # deleted (a finalizer removed by hand) do not pile up.

@@ -83,6 +83,22 @@ class OperatorSettings(BaseSettings):
     # engine OCI: how often the OCI Schedule is read back and its runs listed when no cron time has
     # passed (a Schedule deleted or changed outside the operator, a run OCI listed late).
     schedule_oci_recheck_seconds: float = Field(default=300.0, gt=0, le=86400)
+    # Money and capacity (issue 18). Runs active in OCI at once, operator-wide; unset: no cap (a
+    # namespace's ocids.io/max-active-runs annotation caps its own runs either way).
+    max_active_runs: int | None = Field(default=None, ge=1)
+    # Refuse a TrainingJob or TrainingJobRun whose runs would have no maximumRuntimeInMinutes (the
+    # chart's ValidatingAdmissionPolicy refuses them at admission; the operator refuses them too).
+    require_maximum_runtime: bool = False
+    # The price table: a ConfigMap `<namespace>/<name>` (unset namespace: the operator's own,
+    # POD_NAMESPACE). No such ConfigMap: no estimates, and budgets cannot be applied.
+    price_table: str = Field(default="ocids-prices", min_length=1)
+    # How often OCI's Usage API is asked for the actual cost of runs that ended recently (one
+    # summarized-usage request per OCI identity and tenancy per cycle), and for how long after a run
+    # ended it is asked (usage arrives hours late, and is then final).
+    cost_interval_seconds: float = Field(default=3600.0, gt=0, le=86400)
+    cost_settle_hours: float = Field(default=72.0, gt=0, le=24 * 31)
+    # OCI Usage API endpoint; unset: the SDK's regional one.
+    usage_endpoint: str | None = None
     cluster_name: str = Field(default="default", min_length=1, max_length=100)
     # 0 disables the endpoint.
     metrics_port: int = Field(default=9090, ge=0, le=65535)
@@ -172,6 +188,7 @@ class OperatorSettings(BaseSettings):
         "secrets_endpoint",
         "federation_endpoint",
         "network_endpoint",
+        "usage_endpoint",
     )
     @classmethod
     def _check_endpoint(cls, value: str | None) -> str | None:

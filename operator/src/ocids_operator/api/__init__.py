@@ -37,6 +37,8 @@ from .nodes import (
 from .resources import (
     CATEGORY,
     RESOURCES,
+    TRAINING_BUDGET,
+    TRAINING_BUDGETS,
     TRAINING_JOB,
     TRAINING_JOB_RUN,
     TRAINING_JOB_RUNS,
@@ -105,6 +107,8 @@ __all__ = [
     "OPERATOR_TAG_PREFIX",
     "RESOURCES",
     "TERMINAL_RUN_PHASES",
+    "TRAINING_BUDGET",
+    "TRAINING_BUDGETS",
     "TRAINING_JOB",
     "TRAINING_JOBS",
     "TRAINING_JOB_RUN",

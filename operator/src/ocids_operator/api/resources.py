@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .base import GROUP, ApiModel, StatusModel
+from .budget import TrainingBudgetSpec, TrainingBudgetStatus
 from .markers import PrinterColumn
 from .schedule import TrainingJobScheduleSpec, TrainingJobScheduleStatus
 from .sweep import TrainingJobSweepSpec, TrainingJobSweepStatus
@@ -51,6 +52,7 @@ TRAINING_JOB = Resource(
         PrinterColumn("Phase", ".status.phase"),
         NODES,
         PrinterColumn("Revision", ".status.revision", "integer", "OCI jobs created so far"),
+        PrinterColumn("Spend", ".status.spend.month", "number", "What its runs cost this month (UTC)"),
         AGE,
         PrinterColumn("Job OCID", ".status.jobId", priority=1),
         MESSAGE,
@@ -75,6 +77,9 @@ TRAINING_JOB_RUN = Resource(
         PrinterColumn("Exit Code", ".status.exitCode", "integer"),
         PrinterColumn(
             "Metric", ".status.metrics[0].value", "number", "Latest value of the first of spec.metrics"
+        ),
+        PrinterColumn(
+            "Cost", ".status.cost.estimate.amount", "number", "Estimated cost, written when it ends"
         ),
         AGE,
         PrinterColumn("Run OCID", ".status.jobRunId", priority=1),
@@ -121,8 +126,35 @@ TRAINING_JOB_SWEEP = Resource(
     ),
 )
 
-RESOURCES: tuple[Resource, ...] = (TRAINING_JOB, TRAINING_JOB_RUN, TRAINING_JOB_SWEEP, TRAINING_JOB_SCHEDULE)
+TRAINING_BUDGET = Resource(
+    kind="TrainingBudget",
+    short_names=("tbud",),
+    description="A spending limit per period over a namespace's TrainingJobs: runs that would cross it wait.",
+    spec_model=TrainingBudgetSpec,
+    status_model=TrainingBudgetStatus,
+    printer_columns=(
+        PrinterColumn("Period", ".spec.period"),
+        PrinterColumn("Limit", ".spec.limit.amount", "number"),
+        PrinterColumn("Spent", ".status.spent", "number", "Spent this period"),
+        PrinterColumn("Committed", ".status.committed", "number", "Worst case of the active runs"),
+        PrinterColumn("Remaining", ".status.remaining", "number"),
+        PrinterColumn("Held", ".status.heldCount", "integer", "Runs waiting for this budget"),
+        PrinterColumn("Phase", ".status.phase"),
+        AGE,
+        PrinterColumn("Currency", ".spec.limit.currency", priority=1),
+        MESSAGE,
+    ),
+)
+
+RESOURCES: tuple[Resource, ...] = (
+    TRAINING_JOB,
+    TRAINING_JOB_RUN,
+    TRAINING_JOB_SWEEP,
+    TRAINING_JOB_SCHEDULE,
+    TRAINING_BUDGET,
+)
 TRAINING_JOBS = TRAINING_JOB.plural
 TRAINING_JOB_RUNS = TRAINING_JOB_RUN.plural
 TRAINING_JOB_SWEEPS = TRAINING_JOB_SWEEP.plural
 TRAINING_JOB_SCHEDULES = TRAINING_JOB_SCHEDULE.plural
+TRAINING_BUDGETS = TRAINING_BUDGET.plural

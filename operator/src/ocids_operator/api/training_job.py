@@ -39,6 +39,7 @@ from .common import (
     unique_env_names,
     unique_mounts,
 )
+from .cost import JobSpend
 from .markers import Atomic, ExactlyOne, Immutable, ListMap, Rule
 from .nodes import NodeConfiguration
 from .run_policies import ArchiveStatus, Metrics
@@ -602,6 +603,8 @@ class TrainingJobStatus(StatusModel):
     uses them."""
     archive: ArchiveStatus | None = None
     """Where records of TrainingJobRuns removed by history limits or TTL are kept."""
+    spend: JobSpend | None = None
+    """What its runs cost: in all, and this month."""
     artifact: ArtifactProvenance | None = None
     """The artifact the current OCI job holds."""
     shape: str | None = None

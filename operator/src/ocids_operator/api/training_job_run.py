@@ -30,6 +30,7 @@ from .common import (
     unique_env_names,
     unique_mounts,
 )
+from .cost import RunCost
 from .markers import Atomic, ListMap, Rule
 from .nodes import MAX_NODE_GROUPS, NodeGroupOverride, NodeGroupStatus, unique_names
 from .run_policies import MAX_ATTEMPTS, Metrics, MetricStatus, RetryPolicy, RunAttempt
@@ -232,6 +233,9 @@ class TrainingJobRunStatus(StatusModel):
     """Set when the run finished: false while its last log lines are still being read (Logging
     ingests lines a little after they are printed), true once status.metrics holds the final values
     (or the run reads no metrics)."""
+    cost: RunCost | None = None
+    """What the run costs: the price table's estimate when it ends, OCI's Usage API figure when it
+    arrives."""
     attempt: int | None = None
     """Which attempt jobRunId is: 1 for the first run, 2 for the first retry (spec.retryPolicy)."""
     attempts: Annotated[list[RunAttempt], ListMap("attempt"), Field(max_length=MAX_ATTEMPTS)] = []

@@ -13,6 +13,7 @@ from typing import Any
 from ..api import (
     API_VERSION,
     GROUP,
+    TRAINING_BUDGET,
     TRAINING_JOB,
     TRAINING_JOB_RUN,
     TRAINING_JOB_SCHEDULE,
@@ -66,9 +67,12 @@ TRAINING_JOB_RUN_KIND = Kind(TRAINING_JOB_RUN, oci_id_field="jobRunId")
 TRAINING_JOB_SWEEP_KIND = Kind(TRAINING_JOB_SWEEP, oci_id_field="trials")
 # engine OCI: the OCI Data Science Schedule (engine Operator makes only TrainingJobRuns).
 TRAINING_JOB_SCHEDULE_KIND = Kind(TRAINING_JOB_SCHEDULE, oci_id_field="scheduleId")
+# A budget has nothing in OCI: its period's start plays the part, once set.
+TRAINING_BUDGET_KIND = Kind(TRAINING_BUDGET, oci_id_field="periodStart")
 KINDS: tuple[Kind, ...] = (
     TRAINING_JOB_KIND,
     TRAINING_JOB_RUN_KIND,
     TRAINING_JOB_SWEEP_KIND,
     TRAINING_JOB_SCHEDULE_KIND,
+    TRAINING_BUDGET_KIND,
 )

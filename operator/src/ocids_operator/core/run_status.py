@@ -151,11 +151,18 @@ def lost_run_status(
     message: str, previous: Mapping[str, Any] | None, generation: int | None, now: str
 ) -> StatusPatch[TrainingJobRunStatus]:
     """Failed for good: a create was attempted and its run is gone (see run_plan.plan_create)."""
+    return failed_status(LOST_RUN_REASON, message, previous, generation, now)
+
+
+def failed_status(
+    reason: str, message: str, previous: Mapping[str, Any] | None, generation: int | None, now: str
+) -> StatusPatch[TrainingJobRunStatus]:
+    """Failed for good, with nothing (more) in OCI: lost, or refused by a gate (core/admission.py)."""
     before = previous or {}
     terminal = [
-        *cond.health_conditions(cond.Health.STALLED, LOST_RUN_REASON, message),
-        cond.Cond(cond.SUCCEEDED, False, LOST_RUN_REASON, message),
-        cond.Cond(cond.FAILED, True, LOST_RUN_REASON, message),
+        *cond.health_conditions(cond.Health.STALLED, reason, message),
+        cond.Cond(cond.SUCCEEDED, False, reason, message),
+        cond.Cond(cond.FAILED, True, reason, message),
     ]
     return StatusPatch(
         TrainingJobRunStatus(

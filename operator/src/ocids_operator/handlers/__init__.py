@@ -11,7 +11,7 @@ import kopf
 
 from ..adapters import kube_login
 from ..settings import OperatorSettings
-from . import lifecycle, run_cleanup, schedule, sweep, training_job, training_job_run
+from . import lifecycle, run_cleanup, run_ledger, schedule, sweep, training_job, training_job_run
 
 
 def register(registry: kopf.OperatorRegistry, settings: OperatorSettings) -> None:
@@ -24,6 +24,7 @@ def register(registry: kopf.OperatorRegistry, settings: OperatorSettings) -> Non
     lifecycle.register(registry, settings)
     training_job.register(registry, settings)
     training_job_run.register(registry, settings)
+    run_ledger.register(registry)
     schedule.register(registry, settings)
     sweep.register(registry, settings)
     run_cleanup.register(registry, settings)

@@ -25,6 +25,7 @@ from ..runtime import Runtime
 from ..settings import OperatorSettings
 from ..workflows import training_job_run as workflow
 from ..workflows.outcome import Outcome
+from . import run_ledger
 from .identity import finalize_as, for_run
 from .outcome import StatusWriter, handle, register_finalizer
 
@@ -104,8 +105,10 @@ def register(registry: kopf.OperatorRegistry, settings: OperatorSettings) -> Non
     @kopf.on.resume(*KIND.gvr, id="reconcile", registry=registry)
     @kopf.on.create(*KIND.gvr, id="reconcile", registry=registry)
     async def reconcile_training_job_run(
-        body: kopf.Body, patch: kopf.Patch, retry: int, memo: Any, **_: Any
+        body: kopf.Body, patch: kopf.Patch, retry: int, memo: Any, **kwargs: Any
     ) -> None:
+        run_ledger.attach(memo, kwargs)
+
         async def work(rt: Runtime) -> Outcome:
             async with reconcile_slot(), object_lock(body["metadata"]["uid"]):
                 outcome, owners = await workflow.reconcile(await for_run(rt, body, patch), body)
@@ -117,8 +120,9 @@ def register(registry: kopf.OperatorRegistry, settings: OperatorSettings) -> Non
 
     @kopf.on.update(*KIND.gvr, id="cancel", field="spec.cancel", new=True, registry=registry)
     async def cancel_training_job_run(
-        body: kopf.Body, patch: kopf.Patch, retry: int, memo: Any, **_: Any
+        body: kopf.Body, patch: kopf.Patch, retry: int, memo: Any, **kwargs: Any
     ) -> None:
+        run_ledger.attach(memo, kwargs)
         await handle(KIND, memo, body, patch, retry, fresh_reconcile(body), writer=through_run_status_writer)
 
     def retry_pending(status: kopf.Status, **_: Any) -> bool:
@@ -138,8 +142,9 @@ def register(registry: kopf.OperatorRegistry, settings: OperatorSettings) -> Non
         registry=registry,
     )
     async def retry_training_job_run(
-        body: kopf.Body, patch: kopf.Patch, memo: Any, stopped: Any, **_: Any
+        body: kopf.Body, patch: kopf.Patch, memo: Any, stopped: Any, **kwargs: Any
     ) -> None:
+        run_ledger.attach(memo, kwargs)
         failures = 0
         while not stopped:
             at = parse_time((body.get("status") or {}).get("nextAttemptAt"))

@@ -10,6 +10,7 @@ from ..adapters.oci_errors import classify
 from ..api import API_VERSION, RunOutputs, TrainingJobRunSpec, TrainingJobRunStatus, TrainingJobSpec
 from ..core import conditions as cond
 from ..core import model
+from ..core.admission import GateAnswer, Hold
 from ..core.deletion_plan import RETAINED, TAG_RETAINED
 from ..core.driver_env import run_outputs_uri
 from ..core.kinds import TRAINING_JOB_KIND
@@ -41,12 +42,12 @@ from ..core.run_plan import (
     plan_create,
     plan_run,
 )
-from ..core.run_status import lost_run_status, pending_status, run_status
+from ..core.run_status import failed_status, lost_run_status, pending_status, run_status
 from ..core.status import infrastructure_type
 from ..core.status_patch import StatusPatch
 from ..core.times import parse_time
 from ..runtime import Runtime
-from . import run_adoption, shape_gate, tenancy
+from . import run_adoption, run_gates, shape_gate, tenancy
 from .crash_point import crash_after
 from .driver_artifact import driver_context, known_code_file
 from .inputs import object_ref, parse_spec, resolve_env
@@ -196,6 +197,29 @@ async def reconcile(rt: Runtime, body: Mapping[str, Any]) -> tuple[Outcome, list
         raise refusal
     await tenancy.admit_run(rt, namespace, spec, job_spec)  # before anything is written to OCI
     await shape_gate.check_run(rt, spec, job_spec)  # after the tenancy gate: no read of a refused compartment
+    admitted = not status.get("createAttemptedAt")  # one attempted may exist in OCI: never held
+    if admitted:
+        answer = await run_gates.admit(rt, body, spec, job_spec, job)
+        if answer is not None:
+            return gated_outcome(answer, status, generation, rt.settings.poll_interval_seconds), owners
+    try:
+        return await _create(rt, body, spec, job_spec, job, status, generation), owners
+    finally:
+        if admitted:  # not created after all (a Secret missing, say): its slot is free again
+            run_gates.release(rt, body)
+
+
+async def _create(
+    rt: Runtime,
+    body: Mapping[str, Any],
+    spec: TrainingJobRunSpec,
+    job_spec: TrainingJobSpec,
+    job: Mapping[str, Any],
+    status: dict[str, Any],
+    generation: int | None,
+) -> Outcome:
+    meta = body["metadata"]
+    namespace = meta["namespace"]
     job_status = job.get("status") or {}
     attempt = _creating_attempt(status)
     job_id = attempt_job_id(spec, status, job_status)  # a retry re-runs its earlier attempts' job
@@ -213,7 +237,7 @@ async def reconcile(rt: Runtime, body: Mapping[str, Any]) -> tuple[Outcome, list
         )
     create = plan_create(attempted_at, existing, datetime.datetime.now(datetime.UTC))
     if create.action is CreateAction.GIVE_UP:
-        return _lost(create.message, status, generation), owners
+        return _lost(create.message, status, generation)
     events = []
     if create.action is CreateAction.ADOPT:
         assert existing is not None
@@ -252,15 +276,16 @@ async def reconcile(rt: Runtime, body: Mapping[str, Any]) -> tuple[Outcome, list
             stamp = StatusPatch(TrainingJobRunStatus(create_attempted_at=now, attempt=attempt))
             empty_at = None if body.get("status") else meta.get("resourceVersion")
             if not await rt.run_status.write(namespace, meta["name"], meta["uid"], stamp, empty_at=empty_at):
-                return Outcome(), owners  # the TrainingJobRun is gone
+                return Outcome()  # the TrainingJobRun is gone
             status = {**status, **stamp}
+            rt.ledger.confirm(meta["uid"])  # counted as active until the index shows the stamp
         try:
             view = await rt.oci.create_job_run(request)
         except Exception as exc:
             refused = await _refused_create(rt, body, status, exc, job_id, spec.job_ref.name)
             if refused is None:
                 raise
-            return refused, owners
+            return refused
         crash_after(rt.settings, "create_retry_run" if retrying else "create_job_run")
         of_attempt = f" (attempt {attempt})" if attempt > 1 else ""
         events.append(("Normal", "Created", f"created OCI job run {view.id} of {job_id}{of_attempt}"))
@@ -288,10 +313,10 @@ async def reconcile(rt: Runtime, body: Mapping[str, Any]) -> tuple[Outcome, list
             events.append(retry)
     # Written before the poller follows the run, so the poller's later phases land after it.
     if not await rt.run_status.write(namespace, meta["name"], meta["uid"], result):
-        return Outcome(events=events), owners  # the TrainingJobRun is gone
+        return Outcome(events=events)  # the TrainingJobRun is gone
     if not is_terminal(result.get("phase")) and not result.get("nextAttemptAt"):
         track(rt, body, {**status, **result}, job_spec.compartment_id, job)
-    return Outcome(events=events), owners
+    return Outcome(events=events)
 
 
 def _creating_attempt(status: Mapping[str, Any]) -> int:
@@ -385,6 +410,28 @@ def _canceled_message(
 def _no_retry(status: Mapping[str, Any]) -> dict[str, Any]:
     """Fields that end a pending retry whose run was created but not yet recorded (a crash)."""
     return {"next_attempt_at": None} if status.get("nextAttemptAt") else {}
+
+
+def gated_outcome(
+    answer: GateAnswer, status: Mapping[str, Any], generation: int | None, requeue_after: float
+) -> Outcome:
+    """A run a gate held (Pending, looked at again) or refused (Failed, nothing sent to OCI)."""
+    assert answer is not None
+    if isinstance(answer, Hold):
+        plan = RunPlan(RunAction.WAIT, answer.reason.value, answer.message)
+        was = (status.get("conditions") or [{}])[0].get("reason")
+        told = status.get("phase") == RunPhase.PENDING and was == plan.reason
+        return Outcome(
+            pending_status(plan, status, generation, cond.now_rfc3339()),
+            [] if told else [("Normal", plan.reason, plan.message)],
+            requeue_after=requeue_after,
+            requeue_reason=plan.message,
+        )
+    refused = failed_status(answer.reason.value, answer.message, status, generation, cond.now_rfc3339())
+    ended = retry_ended_fields(status, f"its retry was not made: {answer.message}")
+    return Outcome(
+        refused.with_fields(**ended) if ended else refused, [("Warning", answer.reason.value, answer.message)]
+    )
 
 
 def _lost(message: str, status: Mapping[str, Any], generation: int | None) -> Outcome:

@@ -1,0 +1,76 @@
+"""What the run ledger keeps of each TrainingJobRun (the watch-fed kopf index the caps, budgets
+and Kueue gates read instead of listing runs): a small dict shaped like the run itself."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from .phases import run_finished
+
+# Status fields the gates read; the rest of status is not kept in memory.
+KEPT_STATUS = (
+    "phase",
+    "jobRunId",
+    "createAttemptedAt",
+    "nextAttemptAt",
+    "timeStarted",
+    "timeFinished",
+    "metricsFinal",
+    "cost",
+)
+KEPT_SPEC = ("jobRef", "cancel", "maximumRuntimeInMinutes", "infrastructure", "nodeGroups")
+
+
+def run_entry(run: Mapping[str, Any]) -> dict[str, Any]:
+    meta, spec, status = run.get("metadata") or {}, run.get("spec") or {}, run.get("status") or {}
+    kept_meta = {
+        key: meta[key]
+        for key in ("name", "namespace", "uid", "creationTimestamp", "deletionTimestamp")
+        if meta.get(key) is not None
+    }
+    kept_meta["labels"] = dict(meta.get("labels") or {})
+    kept_status = {key: status[key] for key in KEPT_STATUS if status.get(key) is not None}
+    ready = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), None)
+    if ready is not None:
+        kept_status["conditions"] = [{"type": "Ready", "reason": ready.get("reason")}]
+    return {
+        "metadata": kept_meta,
+        "spec": {key: spec[key] for key in KEPT_SPEC if spec.get(key) is not None},
+        "status": kept_status,
+    }
+
+
+def hold_reason(entry: Mapping[str, Any]) -> str | None:
+    """The reason its Ready condition gives (a held run's gate reason)."""
+    for condition in (entry.get("status") or {}).get("conditions") or []:
+        if condition.get("type") == "Ready":
+            return condition.get("reason")
+    return None
+
+
+def is_active(entry: Mapping[str, Any]) -> bool:
+    """In OCI (or being created there) and not finished: it counts against caps and quotas. A
+    failed attempt waiting for its retry is not (its next attempt is gated again)."""
+    status = entry.get("status") or {}
+    if not (status.get("jobRunId") or status.get("createAttemptedAt")):
+        return False
+    if status.get("nextAttemptAt") and not status.get("createAttemptedAt"):
+        return False
+    return not run_finished(status)
+
+
+def is_waiting(entry: Mapping[str, Any]) -> bool:
+    """Not created in OCI yet and not finished (nor being deleted): a gate may be holding it."""
+    meta, status = entry.get("metadata") or {}, entry.get("status") or {}
+    if meta.get("deletionTimestamp") or (entry.get("spec") or {}).get("cancel"):
+        return False
+    if status.get("jobRunId") or status.get("createAttemptedAt"):
+        return False
+    return not run_finished(status) and status.get("phase") in (None, "Pending")
+
+
+def queue_order(entry: Mapping[str, Any]) -> tuple[str, str]:
+    """Runs wait in the order they were made (then by name: a stable tie-break)."""
+    meta = entry.get("metadata") or {}
+    return (str(meta.get("creationTimestamp") or ""), str(meta.get("name") or ""))
