@@ -14,7 +14,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 
 .PHONY: help install lint typecheck unit integration test controlplane cluster-up cluster-down \
         crds crds-check emulator bench bench-emulator bench-operator clean \
-        image image-base test-image kstatus demo demo-down chaos
+        image image-base test-image kstatus kueue demo demo-down chaos
 
 help: ## list targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -44,7 +44,7 @@ unit: $(STAMP) ## fast tests, no cluster, no emulator process (and every test mo
 controlplane: ## build (or reuse) kube-apiserver, kube-controller-manager, kubectl, etcd, helm (needs Go >= 1.26)
 	bash tools/controlplane/build.sh
 
-integration: $(STAMP) controlplane ocicli kstatus ## tests against a real API server and the emulator
+integration: $(STAMP) controlplane ocicli kstatus kueue ## tests against a real API server and the emulator
 	$(BIN)/pytest tests/integration -q -n $(XDIST_WORKERS) --dist loadgroup
 
 test: lint typecheck crds-check unit integration test-image ## everything CI runs
@@ -61,6 +61,11 @@ test-image: $(STAMP) controlplane image ## start the built image exactly as the 
 # kstatus (sigs.k8s.io/cli-utils, what Flux's health checks run), built from the module proxy.
 kstatus: ## build (or reuse) the kstatus checker the GitOps tests use
 	bash tools/kstatus/build.sh
+
+# Kueue's manager (sigs.k8s.io/kueue/cmd/kueue), built from the module proxy: the Kueue tests run it
+# against the test API server, webhooks included. Cold: about 4-5 minutes on 2 cores; then cached.
+kueue: ## build (or reuse) the Kueue manager the Kueue integration tests run
+	bash tools/kueue/build.sh
 
 # The first build of the control plane is long: say so before it starts rather than go quiet.
 demo: $(STAMP) ## the quick start: control plane (or your KUBECONFIG), emulator, operator, two training runs

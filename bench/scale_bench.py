@@ -20,6 +20,10 @@ per poll cycle (at most one per compartment; simulated runs print nothing, so ea
 once: parallelism N/K), applied instead of the runs: the operator creates every TrainingJobRun. The
 table adds the trials created per minute (apply -> the last trial's creationTimestamp); the OCI
 calls and Kubernetes writes per run are then per trial, the sweeps' own status writes included.
+
+Every mode also reports each run's start delay (creationTimestamp -> status.createAttemptedAt, the
+stamp written right before CreateJobRun) and create delay (creationTimestamp -> OCI's timeAccepted).
+bench/gates_bench.py runs the same N runs under the admission gates (a `Variant` per mode).
 """
 
 from __future__ import annotations
@@ -33,6 +37,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +62,19 @@ SCRIPT = "print('simulated: never executed')\n"
 METRIC = {"name": "loss", "regex": r"loss=([0-9.]+)"}
 APPLY_PROCESSES = 8
 LIST_TEMPLATE = "{range .items[*]}" + WATCH_TEMPLATE + "{end}"
+
+
+@dataclass
+class Variant:
+    """What a mode adds around the same N runs (bench/gates_bench.py): operator settings, objects
+    made in its namespace before the TrainingJobs, TrainingJob spec fields, run labels."""
+
+    name: str
+    env: dict[str, str] = field(default_factory=dict)
+    job_spec: dict[str, Any] = field(default_factory=dict)
+    run_labels: dict[str, str] = field(default_factory=dict)
+    # (kube, namespace, the emulator's ids) -> None; runs before the operator starts.
+    prepare: Callable[[Kube, str, dict[str, str]], None] | None = None
 
 
 def apply_at_once(kube: Kube, manifests: list[dict[str, Any]]) -> None:
@@ -92,16 +111,22 @@ def oci_runs(emu: Any, compartment_id: str) -> list[Any]:
     return list(oci.pagination.list_call_get_all_results(client.list_job_runs, compartment_id).data)
 
 
-def bench_mode(kube: Kube, mode: str, args: argparse.Namespace, work: Path) -> dict[str, Any]:
+def bench_mode(
+    kube: Kube, mode: str, args: argparse.Namespace, work: Path, variant: Variant | None = None
+) -> dict[str, Any]:
+    """`mode` is the poll mode (OCIDS_POLL_MODE); a `variant` names the mode instead."""
     from ocids_emulator.testing import running_emulator
 
-    n, poll = args.n, args.poll_interval
-    namespace = f"bench-{mode.replace('_', '-')}-{int(time.time())}"
+    variant = variant or Variant(mode)
+    n, poll, label = args.n, args.poll_interval, variant.name
+    namespace = f"bench-{label.replace('_', '-')}-{int(time.time())}"
     kube.kubectl("create", "namespace", namespace)
-    print(f"[{mode}] namespace {namespace}: starting the emulator and the operator", flush=True)
-    with running_emulator(work / f"emulator-{mode}", simulated=f"{args.run_seconds:g}:0") as emu:
+    print(f"[{label}] namespace {namespace}: starting the emulator and the operator", flush=True)
+    with running_emulator(work / f"emulator-{label}", simulated=f"{args.run_seconds:g}:0") as emu:
         ids = {str(k): str(v) for k, v in dict(emu.ids).items()}
         kube.grant_compartments(namespace, ids["COMPARTMENT_ID"])  # as the namespace's admin would
+        if variant.prepare is not None:
+            variant.prepare(kube, namespace, ids)
         target = OciTarget(str(emu.endpoint), Path(emu.config_file), str(emu.profile), ids["REGION"])
         extra = {
             "OCIDS_POLL_MODE": mode,
@@ -113,8 +138,9 @@ def bench_mode(kube: Kube, mode: str, args: argparse.Namespace, work: Path) -> d
             "OCIDS_RETRY_MAX_SECONDS": "",
             # status.logTail costs one Logging search per finished run: off unless asked, as shipped.
             "OCIDS_LOG_TAIL_LINES": str(args.log_tail_lines),
+            **variant.env,
         }
-        log_path = args.logs / f"operator-{mode}-{n}.log"
+        log_path = args.logs / f"operator-{label}-{n}.log"
         log_path.unlink(missing_ok=True)
         op = OperatorProcess(kube.kubeconfig, target, [namespace], log_path, extra_env=extra)
         if args.memray:
@@ -133,6 +159,7 @@ def bench_mode(kube: Kube, mode: str, args: argparse.Namespace, work: Path) -> d
                         project_id=ids["PROJECT_ID"],
                         script=SCRIPT,
                         **job_logging(args, ids),
+                        **variant.job_spec,
                     )
                     for name in jobs
                 )
@@ -163,11 +190,13 @@ def bench_mode(kube: Kube, mode: str, args: argparse.Namespace, work: Path) -> d
                 runs = sweeps(namespace, jobs, n, args.sweeps)
             else:
                 runs = [training_job_run(f"run-{i:05d}", namespace, jobs[i % len(jobs)]) for i in range(n)]
+                for run in runs:
+                    run["metadata"]["labels"] = dict(variant.run_labels)
             started = time.time()
             apply_at_once(kube, runs)
             apply_s = time.time() - started
-            print(f"[{mode}] applied {n} TrainingJobRuns in {apply_s:.1f}s", flush=True)
-            wait_for_all(watch, kube, namespace, op, n, mode, started, args.timeout)
+            print(f"[{label}] applied {n} TrainingJobRuns in {apply_s:.1f}s", flush=True)
+            wait_for_all(watch, kube, namespace, op, n, label, started, args.timeout)
             if profiler is not None:
                 profiler.wait(timeout=args.profile + 60)
             succeeded_all_s = max(watch.finished_at.values()) - started
@@ -181,7 +210,9 @@ def bench_mode(kube: Kube, mode: str, args: argparse.Namespace, work: Path) -> d
             op_calls = stats.calls_delta(op_before, oci_calls(op))
             cycles = poll_cycles(op) - cycles_before
             listed = oci_runs(emu, ids["COMPARTMENT_ID"])
-            made = [o["metadata"]["creationTimestamp"] for o in kube.list_objects(RUNS, namespace)]
+            items = kube.list_objects(RUNS, namespace)
+            made = [o["metadata"]["creationTimestamp"] for o in items]
+            events = stats.events_by_reason(kube.list_objects("events", namespace), n)
         except BaseException:
             print(f"--- operator log (last 40 lines; all of it in {log_path}):", file=sys.stderr)
             print("\n".join(op.log_text().splitlines()[-40:]), file=sys.stderr)
@@ -196,6 +227,8 @@ def bench_mode(kube: Kube, mode: str, args: argparse.Namespace, work: Path) -> d
         r.freeform_tags.get("ocids.io/name"): r.time_finished.timestamp() for r in listed if r.time_finished
     }
     lag = stats.lag_summary(stats.status_lags(watch.finished_at, finished))
+    start_delay = stats.lag_summary(stats.start_delays(items))
+    create_delay = stats.lag_summary(stats.create_delays(items, accepted))
     # With sweeps the bench creates the sweeps, and every POST of a TrainingJobRun is the operator's.
     if args.sweeps:
         write_figures = stats.writes_per_run(writes, n, len(runs), applied_resource="trainingjobsweeps")
@@ -204,6 +237,7 @@ def bench_mode(kube: Kube, mode: str, args: argparse.Namespace, work: Path) -> d
     trials_s = max(stats.parse_rfc3339(t) for t in made) - started if args.sweeps and made else None
     return {
         "mode": mode,
+        "variant": label,
         "n": n,
         "namespace": namespace,
         "oci_runs_created": len(accepted),
@@ -216,6 +250,13 @@ def bench_mode(kube: Kube, mode: str, args: argparse.Namespace, work: Path) -> d
         "status_lag_p95_s": lag["p95"],
         "status_lag_max_s": lag["max"],
         "status_lag_runs": lag["count"],
+        # creationTimestamp has whole seconds (floored): each delay is up to 1 s longer than it was.
+        "start_delay_p50_s": start_delay["p50"],
+        "start_delay_p95_s": start_delay["p95"],
+        "start_delay_max_s": start_delay["max"],
+        "start_delay_runs": start_delay["count"],
+        "create_delay_p50_s": create_delay["p50"],
+        "create_delay_p95_s": create_delay["p95"],
         "watch_missed": watch.missed,
         "oci_calls_per_run": sum(emu_calls.values()) / n,
         "oci_calls_by_operation": {k: v / n for k, v in emu_calls.items()},
@@ -230,6 +271,7 @@ def bench_mode(kube: Kube, mode: str, args: argparse.Namespace, work: Path) -> d
         "kube_writes_by_verb_resource": write_figures["by_verb_resource"],
         "kube_events_per_run": write_figures["events"],
         "kube_events_by_verb": write_figures["events_by_verb"],
+        "kube_events_by_reason": events,
         "peak_rss_mb": round(rss, 1),
         "cpu_s": round(cpu_s, 1),
         "poll_interval_s": poll,
@@ -333,6 +375,11 @@ def wait_for_all(
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if "--gates" in argv:  # `make bench BENCH_ARGS=--gates`: the gates benchmark, same N
+        import gates_bench
+
+        return gates_bench.main([a for a in argv if a != "--gates"])
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -359,6 +406,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--out", type=Path, default=Path(os.environ.get("BENCH_OUT", "bench/out/latest.json"))
+    )
+    parser.add_argument(
+        "--gates", action="store_true", help="the gates benchmark instead (bench/gates_bench.py --help)"
     )
     args = parser.parse_args(argv)
     # SIGTERM (a timeout, a CI cancel) unwinds like Ctrl-C: the operator and emulator are stopped.

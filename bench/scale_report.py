@@ -32,6 +32,8 @@ ROWS: tuple[tuple[str, str], ...] = (
     ("status_lag_p50_s", "status lag p50, s"),
     ("status_lag_p95_s", "status lag p95, s"),
     ("status_lag_max_s", "status lag max, s"),
+    ("start_delay_p50_s", "start delay p50 (-> attempted), s"),
+    ("start_delay_p95_s", "start delay p95, s"),
     ("oci_calls_per_run", "OCI calls per run (emulator)"),
     ("operator_oci_calls_per_run", "OCI calls per run (operator)"),
     ("kube_writes_per_run", "Kubernetes writes per run"),

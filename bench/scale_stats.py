@@ -8,12 +8,24 @@ from __future__ import annotations
 import datetime
 import math
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
 WRITE_VERBS = frozenset({"POST", "PUT", "PATCH", "DELETE", "DELETECOLLECTION", "APPLY"})
 # What the benchmark counts as the operator's Kubernetes writes (Events are counted apart).
-OBJECT_RESOURCES = frozenset({"trainingjobruns", "trainingjobs", "trainingjobsweeps"})
+OBJECT_RESOURCES = frozenset(
+    {
+        "trainingjobruns",
+        "trainingjobs",
+        "trainingjobsweeps",
+        # The gates (bench/gates_bench.py): budgets, and the Workloads and queues Kueue writes too.
+        "trainingbudgets",
+        "workloads",
+        "clusterqueues",
+        "localqueues",
+    }
+)
 EVENT_RESOURCES = frozenset({"events"})
 
 # (verb, resource, subresource, code)
@@ -131,3 +143,50 @@ def ratio(ours: float | None, baseline: float | None) -> float | None:
     if ours is None or baseline is None or ours == 0:
         return None
     return baseline / ours
+
+
+def _since_creation(item: Mapping[str, Any], then: str | float | None) -> tuple[str, float] | None:
+    meta = item.get("metadata") or {}
+    created = meta.get("creationTimestamp")
+    if not created or then is None:
+        return None
+    at = parse_rfc3339(then) if isinstance(then, str) else float(then)
+    return str(meta.get("name")), at - parse_rfc3339(str(created))
+
+
+def start_delays(items: Iterable[Mapping[str, Any]]) -> dict[str, float]:
+    """Per run: creationTimestamp -> status.createAttemptedAt (the stamp written right before
+    CreateJobRun, after every gate), in seconds. Runs never attempted are left out.
+
+    creationTimestamp has whole seconds (floored), createAttemptedAt microseconds: each figure is up
+    to 1 s longer than the real delay, never shorter.
+    """
+    out = {}
+    for item in items:
+        found = _since_creation(item, (item.get("status") or {}).get("createAttemptedAt"))
+        if found is not None:
+            out[found[0]] = found[1]
+    return out
+
+
+def create_delays(items: Iterable[Mapping[str, Any]], accepted: Mapping[str, float]) -> dict[str, float]:
+    """Per run: creationTimestamp -> the OCI run's timeAccepted (`accepted`: by run name)."""
+    out = {}
+    for item in items:
+        name = str((item.get("metadata") or {}).get("name"))
+        found = _since_creation(item, accepted.get(name))
+        if found is not None:
+            out[found[0]] = found[1]
+    return out
+
+
+def events_by_reason(items: Iterable[Mapping[str, Any]], runs: int) -> dict[str, float]:
+    """Events per run by who posted them and why ("component reason"), counting repeats an Event
+    aggregates (its `count`): what the apiserver's POST count alone cannot tell apart."""
+    out: dict[str, float] = {}
+    for item in items:
+        source = item.get("source") or {}
+        who = item.get("reportingComponent") or source.get("component") or "?"
+        key = f"{who} {item.get('reason') or '?'}"
+        out[key] = out.get(key, 0.0) + float(item.get("count") or 1) / runs
+    return dict(sorted(out.items()))

@@ -6,6 +6,9 @@
 - apiGroups: [""]
   resources: ["namespaces"]
   verbs: ["get", "list", "watch"]
+- apiGroups: ["kueue.x-k8s.io"]
+  resources: ["workloadpriorityclasses"]
+  verbs: ["get"]
 {{- end -}}
 {{- define "ocids-operator.namespacedRules" -}}
 - apiGroups: ["ocids.io"]
@@ -32,6 +35,12 @@
 - apiGroups: [""]
   resources: ["configmaps"]
   verbs: ["create", "update"]
+- apiGroups: ["kueue.x-k8s.io"]
+  resources: ["workloads"]
+  verbs: ["get", "list", "watch", "create", "delete"]
+- apiGroups: ["kueue.x-k8s.io"]
+  resources: ["workloads/status"]
+  verbs: ["patch"]
 {{- end -}}
 {{- define "ocids-operator.leaseRules" -}}
 - apiGroups: ["coordination.k8s.io"]
@@ -46,5 +55,10 @@
 {{- define "ocids-operator.configSecretRules" -}}
 - apiGroups: [""]
   resources: ["secrets"]
+  verbs: ["get"]
+{{- end -}}
+{{- define "ocids-operator.priceTableRules" -}}
+- apiGroups: [""]
+  resources: ["configmaps"]
   verbs: ["get"]
 {{- end -}}

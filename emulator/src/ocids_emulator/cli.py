@@ -8,6 +8,7 @@ import contextlib
 import fcntl
 import json
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
@@ -21,11 +22,20 @@ from ocids_emulator.api.identity.resource_principal import DEFAULT_RESOURCE_TYPE
 from ocids_emulator.config import ENDPOINT_FILE, init_data_dir, is_initialized, read_ids
 from ocids_emulator.core.catalog import CatalogError
 from ocids_emulator.core.emulator import Settings, Simulation
+from ocids_emulator.core.prices import (
+    CHART_TABLE,
+    PriceTableError,
+    default_price_table_path,
+    load_price_table,
+)
+from ocids_emulator.core.prices import ENV_VAR as PRICE_TABLE_ENV
 from ocids_emulator.faults.denials import parse_deny_flag
 from ocids_emulator.faults.spec import parse_error_flag
 from ocids_emulator.security.policies import PolicyError
 from ocids_emulator.security.session_tokens import DEFAULT_LIFETIME_S
 from ocids_emulator.server import TOKENS_KEY, build_app
+
+USAGE_DELAY_ENV = "OCIDS_EMULATOR_USAGE_DELAY_SECONDS"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -81,6 +91,18 @@ def _parser() -> argparse.ArgumentParser:
         default=DEFAULT_LIFETIME_S,
         help="lifetime of the security tokens issued (workload identity, instance principals)",
     )
+    serve.add_argument(
+        "--price-table",
+        type=Path,
+        help="prices.yaml the Usage API bills runs with (default: $OCIDS_EMULATOR_PRICE_TABLE, else the"
+        " chart's charts/ocids-operator/prices/prices.yaml when present, else none: amounts null)",
+    )
+    serve.add_argument(
+        "--usage-delay-seconds",
+        type=float,
+        default=None,
+        help=f"usage shows in the Usage API this long after it happened (default: ${USAGE_DELAY_ENV} or 0)",
+    )
     serve.add_argument("--log-level", default="INFO")
     rp = sub.add_parser(
         "resource-principal",
@@ -108,6 +130,34 @@ def _faults(args: argparse.Namespace) -> dict[str, Any]:
     return spec
 
 
+def _price_table(flag: Path | None) -> Path | None:
+    """A table named by the flag or env must load (else serve exits naming the row and field); the
+    chart's, picked up implicitly, is skipped with a warning when broken, so a half-edited chart file
+    never stops an emulator that did not ask for it."""
+    path = default_price_table_path(flag, dict(os.environ))
+    if path != CHART_TABLE or flag is not None or os.environ.get(PRICE_TABLE_ENV):
+        return path
+    try:
+        load_price_table(path)
+    except PriceTableError as exc:
+        logging.getLogger("ocids_emulator").warning("ignoring the chart's price table: %s", exc)
+        return None
+    return path
+
+
+def _usage_delay(flag: float | None) -> float:
+    raw = os.environ.get(USAGE_DELAY_ENV)
+    try:
+        value = flag if flag is not None else float(raw) if raw else 0.0
+    except ValueError:
+        raise SystemExit(
+            f"ocids-emulator: {USAGE_DELAY_ENV} must be a number of seconds, not {raw!r}"
+        ) from None
+    if value < 0:
+        raise SystemExit("ocids-emulator: --usage-delay-seconds must be >= 0")
+    return value
+
+
 async def _serve(args: argparse.Namespace) -> None:
     data_dir: Path = args.data_dir.resolve()
     settings = Settings(
@@ -117,6 +167,8 @@ async def _serve(args: argparse.Namespace) -> None:
         provisioning_seconds=args.provisioning_seconds,
         max_body_bytes=args.max_body_mb * 1024 * 1024,
         session_token_seconds=args.session_token_seconds,
+        price_table=_price_table(args.price_table),
+        usage_delay_seconds=_usage_delay(args.usage_delay_seconds),
     )
     # One server per data dir: two would interleave writes to the same SQLite file and run folders.
     lock = (data_dir / "serve.lock").open("w")
@@ -128,6 +180,8 @@ async def _serve(args: argparse.Namespace) -> None:
         app = build_app(settings, _faults(args))
     except (PolicyError, CatalogError) as exc:
         raise SystemExit(f"ocids-emulator: {data_dir}/tenancy.json: {exc}") from None
+    except PriceTableError as exc:
+        raise SystemExit(f"ocids-emulator: price table {exc}") from None
     # auto_decompress=False: OCI keeps a body as sent (an object put with Content-Encoding: gzip is
     # stored gzipped and served so); aiohttp would otherwise decode request bodies.
     runner = web.AppRunner(app, access_log=None, handle_signals=False, auto_decompress=False)

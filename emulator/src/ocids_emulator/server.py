@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
-from ocids_emulator.api import admin, data_science, networking, object_storage, secrets
+from ocids_emulator.api import admin, data_science, networking, object_storage, secrets, usage
 from ocids_emulator.api import logging as logging_service
 from ocids_emulator.api.data_science import schedules, shapes
 from ocids_emulator.api.data_science.job_deletion import finish_job_delete
@@ -35,7 +35,7 @@ LOG = logging.getLogger(__name__)
 EXECUTOR_KEY: web.AppKey[Executor] = web.AppKey("executor", Executor)
 VERIFIER_KEY: web.AppKey[Verifier] = web.AppKey("verifier", Verifier)
 # Object Storage has no version in its paths: /n (get_namespace) and /n/{namespace}/...
-OCI_PREFIXES = ("/20190101/", "/20190909/", "/20200531/", "/20160918/", "/20190301/", "/n/")
+OCI_PREFIXES = ("/20190101/", "/20190909/", "/20200531/", "/20160918/", "/20190301/", "/20200107/", "/n/")
 # Streamed uploads are signed without the body headers (the SDK's create_job_artifact, put_object).
 UNSIGNED_BODY_OPERATIONS = {"create_job_artifact", "put_object"}
 BODY_RESOURCE_FIELDS = ("jobId", "projectId", "compartmentId")
@@ -194,6 +194,8 @@ def build_app(settings: Settings, faults: dict[str, Any] | None = None) -> web.A
     app.add_routes(networking.routes())
     app.add_routes(secrets.routes())
     app.add_routes(secrets.admin_routes())
+    app.add_routes(usage.routes())
+    app.add_routes(usage.admin_routes())
     app.add_routes(admin.routes())
     app.add_routes(shapes.admin_routes())
     app.add_routes(schedules.admin_routes())

@@ -255,6 +255,23 @@ class Admin:
     def effective_configuration(self, run_id: str) -> dict[str, Any]:
         return dict(self._call("GET", f"/jobRuns/{run_id}/effective"))
 
+    def usage(self) -> dict[str, Any]:
+        """The Usage API settings: ``{delaySeconds, priceTable: {origin, currency, shapes, ...} | None}``."""
+        return dict(self._call("GET", "/usage"))
+
+    def usage_delay(self, seconds: float) -> dict[str, Any]:
+        """Usage shows in RequestSummarizedUsages ``seconds`` after it happened."""
+        return dict(self._call("PUT", "/usage/delay", {"seconds": seconds}))
+
+    def set_price_table(
+        self, path: str | os.PathLike[str] | None = None, *, yaml_text: str | None = None
+    ) -> dict[str, Any]:
+        """Bill with this prices.yaml (a file, or its text); neither: no table, amounts null."""
+        body: dict[str, Any] = (
+            {"yaml": yaml_text} if yaml_text is not None else {"path": str(path) if path else None}
+        )
+        return dict(self._call("PUT", "/usage/prices", body))
+
 
 class RunningEmulator:
     def __init__(
@@ -314,6 +331,7 @@ class RunningEmulator:
             "OCIDS_OBJECT_STORAGE_ENDPOINT": self.endpoint,
             "OCIDS_NETWORK_ENDPOINT": self.endpoint,
             "OCIDS_SECRETS_ENDPOINT": self.endpoint,
+            "OCIDS_USAGE_ENDPOINT": self.endpoint,
             "OCI_CONFIG_FILE": self.config_file,
             "OCI_CLI_CONFIG_FILE": self.config_file,
             "OCI_CONFIG_PROFILE": self.profile,
@@ -383,6 +401,11 @@ class RunningEmulator:
         import oci
 
         return oci.secrets.SecretsClient(self.oci_config(), **self._client_kwargs(retries))
+
+    def usage_client(self, *, retries: bool = True) -> Any:
+        import oci
+
+        return oci.usage_api.UsageapiClient(self.oci_config(), **self._client_kwargs(retries))
 
     # process ---------------------------------------------------------------------------------
     def _command(self) -> list[str]:

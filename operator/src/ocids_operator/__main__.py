@@ -242,6 +242,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .convert import ads
 
         return ads.main(given[2:])
+    if given[:1] == ["orphans"]:  # the operator's settings, but a one-off report, not kopf
+        from .cli import orphans
+
+        return orphans.main(given[1:])
     try:
         settings = load_settings(**parse_args(argv))
     except SettingsError as exc:

@@ -39,3 +39,57 @@ LEADER = Gauge(
     "1 while this replica reconciles and polls (the leader, or the only replica without leader "
     "election), 0 while it waits as a standby.",
 )
+
+# The orphan report's periodic check (workflows/orphan_check.py): OCI resources this cluster tagged
+# that no object owns (retained and kept ones not counted), and what those runs cost so far.
+ORPHAN_RUNS = Gauge("ocids_orphan_runs", "OCI job runs tagged by this cluster that no TrainingJobRun owns.")
+ORPHAN_JOBS = Gauge("ocids_orphan_jobs", "OCI jobs tagged by this cluster that no TrainingJob owns.")
+ORPHAN_COST = Gauge(
+    "ocids_orphan_cost",
+    "List-price cost so far of the orphan runs (those the price table prices).",
+    ["currency"],
+)
+
+# TrainingBudgets (issue 18), set by each budget's status step: its period's figures, in its currency.
+BUDGET_SPENT = Gauge(
+    "ocids_budget_spent",
+    "What a TrainingBudget's period has spent so far (actual where known, else the estimate).",
+    ["namespace", "budget", "currency"],
+)
+BUDGET_LIMIT = Gauge(
+    "ocids_budget_limit", "A TrainingBudget's limit per period.", ["namespace", "budget", "currency"]
+)
+BUDGET_COMMITTED = Gauge(
+    "ocids_budget_committed",
+    "The worst case of a TrainingBudget's active runs (price times maximumRuntimeInMinutes).",
+    ["namespace", "budget", "currency"],
+)
+# Runs a gate holds Pending, by the gate's reason (core/admission.HoldReason). `budget` names the
+# TrainingBudget for its reasons (BudgetExceeded, NoMaximumRuntime, NoPrice) and is "" for the others
+# (ActiveRunLimit, WaitingForQuota), whose gates set their own series.
+RUNS_HELD = Gauge(
+    "ocids_runs_held", "TrainingJobRuns held Pending by a gate.", ["namespace", "budget", "reason"]
+)
+
+# What runs cost (issue 18): the price table's estimate of each run that ended, OCI's actual cost
+# once final (Usage API), the Usage API reads, and each TrainingJob's spend as its status says.
+RUN_COST_ESTIMATE = Counter(
+    "ocids_run_cost_estimate_total",
+    "Price-table estimate of the runs that ended (list prices), by namespace and currency.",
+    ["namespace", "currency"],
+)
+RUN_COST_ACTUAL = Counter(
+    "ocids_run_cost_actual_total",
+    "OCI's actual cost (Usage API) of runs, counted when it became final, by namespace and currency.",
+    ["namespace", "currency"],
+)
+COST_READS = Counter(
+    "ocids_cost_reads_total",
+    "Usage API reads of the actual cost of runs, by outcome (ok, error).",
+    ["outcome"],
+)
+JOB_SPEND = Gauge(
+    "ocids_trainingjob_spend",
+    "A TrainingJob's status.spend: `total` over its runs, `month` over those that ended this UTC month.",
+    ["namespace", "trainingjob", "currency", "window"],
+)

@@ -22,6 +22,9 @@ import yaml
 
 from .api import GROUP, TRAINING_JOB_RUNS
 from .core.kinds import KINDS
+from .core.kueue_workload import GROUP as KUEUE_GROUP
+from .core.kueue_workload import PRIORITY_CLASSES as KUEUE_PRIORITY_CLASSES
+from .core.kueue_workload import WORKLOADS as KUEUE_WORKLOADS
 
 # kopf lists and watches each handled resource and patches its annotations and finalizers;
 # get/update are what its own docs ask for besides.
@@ -69,6 +72,10 @@ def namespaced_rules() -> list[Rule]:
         Rule(("",), ("secrets", "configmaps"), ("get",)),
         # The archive of pruned TrainingJobRuns: one ConfigMap per TrainingJob, created and replaced.
         Rule(("",), ("configmaps",), ("create", "update")),
+        # Kueue (optional): a labelled run's Workload, made, watched, marked Finished when the run
+        # ends, deleted (to queue again) when Kueue evicts it before the run started.
+        Rule((KUEUE_GROUP,), (KUEUE_WORKLOADS,), ("get", "list", "watch", "create", "delete")),
+        Rule((KUEUE_GROUP,), (f"{KUEUE_WORKLOADS}/status",), ("patch",)),
     ]
 
 
@@ -78,6 +85,8 @@ def cluster_rules() -> list[Rule]:
         # kopf lists and watches namespaces; the operator reads a namespace's annotations by name
         # (ocids.io/allowed-compartments and the per-namespace identity: adapters/namespaces.py).
         Rule(("",), ("namespaces",), ("get", "list", "watch")),
+        # Kueue (optional): the value of a run's WorkloadPriorityClass, read by name.
+        Rule((KUEUE_GROUP,), (KUEUE_PRIORITY_CLASSES,), ("get",)),
     ]
 
 
@@ -94,6 +103,12 @@ def config_secret_rules() -> list[Rule]:
     return [Rule(("",), ("secrets",), ("get",))]
 
 
+def price_table_rules() -> list[Rule]:
+    """The price table ConfigMap (OCIDS_PRICE_TABLE) in the operator's own namespace, for an operator
+    that watches a list of namespaces without it (watching all, the namespaced rules' `get` covers it)."""
+    return [Rule(("",), ("configmaps",), ("get",))]
+
+
 def lease_rules() -> list[Rule]:
     """Leader election (OCIDS_LEADER_ELECTION): the Lease, in its own namespace only."""
     return [Rule(("coordination.k8s.io",), ("leases",), LEASE_VERBS)]
@@ -106,6 +121,7 @@ def main() -> int:
         "leaseRules": [rule.as_k8s() for rule in lease_rules()],
         "serviceAccountTokenRules": [rule.as_k8s() for rule in service_account_token_rules()],
         "configSecretRules": [rule.as_k8s() for rule in config_secret_rules()],
+        "priceTableRules": [rule.as_k8s() for rule in price_table_rules()],
     }
     sys.stdout.write(yaml.safe_dump(document, sort_keys=False))
     return 0

@@ -14,9 +14,11 @@ from .adapters.object_storage import ObjectReader
 from .adapters.oci_client import DataScience
 from .adapters.oci_identities import OPERATOR, Identities, IdentityKey
 from .settings import OperatorSettings
+from .workflows.budget_book import BudgetBook
 from .workflows.run_ledger import RunLedger
 from .workflows.run_poller import RunPoller
 from .workflows.run_status_writer import RunStatusWriter
+from .workflows.run_wakeup import RunWaker
 
 MAX_REMEMBERED_IDENTITIES = 100_000
 
@@ -39,6 +41,11 @@ class Runtime:
     identity: IdentityKey = OPERATOR
     # Every TrainingJobRun, from a watch-fed index: what caps, budgets and Kueue gates count.
     ledger: RunLedger = dataclasses.field(default_factory=RunLedger)
+    # Starts held runs as soon as a place frees up (workflows/run_wakeup.py).
+    waker: RunWaker = dataclasses.field(default_factory=RunWaker)
+    # The namespaces' TrainingBudgets and TrainingJob labels, from watch-fed indexes: what the budget
+    # gate reads.
+    budgets: BudgetBook = dataclasses.field(default_factory=BudgetBook)
     # One lock per object uid: change handlers and the resync timer never reconcile at once. Held
     # weakly: a lock nobody holds or waits for is dropped, so objects the operator never sees
     # deleted (a finalizer removed by hand) do not pile up.

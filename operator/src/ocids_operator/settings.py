@@ -99,6 +99,9 @@ class OperatorSettings(BaseSettings):
     cost_settle_hours: float = Field(default=72.0, gt=0, le=24 * 31)
     # OCI Usage API endpoint; unset: the SDK's regional one.
     usage_endpoint: str | None = None
+    # How often the leader looks for orphans (OCI jobs and runs this cluster tagged that nothing
+    # owns) for the ocids_orphan_* gauges; the first look comes one interval after start. 0: never.
+    orphan_check_interval_seconds: float = Field(default=3600.0, ge=0, le=7 * 86400)
     cluster_name: str = Field(default="default", min_length=1, max_length=100)
     # 0 disables the endpoint.
     metrics_port: int = Field(default=9090, ge=0, le=65535)

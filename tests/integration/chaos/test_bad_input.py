@@ -28,12 +28,13 @@ CORPUS = sorted((Path(__file__).parent / "bad_input").glob("*.yaml"))
 OPERATOR_REFUSED = sorted((Path(__file__).parent / "bad_input" / "operator").glob("*.yaml"))
 # Refusals the operator does not make yet (each an xfail, strict: move the file to operator/ once fixed).
 OPERATOR_GAPS = sorted((Path(__file__).parent / "bad_input" / "operator_gaps").glob("*.yaml"))
-KINDS = {"TrainingJob", "TrainingJobRun", "TrainingJobSweep", "TrainingJobSchedule"}
+KINDS = {"TrainingJob", "TrainingJobRun", "TrainingJobSweep", "TrainingJobSchedule", "TrainingBudget"}
 PLURALS = {
     "TrainingJob": "trainingjobs",
     "TrainingJobRun": RUNS,
     "TrainingJobSweep": "trainingjobsweeps",
     "TrainingJobSchedule": "trainingjobschedules",
+    "TrainingBudget": "trainingbudgets",
 }
 EVERY_KIND = ",".join(PLURALS.values())
 

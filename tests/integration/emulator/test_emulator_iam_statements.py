@@ -263,6 +263,29 @@ def scenario_auto_create_log(emu: RunningEmulator, principal: Principal) -> Outc
     return _logged_run(emu, principal, config)
 
 
+def scenario_cost(emu: RunningEmulator, principal: Principal) -> Outcome:
+    """A run, then its cost from the Usage API as the operator asks for it (tenancy-wide)."""
+    run = run_job(emu, principal, env=SIMULATE)
+    if run.lifecycle_state != "SUCCEEDED":
+        return Outcome.of_run(run)
+    from oci.usage_api import UsageapiClient
+    from oci.usage_api.models import Dimension, Filter, RequestSummarizedUsagesDetails
+
+    day = run.time_started.astimezone(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    details = RequestSummarizedUsagesDetails(
+        tenant_id=emu.ids["TENANCY_ID"],
+        time_usage_started=day,
+        time_usage_ended=day + dt.timedelta(days=1),
+        granularity="DAILY",
+        query_type="COST",
+        group_by=["resourceId"],
+        filter=Filter(operator="OR", dimensions=[Dimension(key="resourceId", value=run.id)]),
+    )
+    items = principal.client(UsageapiClient, emu).request_summarized_usages(details).data.items
+    found = {item.resource_id for item in items}
+    return Outcome(run.id in found, f"usage of {sorted(found)}")
+
+
 def scenario_subnet(emu: RunningEmulator, principal: Principal) -> Outcome:
     run = run_job(emu, principal, env=SIMULATE, subnet=True)
     return Outcome.of_run(run)
@@ -365,6 +388,7 @@ SCENARIOS: dict[Feature, Scenario] = {
     Feature.OCI_ARTIFACT: scenario_oci_artifact,
     Feature.PUBLISHED_CONDA: scenario_published_conda,
     Feature.OCI_SCHEDULE: scenario_oci_schedule,
+    Feature.COST: scenario_cost,
 }
 
 

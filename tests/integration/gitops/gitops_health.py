@@ -22,6 +22,7 @@ SCRIPTS = {
     "TrainingJobRun": "trainingjobrun.lua",
     "TrainingJobSweep": "trainingjobsweep.lua",
     "TrainingJobSchedule": "trainingjobschedule.lua",
+    "TrainingBudget": "trainingbudget.lua",
 }
 
 

@@ -15,6 +15,7 @@ from gitops_health import ARGOCD_DIR, SCRIPTS, argocd_health, kstatus
 from ocids_operator.api import TrainingJobRunStatus
 from ocids_operator.api.run_policies import RetryPolicy
 from ocids_operator.core import conditions as cond
+from ocids_operator.core.budget_plan import Budget, Problem, Usage, budget_status, window_of
 from ocids_operator.core.errors import ErrorOutcome, OutcomeKind
 from ocids_operator.core.kinds import TRAINING_JOB_SCHEDULE_KIND, TRAINING_JOB_SWEEP_KIND
 from ocids_operator.core.phases import RunPhase
@@ -406,6 +407,68 @@ ROWS = [
         "InProgress",
     ),
 ]
+
+
+def budget(spent: float, committed: float, held: list[str], problem: Problem | None = None) -> dict[str, Any]:
+    spec = {"limit": {"amount": 50, "currency": "USD"}}
+    window = window_of("Monthly", datetime.datetime(2026, 1, 15, tzinfo=datetime.UTC))
+    return dict(
+        budget_status(
+            budget=Budget.of("team", spec),
+            window=window,
+            used=Usage(spent, committed, 2, ()),
+            held=held,
+            problem=problem,
+            previous=None,
+            generation=1,
+            now=NOW,
+        )
+    )
+
+
+BUDGET_ROWS = [
+    (
+        "budget-no-status",
+        obj("TrainingBudget", None),
+        "Progressing",
+        "Waiting for the operator to report status",
+        "Current",
+    ),
+    (
+        "budget-active",
+        obj("TrainingBudget", budget(10, 6, [])),
+        "Healthy",
+        "Active: spent 10.00 + committed 6.00 of 50.00 USD (Monthly, from 2026-01-01)",
+        "Current",
+    ),
+    (
+        # Holding runs is the budget doing its job: Healthy, the figures and the held runs said.
+        "budget-exceeded-holding",
+        obj("TrainingBudget", budget(44, 6, ["r3"])),
+        "Healthy",
+        "Exceeded: limit reached: spent 44.00 + committed 6.00 of 50.00 USD (Monthly, from 2026-01-01); "
+        "1 run held",
+        "Current",
+    ),
+    (
+        "budget-bad-currency",
+        obj(
+            "TrainingBudget",
+            budget(0, 0, [], Problem("CurrencyMismatch", "spec.limit.currency: EUR is not USD")),
+        ),
+        "Degraded",
+        "CurrencyMismatch: spec.limit.currency: EUR is not USD",
+        "Failed",
+    ),
+    (
+        "budget-edit-not-observed",
+        obj("TrainingBudget", budget(10, 6, []), generation=2),
+        "Progressing",
+        "Waiting for the operator to apply generation 2 (observed 1)",
+        "InProgress",
+    ),
+]
+ROWS += BUDGET_ROWS
 
 
 @pytest.mark.parametrize(("case", "doc", "argo", "message", "flux"), ROWS, ids=[r[0] for r in ROWS])

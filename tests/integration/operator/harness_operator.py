@@ -44,6 +44,7 @@ class OperatorProcess:
                 "OCIDS_OBJECT_STORAGE_ENDPOINT": self.oci_target.endpoint,
                 "OCIDS_NETWORK_ENDPOINT": self.oci_target.endpoint,
                 "OCIDS_SECRETS_ENDPOINT": self.oci_target.endpoint,
+                "OCIDS_USAGE_ENDPOINT": self.oci_target.endpoint,
                 "OCIDS_NAMESPACES": ",".join(self.namespaces),
                 "OCIDS_POLL_INTERVAL_SECONDS": "1",
                 "OCIDS_RESYNC_INTERVAL_SECONDS": "3",

@@ -1,6 +1,6 @@
 """Our daemons stop their own filters from matching (the retry daemon clears nextAttemptAt; the TTL
 daemon deletes its run), and the watch event of that write can reach kopf before the write's
-answer reaches the daemon. kopf then stops the daemon: driven here through kopf's own stopping
+answer reaches the daemon. kopf then cancels the daemon: driven here through kopf's own stopping
 code, the step in flight must still finish (a new attempt written but never followed would sit in
 Accepted for good; CI saw exactly that)."""
 
@@ -63,20 +63,27 @@ async def _retry_stopped_mid_step(monkeypatch: pytest.MonkeyPatch) -> None:
     daemon = kopf_daemons.Daemon(
         task=task, logger=logging.getLogger("test"), handler=handler, stopper=stopper
     )
-    delays = await kopf_daemons.stop_daemons(
+    await kopf_daemons.stop_daemons(
         settings=kopf.OperatorSettings(),
         daemons={handler.id: daemon},
         reason=DaemonStoppingReason.FILTERS_MISMATCH,
     )
-    assert not task.done() and delays, "kopf cancelled the retry in the middle of its step"
+    await asyncio.wait({task}, timeout=5)  # kopf cancels it: the daemon itself is over
 
     answered.set()
-    await asyncio.wait_for(task, 5)
+    await wait_until_followed(followed)
     assert followed == ["train-1"]
-    assert not task.cancelled()
+
+
+async def wait_until_followed(followed: list[str]) -> None:
+    for _ in range(100):
+        if followed:
+            return
+        await asyncio.sleep(0.01)
 
 
 @pytest.mark.parametrize("handler_id", ["retry", "ttl"])
-def test_every_daemon_that_ends_its_own_match_is_stopped_gracefully(handler_id: str) -> None:
-    handler = _daemon_handler(handler_id)
-    assert handler.cancellation_backoff is not None and handler.cancellation_backoff >= 10
+def test_no_daemon_holds_a_deletion_with_a_grace_period(handler_id: str) -> None:
+    """kopf looks at a deleted object's daemons again only once their grace period is over: with
+    one, a run deleted while its daemon finished a step waited that long (CI: a TTL deletion)."""
+    assert _daemon_handler(handler_id).cancellation_backoff is None

@@ -12,6 +12,7 @@ from typing import Any
 import kopf
 from ocids_operator import handlers, rbac
 from ocids_operator.adapters.kube import KubeClient
+from ocids_operator.adapters.kueue import KueueApi
 from ocids_operator.adapters.namespaces import NamespaceDirectory
 from ocids_operator.settings import OperatorSettings
 
@@ -44,6 +45,9 @@ def used_by_handlers() -> set[tuple[str, str, str]]:
         used |= {(group, f"{plural}/status", "patch")}
         if getattr(handler, "reason", None) == kopf.Reason.DELETE:
             used.add((group, f"{plural}/finalizers", "update"))
+    for handler in registry._watching.get_all_handlers():  # event handlers only watch
+        group, plural = handler.selector.group or "", str(handler.selector.any_name)
+        used |= {(group, plural, verb) for verb in ("list", "watch")}
     return used
 
 
@@ -76,12 +80,21 @@ def used_by_our_client() -> set[tuple[str, str, str]]:
         await client.create_training_job_run("ns", {"metadata": {"name": "s-000"}})
         await client.cancel_training_job_run("ns", "s-000", "uid-s", {"ocids.io/early-stopped": "m"})
         await NamespaceDirectory(client).annotations("ns")
+        kueue = KueueApi(client)
+        await kueue.get("ns", "tjr-r")
+        await kueue.create("ns", {"metadata": {"name": "tjr-r"}})
+        await kueue.set_condition("ns", "tjr-r", {"type": "Finished", "status": "True"})
+        await kueue.priority_value("urgent")
+        await kueue.delete("ns", "tjr-r", "uid-w")
 
     asyncio.run(every_call())
     used = set()
     for method, path in client.seen:
         parts = path.partition("?")[0].strip("/").split("/")
         group = "" if parts[0] == "api" else parts[1]
+        if "namespaces" not in parts:  # cluster-scoped (a WorkloadPriorityClass)
+            used.add((group, parts[3], VERB_OF_METHOD[method]))
+            continue
         after_namespace = parts[parts.index("namespaces") + 2 :]
         if not after_namespace:  # the Namespace itself
             used.add((group, "namespaces", VERB_OF_METHOD[method]))

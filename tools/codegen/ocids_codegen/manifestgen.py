@@ -247,6 +247,7 @@ ARGOCD_SCRIPTS = {
     "TrainingJobRun": "trainingjobrun.lua",
     "TrainingJobSweep": "trainingjobsweep.lua",
     "TrainingJobSchedule": "trainingjobschedule.lua",
+    "TrainingBudget": "trainingbudget.lua",
 }
 
 

@@ -11,6 +11,7 @@ from ocids_operator.rbac import (
     config_secret_rules,
     lease_rules,
     namespaced_rules,
+    price_table_rules,
     service_account_token_rules,
 )
 
@@ -38,4 +39,5 @@ def rbac_template() -> str:
         + _define("leaseRules", lease_rules())
         + _define("serviceAccountTokenRules", service_account_token_rules())
         + _define("configSecretRules", config_secret_rules())
+        + _define("priceTableRules", price_table_rules())
     )

@@ -14,6 +14,7 @@ from typing import Any
 from ocids_emulator.config import DB_FILE, Tenancy, load_tenancy
 from ocids_emulator.core.errors import ApiError, invalidated_retry_token, no_etag_match, not_found
 from ocids_emulator.core.ocids import new_ocid
+from ocids_emulator.core.prices import PriceTable, load_price_table
 from ocids_emulator.core.run_end import closed_node_groups, release_run_files
 from ocids_emulator.core.stats import RequestStats
 from ocids_emulator.core.timeutil import now_rfc3339
@@ -62,6 +63,9 @@ class Settings:
     max_body_bytes: int = 512 * 1024 * 1024
     # Lifetime of the security tokens the emulator issues (OKE workload identity); tests shorten it.
     session_token_seconds: int = 3600
+    # Usage API: the price table file (None: amounts null) and how long after it happened usage shows.
+    price_table: Path | None = None
+    usage_delay_seconds: float = 0.0
 
 
 def policy_set(
@@ -94,6 +98,10 @@ class Emulator:
         self.tenancy: Tenancy = load_tenancy(settings.data_dir)
         # Parsed before the store opens: a malformed statement stops serve (PolicyError names it).
         self.policies = policy_set(self.tenancy)
+        # What the Usage API bills runs with; a broken file stops serve (PriceTableError names it).
+        self.prices: PriceTable | None = (
+            load_price_table(settings.price_table) if settings.price_table else None
+        )
         self.store = Store(settings.data_dir / DB_FILE)
         self.faults = Faults()
         self.stats = RequestStats()

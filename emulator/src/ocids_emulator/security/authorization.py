@@ -95,6 +95,9 @@ OPERATIONS: dict[str, tuple[str, str] | None] = {
     "deactivate_schedule": (SCHEDULES, "use"),
     "delete_schedule": (SCHEDULES, "manage"),
     "change_schedule_compartment": (SCHEDULES, "manage"),
+    # Usage API: OCI's "Allow group G to read usage-report in tenancy" (its body names no
+    # compartment, so only tenancy-wide statements reach it).
+    "request_summarized_usages": ("usage-report", "read"),
 }
 # An operation missing from the table needs the most: only `manage all-resources` reaches it.
 UNLISTED = ("all-resources", "manage")

@@ -46,6 +46,8 @@ FAMILIES: dict[str, frozenset[str]] = {
     "repos": frozenset({"repos"}),
     # Vault: reading a secret's content (GetSecretBundle) needs `read secret-bundles`.
     "secret-family": frozenset({"secrets", "secret-versions", "secret-bundles"}),
+    # Billing: the Usage API (cost analysis) needs `read usage-report in tenancy`.
+    "usage-report": frozenset({"usage-report"}),
 }
 RESOURCE_TYPES = frozenset({ALL_RESOURCES, *FAMILIES, *(t for ts in FAMILIES.values() for t in ts)})
 # Variables a `where` clause may test; request.principal.* is open-ended (see principal_attributes).

@@ -336,6 +336,10 @@ class SdkAuth:
             return self.source.what_to_check(signer)
         return what_to_check(self.settings, signer)
 
+    def built(self) -> tuple[dict[str, Any] | None, Any]:
+        """(config, signer) once a client was made with them, else (None, None)."""
+        return self._auth or (None, None)
+
     def client_args(self, endpoint: str | None, read_timeout: float) -> tuple[dict[str, Any], dict[str, Any]]:
         """(config, kwargs) for an SDK client; call with `lock` held."""
         if self._auth is None and self.source is not None:

@@ -58,8 +58,9 @@ class TrainingBudgetStatus(StatusModel):
     """Observed state, written by the operator."""
 
     phase: TrainingBudgetPhase | None = None
-    """Pending: not applied yet (see message). Active: under the limit. Exceeded: spent plus committed reached the limit (new runs are held
-    or refused). Failed: cannot be applied (see message)."""
+    """Pending: not applied yet (see message). Active: under the limit. Exceeded: spent plus
+    committed reached the limit (new runs are held or refused). Failed: cannot be applied (see
+    message)."""
     currency: str | None = None
     """ISO 4217 code of the figures."""
     period_start: datetime | None = None

@@ -30,13 +30,17 @@ class CostBasis(StatusModel):
     """The compute shape (of the largest node group, in a multi-node run)."""
     ocpus: float | None = None
     """OCPUs per node."""
-    memory_in_gbs: float | None = None
+    memory_in_gbs: float | None = Field(
+        default=None, validation_alias="memoryInGBs", serialization_alias="memoryInGBs"
+    )
     """Memory per node, GB."""
     gpus: int | None = None
     """GPUs per node."""
     node_count: int | None = None
     """Nodes billed (1 for a single-node run)."""
-    block_storage_in_gbs: int | None = None
+    block_storage_in_gbs: int | None = Field(
+        default=None, validation_alias="blockStorageInGBs", serialization_alias="blockStorageInGBs"
+    )
     """Block storage per node, GB."""
     price_per_hour: float | None = None
     """What all its nodes cost per hour together (compute, memory, GPUs, block storage)."""

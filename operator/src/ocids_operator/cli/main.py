@@ -159,6 +159,10 @@ def run(argv: Sequence[str] | None = None) -> int:
             print(f"No TrainingJobRuns found for {where}.", file=sys.stderr)
             return 0
         sys.stdout.write(runs.render(runs.rows(listed, dt.datetime.now(dt.UTC))))
+        job = cluster.get_job(args.job) if args.job else None
+        spent = runs.spend_line(job) if job is not None else None
+        if spent:
+            sys.stdout.write(spent + "\n")
         return 0
     return open_link.open_command(cluster, args.name, args.logs, args.print_only)
 

@@ -2,10 +2,13 @@
 `kubectl ocids runs --archived JOB`: the same for the runs history limits and TTL removed, from
 the TrainingJob's archive ConfigMap (with their metrics' last values).
 
-Columns NAME, JOB, PHASE, DURATION, EXIT, then one per hyperparameter whose value differs between
-the runs listed: ARGS (the run's args joined; `-` where the run keeps its TrainingJob's) and each
-env var of the run specs by name (`-` where a run does not set it). A value every run shares says
-nothing about why they differ, so it is left out.
+Columns NAME, JOB, PHASE, DURATION, EXIT, then COST when any run has one (status.cost: OCI's
+actual cost marked `*` (final, or above the estimate), else the price table's estimate; a running
+run's cost so far, its price per hour times the time it has run, marked `~`) with a TOTAL line,
+then one per hyperparameter whose value differs between the runs listed: ARGS (the run's args
+joined; `-` where the run keeps its TrainingJob's) and each env var of the run specs by name (`-`
+where a run does not set it). A value every run shares says nothing about why they differ, so it
+is left out.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
+from ..core.cost import recorded_cost, running_amount
 from ..core.phases import TERMINAL_RUN_PHASES
 from ..core.run_status import human_duration
 from ..core.times import parse_time
@@ -117,12 +121,40 @@ def _duration(status: Obj, now: dt.datetime) -> str:
     return UNSET
 
 
+def run_cost(status: Obj, now: dt.datetime) -> tuple[float, str | None, str] | None:
+    """(amount, currency, mark) of a run: `*` OCI's actual cost, `~` a running run's cost so far,
+    "" the price table's estimate of an ended run; None when it has no price."""
+    found = recorded_cost(status)
+    if found is not None:
+        return found[0], found[1], "*" if found[2] else ""
+    estimate = (status.get("cost") or {}).get("estimate") or {}
+    if status.get("phase") in TERMINAL_RUN_PHASES:
+        return None
+    so_far = running_amount(estimate, parse_time(status.get("timeStarted")), now)
+    return None if so_far is None else (so_far, estimate.get("currency"), "~")
+
+
+def _money(amount: float) -> str:
+    return f"{amount:.2f}"
+
+
+def _shown(cost: tuple[float, str | None, str] | None) -> str:
+    if cost is None:
+        return UNSET
+    amount, _, mark = cost
+    return f"~{_money(amount)}" if mark == "~" else f"{_money(amount)}{mark}"
+
+
 def rows(runs: Sequence[Obj], now: dt.datetime) -> list[list[str]]:
-    """The table, header first; runs oldest first."""
+    """The table, header first; runs oldest first; a TOTAL line last when runs have a cost."""
     ordered = sorted(runs, key=created)
     extra = differing(ordered)
-    table = [[*FIXED, *extra]]
-    for run in ordered:
+    costs = [run_cost(run.get("status") or {}, now) for run in ordered]
+    currencies = sorted({c[1] for c in costs if c is not None and c[1]})
+    shows_cost = any(c is not None for c in costs)
+    cost_header = [f"COST({'/'.join(currencies)})" if currencies else "COST"] if shows_cost else []
+    table = [[*FIXED, *cost_header, *extra]]
+    for run, cost in zip(ordered, costs, strict=True):
         status = run.get("status") or {}
         params = hyperparameters(run)
         exit_code = status.get("exitCode")
@@ -133,10 +165,30 @@ def rows(runs: Sequence[Obj], now: dt.datetime) -> list[list[str]]:
                 str(status.get("phase") or UNSET),
                 _duration(status, now),
                 UNSET if exit_code is None else str(exit_code),
+                *([_shown(cost)] if shows_cost else []),
                 *(params.get(name, UNSET) for name in extra),
             ]
         )
+    if shows_cost:
+        total = sum(c[0] for c in costs if c is not None)
+        mark = "~" if any(c is not None and c[2] == "~" for c in costs) else ""
+        table.append(["TOTAL", "", "", "", "", mark + _money(total), *("" for _ in extra)])
     return table
+
+
+def spend_line(job: Obj) -> str | None:
+    """The TrainingJob's status.spend in words, or None when it has none yet."""
+    spend = (job.get("status") or {}).get("spend") or {}
+    if spend.get("total") is None:
+        return None
+    currency = spend.get("currency") or ""
+    name = (job.get("metadata") or {}).get("name")
+    total, month = _money(float(spend["total"])), _money(float(spend.get("month") or 0))
+    return (
+        f"TrainingJob {name} spent {total} {currency} on {spend.get('runs', 0)} ended runs, "
+        f"{month} {currency} of it in {str(spend.get('monthStart') or '')[:7]} "
+        "(OCI's actual cost where known, else the price table's estimate; archived runs included)"
+    )
 
 
 def render(table: list[list[str]]) -> str:

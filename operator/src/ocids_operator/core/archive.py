@@ -16,6 +16,7 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from .cost import recorded_cost
 from .history import finished_at
 from .links import without_url_secrets
 from .times import parse_time
@@ -138,10 +139,25 @@ def archive_record(run_body: Mapping[str, Any], archived_at: str | None = None) 
         "timeFinished": status.get("timeFinished")
         or (finished.strftime("%Y-%m-%dT%H:%M:%SZ") if finished else None),
         "duration": status.get("duration"),
+        "cost": _cost(status),
         **{field: labels.get(label) for label, field in _LABELS.items()},
         "archivedAt": archived_at,
     }
     return {key: value for key, value in record.items() if value is not None}
+
+
+def _cost(status: Mapping[str, Any]) -> dict[str, Any] | None:
+    """What the run cost, as cost.recorded_cost counts it (TrainingJob status.spend keeps counting
+    it after the run is gone)."""
+    found = recorded_cost(status)
+    if found is None:
+        return None
+    amount, currency, actual = found
+    return {
+        key: value
+        for key, value in {"amount": amount, "currency": currency, "actual": actual}.items()
+        if value is not None
+    }
 
 
 def encode(record: Mapping[str, Any]) -> str:

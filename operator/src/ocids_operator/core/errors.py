@@ -76,8 +76,11 @@ NO_FAST_LAUNCH_CONFIG = "NoFastLaunchConfig"
 # A run's override its TrainingJob cannot take (a container override without a container, a node
 # group the job does not have): the run's spec is immutable, so it stays refused.
 INVALID_OVERRIDE = "InvalidOverride"
+# OCIDS_REQUIRE_MAXIMUM_RUNTIME and a run with none: fixed by setting it on its TrainingJob.
+MAXIMUM_RUNTIME_REQUIRED = "MaximumRuntimeRequired"
 RECHECKED_WHILE_STALLED = frozenset(
     {
+        MAXIMUM_RUNTIME_REQUIRED,
         CREDENTIALS_REJECTED,
         CREDENTIALS_INVALID,
         OCI_LIMIT_EXCEEDED,

@@ -32,6 +32,7 @@ class Feature(enum.StrEnum):
     VAULT_SECRETS = "vault-secrets"
     OUTPUTS = "outputs"
     OCI_SCHEDULE = "oci-schedule"
+    COST = "cost"
 
 
 FEATURE_HELP = {
@@ -45,6 +46,7 @@ FEATURE_HELP = {
     Feature.VAULT_SECRETS: "env valueFrom.vaultSecretRef: the run reads OCI Vault secrets at start",
     Feature.OUTPUTS: "spec.outputs.uri: the run uploads its output directory to Object Storage",
     Feature.OCI_SCHEDULE: "TrainingJobSchedule spec.engine OCI: an OCI Schedule creates the runs as itself",
+    Feature.COST: "status.cost.actual: the operator reads runs' actual cost from the Usage API",
 }
 
 
@@ -100,6 +102,12 @@ SOURCES: dict[str, Source] = {
         "a schedule creates its job runs as its resource principal (`resource.type = "
         "'datascienceschedule'`), which needs DATA_SCIENCE_PROJECT_READ, DATA_SCIENCE_JOB_READ and "
         "DATA_SCIENCE_JOB_RUN_CREATE",
+    ),
+    "usage-policies": Source(
+        "Cost Analysis: Required IAM Policy",
+        "https://docs.oracle.com/iaas/Content/Billing/Concepts/costanalysisoverview.htm",
+        "`Allow group <group> to read usage-report in tenancy` lets a user or API read usage and "
+        "costs (RequestSummarizedUsages); it can only be granted in the tenancy",
     ),
     "oke-workload-identity": Source(
         "Granting Workloads Access to OCI Resources (OKE)",
@@ -429,6 +437,15 @@ def policy_set(req: PolicyRequest) -> PolicySet:
                 "the run's driver uploads its output directory (PutObject) as the run when it ends",
                 "object-storage-policies",
             )
+    if Feature.COST in features:
+        operator(
+            Feature.COST,
+            "read usage-report",
+            "tenancy",
+            "the operator asks the Usage API (RequestSummarizedUsages) what each ended run cost; usage "
+            "reports exist only tenancy-wide",
+            "usage-policies",
+        )
     if Feature.CONTAINER in features:
         repos = f"compartment id {req.repository_compartment}" if req.repository_compartment else "tenancy"
         for c in req.compartments:

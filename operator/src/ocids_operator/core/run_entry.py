@@ -31,6 +31,10 @@ def run_entry(run: Mapping[str, Any]) -> dict[str, Any]:
     }
     kept_meta["labels"] = dict(meta.get("labels") or {})
     kept_status = {key: status[key] for key in KEPT_STATUS if status.get(key) is not None}
+    if status.get("attempts"):  # a retried run's OCI runs: the cost reader asks the Usage API of each
+        kept_status["attempts"] = [
+            {key: a[key] for key in ("jobRunId", "timeStarted") if a.get(key)} for a in status["attempts"]
+        ]
     ready = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), None)
     if ready is not None:
         kept_status["conditions"] = [{"type": "Ready", "reason": ready.get("reason")}]

@@ -11,7 +11,20 @@ import kopf
 
 from ..adapters import kube_login
 from ..settings import OperatorSettings
-from . import lifecycle, run_cleanup, run_ledger, schedule, sweep, training_job, training_job_run
+from . import (
+    budget,
+    cost,
+    kueue,
+    lifecycle,
+    orphans,
+    run_cleanup,
+    run_ledger,
+    run_wakeup,
+    schedule,
+    sweep,
+    training_job,
+    training_job_run,
+)
 
 
 def register(registry: kopf.OperatorRegistry, settings: OperatorSettings) -> None:
@@ -21,10 +34,15 @@ def register(registry: kopf.OperatorRegistry, settings: OperatorSettings) -> Non
     def login(settings: kopf.OperatorSettings, **_: Any) -> kopf.ConnectionInfo:
         return kube_login.login(settings)
 
+    orphans.register(registry)  # before lifecycle's cleanup closes the clients it uses
+    cost.register(registry)  # likewise
     lifecycle.register(registry, settings)
     training_job.register(registry, settings)
     training_job_run.register(registry, settings)
     run_ledger.register(registry)
+    run_wakeup.register(registry)
     schedule.register(registry, settings)
     sweep.register(registry, settings)
     run_cleanup.register(registry, settings)
+    budget.register(registry, settings)
+    kueue.register(registry)

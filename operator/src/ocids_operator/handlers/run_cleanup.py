@@ -23,8 +23,6 @@ log = logging.getLogger(__name__)
 RUNS_INDEX = "runs_by_job"
 # Remembered finished runs (by uid), so each one triggers its TrainingJob's pruning once.
 MAX_REMEMBERED_RUNS = 100_000
-# How long kopf lets a daemon whose filter stopped matching finish its step before cancelling it.
-DAEMON_GRACE_SECONDS = 30.0
 
 
 def _finished(body: kopf.Body) -> bool:
@@ -60,16 +58,10 @@ def register(registry: kopf.OperatorRegistry, settings: OperatorSettings) -> Non
     # A daemon, not a timer: it sleeps until its run is due, so thousands of finished runs waiting
     # for their TTL cost nothing in between (a timer would wake each one every interval). Runs of
     # one TrainingJob due together are archived in one write by the worker.
-    # Stopped gracefully (kopf cancels at once otherwise): its own delete makes the filter stop
-    # matching, and a cancel between the archive write and the delete would leave the run behind.
-    @kopf.daemon(
-        *KIND.gvr,
-        id="ttl",
-        when=_expires,
-        cancellation_backoff=DAEMON_GRACE_SECONDS,
-        cancellation_timeout=5.0,
-        registry=registry,
-    )
+    # Cancelled at once when its filter stops matching (its own delete does that): safe, the
+    # archive and delete run in the worker's task, not this one. A grace period here would hold the
+    # deletion (kopf re-looks only once it is over).
+    @kopf.daemon(*KIND.gvr, id="ttl", when=_expires, cancellation_timeout=5.0, registry=registry)
     async def expire_finished_run(body: kopf.Body, memo: Any, stopped: Any, **_: Any) -> None:
         rt = runtime_of(memo)
         while not stopped:

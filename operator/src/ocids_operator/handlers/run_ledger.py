@@ -29,3 +29,5 @@ def attach(memo: Any, handler_kwargs: Mapping[str, Any]) -> None:
     rt, index = getattr(memo, "runtime", None), handler_kwargs.get(LEDGER_INDEX)
     if isinstance(rt, Runtime) and index is not None and not rt.ledger.attached:
         rt.ledger.attach(index)
+    if isinstance(rt, Runtime) and not rt.budgets.attached:  # the budgets' indexes, the same way
+        rt.budgets.attach_from(handler_kwargs)

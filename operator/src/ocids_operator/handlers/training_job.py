@@ -15,9 +15,10 @@ from ..core.kinds import TRAINING_JOB_KIND
 from ..core.phases import RESYNCED_JOB_PHASES
 from ..runtime import Runtime
 from ..settings import OperatorSettings
-from ..workflows import run_history
+from ..workflows import job_spend, run_history
 from ..workflows import training_job as workflow
 from ..workflows.outcome import Outcome
+from . import run_ledger
 from .identity import finalize_as, for_job
 from .outcome import handle, register_finalizer
 from .run_cleanup import RUNS_INDEX, runs_in
@@ -52,6 +53,7 @@ def register(registry: kopf.OperatorRegistry, settings: OperatorSettings) -> Non
         settled = needs_resync(body)
         if not settled and not workflow.drain_due(body):
             return
+        run_ledger.attach(memo, kwargs)  # status.spend sums the runs it holds
         try:
             runs = _runs_of(kwargs, body)
             await handle(KIND, memo, body, patch, 0, lambda rt: resync(rt, body, settled, runs))
@@ -78,7 +80,8 @@ async def resync(
 ) -> Outcome:
     outcome = await workflow.resync(await for_job(rt, body), body, settled=settled)
     # History as `reconcile` does; an unsettled TrainingJob only has its retired jobs drained.
-    return await run_history.with_history(rt, body, outcome, runs) if settled else outcome
+    outcome = await run_history.with_history(rt, body, outcome, runs) if settled else outcome
+    return await job_spend.with_spend(rt, body, outcome)  # status.spend: what its runs cost
 
 
 def needs_resync(body: Any) -> bool:

@@ -39,8 +39,6 @@ _slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] 
 # After the retry daemon's handler succeeded: how long it waits for kopf to see the cleared
 # nextAttemptAt and stop it, before looking again (a write kopf has not seen yet).
 RETRY_SETTLE_SECONDS = 10.0
-# How long kopf lets a daemon whose filter stopped matching finish its step before cancelling it.
-DAEMON_GRACE_SECONDS = 30.0
 log = logging.getLogger(__name__)
 # One reconcile per object at a time: the retry daemon runs beside kopf's change handlers, and a
 # cancel must never race the creation of the next attempt (it would miss the run being made).
@@ -130,17 +128,11 @@ def register(registry: kopf.OperatorRegistry, settings: OperatorSettings) -> Non
 
     # A daemon, not a timer: it sleeps until the retry is due, so runs waiting in backoff cost no
     # wake-up, API call or log line in between (a timer logs "succeeded" each tick). kopf stops it
-    # once nextAttemptAt is cleared (the retry made, canceled, or given up): gracefully, because the
-    # write that clears it is the daemon's own, and its watch event can arrive before the write's
-    # answer. Cancelled there, the new attempt would be written but never followed.
-    @kopf.daemon(
-        *KIND.gvr,
-        id="retry",
-        when=retry_pending,
-        cancellation_backoff=DAEMON_GRACE_SECONDS,
-        cancellation_timeout=5.0,
-        registry=registry,
-    )
+    # once nextAttemptAt is cleared (the retry made, canceled, or given up), by cancelling it at
+    # once: the write that clears it is the daemon's own, and its watch event can arrive before the
+    # write's answer, so the step is shielded (below). No grace period: kopf would hold a deletion
+    # until it is over.
+    @kopf.daemon(*KIND.gvr, id="retry", when=retry_pending, cancellation_timeout=5.0, registry=registry)
     async def retry_training_job_run(
         body: kopf.Body, patch: kopf.Patch, memo: Any, stopped: Any, **kwargs: Any
     ) -> None:
@@ -156,7 +148,8 @@ def register(registry: kopf.OperatorRegistry, settings: OperatorSettings) -> Non
                 continue
             try:
                 # Shielded: a create, its status write and the poller's tracking happen together or
-                # not at all (an attempt written but untracked would stay Accepted for good).
+                # not at all (cancelled between the write and the tracking, an attempt would stay
+                # Accepted for good).
                 await asyncio.shield(
                     handle(
                         KIND,

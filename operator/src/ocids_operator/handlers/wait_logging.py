@@ -34,6 +34,9 @@ ROUTINE_TIMER_SUCCESSES = frozenset(
     [
         *(f"Timer {name!r} succeeded." for name in ("tick", "trials", "resync")),
         "Handler 'finished' succeeded.",
+        "Handler 'wake' succeeded.",  # the held runs' wake-up (handlers/run_wakeup.py)
+        "Handler 'kueue-run' succeeded.",  # labelled runs' events (handlers/kueue.py)
+        "Handler 'kueue-workload' succeeded.",  # their Workloads' events
     ]
 )
 

@@ -30,6 +30,7 @@ from ..adapters.oci_identities import OPERATOR, Identities, IdentityKey
 from ..api import TrainingJobRunStatus
 from ..api.run_policies import MetricStatus, RetryPolicy
 from ..core import conditions as cond
+from ..core.cost import ended_cost
 from ..core.kinds import TRAINING_JOB_RUN_KIND
 from ..core.phases import ACTIVE_RUN_PHASES, BUSY_RUN_STATES, RunPhase, RunState
 from ..core.retry import after_attempt, retry_event
@@ -642,6 +643,12 @@ class RunPoller:
                 run.status = {**run.status, "logs": {"logGroupId": view.log_group_id, "logId": view.log_id}}
             drains = self._drainable(run)
             status = status.with_fields(metrics_final=not drains)
+            if (cost := ended_cost(run.status, status)) is not None:
+                status = status.with_fields(cost=cost)
+                if cost.estimate is not None and cost.estimate.amount:
+                    metrics.RUN_COST_ESTIMATE.labels(run.namespace, cost.estimate.currency or "").inc(
+                        cost.estimate.amount
+                    )
         if not await self._status.write(
             run.namespace, run.name, run.uid, status
         ):  # the TrainingJobRun is gone

@@ -22,7 +22,7 @@ from ..core.phases import JobState, RunState
 from ..core.run_plan import RunView, active_run_ids
 from ..core.status import job_status, recorded_job_status, retired_jobs_status
 from ..runtime import Runtime
-from . import shape_gate, tenancy
+from . import orphans, run_caps, shape_gate, tenancy
 from .crash_point import crash_after
 from .driver_artifact import driver_context, known_code_file, resolve_driver_artifact
 from .inputs import object_ref, parse_spec, resolve_artifact, resolve_env, source_url
@@ -46,6 +46,7 @@ async def reconcile(rt: Runtime, body: Mapping[str, Any]) -> Outcome:
     status = dict(body.get("status") or {})
     generation = body["metadata"].get("generation")
     await tenancy.admit_job(rt, ref.namespace, spec, status)  # before any input is read or OCI written
+    run_caps.require_job_maximum_runtime(rt, spec)  # OCIDS_REQUIRE_MAXIMUM_RUNTIME
     # After the tenancy gate: a compartment the namespace was not granted is never asked for shapes.
     spec, fast_launch_config = await shape_gate.with_fast_launch(rt, spec, status, generation)
 
@@ -396,6 +397,7 @@ async def retire_jobs(
         if active_run_ids(runs) or (runs and deletion_policy == "Delete"):
             still_needed.append(job_id)
         elif deletion_policy != "Delete":
+            await orphans.mark_retained_jobs(rt, [job_id])
             events.append(
                 ("Normal", "RetiredJobRetained", f"retired OCI job {job_id} kept (deletionPolicy Retain)")
             )
@@ -443,6 +445,7 @@ async def finalize(rt: Runtime, body: Mapping[str, Any]) -> Outcome:
         if not job_ids:
             return Outcome()
         # Runs are left to their own TrainingJobRun's deletionPolicy (garbage collection deletes those).
+        await orphans.mark_retained_jobs(rt, job_ids)
         message = f"left OCI job(s) {', '.join(job_ids)} in place (deletionPolicy Retain)"
         return Outcome(events=[("Normal", "Retained", message)])
     if spec.get("projectId"):

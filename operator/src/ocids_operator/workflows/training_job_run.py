@@ -11,6 +11,7 @@ from ..api import API_VERSION, RunOutputs, TrainingJobRunSpec, TrainingJobRunSta
 from ..core import conditions as cond
 from ..core import model
 from ..core.admission import GateAnswer, Hold
+from ..core.cost import created_cost, ended_cost
 from ..core.deletion_plan import RETAINED, TAG_RETAINED
 from ..core.driver_env import run_outputs_uri
 from ..core.kinds import TRAINING_JOB_KIND
@@ -47,7 +48,7 @@ from ..core.status import infrastructure_type
 from ..core.status_patch import StatusPatch
 from ..core.times import parse_time
 from ..runtime import Runtime
-from . import run_adoption, run_gates, shape_gate, tenancy
+from . import run_adoption, run_gates, run_pricing, shape_gate, tenancy
 from .crash_point import crash_after
 from .driver_artifact import driver_context, known_code_file
 from .inputs import object_ref, parse_spec, resolve_env
@@ -274,6 +275,9 @@ async def _create(
             # a second run, whatever happens to the first one meanwhile (plan_create).
             now = datetime.datetime.now(datetime.UTC)
             stamp = StatusPatch(TrainingJobRunStatus(create_attempted_at=now, attempt=attempt))
+            priced, _ = await run_pricing.run_price(rt, spec, job_spec, job)
+            if priced is not None:  # basis and worst case now; the amount when it ends
+                stamp = stamp.with_fields(cost=created_cost(status, priced))
             empty_at = None if body.get("status") else meta.get("resourceVersion")
             if not await rt.run_status.write(namespace, meta["name"], meta["uid"], stamp, empty_at=empty_at):
                 return Outcome()  # the TrainingJobRun is gone
@@ -311,6 +315,8 @@ async def _create(
         result = after_attempt(status, result, policy_of(body.get("spec")), now, generation)
         if (retry := retry_event(result)) is not None:
             events.append(retry)
+        if is_terminal(result.get("phase")) and (cost := ended_cost(status, result)) is not None:
+            result = result.with_fields(cost=cost)
     # Written before the poller follows the run, so the poller's later phases land after it.
     if not await rt.run_status.write(namespace, meta["name"], meta["uid"], result):
         return Outcome(events=events)  # the TrainingJobRun is gone
@@ -361,7 +367,10 @@ async def _cancel(
             )
     if not run_id:
         message = _canceled_message(status, attempted_at, job)
-        return Outcome(canceled_status(status, message, generation, now), [("Normal", "Canceled", message)])
+        canceled = canceled_status(status, message, generation, now)
+        if (cost := ended_cost(status, canceled)) is not None:  # its earlier attempts, if any
+            canceled = canceled.with_fields(cost=cost)
+        return Outcome(canceled, [("Normal", "Canceled", message)])
     run = await rt.oci.get_job_run(run_id) or await _listed_run(rt, body, run_id)
     compartment = (run.compartment_id if run else None) or await _known_compartment(rt, body, run_id) or ""
     active = run is not None and run.state in ACTIVE_RUN_STATES
