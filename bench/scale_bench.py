@@ -75,6 +75,8 @@ class Variant:
     run_labels: dict[str, str] = field(default_factory=dict)
     # (kube, namespace, the emulator's ids) -> None; runs before the operator starts.
     prepare: Callable[[Kube, str, dict[str, str]], None] | None = None
+    # (kube, namespace, the TrainingJobRuns as listed at the end) -> more figures for the result.
+    measure: Callable[[Kube, str, list[dict[str, Any]]], dict[str, Any]] | None = None
 
 
 def apply_at_once(kube: Kube, manifests: list[dict[str, Any]]) -> None:
@@ -213,6 +215,7 @@ def bench_mode(
             items = kube.list_objects(RUNS, namespace)
             made = [o["metadata"]["creationTimestamp"] for o in items]
             events = stats.events_by_reason(kube.list_objects("events", namespace), n)
+            extra = variant.measure(kube, namespace, items) if variant.measure is not None else {}
         except BaseException:
             print(f"--- operator log (last 40 lines; all of it in {log_path}):", file=sys.stderr)
             print("\n".join(op.log_text().splitlines()[-40:]), file=sys.stderr)
@@ -279,6 +282,7 @@ def bench_mode(
         "load_before": load_before,
         "load_after": load_after,
         "operator_log": str(log_path),
+        **extra,
     }
 
 

@@ -190,3 +190,41 @@ def events_by_reason(items: Iterable[Mapping[str, Any]], runs: int) -> dict[str,
         key = f"{who} {item.get('reason') or '?'}"
         out[key] = out.get(key, 0.0) + float(item.get("count") or 1) / runs
     return dict(sorted(out.items()))
+
+
+def _condition_time(obj: Mapping[str, Any], kind: str) -> float | None:
+    for cond in (obj.get("status") or {}).get("conditions") or []:
+        if cond.get("type") == kind and cond.get("status") == "True" and cond.get("lastTransitionTime"):
+            return parse_rfc3339(str(cond["lastTransitionTime"]))
+    return None
+
+
+def workload_steps(
+    runs: Iterable[Mapping[str, Any]], workloads: Iterable[Mapping[str, Any]]
+) -> dict[str, dict[str, float]]:
+    """Where a Kueue run's start delay goes, per run (its Workload: the one it owns): `gate` run
+    created -> its Workload created (the operator's gate reaching it), `admission` -> Kueue's
+    Admitted condition, `wakeup` Admitted -> createAttemptedAt (the operator seeing it). Kueue's
+    times have whole seconds: each step is +-1 s."""
+    by_owner = {
+        str(ref.get("uid")): wl
+        for wl in workloads
+        for ref in (wl.get("metadata") or {}).get("ownerReferences") or []
+        if ref.get("controller")
+    }
+    steps: dict[str, dict[str, float]] = {"gate": {}, "admission": {}, "wakeup": {}}
+    for run in runs:
+        meta = run.get("metadata") or {}
+        workload = by_owner.get(str(meta.get("uid")))
+        attempted = (run.get("status") or {}).get("createAttemptedAt")
+        if workload is None or not meta.get("creationTimestamp"):
+            continue
+        name, created = str(meta.get("name")), parse_rfc3339(str(meta["creationTimestamp"]))
+        made = parse_rfc3339(str(workload["metadata"]["creationTimestamp"]))
+        admitted = _condition_time(workload, "Admitted")
+        steps["gate"][name] = made - created
+        if admitted is not None:
+            steps["admission"][name] = admitted - made
+            if attempted:
+                steps["wakeup"][name] = parse_rfc3339(str(attempted)) - admitted
+    return steps

@@ -4,13 +4,16 @@ API server, with its admission and conversion webhooks served over TLS on 127.0.
 Kueue normally runs in-cluster behind a Service with certificates it rotates itself; here the
 configurations point at `https://127.0.0.1:<port>` (url-based clientConfig) with our own CA in
 caBundle, internal certificate management is off, and only Kueue's own API group is hooked (no Pod,
-Job or other framework webhooks: nothing else in the shared test cluster is touched). On stop the
-webhook configurations and CRDs are removed again, so later tests on the same API server see a
-cluster without Kueue.
+Job or other framework webhooks: nothing else in the shared test cluster is touched). On stop every
+Kueue object is deleted while Kueue still runs (it removes its own finalizers; any left are
+stripped), then the webhook configurations and the CRDs are removed and their deletion waited
+for, so later tests on the same API server see a cluster without Kueue. The metrics certificate
+pair Kueue insists on reading from /etc/kueue/metrics/certs is removed again if it was written here.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import subprocess
@@ -116,6 +119,8 @@ class KueueProcess:
     work_dir: Path
     proc: ManagedProcess | None = None
     components: Path = field(default_factory=Path)
+    # What _metrics_certs wrote (files, then directories it made), removed on stop.
+    written: list[Path] = field(default_factory=list)
 
     @property
     def log_path(self) -> Path:
@@ -169,12 +174,15 @@ class KueueProcess:
 
         wait_until(established, timeout=timeout, message="Kueue's CRDs Established")
 
-    @staticmethod
-    def _metrics_certs(cert: Path, key: Path) -> None:
+    def _metrics_certs(self, cert: Path, key: Path) -> None:
         if (METRICS_CERTS / "tls.crt").is_file() and (METRICS_CERTS / "tls.key").is_file():
-            return
+            return  # someone else's (another session's Kueue, or the machine's): left as it is
         try:
+            made = [
+                d for d in (METRICS_CERTS.parents[1], METRICS_CERTS.parent, METRICS_CERTS) if not d.exists()
+            ]
             METRICS_CERTS.mkdir(parents=True, exist_ok=True)
+            self.written += [METRICS_CERTS / "tls.crt", METRICS_CERTS / "tls.key", *reversed(made)]
             (METRICS_CERTS / "tls.crt").write_bytes(cert.read_bytes())
             (METRICS_CERTS / "tls.key").write_bytes(key.read_bytes())
         except OSError as exc:
@@ -222,15 +230,66 @@ class KueueProcess:
         return self.proc.log_tail(lines) if self.proc else ""
 
     def stop(self) -> None:
+        names = [
+            str(yaml.safe_load(p.read_text())["metadata"]["name"])
+            for p in (self.components / "crd" / "bases").glob("*.yaml")
+        ]
+        if self.proc is not None and self.proc.alive() and names:
+            # Deleted while Kueue runs: it removes its own finalizers (resource-in-use...), and its
+            # conversion webhook still answers for the objects' versions.
+            self.kubectl.kubectl(
+                "delete",
+                ",".join(names),
+                "--all",
+                "-A",
+                "--ignore-not-found",
+                "--wait=false",
+                check=False,
+                timeout=120,
+            )
+            with contextlib.suppress(Exception):  # what is left is stripped below
+                wait_until(
+                    lambda: not self._left(names), timeout=30, interval=0.5, message="Kueue objects gone"
+                )
+        for kind, namespace, name in self._left(names):  # whatever still carries a finalizer
+            where = ["-n", namespace] if namespace else []
+            self.kubectl.kubectl(
+                "patch",
+                kind,
+                name,
+                *where,
+                "--type=merge",
+                "-p",
+                '{"metadata":{"finalizers":null}}',
+                check=False,
+            )
         if self.proc is not None:
             self.proc.stop()
         for name in WEBHOOK_CONFIGS:
             kind = "mutatingwebhookconfiguration" if "mutating" in name else "validatingwebhookconfiguration"
             self.kubectl.kubectl("delete", kind, name, "--ignore-not-found", check=False)
-        # Left behind, the CRDs would answer every conversion through a stopped webhook.
-        names = [
-            str(yaml.safe_load(p.read_text())["metadata"]["name"])
-            for p in (self.components / "crd" / "bases").glob("*.yaml")
-        ]
+        # Left behind, the CRDs would answer every conversion through a stopped webhook; waited for,
+        # so none is left Terminating for the next session.
         if names:
-            self.kubectl.kubectl("delete", "crd", *names, "--ignore-not-found", "--wait=false", check=False)
+            self.kubectl.kubectl(
+                "delete", "crd", *names, "--ignore-not-found", "--timeout=60s", check=False, timeout=90
+            )
+        for path in self.written:
+            with contextlib.suppress(OSError):  # a directory someone else put files in meanwhile stays
+                path.rmdir() if path.is_dir() else path.unlink(missing_ok=True)
+        self.written.clear()
+
+    def _left(self, names: list[str]) -> list[tuple[str, str, str]]:
+        """(kind, namespace, name) of every Kueue object still there."""
+        done = self.kubectl.kubectl("get", ",".join(names), "-A", "-o", "json", check=False, timeout=60)
+        if done.returncode != 0:
+            return []
+        items = json.loads(done.stdout or "{}").get("items") or []
+        return [
+            (
+                f"{str(i['kind']).lower()}.{GROUP}",
+                str(i["metadata"].get("namespace") or ""),
+                str(i["metadata"]["name"]),
+            )
+            for i in items
+        ]

@@ -5,6 +5,7 @@ queue label untouched. OCI is the emulator; "active in OCI" is read from its job
 from __future__ import annotations
 
 import datetime
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -45,14 +46,19 @@ def cluster_object(
 
 
 def gpu_queue(name: str, flavor: str, gpus: int, **spec: Any) -> dict[str, Any]:
+    """`gpus` A10 GPUs, with the OCPUs and memory of as many VM.GPU.A10.1 nodes (15 OCPUs, 240 GB
+    each): a run declares all three, and Kueue admits nothing a flavor does not cover."""
+    quota = [
+        {"name": "cpu", "nominalQuota": 15 * gpus},
+        {"name": "memory", "nominalQuota": f"{240 * gpus}Gi"},
+        {"name": "nvidia.com/gpu", "nominalQuota": gpus},
+    ]
     return {
         "namespaceSelector": {},
         "resourceGroups": [
             {
-                "coveredResources": ["nvidia.com/gpu"],
-                "flavors": [
-                    {"name": flavor, "resources": [{"name": "nvidia.com/gpu", "nominalQuota": gpus}]}
-                ],
+                "coveredResources": ["cpu", "memory", "nvidia.com/gpu"],
+                "flavors": [{"name": flavor, "resources": quota}],
             }
         ],
         **spec,
@@ -163,9 +169,10 @@ def test_gpu_quota_shared_by_two_teams_fair_sharing_alternates(kueue_world: Scen
         message=lambda: f"a3's message gives Kueue's reason: {(w.get_run('a3') or {}).get('status')}",
     )
     workload = w.kube.get(WORKLOADS, "tjr-a3", ns)
+    # VM.GPU.A10.1's node: 15 OCPUs, 240 GB and its GPU (a fixed shape declares all three).
     assert workload is not None and workload["spec"]["podSets"][0]["template"]["spec"]["containers"][0][
         "resources"
-    ]["requests"] == {"nvidia.com/gpu": "1"}, workload
+    ]["requests"] == {"cpu": "15", "memory": "240Gi", "nvidia.com/gpu": "1"}, workload
 
     # Which run of a team Kueue picks is its own affair (runs made in the same second tie); which
     # team gets the freed GPU is what fair sharing decides.
@@ -242,6 +249,55 @@ def test_high_priority_run_preempts_a_low_priority_one(kueue_world: Scenario) ->
     for name in ("low-1", "urgent"):
         release(w, name)
         w.wait_run(name, "Succeeded")
+
+
+def test_a_workload_deleted_by_hand_cancels_its_run_and_a_removed_label_changes_nothing(
+    kueue_world: Scenario,
+) -> None:
+    """One GPU: `first` runs, `second` waits. The label is removed from `second`: it still waits for
+    its Workload (it used to start at its next look, without quota). `first`'s Workload is deleted by
+    hand: nothing reserves its capacity any more, so its OCI run is canceled (Preempted; it used to
+    go on) and `second` is admitted; when `second` ends, its Workload is Finished although it has no
+    label (it used to stay admitted)."""
+    w = kueue_world
+    ns = w.namespace
+    flavor = f"{ns}-gpu"
+    w.apply(
+        cluster_object(w, "ResourceFlavor", flavor, {}),
+        cluster_object(w, "ClusterQueue", f"{ns}-one", gpu_queue(f"{ns}-one", flavor, 1)),
+    )
+    w.apply(local_queue(w, "one", f"{ns}-one"), gpu_job(w))
+    w.wait_job_active("gpu")
+    w.apply(gpu_run(w, "first", "one"))
+    w.wait_run("first", "InProgress")
+    w.apply(gpu_run(w, "second", "one"))
+    wait_held(w, "second")
+    w.kube.kubectl("label", "trainingjobrun", "second", "-n", ns, f"{QUEUE_LABEL}-")
+    time.sleep(3.0)  # three poll intervals in which it must not start: no condition to wait for
+    assert not started(w, "second")
+    deleted_at = datetime.datetime.now(datetime.UTC)
+    w.kube.kubectl("delete", WORKLOADS, "tjr-first", "-n", ns)
+    w.wait_run("first", "Canceled", timeout=90)
+    wait_for(
+        lambda: ready_reason(w, "first") == "Preempted",
+        timeout=30,
+        message=lambda: f"first Ready reason Preempted; have {ready_reason(w, 'first')}",
+    )
+    message = (condition(w.get_run("first"), "Ready") or {}).get("message", "")
+    assert message.startswith("preempted by Kueue: its Kueue Workload tjr-first was deleted"), message
+    w.wait_run("second", "InProgress", timeout=90)
+    # Admitted once Kueue freed the deleted Workload's quota (Kueue frees it at once: `second` may
+    # start while `first`'s OCI run is still being canceled), never before.
+    assert _time(w.get_run("second")["status"]["createAttemptedAt"].replace("Z", "+00:00")) > deleted_at
+    release(w, "second")
+    w.wait_run("second", "Succeeded")
+    wait_for(
+        lambda: (
+            (condition(w.kube.get(WORKLOADS, "tjr-second", ns), "Finished") or {}).get("status") == "True"
+        ),
+        timeout=30,
+        message="tjr-second Finished",
+    )
 
 
 def test_runs_without_the_queue_label_are_not_queued(kueue_world: Scenario) -> None:

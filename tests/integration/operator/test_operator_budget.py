@@ -155,6 +155,12 @@ def test_budget_holds_the_run_that_would_cross_the_limit_and_starts_it_when_the_
     assert status["spent"] == pytest.approx(round(sum(amounts), 2)), (status, amounts)
     assert status["spent"] < 1.0, status  # seconds of a 6.00/hour run
 
+    # Deleted, a run gives no money back: the budget keeps what it cost this period (status.carried).
+    world.kube.kubectl("delete", "trainingjobrun", "r1", "-n", world.namespace, "--wait=true")
+    kept = _budget_status(world, "team-gpu", lambda s: (s.get("carried") or 0) > 0)
+    assert kept["carried"] == pytest.approx(amounts[0], abs=0.01), (kept, amounts)
+    assert kept["spent"] == status["spent"] and kept["runsCounted"] == 2, kept
+
 
 def test_refuse_fails_the_run_with_the_figures_and_sends_nothing_to_oci(
     world: Scenario, start_operator: Callable[..., OperatorProcess]

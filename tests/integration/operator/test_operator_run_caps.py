@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime
 import itertools
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -122,6 +123,13 @@ def test_the_operator_wide_cap_holds_runs_until_a_place_frees(world: Scenario, s
         world, "two", "1 of 1 active runs operator-wide (OCIDS_MAX_ACTIVE_RUNS); no run ahead of this one"
     )
     assert len(world.oci_runs()) == 1
+    # Looked at every poll interval (1 s here) by the in-process wake-up, and held as before: no write
+    # to the run at all (kopf's own retry, which patched its progress annotation on every look, waits
+    # OCIDS_RETRY_MAX_SECONDS, 8 s here). Measured over 4 polls, from a second after it was held.
+    time.sleep(1.0)
+    before = world.get_run("two")["metadata"]["resourceVersion"]
+    time.sleep(4.0)  # watching for writes that must not come: no condition to wait for
+    assert world.get_run("two")["metadata"]["resourceVersion"] == before
 
     world.release_file("one").touch()
     world.release_file("two").touch()

@@ -11,7 +11,7 @@ from typing import Any
 import yaml
 from ocids_operator.api import TrainingJob, TrainingJobRun
 from ocids_operator.core.cost import run_sizes
-from ocids_operator.core.kueue_workload import QUEUE_LABEL, workload_for
+from ocids_operator.core.kueue_workload import QUEUE_LABEL, sized, workload_for
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "kueue"
 PLACEHOLDER = re.compile(r"\$\{([A-Z][A-Z0-9_]*)\}")
@@ -32,6 +32,7 @@ def test_each_labelled_run_asks_its_queue_for_one_gpu() -> None:
     job = TrainingJob.model_validate(job_doc)
     queues = {d["metadata"]["name"] for d in load_all("queues.yaml") if d["kind"] == "LocalQueue"}
     classes = {d["metadata"]["name"] for d in load_all("queues.yaml") if d["kind"] == "WorkloadPriorityClass"}
+    cluster_queues = [d for d in load_all("queues.yaml") if d["kind"] == "ClusterQueue"]
     docs = load_all("trainingjobruns.yaml") + load_all("urgent-run.yaml")
     assert len(docs) == 4
     for doc in docs:
@@ -41,7 +42,12 @@ def test_each_labelled_run_asks_its_queue_for_one_gpu() -> None:
         sizes = run_sizes(run.spec, job.spec)
         assert not isinstance(sizes, str), sizes
         doc["metadata"]["uid"] = "u"
-        [pod_set] = workload_for(doc, labels[QUEUE_LABEL], sizes)["spec"]["podSets"]
-        assert pod_set["template"]["spec"]["containers"][0]["resources"]["requests"] == {
-            "nvidia.com/gpu": "1"
-        }
+        filled = [sized(size) for size in sizes]  # a fixed shape's OCPUs and memory, as the gate does
+        assert None not in filled
+        [pod_set] = workload_for(doc, labels[QUEUE_LABEL], filled)["spec"]["podSets"]  # type: ignore[arg-type]
+        requests = pod_set["template"]["spec"]["containers"][0]["resources"]["requests"]
+        assert requests == {"cpu": "15", "memory": "240Gi", "nvidia.com/gpu": "1"}
+        # Every resource a run declares is covered by its ClusterQueue, or Kueue never admits it.
+        for queue in cluster_queues:
+            [group] = queue["spec"]["resourceGroups"]
+            assert set(requests) <= set(group["coveredResources"]), queue["metadata"]["name"]

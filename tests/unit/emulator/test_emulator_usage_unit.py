@@ -397,3 +397,89 @@ def test_serve_refuses_a_broken_named_table_and_skips_a_broken_chart_table(
     assert cli._price_table(None) is None  # the chart's, broken: ignored with a warning
     monkeypatch.setenv("OCIDS_EMULATOR_PRICE_TABLE", str(broken))
     assert cli._price_table(None) == broken  # named by the env: serve refuses it
+
+
+def test_a_page_token_keeps_the_time_its_answer_was_computed_for() -> None:
+    from ocids_emulator.core.usage import page_time
+
+    rows = [{"n": n} for n in range(5)]
+    at = t("2026-12-07T12:00:00")
+    chunk, token = page_of(rows, None, "2", at=at)
+    assert chunk == rows[:2] and page_time(token) == at
+    chunk, token = page_of(rows, token, "2", at=page_time(token))
+    assert chunk == rows[2:4] and page_time(token) == at
+    assert page_time(None) is None
+
+
+def test_an_active_runs_growing_usage_never_shifts_items_between_pages(tmp_path: Path) -> None:
+    from ocids_emulator.api import usage
+    from ocids_emulator.core.emulator import RUN
+
+    init_data_dir(tmp_path)
+    emu = Emulator(Settings(data_dir=tmp_path))
+    try:
+        emu.prices = TABLE
+        emu.settings.usage_delay_seconds = 0
+        # One run ended, one still running: hourly items, one per page. The second page is asked
+        # for an hour later, when the running run has more buckets: it is still the first's answer.
+        for rid, started, finished in [
+            ("ocid1.datasciencejobrun.oc1..aa", "2026-12-07T09:00:00Z", "2026-12-07T09:30:00Z"),
+            ("ocid1.datasciencejobrun.oc1..bb", "2026-12-07T10:00:00Z", None),
+        ]:
+            doc = run_doc(rid, started, finished, **E4)
+            doc["compartmentId"] = next(iter(emu.tenancy.compartments), COMPARTMENT)
+            emu.create(RUN, rid, doc)
+        body = {
+            "tenantId": emu.tenancy.tenancy_id,
+            "granularity": "HOURLY",
+            "timeUsageStarted": "2026-12-07T00:00:00Z",
+            "timeUsageEnded": "2026-12-08T00:00:00Z",
+            "groupBy": ["resourceId"],
+        }
+        clock = [t("2026-12-07T10:30:00")]
+        seen, token = [], None
+        for _ in range(5):  # recomputed on every page, the pages would run on with the clock
+            page, token = usage.answer(emu, body, token, "1", clock=lambda: clock[0])
+            seen += page["items"]
+            clock[0] += dt.timedelta(hours=1)
+            if token is None:
+                break
+    finally:
+        emu.store.close()
+    assert [(i["resourceId"][-2:], i["timeUsageStarted"][11:16]) for i in seen] == [
+        ("aa", "09:00"),
+        ("bb", "10:00"),
+    ]
+
+
+def test_a_multi_node_run_with_an_unpriced_group_has_no_amount_rather_than_a_partial_one() -> None:
+    meta = {
+        "effective": {
+            "jobNodeConfigurationDetails": {
+                "jobNodeGroupConfigurationDetailsList": [
+                    {
+                        "name": "gpu",
+                        "replicas": 1,
+                        "jobInfrastructureConfigurationDetails": {
+                            "jobInfrastructureType": "MULTI_NODE",
+                            "shapeName": "VM.GPU.A10.1",
+                            "blockStorageSizeInGBs": 50,
+                        },
+                    },
+                    {
+                        "name": "cpu",
+                        "replicas": 1,
+                        "jobInfrastructureConfigurationDetails": {
+                            "jobInfrastructureType": "MULTI_NODE",
+                            "shapeName": "VM.Standard2.2",
+                            "blockStorageSizeInGBs": 50,
+                        },
+                    },
+                ]
+            }
+        }
+    }
+    doc = run_doc("ocid1.datasciencejobrun.oc1..mx", "2026-12-07T10:00:00Z", "2026-12-07T11:00:00Z")
+    doc["jobInfrastructureConfigurationDetails"] = {"jobInfrastructureType": "MULTI_NODE"}
+    [item] = items(meters_of(doc, meta), query(isAggregateByTime=True, groupBy=["resourceId"]))
+    assert "computedAmount" not in item and item["computedQuantity"] > 0

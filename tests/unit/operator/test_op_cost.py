@@ -193,6 +193,73 @@ def test_a_run_never_started_costs_nothing_and_one_without_a_price_gets_no_amoun
     assert ended_cost({}, {"phase": "Succeeded"}) is None
 
 
+def test_a_run_deleted_in_oci_while_running_is_billed_up_to_when_it_ended() -> None:
+    import datetime as dt
+
+    # OCI gave no timeFinished (the run was deleted while running): billed to the terminal write.
+    previous = {"cost": _created(), "timeStarted": "2026-12-01T10:00:00Z", "phase": "Running"}
+    ended_at = dt.datetime(2026, 12, 1, 10, 30, tzinfo=dt.UTC)
+    cost = ended_cost(previous, {"phase": "Deleted"}, ended_at)
+    assert cost is not None and cost.estimate is not None and cost.estimate.basis is not None
+    assert cost.estimate.amount == pytest.approx(1.00)
+    assert cost.estimate.basis.duration_seconds == 1800
+    # Without the write's time: its terminal condition's.
+    conditions = [{"type": "Ready", "status": "False", "lastTransitionTime": "2026-12-01T10:15:00Z"}]
+    cost = ended_cost(previous, {"phase": "Deleted", "conditions": conditions})
+    assert cost is not None and cost.estimate is not None and cost.estimate.amount == pytest.approx(0.50)
+
+
+def test_a_retry_that_ends_later_bills_only_its_attempts_and_its_usage_ended_with_the_last() -> None:
+    import datetime as dt
+
+    from ocids_operator.core.cost import usage_ended_at, was_billed
+
+    attempts = [
+        {"attempt": 1, "timeStarted": "2026-12-01T10:00:00Z", "timeFinished": "2026-12-01T10:30:00Z"},
+    ]
+    # The retry was refused a day later: the run ends with no timeFinished of its own.
+    status = {
+        "cost": _created(),
+        "phase": "Failed",
+        "attempts": attempts,
+        "conditions": [{"type": "Failed", "lastTransitionTime": "2026-12-02T10:00:00Z"}],
+    }
+    cost = ended_cost(status, {}, dt.datetime(2026, 12, 2, 10, tzinfo=dt.UTC))
+    assert cost is not None and cost.estimate is not None and cost.estimate.amount == pytest.approx(1.00)
+    assert usage_ended_at(status) == dt.datetime(2026, 12, 1, 10, 30, tzinfo=dt.UTC)
+    assert was_billed(status)
+    never = {
+        "phase": "Canceled",
+        "conditions": [{"type": "Ready", "lastTransitionTime": "2026-12-02T10:00:00Z"}],
+    }
+    assert not was_billed(never) and usage_ended_at(never) == dt.datetime(2026, 12, 2, 10, tzinfo=dt.UTC)
+
+
+def test_a_retry_refused_for_good_by_oci_ends_with_its_attempts_cost() -> None:
+    from ocids_operator.core.errors import ErrorOutcome, OutcomeKind
+    from ocids_operator.core.kinds import TRAINING_JOB_RUN_KIND
+    from ocids_operator.core.status import error_status
+
+    attempts = [
+        {
+            "attempt": 1,
+            "timeStarted": "2026-12-01T10:00:00Z",
+            "timeFinished": "2026-12-01T10:30:00Z",
+            "retried": True,
+        },
+    ]
+    previous = {
+        "phase": "Pending",
+        "cost": _created(),
+        "attempts": attempts,
+        "nextAttemptAt": "2026-12-01T10:31:00Z",
+    }
+    outcome = ErrorOutcome(OutcomeKind.STALLED, "InvalidSpec", "refused")
+    patch = error_status(outcome, previous, 1, "2026-12-01T10:31:00Z", TRAINING_JOB_RUN_KIND)
+    assert patch["phase"] == "Failed"
+    assert patch["cost"]["estimate"]["amount"] == pytest.approx(1.00)
+
+
 def test_the_creation_estimate_keeps_an_actual_cost_already_read() -> None:
     found = estimate([NodeSize("VM.GPU.A10.1")], table(), 60)
     assert found is not None

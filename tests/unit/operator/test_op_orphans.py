@@ -50,7 +50,7 @@ def run(item: dict[str, Any]) -> RunView:
 
 @pytest.mark.parametrize("case", TABLE["scenarios"], ids=[c["name"] for c in TABLE["scenarios"]])
 def test_orphan_scenarios(case: dict[str, Any]) -> None:
-    scope = Scope(CLUSTER, frozenset(case.get("namespaces") or []))
+    scope = Scope(CLUSTER, frozenset(case.get("namespaces") or []), bool(case.get("include_failed")))
     report = classify(
         [job(j) for j in case["jobs"]], [run(r) for r in case["runs"]], set(case["owners"]), scope
     )

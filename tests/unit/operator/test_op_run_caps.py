@@ -17,6 +17,7 @@ from ocids_operator.core.run_caps import (
     namespace_cap,
     queue_heads,
     run_maximum_runtime_problem,
+    tallied_hold,
 )
 from ocids_operator.workflows import run_caps
 from ocids_operator.workflows.run_ledger import RunLedger
@@ -200,13 +201,89 @@ def test_when_a_run_ends_the_first_held_run_is_woken_at_once() -> None:
         rt = _rt(entries, None, capped)
         waker = RunWaker()
         waker.connect(wake, [run_caps.startable])
+        # The watch's first events (handlers/run_wakeup.py observes each): nothing freed, no recheck.
+        assert [rt.ledger.observe(entry) for entry in entries] == [False, False, False]
         for _ in range(5):  # a burst of events: one recheck
             waker.poke(rt)
         await waker.settle()
         assert woken == []  # a0 still runs: nothing may start
-        entries[0]["status"]["phase"] = "Succeeded"  # a0 ends
+        assert not rt.ledger.observe(entries[1])  # a held run's own write again: frees nothing
+        entries[0]["status"]["phase"] = "Succeeded"  # a0 ends: its event frees a place
+        assert rt.ledger.observe(entries[0])
         waker.poke(rt)
         await waker.settle()
         assert woken == ["a1"]  # the oldest, and only it
 
     asyncio.run(scenario())
+
+
+def test_the_caps_counts_are_rebuilt_only_when_a_runs_place_changes(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ocids_operator.workflows import run_ledger
+
+    built: list[int] = []
+    real = run_ledger.Tally
+    monkeypatch.setattr(run_ledger, "Tally", lambda entries: built.append(1) or real(entries))
+    entries = [run("a0", 0, state="active"), run("a1", 1, reason=CAPPED)]
+    rt = _rt(entries, None, {"team-a": {"ocids.io/max-active-runs": "1"}})
+    for entry in entries:
+        rt.ledger.observe(entry)
+    for _ in range(100):  # a poll's worth of cap checks: counted once
+        assert tallied_hold(entries[1], rt.ledger.tally(), None, {"team-a": 1}) is not None
+    assert built == [1]
+    entries[1]["status"]["message"] = "written again"  # a held run's own write: its place is the same
+    assert not rt.ledger.observe(entries[1])
+    rt.ledger.tally()
+    assert built == [1]
+    entries[0]["status"]["phase"] = "Succeeded"
+    assert rt.ledger.observe(entries[0])  # a run ended: counted again, and a place is free
+    assert tallied_hold(entries[1], rt.ledger.tally(), None, {"team-a": 1}) is None
+    assert built == [1, 1]
+
+
+def test_the_wake_up_asks_nothing_when_no_run_is_held() -> None:
+    class Unread:
+        async def annotations(self, namespace: str) -> dict[str, str]:
+            raise AssertionError("no namespace is read when nothing is held")
+
+    rt = _rt([run(f"r{i}", i % 60, state="active" if i % 2 else "done") for i in range(200)], 10, {})
+    rt.namespaces = Unread()
+    assert asyncio.run(run_caps.startable(rt)) == []
+
+
+def _maximum_runtime_rt() -> Any:
+    rt = _rt([], None, {})
+    rt.settings.require_maximum_runtime = True
+    return rt
+
+
+def test_a_run_of_an_empty_job_with_no_maximum_runtime_is_refused_for_good() -> None:
+    from ocids_operator.core.admission import Refuse
+
+    empty = _job(jobType="EMPTY", artifact=None, container={"image": "iad.ocir.io/ns/x:1"})
+    run_spec = TrainingJobRunSpec.model_validate({"jobRef": {"name": "train"}})
+    job = {"metadata": {"name": "train"}}
+    answer = asyncio.run(run_caps.check(_maximum_runtime_rt(), run("r", 1), run_spec, empty, job))
+    assert isinstance(answer, Refuse) and answer.reason is HoldReason.MAXIMUM_RUNTIME_REQUIRED
+    assert "create a new TrainingJobRun that sets spec.maximumRuntimeInMinutes" in answer.message
+    # Fixed on the TrainingJob: stalled, looked at again, and the message names the job only.
+    from ocids_operator.core.errors import ReconcileError
+
+    with pytest.raises(ReconcileError) as raised:
+        asyncio.run(run_caps.check(_maximum_runtime_rt(), run("r", 1), run_spec, _job(), job))
+    assert "set spec.maximumRuntimeInMinutes on TrainingJob train;" in str(raised.value)
+    assert "on this run" not in str(raised.value)
+
+
+def test_a_bad_annotation_is_warned_about_on_a_run_even_after_a_look_with_no_run() -> None:
+    posted: list[tuple[str, str]] = []
+
+    class Kube:
+        async def post_event(self, involved: Any, type_: str, reason: str, message: str) -> None:
+            posted.append((type_, reason))
+
+    rt = _rt([], None, {"team-z": {"ocids.io/max-active-runs": "many"}})
+    rt.kube = Kube()
+    asyncio.run(run_caps.namespace_cap(rt, "team-z"))  # the wake-up's look: no run to post it on
+    asyncio.run(run_caps.namespace_cap(rt, "team-z", warn_on=run("r", 1, ns="team-z")))
+    asyncio.run(run_caps.namespace_cap(rt, "team-z", warn_on=run("r", 1, ns="team-z")))
+    assert posted == [("Warning", "InvalidAnnotation")]

@@ -179,7 +179,10 @@ def test_deleting_a_run_whose_status_never_got_its_run_id_cancels_the_oci_run() 
         rt = runtime(oci, kube)
         try:
             await run_workflow.reconcile(rt, copy.deepcopy(RUN))  # creates the OCI run
-            return oci, await run_workflow.finalize(rt, copy.deepcopy(RUN))  # a body without status
+            # The status as the crash left it: the create attempt stamped (it is written before
+            # CreateJobRun), its jobRunId never.
+            stamped = {"createAttemptedAt": kube.status["createAttemptedAt"]}
+            return oci, await run_workflow.finalize(rt, {**copy.deepcopy(RUN), "status": stamped})
         finally:
             await rt.poller.stop()
 

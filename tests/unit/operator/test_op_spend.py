@@ -105,6 +105,33 @@ def test_runs_table_shows_each_runs_cost_and_a_total() -> None:
     assert render(table).splitlines()[-1].split() == ["TOTAL", "~4.30"]
 
 
+def test_a_retried_run_not_ended_shows_its_ended_attempts_cost_too() -> None:
+    first = {"attempt": 1, "timeStarted": "2026-12-07T10:00:00Z", "timeFinished": "2026-12-07T10:30:00Z"}
+    estimate = {"currency": "USD", "basis": BASIS}
+    running = {
+        "phase": "Running",
+        "timeStarted": "2026-12-07T11:30:00Z",
+        "attempts": [first],
+        "cost": {"estimate": estimate},
+    }
+    backoff = {
+        "phase": "Pending",
+        "nextAttemptAt": "2026-12-07T12:05:00Z",
+        "attempts": [first],
+        "cost": {"estimate": estimate},
+    }
+    table = rows([run("a", 1, running), run("b", 2, backoff)], NOW)
+    assert [r[5] for r in table[1:]] == ["~2.00", "~1.00", "~3.00"]
+
+
+def test_the_total_is_never_added_across_currencies() -> None:
+    euro = ended(2.0, "2026-12-07T11:40:00Z")
+    euro["cost"]["estimate"]["currency"] = "EUR"
+    table = rows([run("a", 1, ended(1.5, "2026-12-07T11:30:00Z")), run("b", 2, euro)], NOW)
+    assert table[0][5] == "COST(EUR/USD)"
+    assert table[-1][5] == "1.50 USD + 2.00 EUR"
+
+
 def test_runs_without_a_price_show_no_cost_column() -> None:
     table = rows([run("a", 1, {"phase": "Succeeded"})], NOW)
     assert "COST" not in " ".join(table[0]) and table[-1][0] == "a"

@@ -84,11 +84,20 @@ class _Total:
     quantity: float = 0.0
     amount: float | None = None
     dims: dict[str, str | None] = field(default_factory=dict)
+    # A line with no price went into it (a multi-node run's group whose shape has no row): its
+    # amount is unknown as a whole, never the priced lines' partial sum.
+    unpriced: bool = False
 
     def add(self, quantity: float, amount: float | None) -> None:
         self.quantity += quantity
-        if amount is not None:
+        if amount is None:
+            self.unpriced = True
+        else:
             self.amount = (self.amount or 0.0) + amount
+
+    @property
+    def known_amount(self) -> float | None:
+        return None if self.unpriced else self.amount
 
 
 # --- what a run is billed for ------------------------------------------------------------------
@@ -389,7 +398,9 @@ def summarize(
             "timeUsageStarted": rfc3339(spans[index][0]),
             "timeUsageEnded": rfc3339(spans[index][1]),
             "computedQuantity": _significant(total.quantity),
-            "computedAmount": _significant(total.amount) if with_cost and total.amount is not None else None,
+            "computedAmount": (
+                _significant(total.known_amount) if with_cost and total.known_amount is not None else None
+            ),
             "currency": currency if with_cost else None,
             "isForecast": False,
         }
@@ -405,9 +416,10 @@ def _significant(value: float) -> float:
 
 
 def page_of(
-    items: list[dict[str, Any]], page: str | None, limit: str | None
+    items: list[dict[str, Any]], page: str | None, limit: str | None, at: dt.datetime | None = None
 ) -> tuple[list[dict[str, Any]], str | None]:
-    """``limit`` items from the ``page`` token on (an opaque offset), and the next token if more."""
+    """``limit`` items from the ``page`` token on (an opaque offset), and the next token if more.
+    ``at``: the time the answer was computed for, kept in the token (see ``page_time``)."""
     size = DEFAULT_PAGE_SIZE
     if limit is not None:
         try:
@@ -416,15 +428,36 @@ def page_of(
             raise invalid("limit must be an integer") from None
         if not 1 <= size <= MAX_PAGE_SIZE:
             raise invalid(f"limit must be from 1 to {MAX_PAGE_SIZE}")
-    offset = 0
-    if page:
-        try:
-            offset = int(json.loads(base64.urlsafe_b64decode(page.encode()))["offset"])
-        except (ValueError, KeyError, TypeError):
-            raise invalid("page is not a page token this service issued") from None
+    offset = int(_token(page).get("offset", 0)) if page else 0
     chunk = items[offset : offset + size]
     more = offset + size < len(items)
-    token = (
-        base64.urlsafe_b64encode(json.dumps({"offset": offset + size}).encode()).decode() if more else None
-    )
+    following: dict[str, Any] = {"offset": offset + size}
+    if at is not None:
+        following["at"] = rfc3339(at)
+    token = base64.urlsafe_b64encode(json.dumps(following).encode()).decode() if more else None
     return chunk, token
+
+
+def page_time(page: str | None) -> dt.datetime | None:
+    """The time a paged answer was computed for (its first page's): the next pages are cut from the
+    same answer, so an active run's growing usage never shifts items between pages."""
+    if not page:
+        return None
+    at = _token(page).get("at")
+    if at is None:
+        return None
+    try:
+        return parse_rfc3339(str(at))
+    except ValueError:
+        raise invalid("page is not a page token this service issued") from None
+
+
+def _token(page: str) -> dict[str, Any]:
+    try:
+        decoded = json.loads(base64.urlsafe_b64decode(page.encode()))
+        int(decoded["offset"])
+    except (ValueError, KeyError, TypeError):
+        raise invalid("page is not a page token this service issued") from None
+    if not isinstance(decoded, dict):
+        raise invalid("page is not a page token this service issued")
+    return decoded

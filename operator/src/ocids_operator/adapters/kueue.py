@@ -14,8 +14,8 @@ from .kube import KubeClient, KubeError
 
 INSTALLED_TTL_SECONDS = 60.0
 FIELD_MANAGER = "ocids-operator"
-# kube client id -> (when looked, installed)
-_installed: dict[int, tuple[float, bool]] = {}
+# kube client id -> (when looked, why not usable: None when it is)
+_installed: dict[int, tuple[float, str | None]] = {}
 
 
 class KueueApi:
@@ -28,14 +28,28 @@ class KueueApi:
 
     async def installed(self) -> bool:
         """The Workload API is served (Kueue's CRDs are installed)."""
+        return await self.missing() is None
+
+    async def missing(self) -> str | None:
+        """Why Kueue cannot be used, for a message (not installed, or too old to serve v1beta2);
+        None when the Workload API is served."""
         key = id(self._kube)
         seen = _installed.get(key)
         if seen is not None and time.monotonic() - seen[0] < INSTALLED_TTL_SECONDS:
             return seen[1]
         listing = await self._kube.request("GET", f"/apis/{GROUP}/{VERSION}")
-        found = any(r.get("name") == WORKLOADS for r in (listing or {}).get("resources") or [])
-        _installed[key] = (time.monotonic(), found)
-        return found
+        problem = None
+        if not any(r.get("name") == WORKLOADS for r in (listing or {}).get("resources") or []):
+            group = await self._kube.request("GET", f"/apis/{GROUP}")
+            served = [str(v.get("version")) for v in (group or {}).get("versions") or []]
+            problem = (
+                f"the installed Kueue serves {GROUP} {', '.join(served)}, not {VERSION} (upgrade Kueue: "
+                "the operator makes v1beta2 Workloads; v0.17 is tested)"
+                if served
+                else f"Kueue is not installed (no {GROUP} Workload API)"
+            )
+        _installed[key] = (time.monotonic(), problem)
+        return problem
 
     async def priority_value(self, name: str) -> int | None:
         """A WorkloadPriorityClass's value; None when there is no such class."""

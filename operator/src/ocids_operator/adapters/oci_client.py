@@ -268,8 +268,18 @@ class OciGateway:
 
     # Shape catalogs ---------------------------------------------------------------------------
     async def list_job_shapes(self, compartment_id: str, fresh: bool = False) -> list[str]:
-        names: list[str] = await self._catalog("list_job_shapes", compartment_id, fresh)
-        return names
+        shapes: list[tuple[str, float | None, float | None]] = await self._catalog(
+            "list_job_shapes", compartment_id, fresh
+        )
+        return [name for name, _, _ in shapes]
+
+    async def job_shape_sizes(self, compartment_id: str) -> dict[str, tuple[float | None, float | None]]:
+        """(OCPUs, memory in GB) of each job shape OCI offers the compartment, from the same cached
+        ListJobShapes answer: a fixed shape's size, for its price."""
+        shapes: list[tuple[str, float | None, float | None]] = await self._catalog(
+            "list_job_shapes", compartment_id, False
+        )
+        return {name: (cores, memory) for name, cores, memory in shapes}
 
     async def list_fast_launch_job_configs(
         self, compartment_id: str, fresh: bool = False
@@ -300,7 +310,14 @@ class OciGateway:
     @_off_loop
     def _read_catalog(self, operation: str, compartment_id: str) -> Any:
         if operation == "list_job_shapes":
-            return [str(s.name) for s in self._pages(operation, self.client.list_job_shapes, compartment_id)]
+            return [
+                (
+                    str(s.name),
+                    _number(getattr(s, "core_count", None)),
+                    _number(getattr(s, "memory_in_gbs", None)),
+                )
+                for s in self._pages(operation, self.client.list_job_shapes, compartment_id)
+            ]
         return [
             FastLaunchConfig(
                 name=str(c.name),
@@ -562,3 +579,7 @@ class OciGateway:
                 return False
             raise
         return all(item.lifecycle_state in gone_states for item in listed if item.id == resource_id)
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) else None

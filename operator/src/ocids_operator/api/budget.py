@@ -80,6 +80,9 @@ class TrainingBudgetStatus(StatusModel):
     """Their names (the oldest first; at most 50)."""
     runs_counted: int | None = None
     """Runs counted in spent and committed."""
+    carried: float | None = None
+    """Of `spent`: what runs that finished this period cost before they were deleted (by hand,
+    history limits or TTL). Kept here so that a deletion gives no money back; 0 in a new period."""
     observed_generation: int | None = None
     """metadata.generation last applied."""
     conditions: Annotated[list[Condition], ListMap("type")] = []

@@ -6,6 +6,11 @@ login): it judges what that operator would (OCIDS_CLUSTER_NAME, OCIDS_NAMESPACES
 unless `--delete` is given: then it cancels the active orphan runs, waits for them to end, and
 deletes the orphan runs and jobs, a line for each. Retained and kept resources are never touched.
 
+The cluster name is the only thing that tells this cluster's OCI resources from another's: two
+clusters left at the default name (`default`) in one tenancy see each other's jobs and runs as
+orphans. So `--delete` is refused while the name is `default`, unless `--cluster NAME` names it
+on purpose; the report always says which name it judged by.
+
 Exit codes: 0 done (orphans or not), 1 a deletion failed, a compartment could not be listed (the
 report covers the others) or Kubernetes could not be read, 2 a bad flag or setting.
 """
@@ -22,6 +27,8 @@ from typing import Any, TextIO
 
 from ..core.orphans import Finding, ResourceKind, Standing
 from ..settings import OperatorSettings, SettingsError, load_settings
+
+DEFAULT_CLUSTER = "default"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -43,6 +50,18 @@ def _parser() -> argparse.ArgumentParser:
         help="cancel the active orphan runs, then delete the orphan runs and jobs (never a retained or "
         "kept one)",
     )
+    parser.add_argument(
+        "--cluster",
+        metavar="NAME",
+        help="judge by this ocids.io/cluster tag instead of OCIDS_CLUSTER_NAME (needed for --delete "
+        "while OCIDS_CLUSTER_NAME is 'default': another cluster left at the default shares the name)",
+    )
+    parser.add_argument(
+        "--include-failed",
+        action="store_true",
+        help="also count FAILED jobs nothing owns as orphans (kept by default: OCI takes no tag on a "
+        "FAILED job, so a deletionPolicy Retain could not be recorded on it)",
+    )
     parser.add_argument("--output", "-o", choices=("table", "json"), default="table")
     return parser
 
@@ -53,6 +72,15 @@ def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
         settings = load_settings()
     except SettingsError as exc:
         print(f"ocids-operator orphans: {exc}", file=sys.stderr)
+        return 2
+    if args.delete and not args.cluster and settings.cluster_name == DEFAULT_CLUSTER:
+        print(
+            f"ocids-operator orphans: --delete refused: OCIDS_CLUSTER_NAME is '{DEFAULT_CLUSTER}', and any "
+            "other cluster left at the default in this tenancy tags its jobs and runs the same: they "
+            "would be deleted as orphans. Give every cluster its own OCIDS_CLUSTER_NAME, or pass "
+            f"--cluster {DEFAULT_CLUSTER} if this is the only one.",
+            file=sys.stderr,
+        )
         return 2
     from ..__main__ import check_oci_config
 
@@ -79,6 +107,8 @@ async def _run(settings: OperatorSettings, args: argparse.Namespace, out: TextIO
     from ..adapters.kube import KubeError
     from ..workflows import orphans, run_pricing
 
+    cluster = args.cluster or settings.cluster_name
+
     try:
         rt = build_runtime(settings)
     except Exception as exc:
@@ -86,16 +116,17 @@ async def _run(settings: OperatorSettings, args: argparse.Namespace, out: TextIO
     try:
         try:
             table = await run_pricing.load_price_table(rt)
-            found = await orphans.scan(rt, args.compartments, table=table)
+            scope = orphans.scope_of(rt, cluster, args.include_failed)
+            found = await orphans.scan(rt, args.compartments, table=table, scope=scope)
         except oci.exceptions.ServiceError as exc:
             raise _Unreadable(f"OCI answered {exc.status} {exc.code}: {exc.message}") from None
         except (KubeError, aiohttp.ClientError, OSError) as exc:
             raise _Unreadable(f"cannot list TrainingJobs and TrainingJobRuns: {exc}") from None
         if args.output == "json":
-            json.dump(_as_json(settings, found), out, indent=2)
+            json.dump(_as_json(cluster, found), out, indent=2)
             out.write("\n")
         else:
-            _table(settings, found, out, args.delete)
+            _table(cluster, found, out, args.delete)
         complete = 0 if not found.unreadable else 1  # a compartment left out: say so by the exit code
         if not args.delete or not (found.report.orphan_runs or found.report.orphan_jobs):
             return complete
@@ -112,10 +143,18 @@ async def _run(settings: OperatorSettings, args: argparse.Namespace, out: TextIO
 COLUMNS = ("STANDING", "KIND", "OCID", "MADE FOR", "STATE", "STARTED", "COST")
 
 
-def _table(settings: OperatorSettings, found: Any, out: TextIO, deleting: bool) -> None:
+def _table(cluster: str, found: Any, out: TextIO, deleting: bool) -> None:
     report = found.report
     where = ", ".join(found.compartments) or "(none: no TrainingJob names one; pass --compartment)"
-    print(f"cluster {settings.cluster_name}; compartments: {where}", file=out)
+    print(
+        f"cluster {cluster} (judged by its tag ocids.io/cluster={cluster}); compartments: {where}", file=out
+    )
+    if cluster == DEFAULT_CLUSTER:
+        print(
+            f"note: '{DEFAULT_CLUSTER}' is the default cluster name: another cluster left at it in this "
+            "tenancy tags the same, and its jobs and runs show here as orphans",
+            file=out,
+        )
     if not report.findings:
         print("no orphans: every OCI job and run this cluster tagged has its owner", file=out)
         _notes(found, out)
@@ -173,10 +212,10 @@ def _time(value: datetime.datetime | None) -> str:
     return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value is not None else "-"
 
 
-def _as_json(settings: OperatorSettings, found: Any) -> dict[str, Any]:
+def _as_json(cluster: str, found: Any) -> dict[str, Any]:
     report = found.report
     return {
-        "cluster": settings.cluster_name,
+        "cluster": cluster,
         "compartments": found.compartments,
         "currency": found.currency,
         "orphanJobs": len(report.orphan_jobs),

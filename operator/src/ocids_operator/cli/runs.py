@@ -17,7 +17,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from ..core.cost import recorded_cost, running_amount
+from ..core.cost import billed_seconds_of, cost_of, recorded_cost, running_amount
 from ..core.phases import TERMINAL_RUN_PHASES
 from ..core.run_status import human_duration
 from ..core.times import parse_time
@@ -122,16 +122,22 @@ def _duration(status: Obj, now: dt.datetime) -> str:
 
 
 def run_cost(status: Obj, now: dt.datetime) -> tuple[float, str | None, str] | None:
-    """(amount, currency, mark) of a run: `*` OCI's actual cost, `~` a running run's cost so far,
-    "" the price table's estimate of an ended run; None when it has no price."""
+    """(amount, currency, mark) of a run: `*` OCI's actual cost, `~` a run not ended yet's cost so
+    far (its ended attempts' and its current one's price per hour times the time it has run), ""
+    the price table's estimate of an ended run; None when it has no price."""
     found = recorded_cost(status)
     if found is not None:
         return found[0], found[1], "*" if found[2] else ""
     estimate = (status.get("cost") or {}).get("estimate") or {}
-    if status.get("phase") in TERMINAL_RUN_PHASES:
+    price = (estimate.get("basis") or {}).get("pricePerHour")
+    if status.get("phase") in TERMINAL_RUN_PHASES or price is None:
         return None
+    attempts = status.get("attempts") or []
     so_far = running_amount(estimate, parse_time(status.get("timeStarted")), now)
-    return None if so_far is None else (so_far, estimate.get("currency"), "~")
+    if so_far is None and not attempts:
+        return None
+    earlier = cost_of(float(price), billed_seconds_of({"attempts": attempts})) if attempts else 0.0
+    return (so_far or 0.0) + earlier, estimate.get("currency"), "~"
 
 
 def _money(amount: float) -> str:
@@ -170,10 +176,20 @@ def rows(runs: Sequence[Obj], now: dt.datetime) -> list[list[str]]:
             ]
         )
     if shows_cost:
-        total = sum(c[0] for c in costs if c is not None)
-        mark = "~" if any(c is not None and c[2] == "~" for c in costs) else ""
-        table.append(["TOTAL", "", "", "", "", mark + _money(total), *("" for _ in extra)])
+        table.append(
+            ["TOTAL", "", "", "", "", _total([c for c in costs if c is not None]), *("" for _ in extra)]
+        )
     return table
+
+
+def _total(costs: Sequence[tuple[float, str | None, str]]) -> str:
+    """The sum of the runs' costs; one sum per currency when they differ (never added together)."""
+    mark = "~" if any(c[2] == "~" for c in costs) else ""
+    currencies = list(dict.fromkeys(c[1] or "" for c in costs))
+    if len(currencies) == 1:
+        return mark + _money(sum(c[0] for c in costs))
+    sums = [f"{_money(sum(c[0] for c in costs if (c[1] or '') == cur))} {cur or '?'}" for cur in currencies]
+    return mark + " + ".join(sums)
 
 
 def spend_line(job: Obj) -> str | None:

@@ -22,6 +22,12 @@ class HoldReason(enum.StrEnum):
     NO_PRICE = "NoPrice"  # a budget covers it, and the price table has no row for its shape
     WAITING_FOR_QUOTA = "WaitingForQuota"  # its Kueue Workload is not admitted yet
     PREEMPTED = "Preempted"  # Kueue evicted its Workload (the run is canceled)
+    # Labelled for Kueue, and what its nodes use cannot be told to Kueue (an unknown fixed shape's
+    # size, node groups that do not resolve): held, or refused when no edit of a table can help.
+    UNKNOWN_RESOURCES = "UnknownResources"
+    # OCIDS_REQUIRE_MAXIMUM_RUNTIME, and a run of a single-node jobType EMPTY TrainingJob (which takes
+    # none) that sets none: refused, as its spec cannot change.
+    MAXIMUM_RUNTIME_REQUIRED = "MaximumRuntimeRequired"
 
 
 @dataclasses.dataclass(frozen=True)

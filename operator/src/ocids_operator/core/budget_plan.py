@@ -7,7 +7,12 @@ TrainingJob gone or not). What counts in a period:
 - spent: covered runs that finished in it (timeFinished in [start, end)), at their actual cost once
   OCI's Usage API reported it as final, else the larger of the partial actual and the estimate;
 - committed: the worst case of each covered active run (its price per hour times its maximum
-  runtime), however long it has run already: that is what it may still cost.
+  runtime), however long it has run already: that is what it may still cost;
+- a run not ended yet that was retried: its earlier attempts (price per hour times each attempt's
+  billed time) are spent once each attempt ended in the period;
+- carried: what covered runs that finished in the period cost before they were deleted (by hand,
+  history limits or TTL): the budget keeps it in its status, so a deletion gives no money back.
+Amounts in another currency than the budget's are left out (and named in its message).
 A run starts only if spent + committed + its own worst case stays within the limit.
 """
 
@@ -22,7 +27,7 @@ from typing import Any
 from ..api.budget import TrainingBudgetStatus
 from . import conditions as cond
 from .admission import GateAnswer, Hold, HoldReason, Refuse
-from .cost import cost_of
+from .cost import cost_of, usage_ended_at
 from .phases import run_finished
 from .run_entry import hold_reason, is_active, is_waiting, queue_order
 from .status_patch import StatusPatch
@@ -152,11 +157,23 @@ def _float(value: Any) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
-def spent_of(status: Mapping[str, Any]) -> float:
+def _other_currency(money: Mapping[str, Any], currency: str | None) -> bool:
+    found = money.get("currency")
+    return currency is not None and found is not None and found != currency
+
+
+def spent_of(status: Mapping[str, Any], currency: str | None = None) -> float | None:
     """What a finished run cost: its final actual cost, else the larger of the partial actual and
-    the estimate (an actual still arriving must not make it look cheaper than it was)."""
+    the estimate (an actual still arriving must not make it look cheaper than it was). None when it
+    is in another currency than `currency` (it cannot be added to the budget's figures)."""
     cost = status.get("cost") or {}
     actual, estimate = cost.get("actual") or {}, cost.get("estimate") or {}
+    if _other_currency(actual, currency):
+        actual = {}
+    if _other_currency(estimate, currency):
+        estimate = {}
+    if not actual and not estimate and (cost.get("actual") or cost.get("estimate")):
+        return None
     reported = _float(actual.get("amount"))
     if reported is not None and actual.get("final"):
         return reported
@@ -169,6 +186,26 @@ def spent_of(status: Mapping[str, Any]) -> float:
     return max(reported or 0.0, estimated or 0.0)
 
 
+def earlier_attempts_spent(
+    status: Mapping[str, Any], window: Window, currency: str | None = None
+) -> float | None:
+    """What the ended attempts of a run not ended yet (a retry waiting or running) cost within the
+    window: pricePerHour x each attempt's billed time, counted when the attempt ended. None when in
+    another currency."""
+    estimate = (status.get("cost") or {}).get("estimate") or {}
+    if _other_currency(estimate, currency):
+        return None
+    price = _float((estimate.get("basis") or {}).get("pricePerHour"))
+    if price is None:
+        return 0.0
+    total = 0.0
+    for attempt in status.get("attempts") or []:
+        started, finished = parse_time(attempt.get("timeStarted")), parse_time(attempt.get("timeFinished"))
+        if started is not None and finished is not None and window.holds(finished):
+            total += cost_of(price, max((finished - started).total_seconds(), 0.0))
+    return total
+
+
 def worst_case_of(entry: Mapping[str, Any], reserved: Mapping[str, float]) -> float | None:
     """An active run's worst case: as written at its creation, or as its gate computed it for a run
     reserved but not yet shown created."""
@@ -179,12 +216,36 @@ def worst_case_of(entry: Mapping[str, Any], reserved: Mapping[str, float]) -> fl
     return reserved.get(str((entry.get("metadata") or {}).get("uid")))
 
 
+def gone_cost(
+    entry: Mapping[str, Any], deleted_at: datetime.datetime, window: Window, currency: str | None = None
+) -> float | None:
+    """What a deleted run cost within the window, as its last state says: a finished run as
+    `spent_of`, one deleted before it ended its earlier attempts plus its current one up to its
+    deletion. None when in another currency."""
+    status = entry.get("status") or {}
+    if run_finished(status):
+        finished = usage_ended_at(status)
+        return spent_of(status, currency) if finished is not None and window.holds(finished) else 0.0
+    total = earlier_attempts_spent(status, window, currency)
+    if total is None:
+        return None
+    price = _float(
+        (((status.get("cost") or {}).get("estimate") or {}).get("basis") or {}).get("pricePerHour")
+    )
+    started = parse_time(status.get("timeStarted"))
+    if price is not None and started is not None and window.holds(deleted_at):
+        total += cost_of(price, max((deleted_at - started).total_seconds(), 0.0))
+    return total
+
+
 @dataclasses.dataclass(frozen=True)
 class Usage:
     spent: float
     committed: float
     runs_counted: int
     unbounded: tuple[str, ...]  # active covered runs with no worst case (started before any budget)
+    other_currency: tuple[str, ...] = ()  # covered runs priced in another currency (left out)
+    carried: float = 0.0  # of `spent`: runs counted in the period that are gone (deleted)
 
     @property
     def total(self) -> float:
@@ -196,27 +257,57 @@ def usage(
     covered: Callable[[Mapping[str, Any]], bool],
     window: Window,
     reserved: Mapping[str, float] | None = None,
+    currency: str | None = None,
+    carried: float = 0.0,
 ) -> Usage:
-    spent = committed = 0.0
+    """`carried`: what runs counted in this period cost that no longer exist (the budget's
+    status.carried, plus deletions not written there yet)."""
+    spent = carried
+    committed = 0.0
     counted = 0
     unbounded: list[str] = []
+    other: list[str] = []
     for entry in entries:
         if not covered(entry):
             continue
         status = entry.get("status") or {}
+        name = str((entry.get("metadata") or {}).get("name"))
+        if run_finished(status):
+            finished = usage_ended_at(status)
+            if finished is not None and window.holds(finished):
+                amount = spent_of(status, currency)
+                if amount is None:
+                    other.append(name)
+                else:
+                    spent += amount
+                    counted += 1
+            continue
+        if status.get("attempts"):  # a retried run: its ended attempts cost already
+            earlier = earlier_attempts_spent(status, window, currency)
+            if earlier is None:
+                other.append(name)
+            else:
+                spent += earlier
         if is_active(entry):
             worst = worst_case_of(entry, reserved or {})
-            if worst is None:
-                unbounded.append(str((entry.get("metadata") or {}).get("name")))
+            estimate = ((status.get("cost") or {}).get("estimate")) or {}
+            if worst is not None and _other_currency(estimate, currency):
+                other.append(name)
+            elif worst is None:
+                unbounded.append(name)
             else:
                 committed += worst
             counted += 1
-        elif run_finished(status):
-            finished = parse_time(status.get("timeFinished"))
-            if finished is not None and window.holds(finished):
-                spent += spent_of(status)
-                counted += 1
-    return Usage(round(spent, 4), round(committed, 4), counted, tuple(sorted(unbounded)))
+        elif status.get("attempts"):
+            counted += 1
+    return Usage(
+        round(spent, 4),
+        round(committed, 4),
+        counted,
+        tuple(sorted(unbounded)),
+        tuple(sorted(set(other))),
+        round(carried, 4),
+    )
 
 
 def money(amount: float) -> str:
@@ -260,6 +351,18 @@ def decide(
         )
     if used.total + worst_case <= budget.limit + 1e-9:
         return None
+    if worst_case > budget.limit + 1e-9:  # no period nor ended run makes room: only a higher limit
+        alone = (
+            f"{who}: this run's worst case {money(worst_case)} alone is above the limit "
+            f"{money(budget.limit)} {budget.currency} ({budget.period.value}): it can never fit"
+        )
+        if budget.action is Action.REFUSE:
+            return Refuse(HoldReason.BUDGET_EXCEEDED, f"{alone}; refused (action Refuse)")
+        return Hold(
+            HoldReason.BUDGET_EXCEEDED,
+            f"{alone} unless the limit is raised (or the run's maximumRuntimeInMinutes lowered, by a "
+            "new TrainingJobRun)",
+        )
     figures = (
         f"{who}: spent {money(used.spent)} + committed {money(used.committed)} + this run's worst case "
         f"{money(worst_case)} would cross the limit {money(budget.limit)} {budget.currency} "
@@ -340,6 +443,7 @@ def budget_status(
         "held_count": len(held),
         "held_runs": list(held[:MAX_HELD_LISTED]),
         "runs_counted": used.runs_counted,
+        "carried": round(used.carried, 4),
         "observed_generation": generation,
     }
     figures = (
@@ -350,6 +454,11 @@ def budget_status(
         figures += f"; {len(held)} run{'s' if len(held) != 1 else ''} held"
     if used.unbounded:
         figures += f"; active with no worst case (not counted): {', '.join(used.unbounded[:5])}"
+    if used.other_currency:
+        figures += (
+            f"; priced in another currency than {budget.currency} (not counted): "
+            f"{', '.join(used.other_currency[:5])}"
+        )
     if problem is not None:
         phase, health, reason, message = "Failed", cond.Health.STALLED, problem.reason, problem.message
     elif used.total >= budget.limit - 1e-9:

@@ -17,6 +17,7 @@ from typing import Any
 from ..api import TrainingJobRunSpec, TrainingJobSpec
 from ..api.common import Infrastructure, NodeInfrastructure
 from ..api.cost import CostBasis, CostEstimate, RunCost
+from .history import finished_at
 from .price_table import HOURS_PER_MONTH, PriceRow, PriceTable
 from .times import parse_time
 
@@ -175,35 +176,69 @@ def estimate(
 
 
 def billed_seconds(time_started: datetime.datetime | None, time_finished: datetime.datetime | None) -> int:
-    """Billed time of one attempt: started to finished (0 if it never started)."""
+    """Billed time of one attempt: started to finished (0 if it never started, or its end is unknown)."""
     if time_started is None or time_finished is None:
         return 0
     return max(int((time_finished - time_started).total_seconds()), 0)
 
 
-def billed_seconds_of(status: Mapping[str, Any]) -> int:
-    """Billed time of every attempt a run's status records (a retried run costs all of them), else
-    of its one OCI run."""
+def _attempts_timed(
+    status: Mapping[str, Any],
+) -> list[tuple[datetime.datetime | None, datetime.datetime | None]]:
+    """(started, finished) of every attempt a run's status records (a retried run costs all of
+    them), else of its one OCI run."""
     attempts = status.get("attempts") or []
     if attempts:
-        return sum(
-            billed_seconds(parse_time(a.get("timeStarted")), parse_time(a.get("timeFinished")))
-            for a in attempts
-        )
-    return billed_seconds(parse_time(status.get("timeStarted")), parse_time(status.get("timeFinished")))
+        return [(parse_time(a.get("timeStarted")), parse_time(a.get("timeFinished"))) for a in attempts]
+    return [(parse_time(status.get("timeStarted")), parse_time(status.get("timeFinished")))]
 
 
-def ended_cost(previous: Mapping[str, Any], ended: Mapping[str, Any]) -> RunCost | None:
+def billed_seconds_of(status: Mapping[str, Any], ended_at: datetime.datetime | None = None) -> int:
+    """Billed time of every attempt of an ended run. `ended_at`: when the run ended as the operator
+    saw it (its terminal condition), for a last attempt OCI gave no timeFinished (its run deleted
+    while running): billed up to then rather than not at all."""
+    timed = _attempts_timed(status)
+    total = 0
+    for position, (started, finished) in enumerate(timed):
+        if finished is None and position == len(timed) - 1:
+            finished = ended_at
+        total += billed_seconds(started, finished)
+    return total
+
+
+def was_billed(status: Mapping[str, Any]) -> bool:
+    """Whether any attempt of the run started in OCI (one that never started costs nothing)."""
+    return any(started is not None for started, _ in _attempts_timed(status))
+
+
+def usage_ended_at(status: Mapping[str, Any]) -> datetime.datetime | None:
+    """When an ended run's OCI usage ended: its (last attempt's) timeFinished, else when its terminal
+    condition was written (a run deleted in OCI while running; a pending retry ended later keeps
+    its last attempt's)."""
+    stamps = [parse_time(status.get("timeFinished"))]
+    stamps += [parse_time(a.get("timeFinished")) for a in status.get("attempts") or []]
+    known = [stamp for stamp in stamps if stamp is not None]
+    if known:
+        return max(known)
+    return finished_at(status)
+
+
+def ended_cost(
+    previous: Mapping[str, Any], ended: Mapping[str, Any], now: datetime.datetime | None = None
+) -> RunCost | None:
     """status.cost for the write `ended` that ends a run (whole: the status writer replaces the
     member): the estimate's amount = pricePerHour x the billed time of all its attempts, and
-    basis.durationSeconds. None when it had no estimate at creation (no price)."""
+    basis.durationSeconds. None when it had no estimate at creation (no price). `now`: when the
+    write is made, the end of a last attempt OCI gave no timeFinished (its run deleted while
+    running; without `now`, its terminal condition's time)."""
     cost = dict(previous.get("cost") or {})
     estimate_status = dict(cost.get("estimate") or {})
     basis = dict(estimate_status.get("basis") or {})
     price = basis.get("pricePerHour")
     if price is None:
         return None
-    seconds = billed_seconds_of({**previous, **ended})
+    merged = {**previous, **ended}
+    seconds = billed_seconds_of(merged, now if now is not None else finished_at(merged))
     basis["durationSeconds"] = seconds
     estimate_status.update(amount=cost_of(float(price), seconds), basis=basis)
     return RunCost.model_validate({**cost, "estimate": estimate_status})

@@ -3,13 +3,17 @@ operator does for its own resources: Kueue admits Workloads of any owner, so Clu
 cohorts, fair sharing and priorities govern OCI capacity once a run declares its shape as resources.
 
 One pod set per node size (a single-node run: `main`), `count` = its nodes, each "pod" requesting
-what one node has: `cpu` = OCPUs, `memory` = GB as Gi, `nvidia.com/gpu` = GPUs (from the shape's
-name, as the price table counts them). No pod is ever made: the template only carries requests.
+what one node has: `cpu` = OCPUs, `memory` = GB as Gi (a fixed shape's from the price table row or
+the known fixed shapes), `nvidia.com/gpu` = GPUs (from the shape's name, as the price table counts
+them). No pod is ever made: the template only carries requests, so a ClusterQueue must cover cpu
+and memory (and nvidia.com/gpu for GPU shapes), or Kueue never admits the run.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import enum
+import hashlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -31,6 +35,31 @@ PREEMPTED_ANNOTATION = "ocids.io/preempted"
 GPU_RESOURCE = "nvidia.com/gpu"
 PREEMPTED_REASON = "Preempted"
 MAX_NAME = 253
+MAX_LABEL = 63
+# OCPUs and GB of memory per node of the fixed shapes Oracle documents (ListJobShapes' coreCount and
+# memoryInGBs): a fixed shape's spec carries no size, and a Workload without cpu and memory would
+# be admitted against no quota. A price table row's ocpus/memoryGBs wins (a shape newer than this).
+FIXED_SHAPE_SIZES: dict[str, tuple[float, float]] = {
+    "VM.Standard2.1": (1, 15),
+    "VM.Standard2.2": (2, 30),
+    "VM.Standard2.4": (4, 60),
+    "VM.Standard2.8": (8, 120),
+    "VM.Standard2.16": (16, 240),
+    "VM.Standard2.24": (24, 320),
+    "VM.Standard.E2.2": (2, 16),
+    "VM.Standard.E2.4": (4, 32),
+    "VM.Standard.E2.8": (8, 64),
+    "VM.GPU2.1": (12, 72),
+    "VM.GPU3.1": (6, 90),
+    "VM.GPU3.2": (12, 180),
+    "VM.GPU3.4": (24, 360),
+    "VM.GPU3.8": (52, 768),
+    "VM.GPU.A10.1": (15, 240),
+    "VM.GPU.A10.2": (30, 480),
+    "BM.GPU.A10.4": (64, 1024),
+    "BM.GPU4.8": (64, 2048),
+    "BM.GPU.H100.8": (112, 2048),
+}
 
 
 class WorkloadState(enum.StrEnum):
@@ -40,8 +69,36 @@ class WorkloadState(enum.StrEnum):
     FINISHED = "Finished"
 
 
+def _bounded(value: str, limit: int) -> str:
+    """`value`, or when longer than `limit` its head and a hash of the whole (distinct names stay
+    distinct; never ending in '-' or '.', which names and label values may not)."""
+    if len(value) <= limit:
+        return value
+    digest = hashlib.sha256(value.encode()).hexdigest()[:10]
+    return f"{value[: limit - len(digest) - 1].rstrip('-.')}-{digest}"
+
+
 def workload_name(run_name: str) -> str:
-    return f"tjr-{run_name}"[:MAX_NAME]
+    return _bounded(f"tjr-{run_name}", MAX_NAME)
+
+
+def run_label_value(run_name: str) -> str:
+    return _bounded(run_name, MAX_LABEL)
+
+
+def sized(size: NodeSize, catalog: tuple[float | None, float | None] | None = None) -> NodeSize | None:
+    """The size with a fixed shape's OCPUs and memory filled in (from `catalog`, else the known fixed
+    shapes); None when a fixed shape's size is not known (Kueue would admit it against no quota)."""
+    if size.ocpus is not None and size.memory_in_gbs is not None:
+        return size
+    ocpus, memory = catalog or (None, None)
+    known = FIXED_SHAPE_SIZES.get(size.shape)
+    if known is not None:
+        ocpus, memory = ocpus or known[0], memory or known[1]
+    ocpus, memory = size.ocpus or ocpus, size.memory_in_gbs or memory
+    if not ocpus or not memory:
+        return None
+    return dataclasses.replace(size, ocpus=float(ocpus), memory_in_gbs=float(memory))
 
 
 def node_requests(size: NodeSize) -> dict[str, str]:
@@ -66,7 +123,7 @@ def pod_sets(sizes: Sequence[NodeSize]) -> list[dict[str, Any]]:
         name = "main" if len(sizes) == 1 else f"nodes-{index}"
         container = {"name": "node", "image": "none", "resources": {"requests": node_requests(size)}}
         template = {
-            "metadata": {"labels": {"ocids.io/shape": size.shape[:63]}},
+            "metadata": {"labels": {"ocids.io/shape": _bounded(size.shape, MAX_LABEL)}},
             "spec": {"containers": [container], "restartPolicy": "Never"},
         }
         sets.append({"name": name, "count": size.count, "template": template})
@@ -92,7 +149,7 @@ def workload_for(
         "metadata": {
             "name": workload_name(str(meta["name"])),
             "namespace": meta["namespace"],
-            "labels": {RUN_LABEL: str(meta["name"])[:63], QUEUE_LABEL: queue},
+            "labels": {RUN_LABEL: run_label_value(str(meta["name"])), QUEUE_LABEL: queue},
             "ownerReferences": [
                 {
                     "apiVersion": API_VERSION,
@@ -127,6 +184,11 @@ def workload_state(workload: Mapping[str, Any]) -> WorkloadState:
     if _true(workload, "Admitted"):
         return WorkloadState.ADMITTED
     return WorkloadState.PENDING
+
+
+def deactivated(workload: Mapping[str, Any]) -> bool:
+    """spec.active=false: Kueue evicts it and holds it out of the queue until it is active again."""
+    return (workload.get("spec") or {}).get("active") is False
 
 
 def owner_uid(workload: Mapping[str, Any]) -> str | None:

@@ -7,7 +7,9 @@ finalizers removed by hand, an operator uninstalled while objects were deleted, 
 deleted without the operator. What was kept on purpose is never an orphan: a run whose
 TrainingJobRun said deletionPolicy Retain (tagged so by its finalizer), a job tagged likewise by its
 TrainingJob's finalizer, a run an OCI Schedule left in OCI fired, and a job that holds any run that
-must outlive it (DeleteJob takes every run with it).
+must outlive it (DeleteJob takes every run with it). A FAILED job without the Retain tag is kept
+too unless asked (`include_failed`): OCI takes no tag on a FAILED job, so its TrainingJob's Retain
+could not be recorded on it.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from .deletion_plan import RETAINED, TAG_RETAINED
 from .model import TAG_CLUSTER, TAG_NAME, TAG_NAMESPACE, TAG_UID
 from .oci_schedule_plan import TAG_SCHEDULE_UID
-from .phases import ACTIVE_RUN_STATES, GONE_JOB_STATES, RunState
+from .phases import ACTIVE_RUN_STATES, GONE_JOB_STATES, JobState, RunState
 from .run_plan import RunView
 
 
@@ -107,6 +109,8 @@ class Scope:
 
     cluster: str
     namespaces: frozenset[str] = frozenset()
+    # FAILED jobs without the Retain tag are orphans too (`orphans --include-failed`).
+    include_failed: bool = False
 
     def covers(self, tags: Mapping[str, str]) -> bool:
         if tags.get(TAG_CLUSTER) != self.cluster or not tags.get(TAG_UID):
@@ -162,6 +166,12 @@ def _job_standing(
         return None
     if tags.get(TAG_RETAINED) == RETAINED:
         return Standing.RETAINED, "its TrainingJob was deleted with deletionPolicy Retain"
+    if job.lifecycle_state == JobState.FAILED and not scope.include_failed:
+        return (
+            Standing.KEPT,
+            "no TrainingJob has its uid, but it is FAILED: OCI takes no tag on a FAILED job, so a "
+            "deletionPolicy Retain could not be recorded on it (--include-failed deletes it)",
+        )
     owned = [run.id for run in runs if scope.covers(run.tags) and run.tags[TAG_UID] in owner_uids]
     if owned:
         return (

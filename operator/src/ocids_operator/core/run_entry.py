@@ -20,6 +20,9 @@ KEPT_STATUS = (
     "cost",
 )
 KEPT_SPEC = ("jobRef", "cancel", "maximumRuntimeInMinutes", "infrastructure", "nodeGroups")
+# The TrainingJob's ServiceAccount recorded on the run (adapters/oci_identities.py
+# RUN_SERVICE_ACCOUNT_ANNOTATION): under OKE workload identity, whose identity reads its cost.
+KEPT_ANNOTATIONS = ("ocids.io/job-service-account",)
 
 
 def run_entry(run: Mapping[str, Any]) -> dict[str, Any]:
@@ -30,14 +33,28 @@ def run_entry(run: Mapping[str, Any]) -> dict[str, Any]:
         if meta.get(key) is not None
     }
     kept_meta["labels"] = dict(meta.get("labels") or {})
+    annotations = meta.get("annotations") or {}
+    kept_annotations = {key: annotations[key] for key in KEPT_ANNOTATIONS if annotations.get(key)}
+    if kept_annotations:
+        kept_meta["annotations"] = kept_annotations
     kept_status = {key: status[key] for key in KEPT_STATUS if status.get(key) is not None}
     if status.get("attempts"):  # a retried run's OCI runs: the cost reader asks the Usage API of each
         kept_status["attempts"] = [
-            {key: a[key] for key in ("jobRunId", "timeStarted") if a.get(key)} for a in status["attempts"]
+            {key: a[key] for key in ("jobRunId", "timeStarted", "timeFinished") if a.get(key)}
+            for a in status["attempts"]
         ]
-    ready = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), None)
-    if ready is not None:
-        kept_status["conditions"] = [{"type": "Ready", "reason": ready.get("reason")}]
+    # The Ready reason (a held run's gate reason) and every condition's time (when a run with no
+    # timeFinished ended: core/history.finished_at).
+    conditions = [
+        {
+            "type": c.get("type"),
+            **({"reason": c.get("reason")} if c.get("type") == "Ready" else {}),
+            **({"lastTransitionTime": c["lastTransitionTime"]} if c.get("lastTransitionTime") else {}),
+        }
+        for c in status.get("conditions") or []
+    ]
+    if conditions:
+        kept_status["conditions"] = conditions
     return {
         "metadata": kept_meta,
         "spec": {key: spec[key] for key in KEPT_SPEC if spec.get(key) is not None},

@@ -12,12 +12,14 @@ from .. import shapes
 from ..api import ArtifactProvenance, InfrastructureOverride, StatusModel, TrainingJobSpec, TrainingJobStatus
 from . import conditions as cond
 from . import links
+from .cost import ended_cost
 from .errors import RECHECKED_WHILE_STALLED, ErrorOutcome, OutcomeKind
 from .kinds import TRAINING_JOB_KIND, TRAINING_JOB_RUN_KIND, Kind
 from .model import ResolvedArtifact
 from .phases import JobPhase, RunPhase
 from .retry_end import retry_ended_fields
 from .status_patch import StatusPatch
+from .times import parse_time
 
 
 def artifact_provenance(artifact: ResolvedArtifact) -> ArtifactProvenance:
@@ -225,9 +227,11 @@ def error_status(
             fields["phase"] = FAILED
             if kind is TRAINING_JOB_RUN_KIND:
                 # A retry whose create is refused for good: the run is finished, not waiting.
-                fields.update(
-                    retry_ended_fields(before, f"its retry could not be created: {outcome.message}")
-                )
+                ended = retry_ended_fields(before, f"its retry could not be created: {outcome.message}")
+                fields.update(ended)
+                # What its earlier attempts cost (OCI billed them): counted once the run ends.
+                if ended and (cost := ended_cost(before, {}, parse_time(now))) is not None:
+                    fields["cost"] = cost
         elif outcome.kind is OutcomeKind.LIMIT or not before.get("phase"):
             # It never reached OCI: waiting (for capacity, credentials or a retry) is not a failure, and
             # `kubectl get` must never show an empty PHASE.

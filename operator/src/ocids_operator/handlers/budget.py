@@ -19,7 +19,7 @@ from ..workflows import budget as workflow
 from ..workflows import budget_gate
 from ..workflows.budget_book import BUDGETS_INDEX, JOB_LABELS_INDEX, budget_entry, job_labels_entry
 from . import run_ledger, run_wakeup
-from .outcome import handle
+from .outcome import handle, runtime_of
 
 KIND = TRAINING_BUDGET_KIND
 log = logging.getLogger(__name__)
@@ -48,7 +48,11 @@ def register(registry: kopf.OperatorRegistry, settings: OperatorSettings) -> Non
         body: kopf.Body, patch: kopf.Patch, retry: int, memo: Any, **kwargs: Any
     ) -> None:
         run_ledger.attach(memo, kwargs)
-        await handle(KIND, memo, body, patch, retry, lambda rt: workflow.reconcile(rt, body))
+        try:
+            await handle(KIND, memo, body, patch, retry, lambda rt: workflow.reconcile(rt, body))
+        finally:  # a new selector or action may let held runs go: look at once, not a poll later
+            rt = runtime_of(memo)
+            rt.waker.poke(rt)
 
     @kopf.timer(*KIND.gvr, id="tick", interval=settings.poll_interval_seconds, idle=None, registry=registry)
     async def tick_budget(body: kopf.Body, patch: kopf.Patch, memo: Any, **kwargs: Any) -> None:
@@ -64,5 +68,9 @@ def register(registry: kopf.OperatorRegistry, settings: OperatorSettings) -> Non
             log.info("budget %s/%s: %s", body["metadata"]["namespace"], body["metadata"]["name"], exc)
 
     @kopf.on.delete(*KIND.gvr, id="forget", optional=True, registry=registry)
-    async def forget_budget(body: kopf.Body, **_: Any) -> None:
-        workflow.forget_metrics(str(body["metadata"]["namespace"]), str(body["metadata"]["name"]))
+    async def forget_budget(body: kopf.Body, memo: Any, **_: Any) -> None:
+        namespace, name = str(body["metadata"]["namespace"]), str(body["metadata"]["name"])
+        workflow.forget_metrics(namespace, name)
+        rt = runtime_of(memo)
+        rt.budgets.forget_budget(namespace, name)
+        rt.waker.poke(rt)  # the runs it held may start now

@@ -1,6 +1,8 @@
 """Kueue handlers (workflows/kueue.py): the Workloads the operator made for labelled runs (selected
-by their `ocids.io/training-job-run` label), and the labelled runs' own events. Without Kueue's CRDs
-the Workload watch has nothing to watch, and unlabelled runs never reach these handlers."""
+by their `ocids.io/training-job-run` label), and the runs' own events. Without Kueue's CRDs the
+Workload watch has nothing to watch. Runs are not selected by their queue label: one whose label was
+removed after its Workload was made still has that Workload to finish (workflows/kueue.queued); any
+other run's event costs a dict lookup."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from typing import Any
 import kopf
 
 from ..core.kinds import TRAINING_JOB_RUN_KIND
-from ..core.kueue_workload import GROUP, QUEUE_LABEL, RUN_LABEL, VERSION, WORKLOADS
+from ..core.kueue_workload import GROUP, RUN_LABEL, VERSION, WORKLOADS
 from ..workflows import kueue
 from . import run_ledger
 from .outcome import runtime_of
@@ -21,12 +23,12 @@ def register(registry: kopf.OperatorRegistry) -> None:
     )
     async def workload_event(body: kopf.Body, memo: Any, type: str | None, **kwargs: Any) -> None:
         run_ledger.attach(memo, kwargs)
-        if type != "DELETED":
+        if type == "DELETED":
+            await kueue.workload_deleted(runtime_of(memo), body)
+        else:
             await kueue.workload_changed(runtime_of(memo), body)
 
-    @kopf.on.event(
-        *TRAINING_JOB_RUN_KIND.gvr, id="kueue-run", labels={QUEUE_LABEL: kopf.PRESENT}, registry=registry
-    )
+    @kopf.on.event(*TRAINING_JOB_RUN_KIND.gvr, id="kueue-run", registry=registry)
     async def run_event(body: kopf.Body, memo: Any, type: str | None, **kwargs: Any) -> None:
         run_ledger.attach(memo, kwargs)
         if type != "DELETED":

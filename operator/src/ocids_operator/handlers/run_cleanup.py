@@ -14,7 +14,7 @@ from ..core.history import run_summary, ttl_due
 from ..core.kinds import TRAINING_JOB_RUN_KIND
 from ..core.phases import run_settled
 from ..settings import OperatorSettings
-from ..workflows import run_history
+from ..workflows import cost_counts, run_history
 from .outcome import runtime_of
 
 KIND = TRAINING_JOB_RUN_KIND
@@ -93,6 +93,7 @@ def register(registry: kopf.OperatorRegistry, settings: OperatorSettings) -> Non
         seen[uid] = None
         while len(seen) > MAX_REMEMBERED_RUNS:
             seen.pop(next(iter(seen)))
+        cost_counts.count_ended(body["metadata"]["namespace"], body.get("status") or {})
         job_name = ((body.get("spec") or {}).get("jobRef") or {}).get("name")
         if job_name:
             worker.run_finished(runtime_of(memo), body["metadata"]["namespace"], job_name)

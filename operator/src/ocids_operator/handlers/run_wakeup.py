@@ -3,17 +3,15 @@ run it wakes is reconciled as the retry daemon does, through `handle` and the ru
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Mapping
 from typing import Any
 
 import kopf
 
-from ..core.admission import HoldReason
 from ..core.kinds import TRAINING_JOB_RUN_KIND
-from ..core.run_entry import hold_reason, is_waiting, run_entry
+from ..core.run_entry import run_entry
 from ..runtime import Runtime
-from ..workflows import run_caps
+from ..workflows import budget_gate, run_caps
 from ..workflows.run_wakeup import Source
 from . import run_ledger
 from .outcome import handle, runtime_of
@@ -24,12 +22,11 @@ KIND = TRAINING_JOB_RUN_KIND
 SOURCES: list[Source] = [run_caps.startable]
 
 
-def frees_a_place(event_type: str | None, body: Mapping[str, Any]) -> bool:
-    """Every event but a capped run's own (its hold written again frees nothing)."""
-    if event_type == "DELETED":
-        return True
-    entry = run_entry(body)
-    return not (is_waiting(entry) and hold_reason(entry) == HoldReason.ACTIVE_RUN_LIMIT.value)
+def frees_a_place(rt: Runtime, event_type: str | None, body: Mapping[str, Any]) -> bool:
+    """Whether the event may free a place or money: a run ended, was deleted, or left the queue
+    (canceled). Any other event (a held run's own status write, kopf's bookkeeping) frees nothing
+    and makes no recheck."""
+    return rt.ledger.observe(run_entry(body), deleted=event_type == "DELETED")
 
 
 def waker_for(memo: Any) -> Any:
@@ -39,9 +36,15 @@ def waker_for(memo: Any) -> Any:
         if current is None or current["metadata"].get("uid") != uid:
             return
         work = fresh_reconcile(current)
-        # Held again, or an error its status and Events now tell: kopf's own next look follows.
-        with contextlib.suppress(kopf.TemporaryError, kopf.PermanentError):
+        # Held again (its gate registered it for the next look), or an error its status and Events
+        # now tell: a passing one is looked at again as kopf would, a lasting one is left to kopf.
+        try:
             await handle(KIND, memo, current, kopf.Patch(), 0, work, writer=through_run_status_writer)
+        except kopf.TemporaryError as exc:
+            if not rt.waker.is_held(uid):
+                rt.waker.hold(namespace, name, uid, float(exc.delay or rt.settings.poll_interval_seconds))
+        except kopf.PermanentError:
+            pass
 
     return wake
 
@@ -53,5 +56,7 @@ def register(registry: kopf.OperatorRegistry) -> None:
         rt: Runtime = runtime_of(memo)
         if not rt.waker.connected:
             rt.waker.connect(waker_for(memo), SOURCES)
-        if frees_a_place(type, body):
+        if type == "DELETED":  # what it cost stays counted by its budgets
+            budget_gate.run_deleted(rt, run_entry(body))
+        if frees_a_place(rt, type, body):
             rt.waker.poke(rt)

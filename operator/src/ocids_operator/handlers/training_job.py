@@ -20,7 +20,7 @@ from ..workflows import training_job as workflow
 from ..workflows.outcome import Outcome
 from . import run_ledger
 from .identity import finalize_as, for_job
-from .outcome import handle, register_finalizer
+from .outcome import handle, register_finalizer, runtime_of
 from .run_cleanup import RUNS_INDEX, runs_in
 
 KIND = TRAINING_JOB_KIND
@@ -51,17 +51,26 @@ def register(registry: kopf.OperatorRegistry, settings: OperatorSettings) -> Non
         """Drift: put back what was changed in OCI, re-create a deleted job; retired revisions are
         drained in every state (workflow.resync)."""
         settled = needs_resync(body)
-        if not settled and not workflow.drain_due(body):
-            return
         run_ledger.attach(memo, kwargs)  # status.spend sums the runs it holds
         try:
-            runs = _runs_of(kwargs, body)
-            await handle(KIND, memo, body, patch, 0, lambda rt: resync(rt, body, settled, runs))
+            if settled or workflow.drain_due(body):
+                runs = _runs_of(kwargs, body)
+                await handle(KIND, memo, body, patch, 0, lambda rt: resync(rt, body, settled, runs))
         except (kopf.TemporaryError, kopf.PermanentError) as exc:
             # Already written to status; the next resync (or a spec change) tries again.
             log.info("resync of %s/%s: %s", body["metadata"]["namespace"], body["metadata"]["name"], exc)
+        finally:
+            # status.spend: what its runs cost, from Kubernetes alone (whatever OCI answered).
+            if not body["metadata"].get("deletionTimestamp"):
+                await job_spend.spend_into(runtime_of(memo), body, patch)
 
-    register_finalizer(registry, KIND, finalize_as(for_job, workflow.finalize))
+    register_finalizer(registry, KIND, finalize_as(for_job, _finalize))
+
+
+async def _finalize(rt: Runtime, body: Mapping[str, Any]) -> Outcome:
+    meta = body["metadata"]
+    job_spend.forget(meta["namespace"], meta["name"])  # its spend gauges go with it
+    return await workflow.finalize(rt, body)
 
 
 def _runs_of(kwargs: Mapping[str, Any], body: Mapping[str, Any]) -> list[Mapping[str, Any]]:
@@ -80,8 +89,7 @@ async def resync(
 ) -> Outcome:
     outcome = await workflow.resync(await for_job(rt, body), body, settled=settled)
     # History as `reconcile` does; an unsettled TrainingJob only has its retired jobs drained.
-    outcome = await run_history.with_history(rt, body, outcome, runs) if settled else outcome
-    return await job_spend.with_spend(rt, body, outcome)  # status.spend: what its runs cost
+    return await run_history.with_history(rt, body, outcome, runs) if settled else outcome
 
 
 def needs_resync(body: Any) -> bool:

@@ -51,7 +51,9 @@ async def reconcile(rt: Runtime, body: Mapping[str, Any]) -> Outcome:
     job_labels = rt.budgets.job_labels(namespace)
     window = window_of(budget.period, datetime.datetime.now(datetime.UTC))
     covered = coverage(budget, job_labels)
-    used = usage(entries, covered, window, rt.budgets.reserved)
+    found = {"name": name, "carried": previous.get("carried"), "periodStart": previous.get("periodStart")}
+    carried = rt.budgets.carried_now(namespace, found, budget, window)
+    used = usage(entries, covered, window, rt.budgets.reserved, budget.currency, carried)
     held = held_runs(entries, covered, rt.budgets.held_by, name)
     problem = budget_problem(budget, selector_error, table.currency if table else None, table_problem)
     patch = budget_status(
@@ -64,7 +66,8 @@ async def reconcile(rt: Runtime, body: Mapping[str, Any]) -> Outcome:
         generation=meta.get("generation"),
         now=cond.now_rfc3339(),
     )
-    _forget_settled(rt, entries)
+    rt.budgets.carried_settled(namespace, name, window.start, used.carried)
+    _forget_settled(rt, namespace, entries)
     reasons = {str((e.get("metadata") or {}).get("name")): hold_reason(e) for e in entries}
     _export(namespace, budget, used.spent, used.committed, [str(reasons.get(run)) for run in held])
     if held and _more_money(previous, patch):
@@ -100,20 +103,25 @@ def _events(previous: Mapping[str, Any], patch: Mapping[str, Any]) -> list[tuple
     return []
 
 
-def _forget_settled(rt: Runtime, entries: list[Mapping[str, Any]]) -> None:
-    """Drop what the gate remembered of runs that no longer need it: a reservation the index now
-    shows created (its own worstCase), or one never created; a hold the run is no longer in."""
+def _forget_settled(rt: Runtime, namespace: str, entries: list[Mapping[str, Any]]) -> None:
+    """Drop what the gate remembered of the namespace's runs that no longer need it: a reservation
+    the index now shows created (its own worstCase), or one never created; a hold the run is no
+    longer in. Only this namespace's: `entries` says nothing of the others'."""
     by_uid = {str((e.get("metadata") or {}).get("uid")): e for e in entries}
-    for uid in list(rt.budgets.reserved):
+    mine = rt.budgets.uids_of(namespace)
+    for uid in [uid for uid in rt.budgets.reserved if uid in mine]:
         entry = by_uid.get(uid)
         written = (((entry or {}).get("status") or {}).get("cost") or {}).get("estimate")
         if entry is None or not is_active(entry) or (written or {}).get("worstCase") is not None:
             rt.budgets.reserved.pop(uid, None)
-    for uid in list(rt.budgets.held_by):
+    for uid in [uid for uid in rt.budgets.held_by if uid in mine]:
         entry = by_uid.get(uid)
         if entry is None or not is_waiting(entry) or hold_reason(entry) not in BUDGET_REASONS:
             rt.budgets.held_by.pop(uid, None)
             rt.budgets.held_worst.pop(uid, None)
+    for uid in mine:
+        if uid not in rt.budgets.reserved and uid not in rt.budgets.held_by:
+            rt.budgets.namespace_of.pop(uid, None)
 
 
 _EXPORTED: dict[tuple[str, str], str] = {}  # (namespace, budget) -> the currency its series carry

@@ -1,25 +1,29 @@
-"""TrainingJob status.spend, summed by its resync from the run ledger (and its archive's records)."""
+"""TrainingJob status.spend, summed from the run ledger (and its archive's records): Kubernetes data
+only, so it is kept up to date by every resync of every TrainingJob, whatever OCI answers."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime
+import logging
 from collections.abc import Mapping
 from typing import Any
 
 from .. import metrics
-from ..api import TrainingJobStatus
+from ..api.cost import JobSpend
 from ..core.archive import archived_runs
 from ..core.spend import job_spend, spend_changed
-from ..core.status_patch import StatusPatch
 from ..runtime import Runtime
-from .outcome import Outcome
+
+log = logging.getLogger(__name__)
+WINDOWS = ("total", "month")
 
 
-async def with_spend(rt: Runtime, body: Mapping[str, Any], outcome: Outcome) -> Outcome:
-    """`outcome` with status.spend when its figures changed. Without the ledger (a handler that has
-    not attached it yet) nothing is summed: the next resync does."""
+async def new_spend(rt: Runtime, body: Mapping[str, Any]) -> JobSpend | None:
+    """status.spend when its figures changed, else None. Without the ledger (a handler that has not
+    attached it yet) nothing is summed: the next resync does. Sets the spend gauges."""
     if not rt.ledger.attached:
-        return outcome
+        return None
     meta, status = body["metadata"], body.get("status") or {}
     namespace, name = str(meta["namespace"]), str(meta["name"])
     runs = [
@@ -40,13 +44,34 @@ async def with_spend(rt: Runtime, body: Mapping[str, Any], outcome: Outcome) -> 
         [entry.get("status") or {} for entry in runs], archived, datetime.datetime.now(datetime.UTC)
     )
     if spend is None:
-        return outcome
+        return None
     for window, value in (("total", spend.total), ("month", spend.month)):
         metrics.JOB_SPEND.labels(namespace, name, spend.currency or "", window).set(value or 0.0)
-    if not spend_changed(status.get("spend"), spend):
-        return outcome
-    if outcome.status.model is None:
-        outcome.status = StatusPatch(TrainingJobStatus(spend=spend))
-    else:
-        outcome.status = outcome.status.with_fields(spend=spend)
-    return outcome
+    return spend if spend_changed(status.get("spend"), spend) else None
+
+
+async def spend_into(rt: Runtime, body: Mapping[str, Any], patch: Any) -> None:
+    """Put status.spend into the handler's patch (kopf's: the TrainingJob's one status writer) when
+    it changed. A failure (the archive unreadable) is logged: the next resync tries again."""
+    meta = body["metadata"]
+    try:
+        spend = await new_spend(rt, body)
+    except Exception as exc:
+        log.warning(
+            "spend of TrainingJob %s/%s: %s: %s", meta["namespace"], meta["name"], type(exc).__name__, exc
+        )
+        return
+    if spend is not None:
+        patch.status["spend"] = spend.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+def forget(namespace: str, name: str) -> None:
+    """A deleted TrainingJob's spend gauges go with it."""
+    samples = [sample for metric in metrics.JOB_SPEND.collect() for sample in metric.samples]
+    for sample in samples:
+        labels = sample.labels
+        if labels.get("namespace") == namespace and labels.get("trainingjob") == name:
+            with contextlib.suppress(KeyError):
+                metrics.JOB_SPEND.remove(
+                    namespace, name, labels.get("currency", ""), labels.get("window", "")
+                )

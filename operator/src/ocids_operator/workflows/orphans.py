@@ -23,7 +23,17 @@ from ..adapters.oci_orphans import OrphanCalls, orphan_calls_of
 from ..api import GROUP, TRAINING_JOB_RUNS, TRAINING_JOB_SCHEDULES, TRAINING_JOBS, VERSION
 from ..core.cost import NodeSize, price_per_hour, price_problem
 from ..core.deletion_plan import RETAINED, TAG_RETAINED
-from ..core.orphans import Finding, OciJob, OrphanReport, ResourceKind, Scope, classify, cost_so_far
+from ..core.model import TAG_UID
+from ..core.orphans import (
+    Finding,
+    OciJob,
+    OrphanReport,
+    ResourceKind,
+    Scope,
+    Standing,
+    classify,
+    cost_so_far,
+)
 from ..core.phases import ACTIVE_RUN_STATES, GONE_JOB_STATES, RunState
 from ..core.price_table import PriceTable
 from ..core.run_plan import RunView
@@ -43,6 +53,7 @@ class Scan:
     report: OrphanReport
     compartments: list[str]
     now: datetime.datetime
+    scope: Scope = dataclasses.field(default_factory=lambda: Scope(""))
     prices: dict[str, float | None] = dataclasses.field(default_factory=dict)  # run id -> per hour
     table: PriceTable | None = None
     price_note: str | None = None  # why some or all costs are missing
@@ -72,23 +83,50 @@ class Scan:
         return sum(self.cost(run) or 0.0 for run in self.report.orphan_runs)
 
 
-def scope_of(rt: Runtime) -> Scope:
-    return Scope(rt.settings.cluster_name, frozenset(rt.settings.namespaces))
+def scope_of(rt: Runtime, cluster: str | None = None, include_failed: bool = False) -> Scope:
+    return Scope(cluster or rt.settings.cluster_name, frozenset(rt.settings.namespaces), include_failed)
+
+
+# Compartments a TrainingJob or a namespace named in an earlier scan of this process: a namespace
+# deleted since (its TrainingJobs and annotation gone with it) leaves its orphans there.
+_seen_compartments: dict[str, None] = {}
+MAX_SEEN_COMPARTMENTS = 1000
 
 
 async def default_compartments(rt: Runtime) -> list[str]:
     """Where this cluster's jobs live: the TrainingJobs' compartments, the compartments the watched
-    namespaces are allowed (their annotation), and OCIDS_DEFAULT_ALLOWED_COMPARTMENTS."""
+    namespaces (every namespace, when all are watched) are allowed by their annotation,
+    OCIDS_DEFAULT_ALLOWED_COMPARTMENTS, and those found so by earlier scans of this process."""
     found: dict[str, None] = dict.fromkeys(rt.settings.default_allowed_compartments)
     for job in await _list(rt, TRAINING_JOBS):
         compartment = (job.get("spec") or {}).get("compartmentId")
         if compartment:
             found[compartment] = None
-    if rt.namespaces is not None:
-        for namespace in rt.settings.namespaces:
-            value = (await rt.namespaces.annotations(namespace)).get(ALLOWED_COMPARTMENTS_ANNOTATION)
-            found.update(dict.fromkeys(sorted(parse_compartments(value or ""))))
-    return list(found)
+    for value in await _allowed_annotations(rt):
+        found.update(dict.fromkeys(sorted(parse_compartments(value))))
+    if len(_seen_compartments) + len(found) <= MAX_SEEN_COMPARTMENTS:
+        _seen_compartments.update(found)
+    return list({**found, **_seen_compartments})
+
+
+async def _allowed_annotations(rt: Runtime) -> list[str]:
+    """Every watched namespace's `ocids.io/allowed-compartments` (all namespaces': one list)."""
+    if rt.settings.namespaces:
+        if rt.namespaces is None:
+            return []
+        values = [
+            (await rt.namespaces.annotations(namespace)).get(ALLOWED_COMPARTMENTS_ANNOTATION)
+            for namespace in rt.settings.namespaces
+        ]
+        return [value for value in values if value]
+    found: list[str] = []
+    for namespace in await _list_paths(rt, ["/api/v1/namespaces"]):
+        value = ((namespace.get("metadata") or {}).get("annotations") or {}).get(
+            ALLOWED_COMPARTMENTS_ANNOTATION
+        )
+        if value:
+            found.append(str(value))
+    return found
 
 
 async def scan(
@@ -99,10 +137,13 @@ async def scan(
     price_reads: int | None = None,
     known_prices: dict[str, float | None] | None = None,
     skip: Collection[str] = (),
+    scope: Scope | None = None,
 ) -> Scan:
     """`max_pages`: at most this many pages of each listing (the periodic check's bound; None: all).
     `price_reads`: at most this many GetJobRuns to price orphan runs not in `known_prices`.
-    `skip`: compartments not to list (the periodic check's, after OCI refused them)."""
+    `skip`: compartments not to list (the periodic check's, after OCI refused them).
+    `scope`: whose resources to judge (default: this cluster's, by its settings)."""
+    scope = scope or scope_of(rt)
     calls = _calls(rt)
     chosen = compartments if compartments is not None else await default_compartments(rt)
     chosen = [c for c in dict.fromkeys(chosen) if c not in skip]
@@ -123,8 +164,10 @@ async def scan(
         if cut_jobs or cut_runs:
             truncated.append(compartment)
     owners = {obj["metadata"]["uid"] for kind in OWNER_KINDS for obj in await _list(rt, kind)}
-    report = classify(jobs, runs, owners, scope_of(rt))
-    found = Scan(report, chosen, datetime.datetime.now(datetime.UTC), table=table, truncated=truncated)
+    report = classify(jobs, runs, owners, scope)
+    found = Scan(
+        report, chosen, datetime.datetime.now(datetime.UTC), scope=scope, table=table, truncated=truncated
+    )
     found.unreadable = unreadable
     await _price(found, calls, table, price_reads, known_prices if known_prices is not None else {})
     return found
@@ -179,20 +222,36 @@ async def delete(rt: Runtime, found: Scan, say: Callable[[str], None], cancel_wa
     Returns how many could not be removed."""
     report = found.report
     failed: set[str] = set()
+    # Read again right before: one tagged Retain (or re-tagged) since the listing is left alone.
+    untouched: set[str] = set()
+    for finding in report.findings:
+        if finding.standing is Standing.ORPHAN:
+            changed = await _changed_since_listed(rt, found.scope, finding)
+            if changed is not None:
+                say(f"not deleted: {finding.kind.value} {finding.id}: {changed}")
+                untouched.add(finding.id)
     for run in report.runs_to_cancel():
+        if run.id in untouched:
+            continue
         if await _step(say, failed, run, rt.oci.cancel_job_run(run.id, run.compartment_id)):
             say(f"canceled run {run.id} ({run.owner}, was {run.state})")
-    stuck = await _wait_ended(rt, [r for r in report.runs_to_cancel() if r.id not in failed], cancel_wait)
+    canceled = [r for r in report.runs_to_cancel() if r.id not in failed | untouched]
+    stuck = await _wait_ended(rt, canceled, cancel_wait)
     for run_id, state in stuck.items():
         say(f"not deleted: run {run_id} is still {state} {cancel_wait:g}s after its cancel; run again later")
         failed.add(run_id)
     for run in report.runs_to_delete():
-        if run.id in failed:
+        if run.id in failed | untouched:
             continue
         if await _step(say, failed, run, rt.oci.delete_job_run(run.id, run.compartment_id)):
             say(f"deleted run {run.id} ({run.owner})")
     for job in report.orphan_jobs:
         held = [run.id for run in report.deleted_with_job(job.id)]
+        if job.id in untouched:
+            continue
+        if any(run_id in untouched for run_id in held):
+            say(f"not deleted: job {job.id}: it holds a run left alone above")
+            continue
         if any(run_id in failed for run_id in held):
             say(f"not deleted: job {job.id}: its run(s) did not end")
             failed.add(job.id)
@@ -202,6 +261,28 @@ async def delete(rt: Runtime, found: Scan, say: Callable[[str], None], cancel_wa
             runs = f" and its run(s) {', '.join(held)}" if held else ""
             say(f"deleted job {job.id} ({job.owner}){runs}")
     return len(failed)
+
+
+async def _changed_since_listed(rt: Runtime, scope: Scope, finding: Finding) -> str | None:
+    """Why it must not be touched after all (read again right before: its tags may have changed since
+    the listing, e.g. a Retain tag added), or None."""
+    if finding.kind is ResourceKind.RUN:
+        view: Any = await rt.oci.get_job_run(finding.id)
+    else:
+        view = await rt.oci.get_job(finding.id)
+    gone = view is None or (
+        view.state is RunState.DELETED
+        if finding.kind is ResourceKind.RUN
+        else view.lifecycle_state in GONE_JOB_STATES
+    )
+    if gone:
+        return "gone already"
+    tags = view.tags
+    if not scope.covers(tags) or tags.get(TAG_UID) != finding.uid:
+        return "its tags changed since it was listed (no longer this cluster's orphan); run again"
+    if tags.get(TAG_RETAINED) == RETAINED:
+        return "it is tagged ocids.io/deletion-policy=Retain now"
+    return None
 
 
 async def _step(say: Callable[[str], None], failed: set[str], finding: Finding, call: Any) -> bool:
@@ -273,6 +354,10 @@ async def _list(rt: Runtime, plural: str) -> list[dict[str, Any]]:
     bases = [f"/apis/{GROUP}/{VERSION}/namespaces/{ns}/{plural}" for ns in rt.settings.namespaces] or [
         f"/apis/{GROUP}/{VERSION}/{plural}"
     ]
+    return await _list_paths(rt, bases)
+
+
+async def _list_paths(rt: Runtime, bases: list[str]) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
     for base in bases:
         token = ""

@@ -8,17 +8,21 @@ neither followed nor canceled nor deleted.
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Mapping
 from typing import Any
 
 from ..api import TrainingJobRunSpec, TrainingJobSpec
 from ..core import conditions as cond
+from ..core.cost import created_cost, ended_cost
 from ..core.errors import retry, stalled
 from ..core.oci_schedule_plan import JOB_RUN_ID_ANNOTATION, TAG_SCHEDULE, adoption_refusal
 from ..core.run_overrides import node_count
+from ..core.run_plan import is_terminal
 from ..core.run_status import run_status
 from ..core.status import infrastructure_type
 from ..runtime import Runtime
+from . import run_pricing
 from .inputs import parse_spec
 
 ADOPTION_REFUSED = "AdoptionRefused"
@@ -86,6 +90,13 @@ async def adopt(
     )
     if run.job_id == job_status["jobId"]:
         result = result.with_fields(job_revision=job_status.get("revision"))
+    priced, _ = await run_pricing.run_price(rt, spec, job_spec, job)
+    if priced is not None:  # its estimate as a run the operator creates gets; the amount once it ends
+        result = result.with_fields(cost=created_cost(status, priced))
+        if is_terminal(result.get("phase")):  # found already ended: the poller will not write it
+            merged = {**status, **result}
+            if (cost := ended_cost(merged, result, datetime.datetime.now(datetime.UTC))) is not None:
+                result = result.with_fields(cost=cost)
     if not await rt.run_status.write(namespace, name, meta["uid"], result):
         return None, []
     schedule = run.tags.get(TAG_SCHEDULE, "")

@@ -9,6 +9,7 @@ place lets start now, so they need not wait for their next look.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -17,7 +18,7 @@ from .. import metrics
 from ..api.training_job import TrainingJobSpec
 from ..api.training_job_run import TrainingJobRunSpec
 from ..core import run_caps
-from ..core.admission import GateAnswer, HoldReason
+from ..core.admission import GateAnswer, HoldReason, Refuse
 from ..core.errors import MAXIMUM_RUNTIME_REQUIRED, stalled
 from ..core.kinds import TRAINING_JOB_RUN_KIND
 from ..runtime import Runtime
@@ -28,6 +29,53 @@ _warned: set[tuple[str, str]] = set()
 MAX_WARNED = 10_000
 
 
+@dataclasses.dataclass(frozen=True)
+class CapLook:
+    """What the caps gate read before the ledger's locks (namespaces' annotations: API reads)."""
+
+    operator_cap: int | None
+    own: int | None
+    caps: Mapping[str, int | None]  # the namespaces with waiting runs (the operator-wide count)
+    refuse: Refuse | None = None
+
+
+async def prepare(
+    rt: Runtime,
+    entry: Mapping[str, Any],
+    spec: TrainingJobRunSpec,
+    job_spec: TrainingJobSpec,
+    job: Mapping[str, Any],
+) -> CapLook:
+    """The reads, outside the locks: OCIDS_REQUIRE_MAXIMUM_RUNTIME and the caps that apply."""
+    operator_cap = rt.settings.max_active_runs
+    if rt.settings.require_maximum_runtime:
+        job_name = str((job.get("metadata") or {}).get("name") or spec.job_ref.name)
+        problem = run_caps.run_maximum_runtime_problem(spec, job_spec, job_name)
+        if problem is not None and run_caps.run_never_has_maximum_runtime(spec, job_spec):
+            refuse = Refuse(HoldReason.MAXIMUM_RUNTIME_REQUIRED, problem)  # no edit can fix it
+            return CapLook(operator_cap, None, {}, refuse)
+        if problem is not None:  # fixed on the TrainingJob: looked at again while stalled
+            raise stalled(MAXIMUM_RUNTIME_REQUIRED, problem)
+    namespace = str((entry.get("metadata") or {}).get("namespace") or "")
+    own = await namespace_cap(rt, namespace, warn_on=entry)
+    caps: dict[str, int | None] = {}
+    if operator_cap is not None:
+        caps = await namespace_caps(rt, rt.ledger.tally().waiting_namespaces())
+    return CapLook(operator_cap, own, caps)
+
+
+def decide(rt: Runtime, entry: Mapping[str, Any], look: CapLook) -> GateAnswer:
+    """Under the locks (the namespace's, and the operator-wide one when that cap is set): from the
+    ledger's counts, no I/O."""
+    if look.refuse is not None:
+        return look.refuse
+    if look.own is None and look.operator_cap is None:
+        return None  # nothing to count
+    namespace = str((entry.get("metadata") or {}).get("namespace") or "")
+    caps = {**look.caps, namespace: look.own}
+    return run_caps.tallied_hold(entry, rt.ledger.tally(), look.operator_cap, caps)
+
+
 async def check(
     rt: Runtime,
     entry: Mapping[str, Any],
@@ -35,20 +83,8 @@ async def check(
     job_spec: TrainingJobSpec,
     job: Mapping[str, Any],
 ) -> GateAnswer:
-    if rt.settings.require_maximum_runtime:
-        job_name = str((job.get("metadata") or {}).get("name") or spec.job_ref.name)
-        problem = run_caps.run_maximum_runtime_problem(spec, job_spec, job_name)
-        if problem is not None:
-            raise stalled(MAXIMUM_RUNTIME_REQUIRED, problem)
-    namespace = str((entry.get("metadata") or {}).get("namespace") or "")
-    operator_cap = rt.settings.max_active_runs
-    own = await namespace_cap(rt, namespace, warn_on=entry)
-    if own is None and operator_cap is None:
-        return None  # nothing to count
-    entries = rt.ledger.entries(None if operator_cap is not None else namespace)
-    caps = await namespace_caps(rt, entries) if operator_cap is not None else {}
-    caps[namespace] = own
-    return run_caps.cap_hold(entry, entries, operator_cap, caps)
+    """`prepare` then `decide` (run_gates.admit takes the locks between them)."""
+    return decide(rt, entry, await prepare(rt, entry, spec, job_spec, job))
 
 
 async def namespace_cap(rt: Runtime, namespace: str, warn_on: Mapping[str, Any] | None = None) -> int | None:
@@ -60,25 +96,22 @@ async def namespace_cap(rt: Runtime, namespace: str, warn_on: Mapping[str, Any] 
     found = run_caps.namespace_cap(namespace, annotations)
     if found.problem is not None:
         raw = annotations.get(run_caps.MAX_ACTIVE_RUNS_ANNOTATION, "")
-        if (namespace, raw) not in _warned:
+        # Warned once per value, and only once an Event is posted: a look with no run to post it on
+        # (the wake-up's) leaves it to the next run's.
+        if (namespace, raw) not in _warned and warn_on is not None:
             if len(_warned) >= MAX_WARNED:
                 _warned.clear()
-            _warned.add((namespace, raw))
             log.warning("%s", found.problem)
-            if warn_on is not None:
-                involved = TRAINING_JOB_RUN_KIND.involved_object(warn_on.get("metadata") or {})
-                await rt.kube.post_event(involved, "Warning", "InvalidAnnotation", found.problem)
+            involved = TRAINING_JOB_RUN_KIND.involved_object(warn_on.get("metadata") or {})
+            await rt.kube.post_event(involved, "Warning", "InvalidAnnotation", found.problem)
+            _warned.add((namespace, raw))
     return found.cap
 
 
-async def namespace_caps(rt: Runtime, entries: Iterable[Mapping[str, Any]]) -> dict[str, int | None]:
-    """The cap of every namespace with a run waiting (the operator-wide count weighs those)."""
-    waiting = {
-        str((entry.get("metadata") or {}).get("namespace") or "")
-        for entry in entries
-        if run_caps.queued(entry)
-    }
-    return {namespace: await namespace_cap(rt, namespace) for namespace in sorted(waiting)}
+async def namespace_caps(rt: Runtime, namespaces: Iterable[str]) -> dict[str, int | None]:
+    """The cap of each namespace given (those with a run waiting: the operator-wide count weighs
+    them)."""
+    return {namespace: await namespace_cap(rt, namespace) for namespace in sorted(set(namespaces))}
 
 
 _held_namespaces: set[str] = set()
@@ -86,21 +119,22 @@ _held_namespaces: set[str] = set()
 
 async def startable(rt: Runtime) -> list[Mapping[str, Any]]:
     """Held runs a cap would let start now: at most one per namespace (its first), oldest first.
-    Also keeps the `ocids_runs_held{reason="ActiveRunLimit"}` gauge."""
-    entries = rt.ledger.entries()
-    counts = run_caps.held_counts(entries)
+    Also keeps the `ocids_runs_held{reason="ActiveRunLimit"}` gauge. From the ledger's counts
+    (rebuilt only when a run's place in them changed): nothing to do when no run is held."""
+    tally = rt.ledger.tally()
+    counts = tally.cap_held_counts()
     for namespace in _held_namespaces - set(counts):
         metrics.RUNS_HELD.labels(namespace, "", HoldReason.ACTIVE_RUN_LIMIT.value).set(0)
     for namespace, count in counts.items():
         metrics.RUNS_HELD.labels(namespace, "", HoldReason.ACTIVE_RUN_LIMIT.value).set(count)
     _held_namespaces.clear()
     _held_namespaces.update(counts)
-    heads = run_caps.queue_heads(entries)
+    heads = tally.heads()
     if not heads:
         return []
     operator_cap = rt.settings.max_active_runs
-    caps = await namespace_caps(rt, entries)
-    return [head for head in heads if run_caps.cap_hold(head, entries, operator_cap, caps) is None]
+    caps = await namespace_caps(rt, tally.waiting_namespaces())
+    return [head for head in heads if run_caps.tallied_hold(head, tally, operator_cap, caps) is None]
 
 
 def require_job_maximum_runtime(rt: Runtime, spec: TrainingJobSpec) -> None:

@@ -643,12 +643,8 @@ class RunPoller:
                 run.status = {**run.status, "logs": {"logGroupId": view.log_group_id, "logId": view.log_id}}
             drains = self._drainable(run)
             status = status.with_fields(metrics_final=not drains)
-            if (cost := ended_cost(run.status, status)) is not None:
+            if (cost := ended_cost(run.status, status, now)) is not None:
                 status = status.with_fields(cost=cost)
-                if cost.estimate is not None and cost.estimate.amount:
-                    metrics.RUN_COST_ESTIMATE.labels(run.namespace, cost.estimate.currency or "").inc(
-                        cost.estimate.amount
-                    )
         if not await self._status.write(
             run.namespace, run.name, run.uid, status
         ):  # the TrainingJobRun is gone

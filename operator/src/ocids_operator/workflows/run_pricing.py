@@ -19,7 +19,7 @@ from ..adapters.kube import KubeClient
 from ..adapters.oci_identities import operator_namespace
 from ..api import TrainingJobRunSpec, TrainingJobSpec
 from ..api.cost import CostEstimate
-from ..core.cost import estimate, max_runtime_minutes, price_problem, run_sizes
+from ..core.cost import NodeSize, estimate, max_runtime_minutes, price_problem, run_sizes
 from ..core.price_table import PRICES_KEY, PriceTable, PriceTableError, parse_price_table
 from ..runtime import Runtime
 from . import shape_gate
@@ -35,6 +35,7 @@ class _Cached:
     version: str | None = None
     table: PriceTable | None = None
     problem: str | None = None
+    read_problem: str | None = None
 
 
 # One cache per API client (an operator process has one; tests may make several).
@@ -57,8 +58,14 @@ async def load_price_table(rt: Runtime, clock: Any = time.monotonic) -> PriceTab
     try:
         config_map = await rt.kube.get_config_map(namespace, name)
     except Exception as exc:  # the API server briefly away: keep what was read before
-        log.warning("could not read the price table ConfigMap %s/%s: %s", namespace, name, exc)
+        # Asked again in a minute, not on every create and budget check meanwhile; said once.
+        cached.read_at = now
+        unread = f"could not read the price table ConfigMap {namespace}/{name}: {exc}"
+        if unread != cached.read_problem:
+            log.warning("%s", unread)
+            cached.read_problem = unread
         return cached.table
+    cached.read_problem = None
     cached.read_at = now
     version = ((config_map or {}).get("metadata") or {}).get("resourceVersion")
     if config_map is not None and version == cached.version:
@@ -113,6 +120,7 @@ async def run_price(
     sizes = run_sizes(spec, job_spec)
     if isinstance(sizes, str):
         return None, sizes
+    sizes = await _with_catalog_sizes(rt, sizes, job_spec.compartment_id)
     problem = price_problem(sizes, table)
     if problem is not None or table is None:
         return None, problem
@@ -120,3 +128,30 @@ async def run_price(
     if found is None:
         return None, price_problem(sizes, table) or "it cannot be priced"
     return found, None
+
+
+async def _with_catalog_sizes(rt: Runtime, sizes: list[NodeSize], compartment_id: str) -> list[NodeSize]:
+    """A fixed shape's OCPUs and memory as OCI's shape catalog gives them (ListJobShapes, cached per
+    compartment by the gateway), as OCI bills them; a flexible shape's come from its config. When
+    the catalog cannot be read, the price table row's `ocpus`/`memoryGBs` stand in."""
+    if all(size.ocpus is not None and size.memory_in_gbs is not None for size in sizes):
+        return sizes
+    reader = getattr(rt.oci, "job_shape_sizes", None)
+    if reader is None:
+        return sizes
+    try:
+        catalog = await reader(compartment_id)
+    except Exception as exc:  # priced by the row's size instead
+        log.debug("the shape catalog of %s for prices: %s", compartment_id, exc)
+        return sizes
+    filled = []
+    for size in sizes:
+        cores, memory = catalog.get(size.shape, (None, None))
+        filled.append(
+            dataclasses.replace(
+                size,
+                ocpus=size.ocpus if size.ocpus is not None else cores,
+                memory_in_gbs=size.memory_in_gbs if size.memory_in_gbs is not None else memory,
+            )
+        )
+    return filled

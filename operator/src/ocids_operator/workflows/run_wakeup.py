@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +34,9 @@ class RunWaker:
         self._task: asyncio.Task[None] | None = None
         self._again = False
         self._waking: set[str] = set()  # uids being woken: one wake-up of a run at a time
+        # Held runs and when to look at them again (`hold`): uid -> (due, namespace, name).
+        self._held: dict[str, tuple[float, str, str]] = {}
+        self._held_task: asyncio.Task[None] | None = None
 
     @property
     def connected(self) -> bool:
@@ -49,6 +53,32 @@ class RunWaker:
             self._again = True
             return
         self._task = asyncio.get_running_loop().create_task(self._recheck_loop(rt))
+
+    def hold(self, namespace: str, name: str, uid: str, after: float) -> None:
+        """A gate held this run: look at it again in `after` seconds (its reconcile, through the
+        gates, registers it again if it is still held). In process, in place of kopf's retry, which
+        patches the run's progress annotation on every look."""
+        self._held[uid] = (time.monotonic() + after, namespace, name)
+        if self._held_task is None or self._held_task.done():
+            self._held_task = asyncio.get_running_loop().create_task(self._held_loop())
+
+    @property
+    def held(self) -> int:
+        return len(self._held)
+
+    def is_held(self, uid: str) -> bool:
+        return uid in self._held
+
+    async def _held_loop(self) -> None:
+        while self._held:
+            now = time.monotonic()
+            due = [(uid, ns, name) for uid, (at, ns, name) in self._held.items() if at <= now]
+            if not due:
+                await asyncio.sleep(min(at for at, _, _ in self._held.values()) - now)
+                continue
+            for uid, namespace, name in due:
+                self._held.pop(uid, None)
+                await self.wake_run(namespace, name, uid)
 
     async def settle(self) -> None:
         """Wait for the pending recheck (tests)."""

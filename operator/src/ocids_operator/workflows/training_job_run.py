@@ -202,7 +202,8 @@ async def reconcile(rt: Runtime, body: Mapping[str, Any]) -> tuple[Outcome, list
     if admitted:
         answer = await run_gates.admit(rt, body, spec, job_spec, job)
         if answer is not None:
-            return gated_outcome(answer, status, generation, rt.settings.poll_interval_seconds), owners
+            requeue = run_gates.look_again(rt, body, answer)
+            return gated_outcome(answer, status, generation, requeue), owners
     try:
         return await _create(rt, body, spec, job_spec, job, status, generation), owners
     finally:
@@ -315,8 +316,8 @@ async def _create(
         result = after_attempt(status, result, policy_of(body.get("spec")), now, generation)
         if (retry := retry_event(result)) is not None:
             events.append(retry)
-        if is_terminal(result.get("phase")) and (cost := ended_cost(status, result)) is not None:
-            result = result.with_fields(cost=cost)
+        if is_terminal(result.get("phase")):
+            result = _with_ended_cost(status, result)
     # Written before the poller follows the run, so the poller's later phases land after it.
     if not await rt.run_status.write(namespace, meta["name"], meta["uid"], result):
         return Outcome(events=events)  # the TrainingJobRun is gone
@@ -367,9 +368,7 @@ async def _cancel(
             )
     if not run_id:
         message = _canceled_message(status, attempted_at, job)
-        canceled = canceled_status(status, message, generation, now)
-        if (cost := ended_cost(status, canceled)) is not None:  # its earlier attempts, if any
-            canceled = canceled.with_fields(cost=cost)
+        canceled = _with_ended_cost(status, canceled_status(status, message, generation, now))
         return Outcome(canceled, [("Normal", "Canceled", message)])
     run = await rt.oci.get_job_run(run_id) or await _listed_run(rt, body, run_id)
     compartment = (run.compartment_id if run else None) or await _known_compartment(rt, body, run_id) or ""
@@ -430,8 +429,12 @@ def gated_outcome(
         plan = RunPlan(RunAction.WAIT, answer.reason.value, answer.message)
         was = (status.get("conditions") or [{}])[0].get("reason")
         told = status.get("phase") == RunPhase.PENDING and was == plan.reason
+        # Held as it was, with the same figures: nothing to write (a held run's look every poll
+        # interval made a status write each time).
+        seen = (status.get("message"), status.get("observedGeneration"))
+        same = told and seen == (plan.message, generation)
         return Outcome(
-            pending_status(plan, status, generation, cond.now_rfc3339()),
+            StatusPatch(None) if same else pending_status(plan, status, generation, cond.now_rfc3339()),
             [] if told else [("Normal", plan.reason, plan.message)],
             requeue_after=requeue_after,
             requeue_reason=plan.message,
@@ -439,15 +442,28 @@ def gated_outcome(
     refused = failed_status(answer.reason.value, answer.message, status, generation, cond.now_rfc3339())
     ended = retry_ended_fields(status, f"its retry was not made: {answer.message}")
     return Outcome(
-        refused.with_fields(**ended) if ended else refused, [("Warning", answer.reason.value, answer.message)]
+        _with_ended_cost(status, refused.with_fields(**ended) if ended else refused),
+        [("Warning", answer.reason.value, answer.message)],
     )
+
+
+def _with_ended_cost(
+    status: Mapping[str, Any], ended: StatusPatch[TrainingJobRunStatus]
+) -> StatusPatch[TrainingJobRunStatus]:
+    """`ended` with the run's cost: what its earlier attempts, billed by OCI, cost (a retry refused or
+    lost ends the run without a poller write)."""
+    cost = ended_cost(status, ended, datetime.datetime.now(datetime.UTC))
+    return ended if cost is None else ended.with_fields(cost=cost)
 
 
 def _lost(message: str, status: Mapping[str, Any], generation: int | None) -> Outcome:
     """Failed for good; a pending retry (its create lost, or its token spent) ends with it."""
     lost = lost_run_status(message, status, generation, cond.now_rfc3339())
     ended = retry_ended_fields(status, f"its retry was not made: {message}")
-    return Outcome(lost.with_fields(**ended) if ended else lost, [("Warning", LOST_RUN_REASON, message)])
+    return Outcome(
+        _with_ended_cost(status, lost.with_fields(**ended) if ended else lost),
+        [("Warning", LOST_RUN_REASON, message)],
+    )
 
 
 async def _refused_create(
@@ -546,14 +562,17 @@ async def _created_before_a_crash(
     """The OCI run of an object whose status never got its jobRunId (the operator died right after
     CreateJobRun): without this lookup a deletion would leave that run running, unseen, in OCI."""
     meta = body["metadata"]
+    status = body.get("status") or {}
+    if not status.get("createAttemptedAt"):
+        # No create was ever attempted (the stamp is written before CreateJobRun): nothing to find,
+        # and no OCI list for a run a gate held (a retry not asked of OCI yet neither: its earlier
+        # attempts are in status.attempts).
+        return None
     job_ref = ((body.get("spec") or {}).get("jobRef") or {}).get("name")
     job = await rt.kube.get_training_job(meta["namespace"], job_ref) if job_ref else None
     compartment = _compartment(job)
     if compartment is None:
         return None
-    status = body.get("status") or {}
-    if status.get("nextAttemptAt") and not status.get("createAttemptedAt"):
-        return None  # a retry not asked of OCI yet: the earlier attempts are in status.attempts
     attempt = _creating_attempt(status)
     display_name = attempt_display_name(
         (body.get("spec") or {}).get("displayName")

@@ -15,7 +15,7 @@ from ocids_emulator.core.emulator import RUN, Emulator
 from ocids_emulator.core.errors import invalid
 from ocids_emulator.core.prices import PriceTableError, load_price_table, parse_price_table
 from ocids_emulator.core.timeutil import utcnow
-from ocids_emulator.core.usage import page_of, parse_query, run_meters, summarize
+from ocids_emulator.core.usage import page_of, page_time, parse_query, run_meters, summarize
 
 BASE = "/20200107"
 ADMIN = "/_emulator/usage"
@@ -23,9 +23,22 @@ TENANT_NAME = "ocids-emulator"
 
 
 async def request_summarized_usages(request: web.Request) -> web.Response:
-    emu = emulator(request)
-    query = parse_query(await json_body(request), emu.tenancy.tenancy_id)
-    now = utcnow()
+    body, token = answer(
+        emulator(request), await json_body(request), request.query.get("page"), request.query.get("limit")
+    )
+    return json_response(body, headers={"opc-next-page": token} if token else None)
+
+
+def answer(
+    emu: Emulator, details: Any, page: str | None, limit: str | None, clock: Any = utcnow
+) -> tuple[dict[str, Any], str | None]:
+    """One page of a RequestSummarizedUsages answer (UsageAggregation) and the next page's token."""
+    query = parse_query(details, emu.tenancy.tenancy_id)
+    # Every page of one answer is cut from the answer as of its first page (OCI's pages do not
+    # shift while a run's usage grows).
+    if (now := page_time(page)) is None:
+        now = clock()
+        now = now.replace(microsecond=now.microsecond // 1000 * 1000)  # what the token keeps exactly
     common = {"tenantId": emu.tenancy.tenancy_id, "tenantName": TENANT_NAME, "region": emu.region}
     meters = [
         meter
@@ -47,11 +60,8 @@ async def request_summarized_usages(request: web.Request) -> web.Response:
         currency=emu.prices.currency if emu.prices else None,
         tenancy={"tenantId": emu.tenancy.tenancy_id, "tenantName": TENANT_NAME},
     )
-    chunk, token = page_of(items, request.query.get("page"), request.query.get("limit"))
-    return json_response(
-        {"groupBy": list(query.group_by), "items": chunk},
-        headers={"opc-next-page": token} if token else None,
-    )
+    chunk, token = page_of(items, page, limit, at=now)
+    return {"groupBy": list(query.group_by), "items": chunk}, token
 
 
 def routes() -> list[web.RouteDef]:
