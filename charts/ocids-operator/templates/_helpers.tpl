@@ -55,3 +55,8 @@ app.kubernetes.io/part-of: ocids-operator
 {{- end -}}
 {{- $replicas -}}
 {{- end -}}
+
+{{/* The price table ConfigMap's name: prices.name, else per release (two releases never share it). */}}
+{{- define "ocids-operator.pricesName" -}}
+{{- .Values.prices.name | default (printf "%s-prices" (include "ocids-operator.fullname" .)) | trunc 253 -}}
+{{- end -}}

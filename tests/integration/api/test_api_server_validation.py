@@ -275,11 +275,22 @@ def test_printer_columns(api_crds: Cluster, namespace: str) -> None:
         "patch", "tj", "tj", "-n", namespace, "--subresource=status", "--type=merge", "-p", json.dumps(status)
     )
     wide = api_crds.kubectl("get", "tj", "-o", "wide", "-n", namespace).stdout.splitlines()
-    assert wide[0].split() == ["NAME", "SHAPE", "PHASE", "NODES", "REVISION", "AGE", "JOB", "OCID", "MESSAGE"]
+    assert wide[0].split() == [
+        "NAME",
+        "SHAPE",
+        "PHASE",
+        "NODES",
+        "REVISION",
+        "SPEND",
+        "AGE",
+        "JOB",
+        "OCID",
+        "MESSAGE",
+    ]
     assert "VM.Standard.E4.Flex (2 OCPU, 32 GB)" in wide[1] and "ocid1.datasciencejob.oc1..col" in wide[1]
     assert wide[1].endswith("OCI job is ACTIVE")
     narrow = api_crds.kubectl("get", "tj", "-n", namespace).stdout.splitlines()[0].split()
-    assert narrow == ["NAME", "SHAPE", "PHASE", "NODES", "REVISION", "AGE"]
+    assert narrow == ["NAME", "SHAPE", "PHASE", "NODES", "REVISION", "SPEND", "AGE"]
     # A run's log search link (hundreds of characters) stays in status, out of the wide columns.
     search_url = "https://cloud.oracle.com/logging/search?searchQuery=" + "x" * 500
     api_crds.kubectl(
@@ -307,6 +318,7 @@ def test_printer_columns(api_crds: Cluster, namespace: str) -> None:
         "EXIT",
         "CODE",
         "METRIC",
+        "COST",
         "AGE",
         "RUN",
         "OCID",

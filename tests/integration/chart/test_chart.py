@@ -39,6 +39,7 @@ def test_default_render(tmp_path: Path) -> None:
     assert sorted(d["kind"] for d in docs) == [
         "ClusterRole",
         "ClusterRoleBinding",
+        "ConfigMap",
         "Deployment",
         "NetworkPolicy",
         "PodDisruptionBudget",
@@ -79,13 +80,20 @@ def test_default_render(tmp_path: Path) -> None:
 def test_non_default_render(tmp_path: Path) -> None:
     docs = render(tmp_path, *NON_DEFAULT)
     assert not by_kind(docs, "Service")
-    watched = [r for r in by_kind(docs, "Role") if not r["metadata"]["name"].endswith("-leader-election")]
+    own = ("-leader-election", "-price-table")  # the release namespace's own Roles
+    watched = [r for r in by_kind(docs, "Role") if not r["metadata"]["name"].endswith(own)]
     assert sorted(r["metadata"]["namespace"] for r in watched) == ["ml", "research"]
     bindings = [b for b in by_kind(docs, "RoleBinding") if b["metadata"]["name"] == "ocids-operator"]
     assert sorted(b["metadata"]["namespace"] for b in bindings) == ["ml", "research"]
+    # The price table lives in the release namespace, which is not watched: read through its own Role.
+    (prices,) = by_kind(docs, "ConfigMap")
+    (price_role,) = [r for r in by_kind(docs, "Role") if r["metadata"]["name"].endswith("-price-table")]
+    assert price_role["metadata"]["namespace"] == prices["metadata"]["namespace"]
+    assert price_role["rules"] == [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get"]}]
     (cluster_role,) = by_kind(docs, "ClusterRole")
     resources = sorted(r for rule in cluster_role["rules"] for r in rule["resources"])
-    assert resources == ["customresourcedefinitions", "namespaces"]
+    # Cluster-scoped: what the CRDs and namespaces are; Kueue's priority classes (labelled runs).
+    assert resources == ["customresourcedefinitions", "namespaces", "workloadpriorityclasses"]
     (deploy,) = by_kind(docs, "Deployment")
     env = env_of(deploy)
     assert env["OCIDS_AUTH"] == "instance_principal"
