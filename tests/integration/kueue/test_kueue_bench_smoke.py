@@ -44,6 +44,9 @@ def test_gates_bench_small(kube: Any, kueue: KueueProcess, tmp_path: Path) -> No
         assert result["oci_calls_by_operation"]["create_job_run"] == 1.0, name
     # Each labelled run gets exactly one Workload; unlabelled runs none.
     assert results["kueue"]["kube_writes_by_verb_resource"]["POST workloads 201"] == 1.0
-    assert not any("workloads" in key for key in results["gates"]["kube_writes_by_verb_resource"])
+    # The write counts are the API server's, cluster-wide: earlier Kueue tests' Workloads may still
+    # be updated or garbage-collected meanwhile. Only creating one is the operator's alone.
+    gates_writes = results["gates"]["kube_writes_by_verb_resource"]
+    assert not any(key.startswith("POST workloads") for key in gates_writes), gates_writes
     doc = gates_bench.gates_report.document(results, {"jobs": 1, "run_seconds": 1.0, "kueue": "session"})
     assert "+kueue" in gates_bench.gates_report.table(doc)
