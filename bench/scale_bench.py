@@ -1,16 +1,29 @@
-"""Scale benchmark (issue 10): N TrainingJobRuns over 10 TrainingJobs, applied at once.
+"""Scale benchmark (issues 10, 19): N TrainingJobRuns over 10 TrainingJobs, applied at once.
 
-    make bench N=1000                       # table, and the figures as JSON in $BENCH_OUT
+    make bench N=1000                                   # table, and the figures as JSON in $BENCH_OUT
+    make bench N=1000 BENCH_ARGS='--events --compartments 20'
     .venv/bin/python bench/scale_bench.py --n 200 --run-seconds 30 --no-baseline
 
 The local control plane (or OCIDS_TEST_KUBECONFIG's cluster), the emulator with simulated runs of
---run-seconds, and the operator as a process at its default poll interval. It measures the time
-from the apply to the last OCI run created and to the last status Succeeded; the status lag of
-each run (the watch seeing its terminal phase minus the emulator's timeFinished); the OCI calls per
-run (the emulator's own count, by operation); the Kubernetes writes per run (the API server's
+--run-seconds (default 120:240: each run's length drawn uniformly from 120..240 s, seeded by --seed
+and the run's id, so run ends fall at random moments of the poll cycle, as real ones do; a single
+number makes every run that long, and ends can then line up with the polls), and the operator as a
+process at its default poll interval. It measures the time from the apply to the last OCI run
+created and to the last status Succeeded; the status lag of each run (the watch seeing its terminal
+phase minus the emulator's timeFinished: p50, p95, max and a 1 s histogram, next to the ideal
+polling lag, half the interval that applies); the OCI calls per run (the emulator's own count, by
+operation, stream reads included); the Kubernetes writes per run (the API server's
 apiserver_request_total, Events apart); the operator's peak RSS and CPU seconds. Then the same for
-the naive baseline, OCIDS_POLL_MODE=per_run (one timer and one GetJobRun per run per interval),
-each mode with its own namespace, emulator and operator, one after the other.
+the naive baseline, OCIDS_POLL_MODE=per_run (one timer and one GetJobRun per run per interval, no
+events), each mode with its own namespace, emulator and operator, one after the other.
+
+--compartments K: K compartments in the emulator's tenancy, all granted to the bench namespace; the
+TrainingJobs (max(--jobs, K) of them) spread over them round robin, so the poller has K to list.
+
+--events: a stream and an Events rule sending the compartments' job-run events to it, and the
+operator started with OCIDS_EVENTS_STREAM_ID (its fallback poll --fallback-poll-interval); the runs
+are applied once it reports its events Healthy. Status still comes only from OCI reads (an event is
+a hint), so the lag is measured the same way.
 
 --metrics: the TrainingJobs log (a log per run) and declare a metric (spec.metrics), so the poller
 reads the runs' metrics through Logging search while they run: the table adds the Logging searches
@@ -46,6 +59,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT / "tests" / "integration" / "operator"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import events_setup_bench  # noqa: E402
 import scale_report  # noqa: E402
 import scale_stats as stats  # noqa: E402
 from ocids_controlplane.cluster import _tool  # noqa: E402
@@ -58,6 +72,8 @@ from operator_manifests import training_job, training_job_run  # noqa: E402
 from scale_probe import WATCH_TEMPLATE, PhaseWatch, cpu_seconds, load_average, peak_rss_mb  # noqa: E402
 
 DEFAULT_POLL = float(OperatorSettings.model_fields["poll_interval_seconds"].default)
+DEFAULT_FALLBACK_POLL = float(OperatorSettings.model_fields["events_poll_interval_seconds"].default)
+DEFAULT_RUN_SECONDS = "120:240"
 SCRIPT = "print('simulated: never executed')\n"
 METRIC = {"name": "loss", "regex": r"loss=([0-9.]+)"}
 APPLY_PROCESSES = 8
@@ -117,16 +133,29 @@ def bench_mode(
     kube: Kube, mode: str, args: argparse.Namespace, work: Path, variant: Variant | None = None
 ) -> dict[str, Any]:
     """`mode` is the poll mode (OCIDS_POLL_MODE); a `variant` names the mode instead."""
-    from ocids_emulator.testing import running_emulator
+    from ocids_emulator.testing import RunningEmulator
 
     variant = variant or Variant(mode)
     n, poll, label = args.n, args.poll_interval, variant.name
+    run_seconds = run_seconds_of(args.run_seconds)
+    # (gates_bench.py's arguments have no seed, compartments or events: one compartment, no events.)
+    seed, count = int(getattr(args, "seed", 0)), int(getattr(args, "compartments", 1))
+    # The naive baseline stays naive: it polls every run, events or not.
+    oci_events = bool(getattr(args, "events", False)) and mode != "per_run"
+    fallback = float(getattr(args, "fallback_poll_interval", DEFAULT_FALLBACK_POLL))
     namespace = f"bench-{label.replace('_', '-')}-{int(time.time())}"
     kube.kubectl("create", "namespace", namespace)
     print(f"[{label}] namespace {namespace}: starting the emulator and the operator", flush=True)
-    with running_emulator(work / f"emulator-{label}", simulated=f"{args.run_seconds:g}:0") as emu:
+    data_dir = work / f"emulator-{label}"
+    emulator = RunningEmulator(data_dir, simulated=run_seconds.simulated(), simulated_seed=seed)
+    compartments = add_compartments(data_dir, count)
+    with emulator as emu:
         ids = {str(k): str(v) for k, v in dict(emu.ids).items()}
-        kube.grant_compartments(namespace, ids["COMPARTMENT_ID"])  # as the namespace's admin would
+        kube.grant_compartments(namespace, *compartments)  # as the namespace's admin would
+        events_env: dict[str, str] = {}
+        if oci_events:
+            stream_id = events_setup_bench.create_stream_and_rule(emu, compartments, ids["TENANCY_ID"])
+            events_env = events_setup_bench.operator_env(stream_id, str(emu.endpoint), fallback, namespace)
         if variant.prepare is not None:
             variant.prepare(kube, namespace, ids)
         target = OciTarget(str(emu.endpoint), Path(emu.config_file), str(emu.profile), ids["REGION"])
@@ -140,6 +169,7 @@ def bench_mode(
             "OCIDS_RETRY_MAX_SECONDS": "",
             # status.logTail costs one Logging search per finished run: off unless asked, as shipped.
             "OCIDS_LOG_TAIL_LINES": str(args.log_tail_lines),
+            **events_env,
             **variant.env,
         }
         log_path = args.logs / f"operator-{label}-{n}.log"
@@ -151,13 +181,17 @@ def bench_mode(
         try:
             op.start()
             wait_until(lambda: op.metrics_text(), timeout=60, message="operator metrics")
-            jobs = [f"bench-{j:02d}" for j in range(args.jobs)]
+            if oci_events:
+                took = events_setup_bench.wait_healthy(kube, namespace)
+                print(f"[{label}] events Healthy {took:.1f}s after the operator's start", flush=True)
+            jobs = [f"bench-{j:02d}" for j in range(max(args.jobs, count))]
+            placed = stats.round_robin(jobs, compartments)
             kube.apply(
                 *(
                     training_job(
                         name,
                         namespace,
-                        compartment_id=ids["COMPARTMENT_ID"],
+                        compartment_id=placed[name],
                         project_id=ids["PROJECT_ID"],
                         script=SCRIPT,
                         **job_logging(args, ids),
@@ -181,6 +215,7 @@ def bench_mode(
             load_before = load_average()
             emu_before = server_requests(emu.admin.stats())
             op_before = oci_calls(op)
+            events_before = events_counters(op)
             cycles_before = poll_cycles(op)
             writes_before = stats.apiserver_writes(apiserver_metrics(kube))
             cpu_before = cpu_seconds(pid)
@@ -210,11 +245,12 @@ def bench_mode(
             writes = stats.delta(writes_before, stats.apiserver_writes(apiserver_metrics(kube)))
             emu_calls = stats.calls_delta(emu_before, server_requests(emu.admin.stats()))
             op_calls = stats.calls_delta(op_before, oci_calls(op))
+            events_seen = stats.calls_delta(events_before, events_counters(op))
             cycles = poll_cycles(op) - cycles_before
-            listed = oci_runs(emu, ids["COMPARTMENT_ID"])
+            listed = [run for compartment in compartments for run in oci_runs(emu, compartment)]
             items = kube.list_objects(RUNS, namespace)
             made = [o["metadata"]["creationTimestamp"] for o in items]
-            events = stats.events_by_reason(kube.list_objects("events", namespace), n)
+            kube_events = stats.events_by_reason(kube.list_objects("events", namespace), n)
             extra = variant.measure(kube, namespace, items) if variant.measure is not None else {}
         except BaseException:
             print(f"--- operator log (last 40 lines; all of it in {log_path}):", file=sys.stderr)
@@ -229,7 +265,10 @@ def bench_mode(
     finished = {
         r.freeform_tags.get("ocids.io/name"): r.time_finished.timestamp() for r in listed if r.time_finished
     }
-    lag = stats.lag_summary(stats.status_lags(watch.finished_at, finished))
+    lags = stats.status_lags(watch.finished_at, finished)
+    lag = stats.lag_summary(lags)
+    # The interval the poll runs at when runs end: the fallback while events flow.
+    applying_poll = fallback if oci_events else poll
     start_delay = stats.lag_summary(stats.start_delays(items))
     create_delay = stats.lag_summary(stats.create_delays(items, accepted))
     # With sweeps the bench creates the sweeps, and every POST of a TrainingJobRun is the operator's.
@@ -253,6 +292,17 @@ def bench_mode(
         "status_lag_p95_s": lag["p95"],
         "status_lag_max_s": lag["max"],
         "status_lag_runs": lag["count"],
+        # Runs by status lag, 1 s buckets keyed by their lower edge ("3": 3 to 4 s).
+        "status_lag_hist": stats.lag_histogram(lags.values()),
+        "ideal_poll_lag_p50_s": stats.ideal_poll_lag_p50(applying_poll),
+        "events": oci_events,
+        "compartments": count,
+        "fallback_poll_interval_s": fallback if oci_events else None,
+        # The operator's events counters over the runs (ocids_events_*): what became of the events
+        # (outcome), the reads their hints cost, and the ends polling found with no event before it.
+        "events_by_outcome": {k[8:]: v for k, v in events_seen.items() if k.startswith("outcome ")},
+        "events_confirm_reads_per_run": events_seen.get("confirm_reads", 0.0) / n,
+        "events_missed_ends": events_seen.get("missed_ends", 0.0),
         # creationTimestamp has whole seconds (floored): each delay is up to 1 s longer than it was.
         "start_delay_p50_s": start_delay["p50"],
         "start_delay_p95_s": start_delay["p95"],
@@ -274,7 +324,7 @@ def bench_mode(
         "kube_writes_by_verb_resource": write_figures["by_verb_resource"],
         "kube_events_per_run": write_figures["events"],
         "kube_events_by_verb": write_figures["events_by_verb"],
-        "kube_events_by_reason": events,
+        "kube_events_by_reason": kube_events,
         "peak_rss_mb": round(rss, 1),
         "cpu_s": round(cpu_s, 1),
         "poll_interval_s": poll,
@@ -283,6 +333,44 @@ def bench_mode(
         "load_after": load_after,
         "operator_log": str(log_path),
         **extra,
+    }
+
+
+def run_seconds_of(value: Any) -> stats.RunSeconds:
+    """--run-seconds as parsed here, or a plain number (gates_bench.py's)."""
+    return value if isinstance(value, stats.RunSeconds) else stats.RunSeconds.parse(f"{float(value):g}")
+
+
+def run_seconds_arg(text: str) -> stats.RunSeconds:
+    try:
+        return stats.RunSeconds.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def add_compartments(data_dir: Path, count: int) -> list[str]:
+    """`count` compartments in the emulator's tenancy (tenancy.json, read when it starts): its own
+    first one, then new ones named bench-01, bench-02, ...; their ids, in that order."""
+    from ocids_emulator.config import TENANCY_FILE
+    from ocids_emulator.core.ocids import new_ocid
+
+    path = data_dir / TENANCY_FILE
+    tenancy = json.loads(path.read_text())
+    listed = tenancy.setdefault("compartments", [])
+    for i in range(len(listed), count):
+        listed.append({"id": new_ocid("compartment"), "name": f"bench-{i:02d}"})
+    path.write_text(json.dumps(tenancy, indent=2) + "\n")
+    return [str(c["id"]) for c in listed[:count]]
+
+
+def events_counters(op: OperatorProcess) -> dict[str, float]:
+    """The operator's events counters: `outcome <Outcome>` (events taken), `confirm_reads`, `missed_ends`."""
+    text = op.metrics_text()
+    received = stats.counter_by_label(text, "ocids_events_received", "outcome")
+    return {
+        **{f"outcome {k}": v for k, v in received.items()},
+        "confirm_reads": sum(stats.counter_by_label(text, "ocids_events_confirm_reads", "").values()),
+        "missed_ends": sum(stats.counter_by_label(text, "ocids_events_missed_ends", "").values()),
     }
 
 
@@ -378,19 +466,32 @@ def wait_for_all(
         time.sleep(0.5)
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if "--gates" in argv:  # `make bench BENCH_ARGS=--gates`: the gates benchmark, same N
-        import gates_bench
-
-        return gates_bench.main([a for a in argv if a != "--gates"])
+def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--n", type=int, default=1000, help="TrainingJobRuns to apply at once")
     parser.add_argument("--jobs", type=int, default=10, help="TrainingJobs the runs are spread over")
-    parser.add_argument("--run-seconds", type=float, default=180.0, help="simulated run length")
+    parser.add_argument(
+        "--run-seconds",
+        type=run_seconds_arg,
+        default=stats.RunSeconds.parse(DEFAULT_RUN_SECONDS),
+        help=f"simulated run length: LO:HI drawn per run (default {DEFAULT_RUN_SECONDS}), or one number",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of the run lengths' draw")
     parser.add_argument("--poll-interval", type=float, default=DEFAULT_POLL, help="operator poll interval")
+    parser.add_argument(
+        "--compartments", type=int, default=1, help="OCI compartments the TrainingJobs spread over"
+    )
+    parser.add_argument(
+        "--events", action="store_true", help="run status pushed by OCI Events through a stream"
+    )
+    parser.add_argument(
+        "--fallback-poll-interval",
+        type=float,
+        default=DEFAULT_FALLBACK_POLL,
+        help="with --events: the slow poll while events flow (OCIDS_EVENTS_POLL_INTERVAL_SECONDS)",
+    )
     parser.add_argument("--no-baseline", action="store_true", help="skip the naive per-run baseline")
     parser.add_argument(
         "--profile", type=float, default=0, help="py-spy the operator this many s after the apply"
@@ -398,7 +499,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--memray", action="store_true", help="run the operator under memray (its peak memory)"
     )
-    parser.add_argument("--timeout", type=float, default=None, help="per mode; default run-seconds + 600")
+    parser.add_argument(
+        "--timeout", type=float, default=None, help="per mode; default the longest run-seconds + 600"
+    )
     parser.add_argument(
         "--log-tail-lines", type=int, default=0, help="the operator's OCIDS_LOG_TAIL_LINES (0: off)"
     )
@@ -415,13 +518,31 @@ def main(argv: list[str] | None = None) -> int:
         "--gates", action="store_true", help="the gates benchmark instead (bench/gates_bench.py --help)"
     )
     args = parser.parse_args(argv)
-    # SIGTERM (a timeout, a CI cancel) unwinds like Ctrl-C: the operator and emulator are stopped.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    args.timeout = args.timeout or args.run_seconds + 600
+    args.timeout = args.timeout or args.run_seconds.longest + 600
+    if args.compartments < 1:
+        parser.error("--compartments: at least 1")
+    if args.events and args.fallback_poll_interval < args.poll_interval:
+        parser.error("--fallback-poll-interval: at least --poll-interval (as the operator insists)")
     if args.sweeps and -(-args.n // args.sweeps) > MAX_VALUES:
         parser.error(
             f"--sweeps: at most {MAX_VALUES} trials a sweep (a grid of one parameter); use more sweeps"
         )
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if "--gates" in argv:  # `make bench BENCH_ARGS=--gates`: the gates benchmark, same N
+        import gates_bench
+
+        return gates_bench.main([a for a in argv if a != "--gates"])
+    if any(a.startswith("--memory-curve") for a in argv):  # RSS while following N runs, per N
+        import memory_curve
+
+        return memory_curve.main(memory_curve.from_scale_argv(argv))
+    args = parse_args(argv)
+    # SIGTERM (a timeout, a CI cancel) unwinds like Ctrl-C: the operator and emulator are stopped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     args.logs = args.out.resolve().parent / "logs"
     args.logs.mkdir(parents=True, exist_ok=True)
     modes = ["list"] if args.no_baseline else ["list", "per_run"]
@@ -441,8 +562,11 @@ def main(argv: list[str] | None = None) -> int:
             for mode in modes:
                 results[mode] = bench_mode(kube, mode, args, work)
     meta = {
-        "jobs": args.jobs,
-        "run_seconds": args.run_seconds,
+        "jobs": max(args.jobs, args.compartments),
+        # As given ("120:240": drawn per run from 120..240 s, seeded by `seed`; "180": fixed).
+        "run_seconds": args.run_seconds.text(),
+        "run_seconds_drawn": args.run_seconds.describe(args.seed),
+        "seed": args.seed,
         "cpus": os.cpu_count(),
         "logging": "on: a log per run, one metric" if args.metrics else "disabled",
         "sweeps": args.sweeps,

@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime
 import math
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -68,6 +69,85 @@ def lag_summary(lags: Mapping[str, float]) -> dict[str, float | int | None]:
         "p95": percentile(values, 95),
         "max": max(values) if values else None,
     }
+
+
+def lag_histogram(lags: Iterable[float], bucket_s: float = 1.0) -> dict[str, int]:
+    """Runs per `bucket_s`-wide bucket of status lag, keyed by the bucket's lower edge in seconds
+    ("3" holds the lags in [3, 4) s), every bucket from the lowest to the highest with the empty ones
+    as 0, so it plots as it is; {} when there are no lags."""
+    edges = [math.floor(lag / bucket_s) for lag in lags]
+    if not edges:
+        return {}
+    counts = dict.fromkeys(range(min(edges), max(edges) + 1), 0)
+    for edge in edges:
+        counts[edge] += 1
+    return {f"{edge * bucket_s:g}": count for edge, count in counts.items()}
+
+
+def ideal_poll_lag_p50(interval_s: float) -> float:
+    """The median status lag of polling alone: an end at a random moment waits for the next poll,
+    uniformly 0..interval away, so half an interval (the read and the write apart). A measured p50
+    well below it needs events, or run ends lined up with the polls (fixed run lengths can)."""
+    return interval_s / 2
+
+
+@dataclass(frozen=True)
+class RunSeconds:
+    """--run-seconds: `LO:HI` (each run's length drawn uniformly from LO..HI by the emulator, seeded
+    by --seed and the run's id) or one number (every run that long)."""
+
+    low: float
+    high: float | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> RunSeconds:
+        low, sep, high = str(text).strip().partition(":")
+        try:
+            value = cls(float(low), float(high) if sep else None)
+        except ValueError:
+            raise ValueError(f"expects SECONDS or LO:HI (e.g. 120:240), got {text!r}") from None
+        bounds = [value.low] if value.high is None else [value.low, value.high]
+        if not all(math.isfinite(b) and b >= 0 for b in bounds):
+            raise ValueError(f"seconds must be finite and >= 0, got {text!r}")
+        if value.high is not None and value.high < value.low:
+            raise ValueError(f"LO must not exceed HI, got {text!r}")
+        return value
+
+    @property
+    def longest(self) -> float:
+        return self.low if self.high is None else self.high
+
+    def text(self) -> str:
+        """As given on the command line (and kept in the JSON): "120:240" or "180"."""
+        return f"{self.low:g}" if self.high is None else f"{self.low:g}:{self.high:g}"
+
+    def simulated(self) -> str:
+        """The emulator's --simulated (exit code 0): "120..240:0" or "180:0"."""
+        span = f"{self.low:g}" if self.high is None else f"{self.low:g}..{self.high:g}"
+        return f"{span}:0"
+
+    def describe(self, seed: int) -> str:
+        if self.high is None:
+            return f"fixed {self.low:g} s"
+        return f"{self.low:g}-{self.high:g} s (uniform, seed {seed})"
+
+
+def round_robin(items: list[str], slots: list[str]) -> dict[str, str]:
+    """Each item to a slot in turn (TrainingJobs over compartments: the i-th in slot i mod K)."""
+    return {item: slots[i % len(slots)] for i, item in enumerate(items)}
+
+
+def counter_by_label(metrics_text: str, family_name: str, label: str) -> dict[str, float]:
+    """A counter family's samples summed by one label ("" when it has none), from /metrics text."""
+    out: dict[str, float] = {}
+    for family in text_string_to_metric_families(metrics_text):
+        if family.name != family_name:
+            continue
+        for sample in family.samples:
+            if sample.name == f"{family_name}_total":
+                key = sample.labels.get(label, "")
+                out[key] = out.get(key, 0.0) + float(sample.value)
+    return out
 
 
 def apiserver_writes(metrics_text: str) -> dict[WriteKey, float]:

@@ -60,5 +60,5 @@
 {{- define "ocids-operator.priceTableRules" -}}
 - apiGroups: [""]
   resources: ["configmaps"]
-  verbs: ["get"]
+  verbs: ["get", "create", "update"]
 {{- end -}}

@@ -54,8 +54,10 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--simulated",
         metavar="SECONDS[:EXIT]",
-        help="finish every run after SECONDS with EXIT, start no process",
+        help="finish every run after SECONDS with EXIT, start no process; LO..HI[:EXIT] draws each"
+        " run's duration from LO to HI (seeded by --simulated-seed and the run's ordinal)",
     )
+    serve.add_argument("--simulated-seed", type=int, default=0, help="seed of --simulated LO..HI draws")
     serve.add_argument("--fault", action="append", default=[], metavar="OP=STATUS:RATE[:COUNT]")
     serve.add_argument(
         "--deny",
@@ -102,6 +104,31 @@ def _parser() -> argparse.ArgumentParser:
         type=float,
         default=None,
         help=f"usage shows in the Usage API this long after it happened (default: ${USAGE_DELAY_ENV} or 0)",
+    )
+    serve.add_argument(
+        "--notifications-ca-file",
+        type=Path,
+        help="CA bundle HTTPS subscribers' certificates are verified against (default: the system's)",
+    )
+    serve.add_argument(
+        "--notifications-retry-seconds",
+        type=float,
+        default=7200.0,
+        help="how long a Notifications delivery is retried before it is dropped (OCI: 2 h)",
+    )
+    serve.add_argument(
+        "--notifications-retry-base-seconds",
+        type=float,
+        default=1.0,
+        help="first retry wait, doubling up to 32x (OCI: 60, i.e. 1, 2, 4 ... 32 min)",
+    )
+    serve.add_argument(
+        "--streaming-rate-limit",
+        type=float,
+        default=0.0,
+        metavar="CALLS_PER_SECOND",
+        help="answer GetMessages 429 beyond this many calls a second per stream partition (OCI: 5);"
+        " default 0: no limit",
     )
     serve.add_argument("--log-level", default="INFO")
     rp = sub.add_parser(
@@ -158,17 +185,51 @@ def _usage_delay(flag: float | None) -> float:
     return value
 
 
+def _notifications_ca(path: Path | None) -> Path | None:
+    if path is None:
+        return None
+    if not path.is_file():
+        raise SystemExit(f"ocids-emulator: --notifications-ca-file {path}: no such file")
+    return path.resolve()
+
+
+def _non_negative(value: float, flag: str) -> float:
+    if value < 0:
+        raise SystemExit(f"ocids-emulator: {flag} must be >= 0")
+    return value
+
+
+def _simulation(flag: str | None) -> Simulation | None:
+    if not flag:
+        return None
+    try:
+        return Simulation.parse(flag)
+    except ValueError as exc:
+        raise SystemExit(
+            f"ocids-emulator: --simulated expects SECONDS[:EXIT] or LO..HI[:EXIT]; {exc}"
+        ) from None
+
+
 async def _serve(args: argparse.Namespace) -> None:
     data_dir: Path = args.data_dir.resolve()
     settings = Settings(
         data_dir=data_dir,
-        simulated=Simulation.parse(args.simulated) if args.simulated else None,
+        simulated=_simulation(args.simulated),
+        simulated_seed=args.simulated_seed,
         minute_seconds=args.minute_seconds,
         provisioning_seconds=args.provisioning_seconds,
         max_body_bytes=args.max_body_mb * 1024 * 1024,
         session_token_seconds=args.session_token_seconds,
         price_table=_price_table(args.price_table),
         usage_delay_seconds=_usage_delay(args.usage_delay_seconds),
+        notifications_ca_file=_notifications_ca(args.notifications_ca_file),
+        notifications_retry_seconds=_non_negative(
+            args.notifications_retry_seconds, "--notifications-retry-seconds"
+        ),
+        streaming_rate_limit=_non_negative(args.streaming_rate_limit, "--streaming-rate-limit"),
+        notifications_retry_base_seconds=_non_negative(
+            args.notifications_retry_base_seconds, "--notifications-retry-base-seconds"
+        ),
     )
     # One server per data dir: two would interleave writes to the same SQLite file and run folders.
     lock = (data_dir / "serve.lock").open("w")

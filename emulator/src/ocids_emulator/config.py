@@ -51,6 +51,9 @@ DEFAULT_POLICIES = (
     "Allow any-user to manage all-resources in tenancy where request.principal.type != 'user'",
     # OCI's own Data Science service attaches a job run's VNIC to the job's subnet.
     "Allow service datascience to use virtual-network-family in tenancy",
+    # OCI Events delivers a rule's actions as itself: to streams and to Notifications topics.
+    "Allow service cloudEvents to use stream-push in tenancy",
+    "Allow service cloudEvents to use ons-topics in tenancy",
 )
 
 

@@ -12,7 +12,17 @@ from typing import Any
 
 from aiohttp import web
 
-from ocids_emulator.api import admin, data_science, networking, object_storage, secrets, usage
+from ocids_emulator.api import (
+    admin,
+    data_science,
+    events,
+    networking,
+    notifications,
+    object_storage,
+    secrets,
+    streaming,
+    usage,
+)
 from ocids_emulator.api import logging as logging_service
 from ocids_emulator.api.data_science import schedules, shapes
 from ocids_emulator.api.data_science.job_deletion import finish_job_delete
@@ -35,9 +45,20 @@ LOG = logging.getLogger(__name__)
 EXECUTOR_KEY: web.AppKey[Executor] = web.AppKey("executor", Executor)
 VERIFIER_KEY: web.AppKey[Verifier] = web.AppKey("verifier", Verifier)
 # Object Storage has no version in its paths: /n (get_namespace) and /n/{namespace}/...
-OCI_PREFIXES = ("/20190101/", "/20190909/", "/20200531/", "/20160918/", "/20190301/", "/20200107/", "/n/")
-# Streamed uploads are signed without the body headers (the SDK's create_job_artifact, put_object).
-UNSIGNED_BODY_OPERATIONS = {"create_job_artifact", "put_object"}
+OCI_PREFIXES = (
+    "/20190101/",
+    "/20190909/",
+    "/20200531/",
+    "/20160918/",
+    "/20190301/",
+    "/20200107/",
+    "/20181201/",
+    "/20180418/",
+    "/n/",
+)
+# Streamed uploads are signed without the body headers (the SDK's create_job_artifact, put_object),
+# and so is Streaming's PutMessages (the SDK leaves its body out of the signature).
+UNSIGNED_BODY_OPERATIONS = {"create_job_artifact", "put_object", "put_messages"}
 BODY_RESOURCE_FIELDS = ("jobId", "projectId", "compartmentId")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -196,6 +217,12 @@ def build_app(settings: Settings, faults: dict[str, Any] | None = None) -> web.A
     app.add_routes(secrets.admin_routes())
     app.add_routes(usage.routes())
     app.add_routes(usage.admin_routes())
+    app.add_routes(events.routes())
+    app.add_routes(events.admin_routes())
+    app.add_routes(streaming.routes())
+    app.add_routes(notifications.routes())
+    app.add_routes(notifications.admin_routes())
+    notifications.install(app)
     app.add_routes(admin.routes())
     app.add_routes(shapes.admin_routes())
     app.add_routes(schedules.admin_routes())
@@ -219,4 +246,6 @@ async def _on_startup(app: web.Application) -> None:
 async def _on_cleanup(app: web.Application) -> None:
     await scheduler_of(app[EMULATOR_KEY]).shutdown()
     await app[EXECUTOR_KEY].shutdown()
+    # Held event deliveries are counted lost now, not fired into a closed store later.
+    app[EMULATOR_KEY].cloud_events.close()
     app[EMULATOR_KEY].store.close()

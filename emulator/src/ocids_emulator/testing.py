@@ -244,9 +244,52 @@ class Admin:
         )
         self.set_tenancy_catalog("jobShapes", shapes)
 
-    def set_simulated(self, value: str | None) -> None:
-        """``"SECONDS[:EXIT]"`` makes later runs simulated; None returns to real execution."""
-        self._call("PUT", "/settings", {"simulated": value})
+    def set_simulated(self, value: str | None, *, seed: int | None = None) -> None:
+        """``"SECONDS[:EXIT]"`` (or ``"LO..HI[:EXIT]"``, each run's duration drawn with ``seed``) makes
+        later runs simulated; None returns to real execution."""
+        body: dict[str, Any] = {"simulated": value}
+        if seed is not None:
+            body["simulatedSeed"] = seed
+        self._call("PUT", "/settings", body)
+
+    def event_delivery(
+        self,
+        *,
+        delay_seconds: float = 0.0,
+        jitter_seconds: float = 0.0,
+        loss_rate: float = 0.0,
+        duplicate_rate: float = 0.0,
+        reorder_window_seconds: float = 0.0,
+        event_types: Sequence[str] = (),
+        seed: int | None = None,
+    ) -> dict[str, Any]:
+        """How OCI Events delivers from now on (the faults spec's ``eventDelivery``); ``seed`` replays."""
+        sections: dict[str, Any] = {
+            "eventDelivery": {
+                "delaySeconds": delay_seconds,
+                "jitterSeconds": jitter_seconds,
+                "lossRate": loss_rate,
+                "duplicateRate": duplicate_rate,
+                "reorderWindowSeconds": reorder_window_seconds,
+                "eventTypes": list(event_types),
+            }
+        }
+        if seed is not None:
+            sections["seed"] = seed
+        return self.patch_faults(sections)
+
+    def clear_event_delivery(self) -> None:
+        self.patch_faults({"eventDelivery": None})
+
+    def cloud_events(self) -> dict[str, Any]:
+        """What OCI Events emitted: ``{counts: {emitted, matched, delivered, lost, duplicated, dropped},
+        recent: [{eventID, eventType, resourceId, eventTime, deliveries}]}``."""
+        return dict(self._call("GET", "/events"))
+
+    def notification_deliveries(self) -> list[dict[str, Any]]:
+        """Notifications' deliveries: ``[{messageId, messageType, subscriptionId, topicId, endpoint
+        (redacted), state, timeCreated, timeFinished, attempts: [{time, status | error, seconds}]}]``."""
+        return list(self._call("GET", "/notifications/deliveries")["deliveries"])
 
     def advance_schedules(self, seconds: float) -> dict[str, Any]:
         """Move the Schedules clock ahead and fire what fell due: ``{now, offsetSeconds, fired}``."""
@@ -287,7 +330,10 @@ class RunningEmulator:
         session_token_seconds: int | None = None,
         policies: Sequence[str] | _Unset | None = UNSET,
         dynamic_groups: dict[str, str] | None = None,
+        simulated_seed: int | None = None,
+        notifications_ca_file: str | os.PathLike[str] | None = None,
     ) -> None:
+        self.notifications_ca_file = notifications_ca_file
         self.data_dir = Path(data_dir).resolve()
         # OKE workload identity's token exchange (HOST:PORT, TLS); needs the kubeconfig of the API
         # server that reviews ServiceAccount tokens.
@@ -296,6 +342,7 @@ class RunningEmulator:
         self.session_token_seconds = session_token_seconds
         self.port = port
         self.simulated = simulated
+        self.simulated_seed = simulated_seed
         self.faults = faults
         self.extra_args = list(extra_args)
         self.process: subprocess.Popen[bytes] | None = None
@@ -407,6 +454,34 @@ class RunningEmulator:
 
         return oci.usage_api.UsageapiClient(self.oci_config(), **self._client_kwargs(retries))
 
+    def events_client(self, *, retries: bool = True) -> Any:
+        import oci
+
+        return oci.events.EventsClient(self.oci_config(), **self._client_kwargs(retries))
+
+    def stream_admin_client(self, *, retries: bool = True) -> Any:
+        import oci
+
+        return oci.streaming.StreamAdminClient(self.oci_config(), **self._client_kwargs(retries))
+
+    def stream_client(self, messages_endpoint: str | None = None, *, retries: bool = True) -> Any:
+        """A StreamClient for a stream's ``messagesEndpoint`` (this emulator's own URL)."""
+        import oci
+
+        kwargs = self._client_kwargs(retries)
+        kwargs["service_endpoint"] = messages_endpoint or self.endpoint
+        return oci.streaming.StreamClient(self.oci_config(), **kwargs)
+
+    def notification_clients(self, *, retries: bool = True) -> tuple[Any, Any]:
+        """Notifications' control plane (topics) and data plane (subscriptions, messages) clients."""
+        import oci
+
+        kwargs = self._client_kwargs(retries)
+        return (
+            oci.ons.NotificationControlPlaneClient(self.oci_config(), **kwargs),
+            oci.ons.NotificationDataPlaneClient(self.oci_config(), **kwargs),
+        )
+
     # process ---------------------------------------------------------------------------------
     def _command(self) -> list[str]:
         command = [
@@ -423,12 +498,16 @@ class RunningEmulator:
         ]
         if self.simulated:
             command += ["--simulated", self.simulated]
+        if self.simulated_seed is not None:
+            command += ["--simulated-seed", str(self.simulated_seed)]
         if self.faults:
             command += ["--faults-json", json.dumps(self.faults)]
         if self.proxymux:
             command += ["--proxymux", self.proxymux, "--kubeconfig", str(self.kubeconfig)]
         if self.session_token_seconds is not None:
             command += ["--session-token-seconds", str(self.session_token_seconds)]
+        if self.notifications_ca_file is not None:
+            command += ["--notifications-ca-file", str(self.notifications_ca_file)]
         return command + self.extra_args
 
     def start(self) -> RunningEmulator:
@@ -528,6 +607,8 @@ def running_emulator(
     session_token_seconds: int | None = None,
     policies: Sequence[str] | _Unset | None = UNSET,
     dynamic_groups: dict[str, str] | None = None,
+    simulated_seed: int | None = None,
+    notifications_ca_file: str | os.PathLike[str] | None = None,
 ) -> Iterator[RunningEmulator]:
     """Start ``ocids-emulator serve`` (after ``init`` when ``data_dir`` is new) and stop it on exit.
 
@@ -546,6 +627,8 @@ def running_emulator(
         session_token_seconds=session_token_seconds,
         policies=policies,
         dynamic_groups=dynamic_groups,
+        simulated_seed=simulated_seed,
+        notifications_ca_file=notifications_ca_file,
     )
     emulator.start()
     try:

@@ -31,6 +31,7 @@ from .handlers import wait_logging
 from .handlers.diffbase import DigestedDiffBaseStorage
 from .runtime import Runtime
 from .settings import AuthMode, OperatorSettings, SettingsError, load_settings
+from .workflows import notifications
 from .workflows.pollers import make_poller
 
 log = logging.getLogger("ocids_operator")
@@ -242,6 +243,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .convert import ads
 
         return ads.main(given[2:])
+    if given[:2] == ["events", "setup"]:  # the operator's OCI settings, a one-off: no kopf, no cluster
+        from .cli import events_setup
+
+        return events_setup.main(given[2:])
     if given[:1] == ["orphans"]:  # the operator's settings, but a one-off report, not kopf
         from .cli import orphans
 
@@ -252,8 +257,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"ocids-operator: {exc}", file=sys.stderr)
         return 2
     configure_logging(settings.log_level)
-    problem = check_oci_config(settings) or (
-        leader_election.timing_problem(settings) if settings.leader_election else None
+    problem = (
+        check_oci_config(settings)
+        or (leader_election.timing_problem(settings) if settings.leader_election else None)
+        or notifications.startup_problem(settings)
     )
     if problem:
         print(f"ocids-operator: {problem}", file=sys.stderr)

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .core.iam import FEATURE_HELP, MODES, PolicyRequest, markdown_doc, parse_features, policy_set
+from .core.iam import _operator_subject, _where
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -54,6 +55,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--repository-compartment", help="container: the OCIR repositories' compartment (default: tenancy)"
     )
+    parser.add_argument(
+        "--stream-compartment",
+        help="events: the compartment OCID of the OCIDS_EVENTS_STREAM_ID stream (its statements are "
+        "printed when that is set, or with --events)",
+    )
+    parser.add_argument("--events", action="store_true", help="print the events stream statements")
     parser.add_argument(
         "--markdown-doc", action="store_true", help="print docs/iam.md (every mode, with placeholders)"
     )
@@ -96,4 +103,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"ocids-operator iam-policy: {exc}", file=sys.stderr)
         return 2
     sys.stdout.write(policy_set(request).text())
+    if args.events or os.environ.get("OCIDS_EVENTS_STREAM_ID"):
+        sys.stdout.write(events_statements(request, args.stream_compartment))
     return 0
+
+
+def events_statements(request: PolicyRequest, stream_compartment: str | None) -> str:
+    """The operator's reads of the Events stream (OCIDS_EVENTS_STREAM_ID; `events setup` prints the
+    Events service's own statements with the stream's)."""
+    subject, condition = _operator_subject(request)
+    where = _where(condition)
+    compartment = stream_compartment or "<the stream's compartment OCID>"
+    place = "tenancy" if compartment.startswith("ocid1.tenancy.") else f"compartment id {compartment}"
+    return (
+        "# --- events: OCIDS_EVENTS_STREAM_ID: the operator reads job-run events from the stream\n"
+        "#   GetStream (to learn the stream's messages endpoint) [ocids-operator events setup]\n"
+        f"Allow {subject} to read streams in {place}{where}\n"
+        "#   CreateCursor and GetMessages on the stream [ocids-operator events setup]\n"
+        f"Allow {subject} to use stream-pull in {place}{where}\n"
+    )

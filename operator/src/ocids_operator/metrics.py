@@ -21,6 +21,11 @@ RUN_DURATION = Histogram(
     buckets=(30, 60, 300, 600, 1800, 3600, 7200, 14400, 43200, 86400, float("inf")),
 )
 POLL_CYCLES = Counter("ocids_poll_cycles_total", "Run poller cycles by compartment outcome.", ["outcome"])
+POLL_WAIT = Gauge(
+    "ocids_poll_wait_seconds",
+    "The longest wait a compartment poller sleeps right now before its next cycle (0: none sleeps); "
+    "with healthy events, the fallback interval.",
+)
 TRACKED_RUNS = Gauge("ocids_tracked_runs", "Non-terminal runs the poller tracks.")
 
 
@@ -92,4 +97,25 @@ JOB_SPEND = Gauge(
     "ocids_trainingjob_spend",
     "A TrainingJob's status.spend: `total` over its runs, `month` over those that ended this UTC month.",
     ["namespace", "trainingjob", "currency", "window"],
+)
+
+# Run status pushed by OCI Events (issue 19): the events' health (1 for the state it is in), the
+# events taken by source and what became of them, the OCI reads hints cost, and the ends polling
+# found that no event announced within OCIDS_EVENTS_SILENCE_SECONDS.
+EVENTS_STATE = Gauge(
+    "ocids_events_state",
+    "1 for the events' state (Off, Starting, Healthy, Silent, Failing, Stopped).",
+    ["state"],
+)
+EVENTS_RECEIVED = Counter(
+    "ocids_events_received_total",
+    "OCI events taken, by source (stream, notifications) and outcome (Hint, Duplicate, ...).",
+    ["source", "outcome"],
+)
+EVENTS_CONFIRM_READS = Counter(
+    "ocids_events_confirm_reads_total", "OCI reads (GETs and list pages) made to confirm events' hints."
+)
+EVENTS_MISSED_ENDS = Counter(
+    "ocids_events_missed_ends_total",
+    "Run ends polling found that no event announced (while events were configured).",
 )

@@ -104,9 +104,10 @@ def config_secret_rules() -> list[Rule]:
 
 
 def price_table_rules() -> list[Rule]:
-    """The price table ConfigMap (OCIDS_PRICE_TABLE) in the operator's own namespace, for an operator
-    that watches a list of namespaces without it (watching all, the namespaced rules' `get` covers it)."""
-    return [Rule(("",), ("configmaps",), ("get",))]
+    """ConfigMaps in the operator's own namespace, for an operator that watches a list of namespaces
+    without it (watching all, the namespaced rules cover them): the price table (OCIDS_PRICE_TABLE),
+    read; the events' status `<lease name>-events` (workflows/events_status.py), made and replaced."""
+    return [Rule(("",), ("configmaps",), ("get", "create", "update"))]
 
 
 def lease_rules() -> list[Rule]:

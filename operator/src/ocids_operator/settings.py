@@ -159,6 +159,41 @@ class OperatorSettings(BaseSettings):
     leader_election_lease_duration_seconds: float = Field(default=12.0, gt=0, le=600)
     leader_election_renew_deadline_seconds: float = Field(default=8.0, gt=0, le=600)
     leader_election_retry_period_seconds: float = Field(default=2.0, gt=0, le=60)
+    # Run status pushed by OCI Events (workflows/events.py, event_intake.py): the stream an Events
+    # rule writes job-run events to (unset: no stream), and the Streaming admin endpoint (GetStream;
+    # messages are read at the stream's messagesEndpoint).
+    events_stream_id: str | None = None
+    streaming_endpoint: str | None = None
+    # While events are healthy a compartment is polled this slowly (the fallback), fast only while a
+    # followed run is ACCEPTED (OCI emits no event when a run starts).
+    events_poll_interval_seconds: float = Field(default=120.0, gt=0, le=86400)
+    # An expected event (the create event of a run this operator created) this overdue: the events
+    # are taken as silent, and polling is fast again at once.
+    events_silence_seconds: float = Field(default=60.0, gt=0, le=86400)
+    # Pause after a GetMessages that returned fewer messages than it could.
+    events_read_interval_seconds: float = Field(default=1.0, gt=0, le=60)
+    # Hints of one (identity, compartment) collected this long, then confirmed with one read.
+    events_confirm_batch_seconds: float = Field(default=0.2, ge=0, le=10)
+    # Event types that get a confirming read (a run's end); other job-run events only prove the
+    # events flow (comma-separated).
+    events_run_end_types: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: [
+            "com.oraclecloud.datascience.succeededjobrun",
+            "com.oraclecloud.datascience.failedjobrun",
+            "com.oraclecloud.datascience.canceljobrun.end",
+            "com.oraclecloud.datascience.deletejobrun.end",
+        ]
+    )
+    # OCI Notifications HTTPS delivery (workflows/notifications.py): its own port (0: off), its
+    # TLS certificate and key (unset: plain HTTP behind a TLS-terminating ingress), the Basic
+    # credentials file (`user:password`, required with a port), the topics accepted, and the
+    # Notifications endpoint a confirmation URL may point at besides OCI's own hosts.
+    notifications_port: int = Field(default=0, ge=0, le=65535)
+    notifications_tls_cert_file: str | None = None
+    notifications_tls_key_file: str | None = None
+    notifications_credentials_file: str | None = None
+    notifications_topic_ids: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    notifications_endpoint: str | None = None
     # Benchmark only: "per_run" follows each run with its own timer and one GetJobRun per interval
     # (the naive design), so `make bench` can show what the compartment poller saves.
     poll_mode: Literal["list", "per_run"] = "list"
@@ -177,7 +212,13 @@ class OperatorSettings(BaseSettings):
         | None
     ) = None
 
-    @field_validator("namespaces", "default_allowed_compartments", mode="before")
+    @field_validator(
+        "namespaces",
+        "default_allowed_compartments",
+        "events_run_end_types",
+        "notifications_topic_ids",
+        mode="before",
+    )
     @classmethod
     def _split_namespaces(cls, value: object) -> object:
         if isinstance(value, str):
@@ -192,6 +233,8 @@ class OperatorSettings(BaseSettings):
         "federation_endpoint",
         "network_endpoint",
         "usage_endpoint",
+        "streaming_endpoint",
+        "notifications_endpoint",
     )
     @classmethod
     def _check_endpoint(cls, value: str | None) -> str | None:
@@ -222,6 +265,10 @@ class OperatorSettings(BaseSettings):
         "leader_election_namespace",
         "leader_election_identity",
         "oci_config_secret_namespace",
+        "events_stream_id",
+        "notifications_tls_cert_file",
+        "notifications_tls_key_file",
+        "notifications_credentials_file",
         mode="before",
     )
     @classmethod
@@ -247,6 +294,42 @@ class OperatorSettings(BaseSettings):
             raise ValueError(
                 f"{ENV_PREFIX}ARTIFACT_SPOOL_MAX_BYTES must be at least {ENV_PREFIX}ARTIFACT_MAX_BYTES "
                 "(one artifact must fit the spool)"
+            )
+        return self
+
+    @field_validator("events_stream_id")
+    @classmethod
+    def _check_stream_id(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("ocid1."):
+            raise ValueError("must be a stream OCID (ocid1.stream...)")
+        return value
+
+    @model_validator(mode="after")
+    def _check_events(self) -> OperatorSettings:
+        if self.notifications_port and not self.notifications_credentials_file:
+            raise ValueError(
+                f"{ENV_PREFIX}NOTIFICATIONS_PORT needs {ENV_PREFIX}NOTIFICATIONS_CREDENTIALS_FILE "
+                "(the Basic credentials OCI Notifications sends)"
+            )
+        if self.notifications_port and not self.notifications_topic_ids:
+            raise ValueError(
+                f"{ENV_PREFIX}NOTIFICATIONS_PORT needs {ENV_PREFIX}NOTIFICATIONS_TOPIC_IDS (the topics whose "
+                "subscriptions and messages are accepted)"
+            )
+        for other in ("metrics_port", "health_port"):
+            if self.notifications_port and self.notifications_port == getattr(self, other):
+                raise ValueError(
+                    f"{ENV_PREFIX}NOTIFICATIONS_PORT must differ from {ENV_PREFIX}{other.upper()} "
+                    f"(both are {self.notifications_port})"
+                )
+        if bool(self.notifications_tls_cert_file) != bool(self.notifications_tls_key_file):
+            raise ValueError(
+                f"{ENV_PREFIX}NOTIFICATIONS_TLS_CERT_FILE and {ENV_PREFIX}NOTIFICATIONS_TLS_KEY_FILE "
+                "go together"
+            )
+        if self.events_stream_id and self.events_poll_interval_seconds < self.poll_interval_seconds:
+            raise ValueError(
+                f"{ENV_PREFIX}EVENTS_POLL_INTERVAL_SECONDS must be at least {ENV_PREFIX}POLL_INTERVAL_SECONDS"
             )
         return self
 

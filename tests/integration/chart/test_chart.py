@@ -85,11 +85,14 @@ def test_non_default_render(tmp_path: Path) -> None:
     assert sorted(r["metadata"]["namespace"] for r in watched) == ["ml", "research"]
     bindings = [b for b in by_kind(docs, "RoleBinding") if b["metadata"]["name"] == "ocids-operator"]
     assert sorted(b["metadata"]["namespace"] for b in bindings) == ["ml", "research"]
-    # The price table lives in the release namespace, which is not watched: read through its own Role.
+    # The price table lives in the release namespace, which is not watched: read through its own Role ...
     (prices,) = by_kind(docs, "ConfigMap")
     (price_role,) = [r for r in by_kind(docs, "Role") if r["metadata"]["name"].endswith("-price-table")]
     assert price_role["metadata"]["namespace"] == prices["metadata"]["namespace"]
-    assert price_role["rules"] == [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get"]}]
+    # ... and the events' status ConfigMap (`<lease>-events`) is made and replaced there.
+    assert price_role["rules"] == [
+        {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "create", "update"]}
+    ]
     (cluster_role,) = by_kind(docs, "ClusterRole")
     resources = sorted(r for rule in cluster_role["rules"] for r in rule["resources"])
     # Cluster-scoped: what the CRDs and namespaces are; Kueue's priority classes (labelled runs).

@@ -238,7 +238,7 @@ def test_a_multi_node_run_needs_its_subnet_and_each_groups_image_allowed(tmp_pat
     from ocids_emulator.config import DEFAULT_POLICIES
     from ocids_emulator.testing import running_emulator
 
-    admin, _keyless, service = DEFAULT_POLICIES
+    admin, _keyless, service = DEFAULT_POLICIES[:3]
     with running_emulator(tmp_path / "emu", policies=[admin]) as emu:
         client, ids = emu.datascience_client(retries=False), emu.ids
         network = M.JobCustomNetworkConfiguration(subnet_id=ids["SUBNET_ID"])

@@ -89,17 +89,27 @@ async def delete_denials(request: web.Request) -> web.Response:
 
 
 async def put_settings(request: web.Request) -> web.Response:
-    """Change the simulated default at runtime (``{"simulated": "2:0"}`` or ``null``)."""
+    """Change the simulated default at runtime (``{"simulated": "2:0"}``, ``"120..240:0"`` or ``null``;
+    ``"simulatedSeed"`` seeds the per-run draw of a range)."""
     emu = request.app[EMULATOR_KEY]
     body = await json_body(request)
     if "simulated" in body:
         value = body["simulated"]
         try:
             emu.settings.simulated = Simulation.parse(value) if value else None
-        except ValueError:
-            raise invalid("simulated must be DURATION_SECONDS[:EXIT_CODE]") from None
+        except (ValueError, AttributeError) as exc:
+            raise invalid(
+                f"simulated must be DURATION_SECONDS[:EXIT_CODE] or LO..HI[:EXIT_CODE]: {exc}"
+            ) from None
+    if "simulatedSeed" in body:
+        seed = body["simulatedSeed"]
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise invalid("simulatedSeed must be an integer")
+        emu.settings.simulated_seed = seed
     sim = emu.settings.simulated
-    return json_response({"simulated": None if sim is None else f"{sim.duration_s:g}:{sim.exit_code}"})
+    return json_response(
+        {"simulated": None if sim is None else sim.text(), "simulatedSeed": emu.settings.simulated_seed}
+    )
 
 
 async def get_effective_configuration(request: web.Request) -> web.Response:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import random
 import uuid
 from collections import deque
 from collections.abc import Callable
@@ -12,11 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from ocids_emulator.config import DB_FILE, Tenancy, load_tenancy
+from ocids_emulator.core.cloud_events import CloudEvents
 from ocids_emulator.core.errors import ApiError, invalidated_retry_token, no_etag_match, not_found
 from ocids_emulator.core.ocids import new_ocid
 from ocids_emulator.core.prices import PriceTable, load_price_table
 from ocids_emulator.core.run_end import closed_node_groups, release_run_files
 from ocids_emulator.core.stats import RequestStats
+from ocids_emulator.core.stream_log import StreamLog
 from ocids_emulator.core.timeutil import now_rfc3339
 from ocids_emulator.faults.spec import Faults
 from ocids_emulator.security.policies import PolicySet, principal_attributes
@@ -29,6 +33,8 @@ LOG_GROUP = "loggroup"
 LOG = "log"
 LOGGING_WORK_REQUEST = "loggingworkrequest"
 SCHEDULE = "schedule"
+# How many runs drew a simulated duration from a range (Emulator.simulation_draw_key).
+DRAW_COUNTER = "simulationdraws"
 
 ACTIVE_RUN_STATES = {"ACCEPTED", "IN_PROGRESS", "CANCELING", "NEEDS_ATTENTION"}
 TERMINAL_RUN_STATES = {"SUCCEEDED", "FAILED", "CANCELED", "DELETED"}
@@ -39,21 +45,70 @@ RESTART_DETAILS = (
 
 @dataclass(frozen=True)
 class Simulation:
-    """A run that ends after ``duration_s`` with ``exit_code`` and starts no process."""
+    """A run that ends after ``duration_s`` with ``exit_code`` and starts no process. With
+    ``max_duration_s``, each run's duration is drawn from ``duration_s..max_duration_s``."""
 
     duration_s: float
     exit_code: int = 0
+    max_duration_s: float | None = None
 
     @classmethod
     def parse(cls, value: str) -> Simulation:
+        """``SECONDS[:EXIT]`` or ``LO..HI[:EXIT]`` (a duration drawn per run); ValueError naming the
+        part that is wrong: durations finite with 0 <= LO <= HI, the exit code 0..255."""
         duration, _, code = value.partition(":")
-        return cls(float(duration), int(code or 0))
+        low, dots, high = duration.partition("..")
+        simulation = cls(
+            _seconds(low, value), _exit_code(code, value), _seconds(high, value) if dots else None
+        )
+        if simulation.max_duration_s is not None and simulation.max_duration_s < simulation.duration_s:
+            raise ValueError(f"simulated {value!r}: LO {low} is above HI {high}")
+        return simulation
+
+    def text(self) -> str:
+        span = (
+            f"{self.duration_s:g}"
+            if self.max_duration_s is None
+            else f"{self.duration_s:g}..{self.max_duration_s:g}"
+        )
+        return f"{span}:{self.exit_code}"
+
+    def for_run(self, draw_key: str) -> Simulation:
+        """The fixed simulation of one run (or node group): a range is drawn from a chooser seeded by
+        ``draw_key`` (the seed, the run's ordinal among the runs made, the node group), so the same
+        seed and the same sequence of creates give the same durations."""
+        if self.max_duration_s is None:
+            return self
+        drawn = random.Random(draw_key).uniform(self.duration_s, self.max_duration_s)
+        return Simulation(round(drawn, 3), self.exit_code)
+
+
+def _seconds(text: str, value: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise ValueError(f"simulated {value!r}: {text!r} is not a number of seconds") from None
+    if not math.isfinite(seconds) or seconds < 0:
+        raise ValueError(f"simulated {value!r}: {text!r} must be a finite number of seconds >= 0")
+    return seconds
+
+
+def _exit_code(text: str, value: str) -> int:
+    try:
+        code = int(text or 0)
+    except ValueError:
+        raise ValueError(f"simulated {value!r}: exit code {text!r} is not an integer") from None
+    if not 0 <= code <= 255:
+        raise ValueError(f"simulated {value!r}: exit code {code} must be from 0 to 255")
+    return code
 
 
 @dataclass
 class Settings:
     data_dir: Path
     simulated: Simulation | None = None
+    # Seeds the per-run draw of a ranged simulated duration (--simulated-seed).
+    simulated_seed: int = 0
     # Seconds per "minute" of maximumRuntimeInMinutes; tests shrink it to see a timeout quickly.
     minute_seconds: float = 60.0
     provisioning_seconds: float = 0.1
@@ -66,6 +121,14 @@ class Settings:
     # Usage API: the price table file (None: amounts null) and how long after it happened usage shows.
     price_table: Path | None = None
     usage_delay_seconds: float = 0.0
+    # Notifications: the CA bundle HTTPS subscribers' certificates are verified against (None: the
+    # system's), how long a delivery is retried, and the backoff unit (OCI's is a minute).
+    notifications_ca_file: Path | None = None
+    notifications_retry_seconds: float = 7200.0
+    notifications_retry_base_seconds: float = 1.0
+    # GetMessages calls a second per stream partition before 429 (OCI: 5); 0, the default: no limit,
+    # so tests and the operator's reader are not throttled unless a test asks for it.
+    streaming_rate_limit: float = 0.0
 
 
 def policy_set(
@@ -109,6 +172,10 @@ class Emulator:
         self.start_run: Callable[[Record], None] = lambda record: None
         self.cancel_run: Callable[[Record], None] = lambda record: None
         self.faults_changed: Callable[[], None] = lambda: None
+        # Notifications' PublishMessage for an Events rule's ONS action (installed by that API).
+        self.publish_to_topic: Callable[[str, dict[str, Any]], None] = lambda topic_id, body: None
+        self.stream_log = StreamLog(self.store, settings.streaming_rate_limit)
+        self.cloud_events = CloudEvents(self)
         # What IAM refused lately, with the permission that was missing (GET /_emulator/policies/denials).
         self.denials: deque[dict[str, str]] = deque(maxlen=500)
         self._seed_log_groups()
@@ -181,6 +248,18 @@ class Emulator:
             "definedTags": {},
         }
 
+    def simulation_draw_key(self) -> str:
+        """The chooser key of the next run whose simulated duration is drawn from a range: the seed
+        and how many such runs were made before under it (kept in the store, so a restart goes on
+        counting; a new seed starts over). Run OCIDs are random, so they cannot be the key."""
+        seed = self.settings.simulated_seed
+        record = self.store.get(DRAW_COUNTER, DRAW_COUNTER)
+        made = 0
+        if record is not None and record.doc.get("seed") == seed:
+            made = int(record.doc.get("made", 0))
+        self.store.save(Record(DRAW_COUNTER, DRAW_COUNTER, {"seed": seed, "made": made + 1}, {}))
+        return f"{seed}:{made}"
+
     # resources -------------------------------------------------------------------------------
     def new_id(self, resource_type: str) -> str:
         return new_ocid(resource_type, self.region)
@@ -193,15 +272,21 @@ class Emulator:
 
     def save(self, record: Record, **changes: Any) -> Record:
         """Apply field changes; every change gives the resource a new etag."""
+        before = record.doc.get("lifecycleState")
         record.doc.update(changes)
         record.doc = clean(record.doc)
         record.meta["etag"] = new_etag()
         self.store.save(record)
+        # Every path that moves a run (API, executor, faults, restart) passes here: OCI Events.
+        if record.kind == RUN and record.doc.get("lifecycleState") != before:
+            self.cloud_events.run_changed(record, before)
         return record
 
     def create(self, kind: str, rid: str, doc: dict[str, Any], meta: dict[str, Any] | None = None) -> Record:
         record = Record(kind, rid, clean(doc), {**(meta or {}), "etag": new_etag()})
         self.store.save(record)
+        if kind == RUN:
+            self.cloud_events.run_changed(record, None)
         return record
 
     @staticmethod

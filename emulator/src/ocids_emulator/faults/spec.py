@@ -14,7 +14,9 @@ test helper::
      "needsAttention": {"runIds": ["ocid1..."], "nextRuns": 1, "lifecycleDetails": "..."},
      "failedJobDeletes": {"jobIds": [], "count": 1, "message": "..."},
      "failedRuns": {"runIds": ["ocid1..."], "nextRuns": 1, "lifecycleDetails": "...", "kind": "timeout"},
-     "scheduleTransitions": {"seconds": 5, "scheduleIds": []}}
+     "scheduleTransitions": {"seconds": 5, "scheduleIds": []},
+     "eventDelivery": {"delaySeconds": 0.0, "jitterSeconds": 0.0, "lossRate": 0.0, "duplicateRate": 0.0,
+                       "reorderWindowSeconds": 0.0, "eventTypes": []}}
 
 ``operation`` is the SDK method name (or ``*``); ``rate`` is the chance per matching request;
 ``count`` (optional) caps how many answers a rule injects before it retires; ``statuses`` instead of
@@ -33,6 +35,7 @@ from typing import Any
 
 from ocids_emulator.core.errors import invalid
 from ocids_emulator.faults.denials import Denial
+from ocids_emulator.faults.event_delivery import EventDelivery
 from ocids_emulator.faults.failed_deletes import FailedJobDeletes
 from ocids_emulator.faults.read_lag import ReadLag
 from ocids_emulator.faults.run_failures import FailedRuns
@@ -70,6 +73,7 @@ class Faults:
     failed_job_deletes: FailedJobDeletes | None = None
     failed_runs: FailedRuns | None = None
     schedule_transitions: ScheduleTransitions | None = None
+    event_delivery: EventDelivery | None = None
     injected: int = 0
     seed: int | None = None
     _random: random.Random = field(default_factory=random.Random, repr=False)
@@ -110,6 +114,12 @@ class Faults:
         for key, (attribute, parse) in sections.items():
             if key in spec:
                 setattr(self, attribute, None if spec[key] is None else parse(spec[key]))
+        if "eventDelivery" in spec:
+            raw = spec["eventDelivery"]
+            self.event_delivery = None if raw is None else EventDelivery.parse(raw, self.seed)
+        elif "seed" in spec and self.event_delivery is not None:
+            # A new seed replays event faults too, as it replays errors.
+            self.event_delivery.reseed(self.seed)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -123,6 +133,7 @@ class Faults:
             "failedJobDeletes": _section(self.failed_job_deletes),
             "failedRuns": _section(self.failed_runs),
             "scheduleTransitions": _section(self.schedule_transitions),
+            "eventDelivery": _section(self.event_delivery),
             "seed": self.seed,
             "injected": self.injected,
         }
@@ -188,6 +199,14 @@ class Faults:
         delay = found.delay(schedule_id) if found is not None else 0.0
         self._count(delay > 0)
         return delay
+
+    def event_plan(self, event_type: str) -> list[float]:
+        """When each copy of an event reaches a rule's action (seconds from now; [] lost)."""
+        if self.event_delivery is None:
+            return [0.0]
+        plan = self.event_delivery.plan(event_type)
+        self._count(plan != [0.0])
+        return plan
 
     def failed_delete(self, job_id: str) -> str | None:
         failing = self.failed_job_deletes

@@ -15,6 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from ocids_emulator.api.object_storage.buckets import BUCKET
+from ocids_emulator.core.cloud_events import RULE, STREAM, STREAM_POOL
 from ocids_emulator.core.emulator import (
     JOB,
     LOG_GROUP,
@@ -24,6 +25,7 @@ from ocids_emulator.core.emulator import (
     WORK_REQUEST,
     Emulator,
 )
+from ocids_emulator.core.notifications import SUBSCRIPTION, TOPIC
 from ocids_emulator.security.policies import permission_text
 
 DS, RUNS, PROJECTS, WRS, TARGETS = (
@@ -98,6 +100,37 @@ OPERATIONS: dict[str, tuple[str, str] | None] = {
     # Usage API: OCI's "Allow group G to read usage-report in tenancy" (its body names no
     # compartment, so only tenancy-wide statements reach it).
     "request_summarized_usages": ("usage-report", "read"),
+    # Events and Streaming, per OCI's policy references: rules are cloudevents-rules; streams'
+    # messages are stream-pull (CreateCursor, GetMessages) and stream-push (PutMessages).
+    "list_rules": ("cloudevents-rules", "inspect"),
+    "get_rule": ("cloudevents-rules", "read"),
+    "create_rule": ("cloudevents-rules", "manage"),
+    "update_rule": ("cloudevents-rules", "manage"),
+    "delete_rule": ("cloudevents-rules", "manage"),
+    "list_stream_pools": ("stream-pools", "inspect"),
+    "get_stream_pool": ("stream-pools", "read"),
+    "create_stream_pool": ("stream-pools", "manage"),
+    "delete_stream_pool": ("stream-pools", "manage"),
+    "list_streams": ("streams", "inspect"),
+    "get_stream": ("streams", "read"),
+    "create_stream": ("streams", "manage"),
+    "delete_stream": ("streams", "manage"),
+    "create_cursor": ("stream-pull", "use"),
+    "get_messages": ("stream-pull", "use"),
+    "put_messages": ("stream-push", "use"),
+    # Notifications: topics (PublishMessage is `use ons-topics`) and their subscriptions. The
+    # confirmation link is unsigned, as OCI's is, so it is no operation here.
+    "list_topics": ("ons-topics", "inspect"),
+    "get_topic": ("ons-topics", "read"),
+    "create_topic": ("ons-topics", "manage"),
+    "update_topic": ("ons-topics", "manage"),
+    "delete_topic": ("ons-topics", "manage"),
+    "publish_message": ("ons-topics", "use"),
+    "list_subscriptions": ("ons-subscriptions", "inspect"),
+    "get_subscription": ("ons-subscriptions", "read"),
+    "create_subscription": ("ons-subscriptions", "manage"),
+    "delete_subscription": ("ons-subscriptions", "manage"),
+    "resend_subscription_confirmation": ("ons-subscriptions", "manage"),
 }
 # An operation missing from the table needs the most: only `manage all-resources` reaches it.
 UNLISTED = ("all-resources", "manage")
@@ -108,6 +141,11 @@ _PATH_KINDS = {
     "wr_id": WORK_REQUEST,
     "log_group_id": LOG_GROUP,
     "schedule_id": SCHEDULE,
+    "rule_id": RULE,
+    "stream_id": STREAM,
+    "stream_pool_id": STREAM_POOL,
+    "topic_id": TOPIC,
+    "subscription_id": SUBSCRIPTION,
 }
 _SEARCH_STREAMS = re.compile(r'"([^"/]+)(?:/([^"/]+))?(?:/[^"]*)?"')
 # Creates and updates that name other resources: the caller needs rights where those live too.
@@ -165,6 +203,11 @@ def _path_target(request: web.Request, doc: dict[str, Any]) -> tuple[tuple[str, 
         found.append(("target.bucket.name", bucket))
     if "log_group_id" in match:
         found.append(("target.loggroup.id", match["log_group_id"]))
+    if "stream_id" in match:
+        found.append(("target.stream.id", match["stream_id"]))
+    pool = match.get("stream_pool_id") or _str(doc.get("streamPoolId"))
+    if pool:
+        found.append(("target.streampool.id", pool))
     return tuple(found)
 
 
@@ -268,13 +311,16 @@ def _log_checks(emu: Emulator, operation: str, doc: dict[str, Any]) -> list[Chec
 def target_compartments(emu: Emulator, request: web.Request, body: bytes | None) -> list[str | None]:
     """Every compartment the call acts in, all of which must be allowed: the query's and body's
     compartmentId (a change of compartment is checked in both the source and the destination), a
-    log search's streams, the compartment of the resource its path names. [None] when none is
-    known: only tenancy-wide statements reach it."""
+    log search's streams, the compartment of the resource its path names, the compartment of the
+    stream pool a stream call names (query or body ``streamPoolId``). [None] when none is known:
+    only tenancy-wide statements reach it."""
     doc = _json(body)
+    pool = request.query.get("streamPoolId") or _str(doc.get("streamPoolId"))
     found = [
         request.query.get("compartmentId"),
         _str(doc.get("compartmentId")),
         _path_compartment(emu, request),
+        _doc_compartment(emu, STREAM_POOL, pool) if pool else None,
     ]
     return list(dict.fromkeys(c for c in found if c)) or [None]
 

@@ -48,6 +48,14 @@ FAMILIES: dict[str, frozenset[str]] = {
     "secret-family": frozenset({"secrets", "secret-versions", "secret-bundles"}),
     # Billing: the Usage API (cost analysis) needs `read usage-report in tenancy`.
     "usage-report": frozenset({"usage-report"}),
+    # Streaming: administration (pools, streams) and messages (stream-pull reads, stream-push writes).
+    "stream-family": frozenset(
+        {"stream-pools", "streams", "stream-push", "stream-pull", "connect-harnesses"}
+    ),
+    # Events: rules.
+    "cloudevents-rules": frozenset({"cloudevents-rules"}),
+    # Notifications: topics and their subscriptions.
+    "ons-family": frozenset({"ons-topics", "ons-subscriptions"}),
 }
 RESOURCE_TYPES = frozenset({ALL_RESOURCES, *FAMILIES, *(t for ts in FAMILIES.values() for t in ts)})
 # Variables a `where` clause may test; request.principal.* is open-ended (see principal_attributes).
@@ -59,6 +67,9 @@ CONDITION_VARIABLES = frozenset(
         "target.compartment.name",
         "target.bucket.name",
         "target.loggroup.id",
+        # Streaming's (its policy reference): the stream a call names, the pool a call names.
+        "target.stream.id",
+        "target.streampool.id",
     }
 )
 RULE_VARIABLES = frozenset(

@@ -34,6 +34,11 @@ CREATE TABLE IF NOT EXISTS objects (
     bucket TEXT NOT NULL, name TEXT NOT NULL, content BLOB NOT NULL, meta TEXT NOT NULL,
     PRIMARY KEY (bucket, name)
 );
+CREATE TABLE IF NOT EXISTS stream_messages (
+    stream TEXT NOT NULL, partition INTEGER NOT NULL, offset INTEGER NOT NULL, key BLOB,
+    value BLOB NOT NULL, time TEXT NOT NULL, created REAL NOT NULL,
+    PRIMARY KEY (stream, partition, offset)
+) WITHOUT ROWID;
 """
 RETRY_TOKEN_TTL_S = 24 * 3600
 
@@ -196,3 +201,48 @@ class Store:
         sql += f" ORDER BY time {order}, seq {order} LIMIT ? OFFSET ?"
         params += [limit, offset]
         return [json.loads(row[0]) for row in self._db.execute(sql, params)]
+
+    # stream messages (Streaming): (partition, offset, key, value, time) rows ---------------------
+    def add_stream_message(
+        self, stream: str, partition: int, offset: int, key: bytes | None, value: bytes, time_text: str
+    ) -> None:
+        self._db.execute(
+            "INSERT INTO stream_messages (stream, partition, offset, key, value, time, created)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (stream, partition, offset, key, value, time_text, time.time()),
+        )
+
+    def stream_messages(
+        self, stream: str, partition: int, offset: int, limit: int, since: float
+    ) -> list[tuple[int, bytes | None, bytes, str]]:
+        """Messages of one partition from ``offset`` on, kept since ``since`` (epoch seconds)."""
+        return [
+            (row[0], None if row[1] is None else bytes(row[1]), bytes(row[2]), row[3])
+            for row in self._db.execute(
+                "SELECT offset, key, value, time FROM stream_messages WHERE stream = ? AND partition = ?"
+                " AND offset >= ? AND created >= ? ORDER BY offset LIMIT ?",
+                (stream, partition, offset, since, limit),
+            )
+        ]
+
+    def stream_first_offset(
+        self, stream: str, partition: int, since: float, time_text: str = ""
+    ) -> int | None:
+        """The first offset kept since ``since`` (and written at or after ``time_text``)."""
+        row = self._db.execute(
+            "SELECT MIN(offset) FROM stream_messages WHERE stream = ? AND partition = ? AND created >= ?"
+            " AND time >= ?",
+            (stream, partition, since, time_text),
+        ).fetchone()
+        return None if row is None or row[0] is None else int(row[0])
+
+    def stream_next_offsets(self) -> dict[tuple[str, int], int]:
+        return {
+            (stream, partition): int(last) + 1
+            for stream, partition, last in self._db.execute(
+                "SELECT stream, partition, MAX(offset) FROM stream_messages GROUP BY stream, partition"
+            )
+        }
+
+    def trim_stream_messages(self, stream: str, before: float) -> None:
+        self._db.execute("DELETE FROM stream_messages WHERE stream = ? AND created < ?", (stream, before))

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from ..core.archive import archive_config_map_name, archived_runs
-from . import logs, open_link, runs
+from . import events, logs, open_link, runs
 from .errors import CliError
 from .kube import Cluster, connect
 
@@ -31,6 +31,14 @@ def _common(parser: argparse.ArgumentParser, top: bool) -> None:
     group.add_argument("--context", default=default, help="kubeconfig context (default: the current one)")
     group.add_argument(
         "-n", "--namespace", default=default, help="namespace (default: the context's, else default)"
+    )
+
+
+def _operator_namespace(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--operator-namespace",
+        help="the operator's namespace (default: $OCIDS_OPERATOR_NAMESPACE, "
+        f"else {events.DEFAULT_NAMESPACE})",
     )
 
 
@@ -91,6 +99,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="the TrainingJob's runs that history limits or TTL removed (its archive ConfigMap)",
     )
+    _operator_namespace(p)
+    _common(p, top=False)
+
+    p = sub.add_parser("events", help="how the operator learns of run ends: events health, fallback poll")
+    _operator_namespace(p)
     _common(p, top=False)
 
     p = sub.add_parser("open", help="print and open the OCI Console link (or the log search with --logs)")
@@ -163,7 +176,13 @@ def run(argv: Sequence[str] | None = None) -> int:
         spent = runs.spend_line(job) if job is not None else None
         if spent:
             sys.stdout.write(spent + "\n")
+        # Below the table (scripts read it from the top); nothing when the status cannot be read.
+        state = events.state_line(cluster.api.api_client, args.operator_namespace)
+        if state:
+            sys.stdout.write(state + "\n")
         return 0
+    if args.command == "events":
+        return events.events_command(cluster.api.api_client, args.operator_namespace)
     return open_link.open_command(cluster, args.name, args.logs, args.print_only)
 
 

@@ -79,6 +79,27 @@ LISTED_WHEN_SEEN_RUN_STATES = (RunState.CANCELING, RunState.NEEDS_ATTENTION)
 # Starting or stopping: the poller looks often.
 BUSY_RUN_STATES = frozenset({RunState.ACCEPTED, RunState.CANCELING})
 
+# How far along a run is: a read showing a lower rank than status already shows is older than it
+# (a lagging list, a stale event's read) and is not written. NEEDS_ATTENTION ranks with IN_PROGRESS:
+# OCI may take a run back from it.
+_RUN_STATE_RANK = {
+    RunState.ACCEPTED: 0,
+    RunState.IN_PROGRESS: 1,
+    RunState.NEEDS_ATTENTION: 1,
+    RunState.CANCELING: 2,
+    RunState.SUCCEEDED: 3,
+    RunState.FAILED: 3,
+    RunState.CANCELED: 3,
+    RunState.DELETED: 3,
+}
+
+
+def goes_back(known: object, read: object) -> bool:
+    """Whether OCI state `read` is behind `known` (unknown states are never called behind)."""
+    old, new = RunState.of(known), RunState.of(read)
+    return old is not None and new is not None and _RUN_STATE_RANK[new] < _RUN_STATE_RANK[old]
+
+
 # Final: the run is never re-created, re-run or polled again.
 TERMINAL_RUN_PHASES = frozenset({RunPhase.SUCCEEDED, RunPhase.FAILED, RunPhase.CANCELED, RunPhase.DELETED})
 ACTIVE_RUN_PHASES = frozenset(_PHASE_OF_STATE[state] for state in ACTIVE_RUN_STATES)

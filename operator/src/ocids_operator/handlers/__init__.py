@@ -14,6 +14,8 @@ from ..settings import OperatorSettings
 from . import (
     budget,
     cost,
+    daemon_bodies,
+    events,
     kueue,
     lifecycle,
     orphans,
@@ -34,8 +36,10 @@ def register(registry: kopf.OperatorRegistry, settings: OperatorSettings) -> Non
     def login(settings: kopf.OperatorSettings, **_: Any) -> kopf.ConnectionInfo:
         return kube_login.login(settings)
 
+    daemon_bodies.install()  # kopf's per-object memory: see the module
     orphans.register(registry)  # before lifecycle's cleanup closes the clients it uses
     cost.register(registry)  # likewise
+    events.register(registry)  # likewise (its status ConfigMap)
     lifecycle.register(registry, settings)
     training_job.register(registry, settings)
     training_job_run.register(registry, settings)

@@ -50,6 +50,7 @@ class Reading:
 
     seen: dict[str, RunView]
     window: WindowRead | None = None
+    pages: int = 0  # list pages the cycle read (each one OCI call)
 
 
 @dataclasses.dataclass
@@ -135,7 +136,7 @@ class CompartmentReader:
     @staticmethod
     def _close(memory: CompartmentMemory, cycle: CycleReads, window: WindowRead | None) -> Reading:
         memory.credit.close(cycle.budget)
-        return Reading(cycle.seen, window)
+        return Reading(cycle.seen, window, cycle.budget.pages)
 
     async def _window(
         self, compartment_id: str, window: WindowRead, cycle: CycleReads, page_cap: int | None
@@ -190,4 +191,4 @@ class CompartmentReader:
             pages += max(1, math.ceil(len(views) / PAGE_SIZE))
             seen.update((view.id, view) for view in views if view.id in due)
         memory.state_pages = pages
-        return Reading(seen)
+        return Reading(seen, pages=pages)

@@ -20,7 +20,7 @@ import dataclasses
 import datetime
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from .. import metrics
@@ -31,8 +31,9 @@ from ..api import TrainingJobRunStatus
 from ..api.run_policies import MetricStatus, RetryPolicy
 from ..core import conditions as cond
 from ..core.cost import ended_cost
+from ..core.events_health import EventsHealth, EventsState, StateChange
 from ..core.kinds import TRAINING_JOB_RUN_KIND
-from ..core.phases import ACTIVE_RUN_PHASES, BUSY_RUN_STATES, RunPhase, RunState
+from ..core.phases import ACTIVE_RUN_PHASES, BUSY_RUN_STATES, RunPhase, RunState, goes_back
 from ..core.retry import after_attempt, retry_event
 from ..core.run_plan import RunView, is_terminal
 from ..core.run_status import duration_seconds, log_tail, phase_event, run_status
@@ -59,6 +60,7 @@ __all__ = [
     "next_delay",
     "next_interval",
     "plan_tick",
+    "poll_interval",
     "states_to_list",
 ]
 
@@ -181,6 +183,26 @@ def next_interval(tracked: Iterable[TrackedRun], settings: OperatorSettings, now
     return settings.poll_slow_interval_seconds
 
 
+def poll_interval(
+    tracked: Iterable[TrackedRun],
+    settings: OperatorSettings,
+    now: float,
+    events_healthy: bool,
+    unread: bool = False,
+) -> float:
+    """While events are healthy they bring the ends: the compartment is polled only as a fallback
+    (OCIDS_EVENTS_POLL_INTERVAL_SECONDS), fast only while a run is ACCEPTED, since OCI emits no event
+    when a run starts, or while a followed run was not read by a cycle yet (`unread`: followed again
+    after a restart or a leader change, its end may have come while no one read the stream).
+    Otherwise today's intervals."""
+    runs = list(tracked)
+    if not events_healthy:
+        return next_interval(runs, settings, now)
+    if unread or any(run.lifecycle_state == RunState.ACCEPTED for run in runs):
+        return settings.poll_interval_seconds
+    return max(settings.events_poll_interval_seconds, settings.poll_interval_seconds)
+
+
 def next_delay(interval: float, failures: int, since_last_start: float) -> float:
     """Wait before the next cycle, counted from the last one's start: a long cycle does not push
     the next one back, so a run's end reaches its status within an interval plus one cycle."""
@@ -224,6 +246,25 @@ class RunPoller:
         self.reader = CompartmentReader(gateway)  # the operator identity's
         self._readers: dict[IdentityKey, tuple[DataScience, CompartmentReader]] = {}
         self._batching = 0  # cycles writing right now (compartments poll concurrently)
+        # OCI Events (workflows/event_intake.py): their health sets the interval; end hints are
+        # collected per compartment for events_confirm_batch_seconds, then confirmed with one read.
+        self._events: EventsHealth | None = None
+        self._hints: dict[PollKey, set[str]] = {}
+        self._hint_tasks: dict[PollKey, asyncio.Task[None]] = {}
+        self._cycle_now: set[PollKey] = set()  # loops asked to cycle at once (a batch of hints)
+        # ... whose next cycle confirms these hinted runs (its pages count as confirming reads)
+        self._confirm_cycles: dict[PollKey, set[str]] = {}
+        # Runs registered up to this moment were read by the compartment's last cycle.
+        self._read_upto: dict[PollKey, float] = {}
+        # One writer per run: a hint's read and the cycle's may both answer for it (run id -> the
+        # lock and how many hold or wait for it; gone when none does).
+        self._writers: dict[str, tuple[asyncio.Lock, list[int]]] = {}
+        self._followed = asyncio.Event()  # set while any run is followed (the stream is read)
+        self._cycle_cost: dict[PollKey, int] = {}  # OCI calls the compartment's last cycle made
+        self._waiting: dict[PollKey, float] = {}  # how long each loop sleeps right now
+        self._announced: set[str] = set()  # followed runs an end event named
+        # Ends polling found that no event named yet (run id -> when): missed, unless one comes soon.
+        self._unannounced: dict[str, float] = {}
         self.last_cycle: float | None = None
         self.cycles = 0
 
@@ -245,6 +286,7 @@ class RunPoller:
             run.metric_specs = old.metric_specs if run.metric_specs is None else run.metric_specs
             old.canceled = old.canceled or run.canceled  # an update in flight with it must not retry
         self._runs[run.run_id] = run
+        self._followed.set()
         if run.metric_problems and run.uid not in self._problems_told:
             self._problems_told.add(run.uid)
             self._tell_metric_problems(run)
@@ -265,6 +307,7 @@ class RunPoller:
 
     def untrack(self, run_id: str) -> None:
         self._runs.pop(run_id, None)
+        self._announced.discard(run_id)
         self._draining.pop(run_id, None)
         metrics.TRACKED_RUNS.set(len(self._runs))
         self._refresh_phase_gauge()
@@ -301,6 +344,9 @@ class RunPoller:
         return known[1]
 
     def _follow(self, run: TrackedRun) -> None:
+        key = (run.identity, run.compartment_id)
+        if self._waiting.get(key, 0.0) > self._settings.poll_interval_seconds:
+            self._wake[key].set()  # a slow sleep: a new run may need the fast interval
         self._ensure_task(run.compartment_id, run.identity)
 
     def _ensure_task(self, compartment_id: str, identity: IdentityKey = OPERATOR) -> None:
@@ -315,11 +361,113 @@ class RunPoller:
             )
 
     async def stop(self) -> None:
-        tasks = list(self._tasks.values())
+        tasks = list(self._tasks.values()) + list(self._hint_tasks.values())
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self._tasks.clear()
+        self._hint_tasks.clear()
+
+    # OCI Events ----------------------------------------------------------------------------------
+    def set_events_health(self, health: EventsHealth | None) -> None:
+        self._events = health
+
+    def events_healthy(self) -> bool:
+        return self._events is not None and self._events.healthy(self._clock())
+
+    def events_changed(self, change: StateChange) -> None:
+        """Away from Healthy: every loop sleeping the slow fallback looks again at once (the fast
+        interval then applies, counted from its last cycle). Back to Healthy: each slows down after
+        its next cycle."""
+        if change.old is EventsState.HEALTHY:
+            for wake in self._wake.values():
+                wake.set()
+
+    def following(self) -> bool:
+        return bool(self._runs)
+
+    async def until_following(self) -> None:
+        """Returns once any run is followed (at once if one is)."""
+        while not self._runs:
+            self._followed.clear()
+            await self._followed.wait()
+
+    def expect_event(self, run_id: str) -> None:
+        """The operator just created `run_id`: with events on, its create event must follow."""
+        if self._events is not None:
+            self._events.expect(run_id, self._clock())
+
+    def followed_compartment(self, run_id: str) -> str | None:
+        run = self._runs.get(run_id)
+        return None if run is None else run.compartment_id
+
+    def confirm(self, run_id: str) -> bool:
+        """An event says this followed run ended: read it (with the other hints of its compartment
+        collected meanwhile) and write what the read shows. False when the run is not followed."""
+        run = self._runs.get(run_id)
+        if run is None:
+            return False
+        self._announced.add(run_id)
+        key = (run.identity, run.compartment_id)
+        self._hints.setdefault(key, set()).add(run_id)
+        if key not in self._hint_tasks:
+            with contextlib.suppress(RuntimeError):  # no running loop (unit tests of registration)
+                self._hint_tasks[key] = asyncio.get_running_loop().create_task(
+                    self._confirm_soon(key), name=f"ocids-hints:{run.compartment_id[-12:]}"
+                )
+        return True
+
+    def end_announced(self, run_id: str) -> None:
+        """An end event named a run no longer followed: if polling found that end, it was not missed."""
+        self._unannounced.pop(run_id, None)
+
+    def count_missed(self, now: float) -> None:
+        """Ends polling found that no event named within OCIDS_EVENTS_SILENCE_SECONDS: missed."""
+        wait = self._settings.events_silence_seconds
+        for run_id, found in list(self._unannounced.items()):
+            if now - found < wait:
+                break
+            del self._unannounced[run_id]
+            metrics.EVENTS_MISSED_ENDS.inc()
+
+    async def _confirm_soon(self, key: PollKey) -> None:
+        """The compartment's hints, in batches, until none is left. The task stays registered while
+        it reads and writes, so stop() cancels it (no write after the clients closed) and hints that
+        come meanwhile join its next batch."""
+        try:
+            while self._hints.get(key):
+                await asyncio.sleep(self._settings.events_confirm_batch_seconds)
+                await self._confirm_batch(key, self._hints.pop(key, set()))
+        finally:
+            self._hint_tasks.pop(key, None)
+
+    async def _confirm_batch(self, key: PollKey, hinted: set[str]) -> None:
+        now = self._clock()
+        runs = [run_id for run_id in hinted if run_id in self._runs]
+        if not runs:
+            return
+        cost = self._cycle_cost.get(key)
+        task = self._tasks.get(key)
+        due = all(self._runs[run_id].retry_at <= now for run_id in runs) and all(
+            self._runs[run_id].registered_at <= now - SETTLE_SECONDS for run_id in runs
+        )
+        if cost is not None and cost <= len(runs) and due and task is not None and not task.done():
+            # The compartment's own cycle answers them all for no more calls than their GETs.
+            self._confirm_cycles.setdefault(key, set()).update(runs)
+            self._cycle_now.add(key)
+            self._wake[key].set()
+            return
+        await self._ready(key[0])
+        metrics.EVENTS_CONFIRM_READS.inc(len(runs))
+        await self._bounded([self._fetch_and_apply(run_id, None) for run_id in runs])
+        self._unconfirmed(runs)
+
+    def _unconfirmed(self, run_ids: Iterable[str]) -> None:
+        """Hinted runs the confirming read did not show ended: the event did not announce an end
+        (forged, stale, or ahead of OCI's reads), so polling that finds the end counts it missed."""
+        for run_id in run_ids:
+            if run_id in self._runs:
+                self._announced.discard(run_id)
 
     def _refresh_phase_gauge(self) -> None:
         if self._batching:  # counted once when the cycle's writes are done, not once per run
@@ -340,18 +488,39 @@ class RunPoller:
             runs = self.tracked(compartment_id, identity)
             if not runs and not self.draining(compartment_id, identity):
                 self._tasks.pop(key, None)
+                self._read_upto.pop(key, None)
                 self._reader_of(identity).forget(compartment_id)
                 return
+            now = self._clock()
+            read_upto = self._read_upto.get(key)
+            unread = any(
+                read_upto is None or (run.registered_at > read_upto and run.retry_at <= now)
+                for run in runs.values()
+            )
             interval = (
-                next_interval(runs.values(), self._settings, self._clock())
+                poll_interval(runs.values(), self._settings, now, self.events_healthy(), unread)
                 if runs
                 else self._settings.poll_interval_seconds  # only final metrics left: soon over
             )
-            delay = next_delay(interval, failures, self._clock() - started)
-            wake = self._wake[key]
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), timeout=delay)
-            wake.clear()
+            delay = 0.0 if key in self._cycle_now else next_delay(interval, failures, self._clock() - started)
+            if delay > 0:
+                # Woken early (events no longer healthy, a new run, hints to confirm): the interval
+                # that applies now is worked out again, from the last cycle's start.
+                wake = self._wake[key]
+                self._waiting[key] = delay
+                metrics.POLL_WAIT.set(max(self._waiting.values()))
+                # asyncio.wait, not wait_for: 3.11's wait_for swallows a cancel that meets a wake-up.
+                waiter = asyncio.ensure_future(wake.wait())
+                try:
+                    woke, _ = await asyncio.wait({waiter}, timeout=delay)
+                finally:
+                    waiter.cancel()
+                    self._waiting.pop(key, None)
+                    metrics.POLL_WAIT.set(max(self._waiting.values(), default=0.0))
+                wake.clear()
+                if woke:
+                    continue
+            self._cycle_now.discard(key)
             started = self._clock()
             try:
                 await self.cycle(compartment_id, identity)
@@ -392,8 +561,18 @@ class RunPoller:
             if run.retry_at <= self._clock() and run.registered_at <= cutoff
         }
         seen: Mapping[str, RunView] = {}
+        pages, windowed = 0, False
+        key = (identity, compartment_id)
+        # Hints this cycle confirms: those asked for before it began (a later one waits for the next).
+        confirming = self._confirm_cycles.pop(key, None)
         if due:
-            seen = (await self._reader_of(identity).read(compartment_id, due)).seen
+            reader = self._reader_of(identity)
+            reading = await reader.read(compartment_id, due)
+            seen, pages = reading.seen, reading.pages
+            self._read_upto[key] = cutoff
+            memory = reader.memory(compartment_id)
+            # Newest-first windows fit here: a cycle answers ended runs too, with no GET of their own.
+            windowed = reading.window is not None and memory.skip == 0 and memory.failures_skip == 0
         # ONE Logging search a cycle for every running run with metrics and every ended one whose last
         # lines are still read. It runs while the phases are written: a phase never waits on Logging.
         searched = [
@@ -410,9 +589,17 @@ class RunPoller:
                     self._apply_safely(run_id, view) for run_id, view in plan.updates
                 ]
                 work += [self._fetch_and_apply(run_id, seen.get(run_id)) for run_id in plan.fetch]
+                pages += len(plan.fetch)
                 await self._bounded(work)
         finally:
             read_ok = await search
+            if windowed:
+                self._cycle_cost[key] = pages + (1 if searched else 0)
+            else:
+                self._cycle_cost.pop(key, None)
+            if confirming is not None:
+                metrics.EVENTS_CONFIRM_READS.inc(pages + (1 if searched else 0))
+                self._unconfirmed(confirming)
         # New values (of runs this cycle's phase writes did not cover) and the final ones of ended runs.
         await self._bounded(
             [self._write_metrics(run.run_id) for run in searched if run.run_id in self._runs]
@@ -617,9 +804,37 @@ class RunPoller:
             self._failed(run_id, f"updating the status of run {run_id} failed: {type(exc).__name__}: {exc}")
             return False
 
+    @contextlib.asynccontextmanager
+    async def _writer(self, run_id: str) -> AsyncIterator[None]:
+        lock, holders = self._writers.get(run_id) or self._writers.setdefault(run_id, (asyncio.Lock(), [0]))
+        holders[0] += 1
+        try:
+            async with lock:
+                yield
+        finally:
+            holders[0] -= 1
+            if not holders[0]:
+                self._writers.pop(run_id, None)
+
     async def _apply(self, run_id: str, view: RunView) -> None:
-        run = self._runs.get(run_id)
-        if run is None:
+        """Write what a read shows. One writer per run at a time (a hint's read and the cycle's may
+        answer together): whether the run is still followed and the read still news is decided
+        under that, right before the write, so a slower older answer never overwrites a newer one."""
+        async with self._writer(run_id):
+            run = self._runs.get(run_id)
+            if run is None or not has_news(run, view):
+                return  # another read wrote it (and may have ended it) meanwhile
+            await self._apply_one(run_id, run, view)
+
+    async def _apply_one(self, run_id: str, run: TrackedRun, view: RunView) -> None:
+        if goes_back(run.lifecycle_state, view.lifecycle_state):
+            # Older than what status shows (a lagging list, a stale event's read): never written.
+            log.info(
+                "run %s read as %s after %s: an older answer, not written",
+                run_id,
+                view.lifecycle_state,
+                run.lifecycle_state,
+            )
             return
         old_phase = run.status.get("phase")
         status = run_status(view, self._gateway.region, run.status, run.generation, cond.now_rfc3339())
@@ -661,6 +876,9 @@ class RunPoller:
         if event is not None:
             await self._kube.post_event(run.involved, *event)
         if is_terminal(status.get("phase")):
+            if self._events is not None and run_id not in self._announced:
+                self._unannounced[run_id] = self._clock()  # missed, unless an end event comes soon
+            self._announced.discard(run_id)
             seconds = duration_seconds(view)
             if seconds is not None:
                 metrics.RUN_DURATION.labels(status["phase"]).observe(seconds)

@@ -292,6 +292,7 @@ async def _create(
                 raise
             return refused
         crash_after(rt.settings, "create_retry_run" if retrying else "create_job_run")
+        rt.poller.expect_event(view.id)  # with OCI Events on, its create event must follow
         of_attempt = f" (attempt {attempt})" if attempt > 1 else ""
         events.append(("Normal", "Created", f"created OCI job run {view.id} of {job_id}{of_attempt}"))
     result = run_status(view, rt.region, status, generation, cond.now_rfc3339())

@@ -103,9 +103,9 @@ def start_job_run(
     cap = emu.faults.max_active_runs
     if cap is not None and emu.active_run_count() >= cap:
         raise limit_exceeded(f"The limit of {cap} concurrently active job runs is reached")
+    run_id = emu.new_id("datasciencejobrun")
     simulated = simulations(emu, effective)
     now = rfc3339(accepted) if accepted else now_rfc3339()
-    run_id = emu.new_id("datasciencejobrun")
     display_name = body.get("displayName") or f"jobrun{now[:19].replace('-', '').replace(':', '')}"
     log_details = None
     log_config = effective["jobLogConfigurationDetails"] or {}
@@ -173,7 +173,9 @@ async def update_job_run(request: web.Request) -> web.Response:
     body = await json_body(request)
     emu.check_if_match(record, request.headers.get("if-match"))
     validation.check_update_run(body)
-    return run_response(emu.save(record, **body))
+    updated = emu.save(record, **body)
+    emu.cloud_events.run_updated(updated)
+    return run_response(updated)
 
 
 async def cancel_job_run(request: web.Request) -> web.Response:

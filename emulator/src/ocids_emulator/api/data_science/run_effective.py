@@ -75,21 +75,43 @@ def check_env_size(effective: dict[str, Any]) -> None:
             )
 
 
-def choose_simulation(emu: Emulator, config: dict[str, Any], environment: Any) -> Simulation | None:
+class DrawKeys:
+    """Chooser keys for one run's ranged simulations: the run's ordinal is taken from the emulator
+    once, on the first draw, and each node group gets its own key so groups differ."""
+
+    def __init__(self, emu: Emulator) -> None:
+        self._emu = emu
+        self._run: str | None = None
+
+    def key(self, group: str | None) -> str:
+        if self._run is None:
+            self._run = self._emu.simulation_draw_key()
+        return self._run if group is None else f"{self._run}:{group}"
+
+
+def choose_simulation(
+    emu: Emulator, config: dict[str, Any], environment: Any, draws: DrawKeys, group: str | None = None
+) -> Simulation | None:
     """How a run (or one node group of it) executes: simulated, or None for a real process."""
     raw = config["environmentVariables"].get(SIMULATE_VAR)
     if raw is not None:
         try:
-            return Simulation.parse(raw)
-        except ValueError:
+            chosen = Simulation.parse(raw)
+        except ValueError as exc:
             raise invalid(
                 f"environmentVariables.{SIMULATE_VAR} must be DURATION_SECONDS[:EXIT_CODE]"
+                f" or LO..HI[:EXIT_CODE]: {exc}"
             ) from None
+        return _drawn(chosen, draws, group)
     if emu.settings.simulated is not None:
-        return emu.settings.simulated
+        return _drawn(emu.settings.simulated, draws, group)
     if environment is not None:
         return emu.settings.container_default
     return None
+
+
+def _drawn(simulation: Simulation, draws: DrawKeys, group: str | None) -> Simulation:
+    return simulation if simulation.max_duration_s is None else simulation.for_run(draws.key(group))
 
 
 def simulation_doc(simulation: Simulation | None) -> dict[str, Any] | None:
@@ -101,14 +123,17 @@ def simulation_doc(simulation: Simulation | None) -> dict[str, Any] | None:
 def simulations(emu: Emulator, effective: dict[str, Any]) -> dict[str, Any]:
     """The run's meta entries saying what is simulated: the run, and for multi-node each group."""
     node = effective.get("jobNodeConfigurationDetails")
+    draws = DrawKeys(emu)
     if node is None:
         single = choose_simulation(
-            emu, effective["jobConfigurationDetails"], effective["jobEnvironmentConfigurationDetails"]
+            emu, effective["jobConfigurationDetails"], effective["jobEnvironmentConfigurationDetails"], draws
         )
         return {"simulation": simulation_doc(single)}
     per_group = {
         g["name"]: simulation_doc(
-            choose_simulation(emu, g["jobConfigurationDetails"], g["jobEnvironmentConfigurationDetails"])
+            choose_simulation(
+                emu, g["jobConfigurationDetails"], g["jobEnvironmentConfigurationDetails"], draws, g["name"]
+            )
         )
         for g in node_groups(node)
     }
