@@ -171,6 +171,7 @@ def bench_mode(
             "OCIDS_LOG_TAIL_LINES": str(args.log_tail_lines),
             **events_env,
             **variant.env,
+            **dict(setting.split("=", 1) for setting in args.operator_env),
         }
         log_path = args.logs / f"operator-{label}-{n}.log"
         log_path.unlink(missing_ok=True)
@@ -466,6 +467,13 @@ def wait_for_all(
         time.sleep(0.5)
 
 
+def operator_setting(text: str) -> str:
+    name, sep, _ = text.partition("=")
+    if not sep or not name.startswith("OCIDS_"):
+        raise argparse.ArgumentTypeError(f"expected OCIDS_NAME=VALUE, got {text!r}")
+    return text
+
+
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -491,6 +499,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         type=float,
         default=DEFAULT_FALLBACK_POLL,
         help="with --events: the slow poll while events flow (OCIDS_EVENTS_POLL_INTERVAL_SECONDS)",
+    )
+    parser.add_argument(
+        "--operator-env",
+        action="append",
+        default=[],
+        type=operator_setting,
+        metavar="OCIDS_NAME=VALUE",
+        help="one more operator setting (repeatable), e.g. OCIDS_EVENTS_CONFIRM_BATCH_SECONDS=3",
     )
     parser.add_argument("--no-baseline", action="store_true", help="skip the naive per-run baseline")
     parser.add_argument(

@@ -13,8 +13,16 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from .core.iam import FEATURE_HELP, MODES, PolicyRequest, markdown_doc, parse_features, policy_set
-from .core.iam import _operator_subject, _where
+from .core.iam import (
+    FEATURE_HELP,
+    MODES,
+    PolicyRequest,
+    _operator_subject,
+    _where,
+    markdown_doc,
+    parse_features,
+    policy_set,
+)
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -28,7 +28,6 @@ from ocids_emulator.core.notifications import (
 SECRET = "pa%3Ass-w0rd"
 
 
-
 async def until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
     """Wait for `condition`, failing the test past `timeout` seconds instead of hanging it."""
 
@@ -37,6 +36,7 @@ async def until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
             await asyncio.sleep(0.01)
 
     await asyncio.wait_for(poll(), timeout)
+
 
 def test_the_userinfo_becomes_basic_credentials_and_leaves_the_url() -> None:
     url, auth = split_endpoint(f"https://ops:{SECRET}@hooks.example.com:8443/ons?x=1")

@@ -442,3 +442,20 @@ def test_a_forged_notification_does_not_prove_events_flow() -> None:
         assert intake.state() is EventsState.STARTING, forged
     intake.offer(envelope("r1", start), EventSource.NOTIFICATIONS)
     assert intake.state() is EventsState.HEALTHY
+    # The create event of a run the operator just created proves it too (it is not followed yet).
+    intake.expect("r-2")
+    clock.now += 61
+    assert intake.state() is EventsState.SILENT
+    intake.offer(envelope("r-3", start), EventSource.NOTIFICATIONS)
+    assert intake.state() is EventsState.SILENT
+    intake.expect("r-4")
+    intake.offer(envelope("r-4", start), EventSource.NOTIFICATIONS)
+    assert intake.state() is EventsState.HEALTHY
+    # ... even when it comes before the create call returns (the run is expected after its event).
+    intake.expect("r-6")
+    clock.now += 61
+    assert intake.state() is EventsState.SILENT
+    intake.offer(envelope("r-7", start), EventSource.NOTIFICATIONS)
+    assert intake.state() is EventsState.SILENT
+    intake.expect("r-7")
+    assert intake.state() is EventsState.HEALTHY

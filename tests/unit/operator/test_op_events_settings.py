@@ -34,11 +34,19 @@ TOPIC = "ocid1.onstopic.oc1.iad.t"
             "OCIDS_NOTIFICATIONS_TOPIC_IDS",
         ),
         (
-            {"notifications_port": 9090, "notifications_credentials_file": "/c", "notifications_topic_ids": TOPIC},
+            {
+                "notifications_port": 9090,
+                "notifications_credentials_file": "/c",
+                "notifications_topic_ids": TOPIC,
+            },
             "OCIDS_NOTIFICATIONS_PORT must differ from OCIDS_METRICS_PORT",
         ),
         (
-            {"notifications_port": 8080, "notifications_credentials_file": "/c", "notifications_topic_ids": TOPIC},
+            {
+                "notifications_port": 8080,
+                "notifications_credentials_file": "/c",
+                "notifications_topic_ids": TOPIC,
+            },
             "OCIDS_NOTIFICATIONS_PORT must differ from OCIDS_HEALTH_PORT",
         ),
         (

@@ -34,7 +34,9 @@ def test_the_plan_names_stream_rules_iam_and_env() -> None:
     assert f"ONS -> topic {TOPIC}" in text
     assert f"Allow group <group> to use stream-pull in compartment id {C1}" in text  # api_key, no --group
     assert f"Allow service cloudEvents to use stream-push in compartment id {C1}" in text
-    assert "Allow service cloudEvents to use ons-topics in compartment id <the topic's compartment OCID>" in text
+    assert (
+        "Allow service cloudEvents to use ons-topics in compartment id <the topic's compartment OCID>" in text
+    )
     assert "OCIDS_EVENTS_STREAM_ID=<the stream OCID (made with --create)>" in text
     assert f"OCIDS_NOTIFICATIONS_TOPIC_IDS={TOPIC}" in text
 

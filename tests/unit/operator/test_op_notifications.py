@@ -330,3 +330,92 @@ def test_start_service_fails_cleanly_on_a_port_in_use_or_bad_credentials(tmp_pat
         notifications_tls_key_file=str(tmp_path / "cert"),
     )
     assert "OCIDS_NOTIFICATIONS_TLS_CERT_FILE" in (startup_problem(config) or "")
+
+
+def test_rotated_credentials_are_read_again_without_a_restart(tmp_path: Any) -> None:
+    import os
+
+    from ocids_operator.workflows.notifications import NotificationsService
+
+    creds = tmp_path / "credentials"
+    creds.write_text("oci:s3cret\n")
+    now = [0.0]
+    config = settings(notifications_port=8443, notifications_credentials_file=str(creds))
+    service = NotificationsService(config, Intake(), clock=lambda: now[0])
+
+    def status(value: bytes) -> int:
+        refusal = service.server._authorize({"Authorization": basic(value)})  # type: ignore[misc]
+        return 200 if refusal is None else refusal.status
+
+    assert (status(b"oci:s3cret"), status(b"oci:rotated")) == (200, 401)
+    for content, bump in (("oci:rotated\n", 10), ("no colon\n", 20)):
+        creds.write_text(content)
+        stat = creds.stat()
+        os.utime(creds, ns=(stat.st_atime_ns, stat.st_mtime_ns + bump * 1_000_000_000))
+        now[0] += 2
+        # A good rotation is taken; a bad one is refused and the last good credentials stay.
+        assert (status(b"oci:s3cret"), status(b"oci:rotated")) == (401, 200)
+
+
+def test_a_rotated_certificate_serves_new_connections_without_a_restart(tmp_path: Any) -> None:
+    import os
+    import socket
+    import ssl
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+    from ocids_controlplane.pki import make_ca, make_leaf
+    from ocids_operator.workflows.notifications import NotificationsService
+
+    ca_key, ca_cert = make_ca("rotation-ca")
+    cert_file, key_file = tmp_path / "tls.crt", tmp_path / "tls.key"
+
+    def issue(name: str, bump: int) -> None:
+        key, cert = make_leaf(ca_key, ca_cert, name, server=True, ips=("127.0.0.1",))
+        cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        key_file.write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        )
+        for path in (cert_file, key_file):
+            stat = path.stat()
+            os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + bump * 1_000_000_000))
+
+    issue("first", 0)
+    creds = tmp_path / "credentials"
+    creds.write_text("oci:s3cret")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    now = [0.0]
+    config = settings(
+        notifications_port=port,
+        notifications_credentials_file=str(creds),
+        notifications_tls_cert_file=str(cert_file),
+        notifications_tls_key_file=str(key_file),
+        bind_address="127.0.0.1",
+    )
+    client = ssl.create_default_context(cadata=ca_cert.public_bytes(serialization.Encoding.PEM).decode())
+
+    async def served_name() -> str:
+        _, writer = await asyncio.open_connection("127.0.0.1", port, ssl=client)
+        der = writer.get_extra_info("ssl_object").getpeercert(binary_form=True)
+        writer.close()
+        name = x509.load_der_x509_certificate(der).subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
+        return str(name[0].value)
+
+    async def go() -> list[str]:
+        service = NotificationsService(config, Intake(), clock=lambda: now[0])
+        await service.start()
+        try:
+            names = [await served_name()]
+            issue("second", 10)
+            now[0] += 2
+            service.reload_if_changed()
+            names.append(await served_name())
+            return names
+        finally:
+            await service.stop()
+
+    assert run(go()) == ["first", "second"]

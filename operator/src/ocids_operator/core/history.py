@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .phases import RunPhase, run_settled
+from .shared_strings import shared
 from .times import parse_time
 
 _EPOCH = datetime.datetime.min.replace(tzinfo=datetime.UTC)
@@ -84,13 +85,19 @@ def run_summary(run: Mapping[str, Any]) -> dict[str, Any]:
         for key in ("phase", "timeFinished", "nextAttemptAt", "metricsFinal")
         if status.get(key) is not None
     }
-    stamps = [
-        c.get("lastTransitionTime") for c in status.get("conditions") or [] if c.get("lastTransitionTime")
-    ]
-    if stamps:
-        kept_status["conditions"] = [{"lastTransitionTime": stamp} for stamp in stamps]
-    return {
-        "metadata": kept_meta,
-        "spec": {"jobRef": {"name": ((run.get("spec") or {}).get("jobRef") or {}).get("name")}},
-        "status": kept_status,
-    }
+    # finished_at reads only the latest condition time: one small dict, not one per condition.
+    latest = finished_at({"conditions": status.get("conditions") or []})
+    if latest is not None:
+        stamp = next(
+            c["lastTransitionTime"]
+            for c in status.get("conditions") or []
+            if parse_time(c.get("lastTransitionTime")) == latest
+        )
+        kept_status["conditions"] = [{"lastTransitionTime": stamp}]
+    return shared(  # type: ignore[no-any-return]
+        {
+            "metadata": kept_meta,
+            "spec": {"jobRef": {"name": ((run.get("spec") or {}).get("jobRef") or {}).get("name")}},
+            "status": kept_status,
+        }
+    )

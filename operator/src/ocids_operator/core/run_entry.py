@@ -3,10 +3,13 @@ and Kueue gates read instead of listing runs): a small dict shaped like the run 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import datetime
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .phases import run_finished
+from .shared_strings import shared
+from .times import parse_time
 
 # Status fields the gates read; the rest of status is not kept in memory.
 KEPT_STATUS = (
@@ -43,23 +46,37 @@ def run_entry(run: Mapping[str, Any]) -> dict[str, Any]:
             {key: a[key] for key in ("jobRunId", "timeStarted", "timeFinished") if a.get(key)}
             for a in status["attempts"]
         ]
-    # The Ready reason (a held run's gate reason) and every condition's time (when a run with no
-    # timeFinished ended: core/history.finished_at).
-    conditions = [
-        {
-            "type": c.get("type"),
-            **({"reason": c.get("reason")} if c.get("type") == "Ready" else {}),
-            **({"lastTransitionTime": c["lastTransitionTime"]} if c.get("lastTransitionTime") else {}),
-        }
-        for c in status.get("conditions") or []
-    ]
+    conditions = kept_conditions(status.get("conditions") or [])
     if conditions:
         kept_status["conditions"] = conditions
-    return {
-        "metadata": kept_meta,
-        "spec": {key: spec[key] for key in KEPT_SPEC if spec.get(key) is not None},
-        "status": kept_status,
-    }
+    return shared(  # type: ignore[no-any-return]
+        {
+            "metadata": kept_meta,
+            "spec": {key: spec[key] for key in KEPT_SPEC if spec.get(key) is not None},
+            "status": kept_status,
+        }
+    )
+
+
+def kept_conditions(conditions: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The Ready reason (a held run's gate reason) and the latest condition time (when a run with no
+    timeFinished ended: core/history.finished_at reads the latest): one or two small dicts, not one
+    per condition."""
+    ready = next((c for c in conditions if c.get("type") == "Ready"), None)
+    stamps = [c["lastTransitionTime"] for c in conditions if c.get("lastTransitionTime")]
+    kept: list[dict[str, Any]] = []
+    if ready is not None:
+        kept.append({"type": "Ready", "reason": ready.get("reason")})
+        if ready.get("lastTransitionTime"):
+            kept[0]["lastTransitionTime"] = ready["lastTransitionTime"]
+    latest = max(stamps, key=_stamp_key, default=None)
+    if latest is not None and (ready is None or ready.get("lastTransitionTime") != latest):
+        kept.append({"lastTransitionTime": latest})
+    return kept
+
+
+def _stamp_key(stamp: object) -> datetime.datetime:
+    return parse_time(stamp) or datetime.datetime.min.replace(tzinfo=datetime.UTC)
 
 
 def hold_reason(entry: Mapping[str, Any]) -> str | None:

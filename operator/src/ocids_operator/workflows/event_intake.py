@@ -105,9 +105,14 @@ class EventIntake:
         if not self.seen.first_time(hint.event_id, now):
             return IntakeOutcome.DUPLICATE
         # Proof that events flow slows polling down, so a delivery that anyone with the Notifications
-        # credentials could forge proves it only when it names a followed run in its compartment.
+        # credentials could forge proves it only when it names a run the operator just created (its
+        # create events come before the run is followed) or a followed run, in that run's compartment.
         followed = self._poller.followed_compartment(hint.resource_id)
-        if source is EventSource.STREAM or (followed is not None and followed == hint.compartment_id):
+        if (
+            source is EventSource.STREAM
+            or self.health.expecting(hint.resource_id)
+            or (followed is not None and followed == hint.compartment_id)
+        ):
             self.health.message(now)
         if not is_run_event(hint.event_type):
             return IntakeOutcome.NO_READ

@@ -17,8 +17,10 @@ import enum
 import hmac
 import json
 import logging
+import os
 import re
 import ssl
+import time
 import urllib.parse
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
@@ -108,7 +110,7 @@ class NotificationsEndpoint:
         confirm_delays: tuple[float, ...] = CONFIRM_RETRY_DELAYS,
     ) -> None:
         self._settings = settings
-        self._credentials = credentials
+        self.credentials = credentials
         self._topics = frozenset(settings.notifications_topic_ids)
         self._confirm = confirm
         self._confirm_delays = confirm_delays
@@ -118,7 +120,7 @@ class NotificationsEndpoint:
     def authorize(self, headers: Mapping[str, str]) -> Reply | None:
         """The refusal for a request with these headers, before its body is read; None: go on."""
         lowered = {k.lower(): v for k, v in headers.items()}
-        if not authorized(lowered.get("authorization"), self._credentials):
+        if not authorized(lowered.get("authorization"), self.credentials):
             return UNAUTHORIZED
         return None
 
@@ -207,33 +209,78 @@ class NotificationsEndpoint:
 
 
 class NotificationsService:
-    """The endpoint and its server, started with the leader and stopped with it."""
+    """The endpoint and its server, started with the leader and stopped with it.
 
-    def __init__(self, settings: OperatorSettings, intake: Intake) -> None:
+    The credentials file and the certificate are mounted Secrets that may be rotated: when a file's
+    mtime changes (looked at, at most once a second, as requests come) they are read again, the
+    certificate into the same TLS context, so new connections get it without a restart."""
+
+    def __init__(
+        self, settings: OperatorSettings, intake: Intake, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         assert settings.notifications_credentials_file
+        self._settings = settings
+        self._clock = clock
         self.endpoint = NotificationsEndpoint(
             settings, read_credentials(settings.notifications_credentials_file), intake
         )
-        tls = (
-            notifications_server.tls_context(
-                settings.notifications_tls_cert_file, settings.notifications_tls_key_file
-            )
-            if settings.notifications_tls_cert_file and settings.notifications_tls_key_file
-            else None
-        )
-        if tls is None:
+        cert, key = settings.notifications_tls_cert_file, settings.notifications_tls_key_file
+        self._tls = notifications_server.tls_context(cert, key) if cert and key else None
+        if self._tls is None:
             log.warning(
                 "notifications: serving plain HTTP on port %d (no OCIDS_NOTIFICATIONS_TLS_CERT_FILE): "
                 "OCI delivers over HTTPS only, so a TLS-terminating ingress must sit in front",
                 settings.notifications_port,
             )
+        self._files = [f for f in (settings.notifications_credentials_file, cert, key) if f]
+        self._stamp = self._mtimes()
+        self._looked = clock()
         self.server = NotificationsServer(
             self.endpoint.handle,
             settings.notifications_port,
             settings.bind_address,
-            tls,
-            authorize=self.endpoint.authorize,
+            self._tls,
+            authorize=self._authorize,
         )
+
+    def _mtimes(self) -> tuple[int, ...]:
+        stamps = []
+        for path in self._files:
+            try:
+                stamps.append(os.stat(path).st_mtime_ns)
+            except OSError:
+                stamps.append(-1)
+        return tuple(stamps)
+
+    def _authorize(self, headers: Mapping[str, str]) -> Reply | None:
+        self.reload_if_changed()
+        return self.endpoint.authorize(headers)
+
+    def reload_if_changed(self) -> None:
+        now = self._clock()
+        if now - self._looked < 1.0:
+            return
+        self._looked = now
+        stamp = self._mtimes()
+        if stamp == self._stamp:
+            return
+        self._stamp = stamp  # a bad new file is reported once, not on every request
+        settings = self._settings
+        try:
+            credentials = read_credentials(settings.notifications_credentials_file or "")
+            if self._tls is not None:
+                self._tls.load_cert_chain(
+                    settings.notifications_tls_cert_file or "", settings.notifications_tls_key_file
+                )
+        except (OSError, ValueError) as exc:
+            log.warning(
+                "notifications: the rotated credentials or certificate cannot be loaded, the old "
+                "ones stay in use: %s",
+                type(exc).__name__ if not isinstance(exc, ValueError) else exc,
+            )
+            return
+        self.endpoint.credentials = credentials
+        log.info("notifications: credentials and certificate read again (their files changed)")
 
     async def start(self) -> None:
         await self.server.start()

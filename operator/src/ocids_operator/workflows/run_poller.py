@@ -19,6 +19,7 @@ import contextlib
 import dataclasses
 import datetime
 import logging
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
@@ -32,6 +33,7 @@ from ..api.run_policies import MetricStatus, RetryPolicy
 from ..core import conditions as cond
 from ..core.cost import ended_cost
 from ..core.events_health import EventsHealth, EventsState, StateChange
+from ..core.followed_status import followed_status
 from ..core.kinds import TRAINING_JOB_RUN_KIND
 from ..core.phases import ACTIVE_RUN_PHASES, BUSY_RUN_STATES, RunPhase, RunState, goes_back
 from ..core.retry import after_attempt, retry_event
@@ -79,7 +81,7 @@ MAX_RUN_FAILURES = 8
 APPLY_CONCURRENCY = 16
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(slots=True)  # thousands are followed at once: no __dict__ each
 class TrackedRun:
     run_id: str
     compartment_id: str
@@ -87,6 +89,7 @@ class TrackedRun:
     name: str
     uid: str
     generation: int | None
+    # What the poller's writes read back of status (core/followed_status.py), not all of it.
     status: dict[str, Any]
     registered_at: float
     lifecycle_state: str = RunState.ACCEPTED
@@ -271,6 +274,8 @@ class RunPoller:
     # Registration ---------------------------------------------------------------------------------
     def track(self, run: TrackedRun) -> None:
         run.registered_at = self._clock()
+        run.status = followed_status(run.status)
+        run.compartment_id, run.namespace = sys.intern(run.compartment_id), sys.intern(run.namespace)
         if is_terminal(run.status.get("phase")):  # ended before its final metrics were read (restart)
             self._resume_draining(run)
             return
@@ -871,7 +876,7 @@ class RunPoller:
         run.logs_known = run.logs_known or bool(view.log_id)
         run.node_groups = tuple(view.node_groups) or run.node_groups
         run.time_created = view.time_accepted or run.time_created  # OCI's, to the millisecond
-        run.status = {**run.status, **status}
+        run.status = followed_status({**run.status, **status})
         event = retry_event(status) or phase_event(old_phase, view)
         if event is not None:
             await self._kube.post_event(run.involved, *event)
