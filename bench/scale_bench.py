@@ -171,7 +171,7 @@ def bench_mode(
             "OCIDS_LOG_TAIL_LINES": str(args.log_tail_lines),
             **events_env,
             **variant.env,
-            **dict(setting.split("=", 1) for setting in args.operator_env),
+            **dict(setting.split("=", 1) for setting in getattr(args, "operator_env", [])),
         }
         log_path = args.logs / f"operator-{label}-{n}.log"
         log_path.unlink(missing_ok=True)

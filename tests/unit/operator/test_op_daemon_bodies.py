@@ -90,3 +90,11 @@ def test_no_body_is_kept_for_an_object_no_daemon_runs_for_and_a_running_daemon_s
         assert busy.daemons_memory.live_fresh_body is None
 
     asyncio.run(scenario())
+
+
+def test_the_installed_kopf_has_what_the_body_release_relies_on() -> None:
+    # A kopf upgrade that moves or reshapes the private spawning step fails here, not in production
+    # (where the operator would only keep every body again, with a warning).
+    from ocids_operator.handlers import daemon_bodies
+
+    assert daemon_bodies.kopf_fits()

@@ -459,3 +459,38 @@ def test_a_forged_notification_does_not_prove_events_flow() -> None:
     assert intake.state() is EventsState.SILENT
     intake.expect("r-7")
     assert intake.state() is EventsState.HEALTHY
+
+
+def test_a_metrics_write_waits_for_the_runs_writer_and_is_dropped_once_the_run_is_let_go() -> None:
+    # A retry's write empties status.metrics for the next attempt and lets the run go: the failed
+    # attempt's metrics, computed by a cycle at the same moment, must not land after it.
+    async def run() -> None:
+        _, kube, poller, _, _ = setup()
+        follow(poller, "r1")
+        poller.metrics.changed = lambda tracked: [{"name": "loss", "value": 0.5}]  # type: ignore[method-assign]
+        writes: list[Any] = []
+        original = kube.patch_run_status
+
+        async def record(namespace: str, name: str, uid: str, status: dict[str, Any], **kw: Any) -> Any:
+            writes.append(status)
+            return await original(namespace, name, uid, status, **kw)
+
+        kube.patch_run_status = record  # type: ignore[method-assign]
+        release = asyncio.Event()
+
+        async def retry_write() -> None:
+            async with poller._writer("r1"):
+                await release.wait()
+                poller.untrack("r1")  # what the retry's write does once written
+
+        holder = asyncio.ensure_future(retry_write())
+        await asyncio.sleep(0)
+        metrics_write = asyncio.ensure_future(poller._write_metrics("r1"))
+        await asyncio.sleep(0.05)
+        assert writes == []  # waiting for the run's writer
+        release.set()
+        await asyncio.gather(holder, metrics_write)
+        assert writes == []  # the run was let go meanwhile: nothing written for the failed attempt
+        await poller.stop()
+
+    asyncio.run(run())

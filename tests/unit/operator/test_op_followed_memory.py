@@ -209,3 +209,17 @@ def test_runs_of_one_namespace_and_job_share_one_copy_of_their_repeated_strings(
         first, second = index(one), index(two)
         assert first["metadata"]["namespace"] is second["metadata"]["namespace"]
         assert first["metadata"]["labels"]["ocids.io/job"] is second["metadata"]["labels"]["ocids.io/job"]
+
+
+def test_the_shared_string_table_is_bounded_and_never_the_interpreters(monkeypatch: Any) -> None:
+    # Strings unique to one run (uid, name, timestamps) pass through it: it must not grow forever
+    # (sys.intern's table would, and on CPython 3.12 interned strings are never freed).
+    from ocids_operator.core import shared_strings
+
+    monkeypatch.setattr(shared_strings, "MAX_SHARED_STRINGS", 10)
+    monkeypatch.setattr(shared_strings, "_TABLE", {})
+    for i in range(25):
+        shared_strings.shared({"uid": f"uid-{i}"})
+    assert len(shared_strings._TABLE) <= 10
+    first = shared_strings.shared("".join(["ml-", "team"]))
+    assert shared_strings.shared("".join(["ml-", "team"])) is first

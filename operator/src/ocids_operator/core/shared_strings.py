@@ -5,12 +5,16 @@ keep one small dict per run for as long as the run lives (issue 19: memory per f
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Mapping
 from typing import Any
 
-# Longer strings are messages, URLs and OCIDs: unique per run, not worth the intern table's entry.
+# Longer strings are messages, URLs and OCIDs: unique per run, not worth the table's entry.
 MAX_SHARED_LENGTH = 64
+# The table is our own, not sys.intern's: strings unique to one run (its uid, name, timestamps) pass
+# through it too, and CPython 3.12 makes interned strings immortal. Bounded: when full it starts over
+# (strings already shared stay shared; only new copies stop being merged until they are seen again).
+MAX_SHARED_STRINGS = 200_000
+_TABLE: dict[str, str] = {}
 
 
 def shared(value: Any) -> Any:
@@ -25,5 +29,13 @@ def shared(value: Any) -> Any:
 
 
 def _interned(text: Any) -> Any:
-    # Only plain str can be interned (not a StrEnum member, which is shared already).
-    return sys.intern(text) if type(text) is str and len(text) <= MAX_SHARED_LENGTH else text
+    # Only plain str (not a StrEnum member, which is shared already).
+    if type(text) is not str or len(text) > MAX_SHARED_LENGTH:
+        return text
+    known = _TABLE.get(text)
+    if known is not None:
+        return known
+    if len(_TABLE) >= MAX_SHARED_STRINGS:
+        _TABLE.clear()
+    _TABLE[text] = text
+    return text

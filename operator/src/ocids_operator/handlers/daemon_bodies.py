@@ -12,10 +12,14 @@ running daemon still sees every change.
 from __future__ import annotations
 
 import functools
+import inspect
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from kopf._core.reactor import processing
+
+log = logging.getLogger(__name__)
 
 _INSTALLED = "_ocids_releases_idle_bodies"
 
@@ -27,8 +31,20 @@ def release_idle_body(memory: Any) -> None:
         daemons.live_fresh_body = None
 
 
+def kopf_fits() -> bool:
+    """Whether this kopf has what the wrapper relies on (private, checked against kopf 1.45): the
+    spawning step by its module name, called with `memory=`; else the bodies are simply kept."""
+    original = getattr(processing, "process_spawning_cause", None)
+    if original is None or not inspect.iscoroutinefunction(inspect.unwrap(original)):
+        return False
+    return "memory" in inspect.signature(inspect.unwrap(original)).parameters
+
+
 def install() -> None:
     """Wrap kopf's spawning step (idempotent). processing.py calls it by its module name."""
+    if not kopf_fits():
+        log.warning("this kopf version keeps every object's body for its daemons (more memory per run)")
+        return
     original: Callable[..., Awaitable[Any]] = processing.process_spawning_cause
     if getattr(original, _INSTALLED, False):
         return

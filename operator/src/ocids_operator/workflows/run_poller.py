@@ -615,8 +615,14 @@ class RunPoller:
 
     async def _write_metrics(self, run_id: str) -> None:
         """A running run's new metric values, alone (no phase change), at most once per
-        OCIDS_METRICS_WRITE_SECONDS per run."""
-        run = self._runs.get(run_id)
+        OCIDS_METRICS_WRITE_SECONDS per run. Under the run's writer lock, like every status write: a
+        retry's write (which empties status.metrics for the next attempt) must never be overtaken by a
+        metrics write of the attempt that failed."""
+        async with self._writer(run_id):
+            await self._write_metrics_alone(run_id)
+
+    async def _write_metrics_alone(self, run_id: str) -> None:
+        run = self._runs.get(run_id)  # read under the lock: a write meanwhile may have let it go
         values = None if run is None else self.metrics.changed(run)
         if run is None or values is None:
             return
